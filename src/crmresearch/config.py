@@ -1,0 +1,41 @@
+"""Path constants and project-wide settings. No notebook or module builds a path by hand.
+
+Paths derive from the package location, never from the working directory, so a notebook
+behaves the same when opened in JupyterLab, run by papermill or collected by nbval.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+DATA_DIR = PACKAGE_DIR / "data"
+TEMPLATES_DIR = PACKAGE_DIR / "templates"
+
+# The package is installed editable from a src/ layout, so the project root is two levels up.
+PROJECT_DIR = Path(os.environ.get("CRMRESEARCH_PROJECT_DIR", PACKAGE_DIR.parents[1])).resolve()
+NOTEBOOKS_DIR = PROJECT_DIR / "notebooks"
+PARAMS_DIR = PROJECT_DIR / "params"
+QUARTO_CONFIG = PROJECT_DIR / "_quarto.yml"
+
+
+def reports_dir() -> Path:
+    """Where executed reports go; `CRMRESEARCH_REPORTS_DIR` (set by `--reports-dir`) overrides."""
+    return Path(os.environ.get("CRMRESEARCH_REPORTS_DIR", PROJECT_DIR / "reports")).resolve()
+
+
+# Interactive and nbval runs (no output_dir parameter) write their results here, never
+# next to a published report.
+def scratch_dir(notebook: str) -> Path:
+    return reports_dir() / "_scratch" / notebook
+
+
+KERNEL_NAME = "crmresearch"
+DEFAULT_SEED = 20261123
+
+# Figures: fixed inches matched to a 6.3in text width (A4 with 2.5 cm margins) so that
+# the HTML and the Typst PDF show them at the same size.
+FIGURE_WIDTH_IN = 6.3
+FIGURE_HEIGHT_IN = 3.6
+FIGURE_DPI = 150

@@ -1,0 +1,382 @@
+"""Publish executed reports as a website: `quarto render` when Quarto exists, else pandoc + Typst.
+
+Both routes read the same `_quarto.yml` (site title, navigation, html and typst options) and the
+same executed notebooks. The fallback does, in a few hundred lines, what Quarto does for these
+notebooks: drop code (`echo: false`), honour cell options (`#| label`, `fig-cap`, `fig-alt`,
+`include`), number figures and tables, resolve `@fig-`/`@tbl-` references, write one HTML page
+and one PDF (pandoc's Typst writer, compiled by the `typst` package) per report. It does not
+attempt Quarto's themes, search or cross-document links.
+
+The site is built in `<reports>/_site_build` and swapped into `<reports>/_site` only when
+every page rendered, so a failed publish leaves the previous site in place.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import shutil
+import subprocess
+from base64 import b64decode
+from dataclasses import dataclass
+from html import escape
+from pathlib import Path
+
+import yaml
+
+from . import config
+
+SITE_DIR, BUILD_DIR = "_site", "_site_build"
+
+
+class PublishError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class ReportEntry:
+    topic: str
+    variant: str
+    title: str
+    subtitle: str
+    finding: str
+    date: str
+    description: str
+
+    @property
+    def rel(self) -> str:
+        return f"{self.topic}/{self.variant}"
+
+
+def _front_matter(nb: dict) -> dict:
+    first = nb["cells"][0] if nb["cells"] else None
+    if not first or first["cell_type"] != "raw":
+        return {}
+    text = "".join(first["source"]) if isinstance(first["source"], list) else first["source"]
+    return yaml.safe_load(text.strip().strip("-").strip()) or {}
+
+
+def collect_reports(reports_dir: Path) -> list[ReportEntry]:
+    entries = []
+    for nb_path in sorted(reports_dir.glob("*/*/report.ipynb")):
+        if nb_path.parts[-3].startswith("_"):
+            continue
+        results_path = nb_path.with_name("results.json")
+        results = json.loads(results_path.read_text()) if results_path.exists() else {}
+        meta = _front_matter(json.loads(nb_path.read_text()))
+        extra = meta.get("crmresearch", {})
+        entries.append(ReportEntry(nb_path.parts[-3], nb_path.parts[-2], str(meta.get("title", nb_path.parts[-3])),
+                                   str(meta.get("subtitle", "")), results.get("finding") or "",
+                                   str(meta.get("date", "")), extra.get("description", "")))
+    return entries
+
+
+# ---------------------------------------------------------------- site configuration
+
+def load_site_config(path: Path | None = None) -> dict:
+    path = path or config.QUARTO_CONFIG
+    try:
+        return yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise PublishError(f"{path}: cannot read the Quarto configuration ({exc})") from None
+
+
+TOPIC_TITLES = {
+    "crm_overview": "CRM degrees",
+    "satisfaction_loyalty": "Satisfaction & loyalty",
+    "lifecycle_transitions": "Lifecycle",
+    "customer_lifetime_value": "Lifetime value",
+}
+
+
+def site_config_for(root_config: dict, entries: list[ReportEntry]) -> dict:
+    """The root `_quarto.yml` re-rooted at the reports folder, with a menu per topic."""
+    cfg = copy.deepcopy(root_config)
+    cfg["project"]["output-dir"] = BUILD_DIR
+    cfg["project"]["render"] = ["index.qmd", "*/*/report.ipynb"]
+    navbar = cfg.setdefault("website", {}).setdefault("navbar", {})
+    left = [dict(item, href=_strip_reports_prefix(item["href"])) for item in navbar.get("left", [])]
+    for topic in dict.fromkeys(e.topic for e in entries):
+        left.append({"text": TOPIC_TITLES.get(topic, topic.replace("_", " ")),
+                     "menu": [{"text": e.variant, "href": f"{e.rel}/report.ipynb"}
+                              for e in entries if e.topic == topic]})
+    navbar["left"] = left
+    return cfg
+
+
+def _strip_reports_prefix(href: str) -> str:
+    return href.removeprefix("reports/")
+
+
+def index_markdown(entries: list[ReportEntry], cfg: dict) -> str:
+    site = cfg.get("website", {})
+    lines = ["---", yaml.safe_dump({"title": site.get("title", "Reports"),
+                                    "subtitle": site.get("description", ""),
+                                    "format": "html", "toc": False}, sort_keys=False).strip(), "---", "",
+             "Each report below was executed by papermill from a parameter file; its figures and "
+             "numbers were computed in that run. Every report is available as a web page and as a PDF, "
+             "and its key results are in a `results.json` file beside it.", ""]
+    for topic in dict.fromkeys(e.topic for e in entries):
+        group = [e for e in entries if e.topic == topic]
+        lines += [f"## {group[0].title}", "", "| Variant | Finding | Run on | Read |", "|:---|:---|:---|:---|"]
+        for e in group:
+            finding = (e.finding or e.description or "–").replace("|", "\\|")
+            variant = f"**{e.variant}**" + (f"<br>{e.description}" if e.description else "")
+            lines.append(f"| {variant} | {finding} | {e.date} | [HTML]({e.rel}/report.html) · "
+                         f"[PDF]({e.rel}/report.pdf) |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- notebook -> markdown
+
+CELL_OPTION = re.compile(r"^#\|\s?(.*)$")
+
+
+def cell_options(source: str) -> dict:
+    lines = []
+    for line in source.splitlines():
+        m = CELL_OPTION.match(line)
+        if not m:
+            break
+        lines.append(m.group(1))
+    return yaml.safe_load("\n".join(lines)) or {} if lines else {}
+
+
+def _text(value) -> str:
+    return "".join(value) if isinstance(value, list) else value
+
+
+TABLE_CAPTION = re.compile(r"^: (.*?)(?:\s*\{#(tbl-[\w-]+)\})?\s*$", re.M)
+CROSSREF = re.compile(r"@((?:fig|tbl)-[\w-]*\w)")
+
+
+def notebook_to_markdown(nb: dict, figure_dir: Path, figure_prefix: str) -> tuple[dict, str]:
+    """Front matter and a pandoc-markdown body: no code, numbered figures and tables."""
+    meta = _front_matter(nb)
+    figure_dir.mkdir(parents=True, exist_ok=True)
+    numbers: dict[str, str] = {}
+    counters = {"fig": 0, "tbl": 0}
+    blocks = []
+
+    def number(kind: str, label: str | None) -> str:
+        counters[kind] += 1
+        text = f"{'Figure' if kind == 'fig' else 'Table'} {counters[kind]}"
+        if label:
+            numbers[label] = text
+        return text
+
+    def table_caption(match) -> str:
+        label = match.group(2)
+        text = number("tbl", label)
+        return f": **{text}:** {match.group(1)}" + (f" {{#{label}}}" if label else "")
+
+    for index, cell in enumerate(nb["cells"]):
+        tags = cell.get("metadata", {}).get("tags", [])
+        if "remove-cell" in tags or cell["cell_type"] == "raw":
+            continue
+        if cell["cell_type"] == "markdown":
+            blocks.append(_text(cell["source"]))
+            continue
+        opts = cell_options(_text(cell["source"]))
+        if opts.get("include") is False or "remove-output" in tags:
+            continue
+        label = opts.get("label")
+        for k, output in enumerate(cell.get("outputs", [])):
+            data = output.get("data", {})
+            if output["output_type"] == "stream":
+                if output.get("name") == "stdout" and opts.get("output", True):
+                    blocks.append("```\n" + _text(output["text"]).rstrip() + "\n```")
+            elif "image/png" in data:
+                name = f"{figure_prefix}{label or f'cell{index}-{k}'}.png"
+                (figure_dir / name).write_bytes(b64decode(_text(data["image/png"])))
+                fig_label = label if label and label.startswith("fig-") and k == 0 else None
+                caption = opts.get("fig-cap", "")
+                text = number("fig", fig_label)
+                alt = opts.get("fig-alt", caption)
+                attrs = (f"#{fig_label} " if fig_label else "") + f'width=100% fig-alt="{_attr(alt)}"'
+                blocks.append(f"![**{text}:** {caption}]({figure_dir.name}/{name}){{{attrs}}}")
+            elif "text/markdown" in data:
+                blocks.append(TABLE_CAPTION.sub(table_caption, _text(data["text/markdown"])))
+            elif "text/plain" in data and output["output_type"] == "execute_result":
+                blocks.append("```\n" + _text(data["text/plain"]) + "\n```")
+            elif output["output_type"] == "error":
+                raise PublishError(f"cell {index + 1} holds an error output; publish only successful runs")
+    body = "\n\n".join(blocks)
+    body = CROSSREF.sub(lambda m: f"[{numbers[m.group(1)]}](#{m.group(1)})" if m.group(1) in numbers
+                        else m.group(0), body)
+    return meta, body
+
+
+def _attr(text: str) -> str:
+    return str(text).replace('"', "'")
+
+
+# ---------------------------------------------------------------- engines
+
+def quarto_executable() -> str | None:
+    return shutil.which("quarto")
+
+
+def pandoc_executable() -> str:
+    try:
+        import pypandoc
+
+        return pypandoc.get_pandoc_path()
+    except (ImportError, OSError) as exc:
+        raise PublishError(f"no pandoc: install pypandoc-binary ({exc})") from None
+
+
+def _pandoc(args: list[str], cwd: Path) -> None:
+    proc = subprocess.run([pandoc_executable(), *args], cwd=cwd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise PublishError(f"pandoc {' '.join(args[:3])} failed in {cwd}: {proc.stderr.strip()}")
+
+
+def _navbar_html(cfg: dict, depth: int) -> str:
+    up = "../" * depth
+    site = cfg.get("website", {})
+    parts = [f'<a class="brand" href="{up}index.html">{escape(site.get("title", "Reports"))}</a>']
+    for item in site.get("navbar", {}).get("left", []):
+        if "menu" in item:
+            links = " ".join(f'<a href="{up}{escape(m["href"].replace(".ipynb", ".html"))}">{escape(m["text"])}</a>'
+                             for m in item["menu"])
+            parts.append(f'<span class="menu">{escape(item["text"])}: {links}</span>')
+        else:
+            parts.append(f'<a href="{up}{escape(item["href"].replace(".qmd", ".html"))}">{escape(item["text"])}</a>')
+    return " ".join(parts)
+
+
+def _typst_variables(cfg: dict) -> list[str]:
+    opts = cfg.get("format", {}).get("typst", {}) or {}
+    args = []
+    for key in ("papersize", "fontsize", "section-numbering", "mainfont"):
+        if key in opts:
+            args += ["-V", f"{key}={opts[key]}"]
+    for side, value in (opts.get("margin") or {}).items():
+        args += ["-V", f"margin.{side}={value}"]
+    if opts.get("toc"):
+        args += ["--toc"]
+    return args
+
+
+# Captions already carry "Figure N:" (numbered by notebook_to_markdown), so Typst shows the body only.
+TYPST_HEADER = """#show figure.caption: it => align(left, text(size: 0.9em, it.body))
+#set table(stroke: (x: none, y: 0.5pt + luma(180)))
+#set page(numbering: "1")
+"""
+
+
+def _render_pandoc_page(md_path: Path, cfg: dict, depth: int, formats: str, engine_note: str) -> None:
+    html_opts = cfg.get("format", {}).get("html", {}) or {}
+    site_title = cfg.get("website", {}).get("title", "Reports")
+    args = [md_path.name, "-f", "markdown", "-t", "html5", "-s", "--template",
+            str(config.TEMPLATES_DIR / "page.html"), "-V", f"navbar={_navbar_html(cfg, depth)}",
+            "-V", f"sitetitle={site_title}", "-V", f"engine={engine_note}", "-o", md_path.with_suffix(".html").name]
+    if formats:
+        args += ["-V", f"formats={formats}"]
+    if html_opts.get("toc", True):
+        args += ["--toc", f"--toc-depth={html_opts.get('toc-depth', 2)}"]
+    _pandoc(args, md_path.parent)
+
+
+def _render_pdf(md_path: Path, cfg: dict) -> Path:
+    import typst
+
+    typ = md_path.with_suffix(".typ")
+    header = md_path.with_name("_header.typ")
+    header.write_text(TYPST_HEADER)
+    # Report sections are level-2 headings under the title: number them 1, 2, ... in the PDF.
+    _pandoc([md_path.name, "-f", "markdown", "-t", "typst", "-s", "-H", header.name, "--shift-heading-level-by=-1",
+             *_typst_variables(cfg),
+             "-o", typ.name], md_path.parent)
+    pdf = md_path.with_suffix(".pdf")
+    try:
+        typst.compile(str(typ), output=str(pdf), root=str(md_path.parent))
+    except Exception as exc:  # noqa: BLE001 - typst raises its own error type with the message
+        raise PublishError(f"typst could not compile {typ}: {exc}") from None
+    header.unlink()
+    return pdf
+
+
+def _md_document(meta: dict, body: str) -> str:
+    keep = {k: meta[k] for k in ("title", "subtitle", "date", "abstract") if k in meta}
+    return "---\n" + yaml.safe_dump(keep, sort_keys=False, allow_unicode=True) + "---\n\n" + body + "\n"
+
+
+def render_with_pandoc(reports_dir: Path, entries: list[ReportEntry], cfg: dict, log) -> Path:
+    import typst
+
+    build = reports_dir / BUILD_DIR
+    shutil.rmtree(build, ignore_errors=True)
+    build.mkdir(parents=True)
+    note = f"pandoc {_pandoc_version()} + Typst {typst.__version__} (no Quarto executable)"
+    for e in entries:
+        out = build / e.topic / e.variant
+        out.mkdir(parents=True)
+        nb = json.loads((reports_dir / e.rel / "report.ipynb").read_text())
+        meta, body = notebook_to_markdown(nb, out / "figures", "")
+        md = out / "report.md"
+        md.write_text(_md_document(meta, body))
+        _render_pandoc_page(md, cfg, depth=2, engine_note=note,
+                            formats='Also as <a href="report.pdf">PDF</a> · '
+                                    '<a href="results.json">results.json</a>')
+        _render_pdf(md, cfg)
+        shutil.copy2(reports_dir / e.rel / "results.json", out / "results.json")
+        md.unlink()
+        (out / "report.typ").unlink()
+        log(f"  rendered {e.rel}: report.html, report.pdf")
+    index = build / "index.md"
+    index.write_text((reports_dir / "index.qmd").read_text())
+    _render_pandoc_page(index, cfg, depth=0, formats="", engine_note=note)
+    index.unlink()
+    return build
+
+
+def _pandoc_version() -> str:
+    out = subprocess.run([pandoc_executable(), "--version"], capture_output=True, text=True).stdout
+    return out.split()[1] if out else "?"
+
+
+def render_with_quarto(reports_dir: Path, entries: list[ReportEntry], log) -> Path:
+    build = reports_dir / BUILD_DIR
+    shutil.rmtree(build, ignore_errors=True)
+    proc = subprocess.run([quarto_executable(), "render", str(reports_dir)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise PublishError(f"quarto render failed:\n{proc.stderr[-3000:]}")
+    for e in entries:
+        shutil.copy2(reports_dir / e.rel / "results.json", build / e.topic / e.variant / "results.json")
+    return build
+
+
+def publish(reports_dir: Path | None = None, engine: str = "auto", log=print) -> Path:
+    """Render every executed report and the index into `<reports>/_site`; returns that folder."""
+    reports_dir = Path(reports_dir or config.reports_dir())
+    entries = collect_reports(reports_dir)
+    if not entries:
+        raise PublishError(f"no executed reports in {reports_dir}: run `crmresearch run --all` first")
+    cfg = site_config_for(load_site_config(), entries)
+    (reports_dir / "_quarto.yml").write_text(
+        "# Generated by `crmresearch publish` from the project's _quarto.yml; edit that file instead.\n"
+        + yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True))
+    (reports_dir / "index.qmd").write_text(index_markdown(entries, cfg))
+    if engine == "auto":
+        engine = "quarto" if quarto_executable() else "pandoc"
+    if engine == "quarto":
+        if not quarto_executable():
+            raise PublishError("--engine quarto: no `quarto` executable on PATH (install it with environment.yml)")
+        log(f"publish: engine quarto ({quarto_executable()}), {len(entries)} report(s)")
+        build = render_with_quarto(reports_dir, entries, log)
+    else:
+        log(f"publish: engine pandoc + typst (quarto {'found but not chosen' if quarto_executable() else 'not found'}), "
+            f"{len(entries)} report(s)")
+        build = render_with_pandoc(reports_dir, entries, cfg, log)
+    site = reports_dir / SITE_DIR
+    old = reports_dir / "_site_old"
+    shutil.rmtree(old, ignore_errors=True)
+    if site.exists():
+        site.rename(old)
+    build.rename(site)
+    shutil.rmtree(old, ignore_errors=True)
+    return site

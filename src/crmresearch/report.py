@@ -1,0 +1,265 @@
+"""Report styling, tables, figures, results.json and provenance: everything a notebook shows.
+
+Quarto injects figure size, DPI and table handling only when it executes a notebook itself;
+here papermill executes, so this module fixes them once for HTML and PDF alike.
+Notebook conventions (see notebooks/README.md):
+
+* call `setup()` once after the imports;
+* one figure per cell, shown with `show_figure(fig)`, the cell carrying Quarto options
+  `#| label: fig-...`, `#| fig-cap: ...` and `#| fig-alt: ...`;
+* tables with `show_table(df, caption, label="tbl-...")`, emitted as a Markdown pipe table,
+  which becomes a real table in Quarto's HTML and Typst output and in the pandoc fallback;
+* every number the text states goes through `Results.add` and ends up in results.json.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import subprocess
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import __version__, config
+
+PALETTE = ["#1f4e79", "#c0504d", "#9bbb59", "#8064a2", "#f79646", "#4bacc6", "#7f7f7f"]
+
+
+def setup() -> None:
+    """Apply the suite's figure and table style (same in JupyterLab, HTML and PDF)."""
+    import matplotlib
+    import seaborn as sns
+
+    matplotlib.use("module://matplotlib_inline.backend_inline")
+    sns.set_theme(context="notebook", style="whitegrid", palette=PALETTE, font_scale=0.9)
+    matplotlib.rcParams.update({
+        "figure.figsize": (config.FIGURE_WIDTH_IN, config.FIGURE_HEIGHT_IN),
+        "figure.dpi": config.FIGURE_DPI,
+        "savefig.dpi": config.FIGURE_DPI,
+        "savefig.bbox": "tight",
+        "figure.constrained_layout.use": True,
+        "font.family": "DejaVu Sans",
+        "axes.titlesize": 10,
+        "axes.labelsize": 9,
+        "legend.fontsize": 8,
+    })
+    try:
+        from matplotlib_inline.backend_inline import set_matplotlib_formats
+
+        set_matplotlib_formats("png")
+    except ImportError:  # pragma: no cover - outside IPython
+        pass
+    pd.set_option("display.precision", 3)
+
+
+def new_figure(ncols: int = 1, nrows: int = 1, height: float | None = None, **kwargs):
+    """A figure at the report width; `height` in inches."""
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(nrows, ncols, figsize=(config.FIGURE_WIDTH_IN, height or config.FIGURE_HEIGHT_IN),
+                        **kwargs)
+
+
+def show_figure(fig) -> None:
+    """Display a figure once as PNG and close it (so it is not drawn twice)."""
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+
+    display(fig)
+    plt.close(fig)
+
+
+def _format_cell(value, decimals: int) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    if isinstance(value, (int, np.integer)):
+        return f"{int(value):,}"
+    if isinstance(value, (float, np.floating)):
+        return f"{float(value):,.{decimals}f}"
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def markdown_table(df: pd.DataFrame, decimals: int | dict = 2, index: bool = False) -> str:
+    """A pipe table; numbers right-aligned, `decimals` per column when a dict is given."""
+    frame = df.reset_index() if index else df
+    cols = [str(c) for c in frame.columns]
+    numeric = [pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])
+               for c in frame.columns]
+    lines = ["| " + " | ".join(c.replace("|", "\\|") for c in cols) + " |",
+             "|" + "|".join("---:" if num else ":---" for num in numeric) + "|"]
+    for row in frame.itertuples(index=False):
+        cells = []
+        for col, value in zip(frame.columns, row):
+            d = decimals.get(col, 2) if isinstance(decimals, dict) else decimals
+            cells.append(_format_cell(value, d))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def show_table(df: pd.DataFrame, caption: str, label: str | None = None, decimals: int | dict = 2,
+               index: bool = False) -> None:
+    """Display a table as Markdown with a Quarto caption (`: caption {#tbl-label}`)."""
+    from IPython.display import Markdown, display
+
+    if label is not None and not label.startswith("tbl-"):
+        raise ValueError("table labels start with 'tbl-' (Quarto cross-reference convention)")
+    tail = f": {caption}" + (f" {{#{label}}}" if label else "")
+    display(Markdown(markdown_table(df, decimals, index) + "\n\n" + tail + "\n"))
+
+
+def show_markdown(text: str) -> None:
+    """Display computed prose (numbers formatted from results, never typed by hand)."""
+    from IPython.display import Markdown, display
+
+    display(Markdown(text))
+
+
+# ---------------------------------------------------------------- results.json
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating, float)):
+        f = float(value)
+        return None if math.isnan(f) or math.isinf(f) else f
+    if isinstance(value, (np.bool_,)):
+        return bool(value)
+    if isinstance(value, pd.DataFrame):
+        return _jsonable(value.to_dict(orient="records"))
+    if isinstance(value, pd.Series):
+        return _jsonable(value.to_dict())
+    if isinstance(value, (pd.Timestamp, datetime)):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "as_dict"):
+        return _jsonable(value.as_dict())
+    return value
+
+
+class Results:
+    """Collects a report's key figures; `write()` puts them in results.json beside the report."""
+
+    def __init__(self, notebook: str, params):
+        self.notebook = notebook
+        self.params = params
+        self.values: dict = {}
+        self.finding: str | None = None
+        self.started = datetime.now(timezone.utc)
+
+    def add(self, key: str, value):
+        if key in self.values:
+            raise KeyError(f"result '{key}' recorded twice")
+        self.values[key] = _jsonable(value)
+        return value
+
+    def set_finding(self, text: str) -> None:
+        """The one-line finding shown on the site's index page."""
+        self.finding = text
+
+    @property
+    def output_dir(self) -> Path:
+        out = getattr(self.params, "output_dir", None)
+        return Path(out) if out else config.scratch_dir(self.notebook) / self.params.variant
+
+    def write(self, provenance_info: dict | None = None) -> Path:
+        path = self.output_dir / "results.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        doc = {
+            "notebook": self.notebook,
+            "variant": self.params.variant,
+            "finding": self.finding,
+            "results": self.values,
+            "provenance": _jsonable(provenance_info or {}),
+        }
+        path.write_text(json.dumps(doc, indent=2, sort_keys=False, allow_nan=False))
+        return path
+
+
+def load_results(path) -> dict:
+    return json.loads(Path(path).read_text())
+
+
+# ---------------------------------------------------------------- provenance
+
+def git_state() -> dict:
+    def git(*args):
+        return subprocess.run(["git", *args], cwd=config.PROJECT_DIR, capture_output=True, text=True,
+                              timeout=10)
+    try:
+        head = git("rev-parse", "HEAD")
+        if head.returncode != 0:
+            return {"commit": None, "dirty": None}
+        dirty = git("status", "--porcelain", "--untracked-files=no").stdout.strip() != ""
+        return {"commit": head.stdout.strip(), "dirty": dirty}
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "dirty": None}
+
+
+KEY_LIBRARIES = ("numpy", "scipy", "pandas", "statsmodels", "matplotlib", "seaborn", "papermill", "pydantic")
+
+
+def provenance(params, data_files: dict | None = None, results: Results | None = None) -> dict:
+    """Gather provenance, display it as tables and, when `results` is given, write results.json.
+
+    `data_files` maps a label to a file path; each gets its sha256.
+    """
+    from importlib.metadata import PackageNotFoundError, version
+
+    from .datasets import sha256_file
+
+    libs = {}
+    for lib in KEY_LIBRARIES:
+        try:
+            libs[lib] = version(lib)
+        except PackageNotFoundError:
+            libs[lib] = None
+    params_file = getattr(params, "params_file", None)
+    info = {
+        "parameters": _jsonable(params.model_dump(mode="json", exclude={"output_dir"})),
+        "parameter_file": params_file,
+        "parameter_file_sha256": sha256_file(params_file) if params_file and Path(params_file).exists() else None,
+        "data": {label: {"path": str(p), "sha256": sha256_file(p)} for label, p in (data_files or {}).items()},
+        "crmresearch_version": __version__,
+        "git": git_state(),
+        "python": platform.python_version(),
+        "libraries": libs,
+        "started": results.started.isoformat(timespec="seconds") if results else None,
+        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "host": platform.node() if os.environ.get("CRMRESEARCH_RECORD_HOST") else None,
+    }
+    _display_provenance(info)
+    if results is not None:
+        results.write(info)
+    return info
+
+
+def _display_provenance(info: dict) -> None:
+    params = pd.DataFrame(
+        [(k, json.dumps(v) if isinstance(v, (dict, list)) else str(v)) for k, v in info["parameters"].items()],
+        columns=["parameter", "value"])
+    show_table(params, "Effective parameter values of this run.", label="tbl-provenance-parameters")
+    rows = [("parameter file", info["parameter_file"] or "(notebook defaults)"),
+            ("parameter file sha256", info["parameter_file_sha256"] or "–")]
+    rows += [(f"data: {k}", f"{Path(v['path']).name} sha256 {v['sha256']}") for k, v in info["data"].items()]
+    git = info["git"]
+    rows += [("crmresearch", info["crmresearch_version"]),
+             ("git commit", f"{git['commit'] or 'unknown'}{' (uncommitted changes)' if git['dirty'] else ''}"),
+             ("python", info["python"])]
+    rows += [(lib, v or "–") for lib, v in info["libraries"].items()]
+    rows += [("started (UTC)", info["started"] or "–"), ("finished (UTC)", info["finished"])]
+    show_table(pd.DataFrame(rows, columns=["item", "value"]), "Provenance: inputs, code and library versions.",
+               label="tbl-provenance")

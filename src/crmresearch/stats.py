@@ -1,0 +1,141 @@
+"""Small, shared statistics used by several reports (intervals, NPS, concentration).
+
+Every function is vectorized over numpy arrays; none loops over customers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats as sps
+
+
+def wilson_interval(successes, n, confidence: float = 0.95):
+    """Wilson score interval for a binomial proportion (Wilson 1927; Agresti & Coull 1998).
+
+    Works elementwise on arrays. Cells with n == 0 give (nan, nan).
+    Returns (lower, upper) as floats or arrays.
+    """
+    k = np.asarray(successes, dtype=float)
+    n = np.asarray(n, dtype=float)
+    z = sps.norm.ppf(0.5 + confidence / 2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = k / n
+        denom = 1 + z**2 / n
+        centre = (p + z**2 / (2 * n)) / denom
+        half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / denom
+        lower = np.where(n > 0, np.clip(centre - half, 0, 1), np.nan)
+        upper = np.where(n > 0, np.clip(centre + half, 0, 1), np.nan)
+    if lower.ndim == 0:
+        return float(lower), float(upper)
+    return lower, upper
+
+
+@dataclass(frozen=True)
+class Proportion:
+    successes: int
+    n: int
+    estimate: float
+    lower: float
+    upper: float
+
+    def as_dict(self) -> dict:
+        return {"successes": self.successes, "n": self.n, "estimate": self.estimate,
+                "ci_lower": self.lower, "ci_upper": self.upper}
+
+
+def proportion(mask, confidence: float = 0.95) -> Proportion:
+    """Share of True values in a boolean array with its Wilson interval."""
+    mask = np.asarray(mask, dtype=bool)
+    k, n = int(mask.sum()), int(mask.size)
+    lo, hi = wilson_interval(k, n, confidence)
+    return Proportion(k, n, k / n if n else float("nan"), lo, hi)
+
+
+# NPS bands (Reichheld 2003) on the 0-10 recommendation scale.
+PROMOTER_MIN = 9
+DETRACTOR_MAX = 6
+
+
+@dataclass(frozen=True)
+class NetPromoterScore:
+    n: int
+    promoters: float
+    passives: float
+    detractors: float
+    nps: float
+    lower: float
+    upper: float
+
+    def as_dict(self) -> dict:
+        return {"n": self.n, "promoters": self.promoters, "passives": self.passives,
+                "detractors": self.detractors, "nps": self.nps,
+                "ci_lower": self.lower, "ci_upper": self.upper}
+
+
+def net_promoter_score(scores, confidence: float = 0.95, promoter_min: float = PROMOTER_MIN,
+                       detractor_max: float = DETRACTOR_MAX) -> NetPromoterScore:
+    """NPS = %promoters - %detractors, in points (-100..100), with a normal interval.
+
+    The variance follows from the trinomial: Var(p_P - p_D) = [p_P + p_D - (p_P - p_D)^2] / n.
+    The thresholds default to the 0-10 scale; a 1-10 survey uses the same ones (domain.md §2).
+    """
+    s = np.asarray(scores, dtype=float)
+    s = s[~np.isnan(s)]
+    n = s.size
+    if n == 0:
+        raise ValueError("net_promoter_score needs at least one non-missing score")
+    p_prom = float(np.mean(s >= promoter_min))
+    p_det = float(np.mean(s <= detractor_max))
+    diff = p_prom - p_det
+    se = np.sqrt(max(p_prom + p_det - diff**2, 0.0) / n)
+    z = sps.norm.ppf(0.5 + confidence / 2)
+    return NetPromoterScore(n, 100 * p_prom, 100 * (1 - p_prom - p_det), 100 * p_det, 100 * diff,
+                            100 * max(diff - z * se, -1.0), 100 * min(diff + z * se, 1.0))
+
+
+def lorenz_curve(values):
+    """Lorenz curve of non-negative values: (population share, value share), both from 0 to 1.
+
+    Customers are ordered from the smallest to the largest value.
+    """
+    v = np.sort(np.asarray(values, dtype=float))
+    if np.any(v < 0):
+        raise ValueError("lorenz_curve needs non-negative values; use whale_curve for profits")
+    cum = np.concatenate([[0.0], np.cumsum(v)])
+    total = cum[-1]
+    pop = np.arange(v.size + 1) / v.size
+    return pop, (cum / total if total > 0 else cum)
+
+
+def top_share(values, top_fraction: float = 0.2) -> float:
+    """Share of the total held by the top `top_fraction` of units (ties broken by sort order)."""
+    v = np.sort(np.asarray(values, dtype=float))[::-1]
+    k = int(np.ceil(top_fraction * v.size))
+    total = v.sum()
+    return float(v[:k].sum() / total) if total else float("nan")
+
+
+def gini(values) -> float:
+    """Gini coefficient of non-negative values (0 = equal, 1 = one unit holds everything)."""
+    v = np.sort(np.asarray(values, dtype=float))
+    n = v.size
+    if n == 0 or v.sum() == 0:
+        return float("nan")
+    ranks = np.arange(1, n + 1)
+    return float((2 * np.sum(ranks * v) / (n * v.sum())) - (n + 1) / n)
+
+
+def whale_curve(profits):
+    """Cumulative profit as a share of total profit, customers ordered from most to least profitable.
+
+    Returns (population share, cumulative profit share). The curve rises above 1 when
+    unprofitable customers exist (Kaplan & Cooper's "whale curve").
+    """
+    p = np.sort(np.asarray(profits, dtype=float))[::-1]
+    cum = np.concatenate([[0.0], np.cumsum(p)])
+    total = cum[-1]
+    if total <= 0:
+        raise ValueError("whale_curve needs a positive total profit")
+    return np.arange(p.size + 1) / p.size, cum / total

@@ -1,0 +1,134 @@
+"""End to end: run, publish, skip when fresh, keep the last good report when a run fails."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from html.parser import HTMLParser
+from pathlib import Path
+
+import nbformat
+import pytest
+from pypdf import PdfReader
+
+from crmresearch import config
+
+from conftest import run_cli
+
+pytestmark = pytest.mark.slow
+
+
+class PageParser(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.tags: dict[str, int] = {}
+        self.images: list[str] = []
+        self.links: list[str] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags[tag] = self.tags.get(tag, 0) + 1
+        if tag == "img":
+            self.images.append(dict(attrs)["src"])
+        if tag == "a" and dict(attrs).get("href"):
+            self.links.append(dict(attrs)["href"])
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def parse(path: Path) -> PageParser:
+    parser = PageParser()
+    parser.feed(path.read_text())
+    return parser
+
+
+def test_site_has_index_with_every_report(published_overview):
+    site = published_overview / "_site"
+    index = parse(site / "index.html")
+    text = " ".join("".join(index.text).split())
+    assert "fast" in text and "HTML" in text and "PDF" in text
+    results = json.loads((published_overview / "crm_overview/fast/results.json").read_text())
+    assert results["finding"] in text
+    assert {"crm_overview/fast/report.html", "crm_overview/fast/report.pdf"} <= set(index.links)
+    assert all((site / link).exists() for link in index.links if not link.startswith(("#", "http")))
+
+
+def test_report_page_has_figures_tables_and_no_code(published_overview):
+    page_path = published_overview / "_site/crm_overview/fast/report.html"
+    page = parse(page_path)
+    assert len(page.images) >= 4 and all((page_path.parent / src).exists() for src in page.images)
+    assert page.tags.get("table", 0) >= 4          # loyalty items, behaviour, two provenance tables
+    assert page.tags.get("figcaption", 0) >= 4
+    html = page_path.read_text()
+    assert "Figure 1:" in html and "Table 1:" in html
+    assert "import crmresearch" not in html and "crm.report" not in html
+    assert "Parameters and provenance" in html and "sha256" in html
+    assert not re.search(r"https?://(?!www\.w3\.org)", re.sub(r'<a [^>]*href="https?://[^"]*"', "", html)), \
+        "the page must not load anything from the network"
+
+
+def test_pdf_has_pages_with_title(published_overview):
+    reader = PdfReader(published_overview / "_site/crm_overview/fast/report.pdf")
+    assert len(reader.pages) >= 3
+    first = reader.pages[0].extract_text()
+    assert "four CRM degrees" in first
+    assert sum(len(p.images) for p in reader.pages) >= 4
+
+
+def test_results_json_matches_a_direct_computation(published_overview):
+    import numpy as np
+
+    from crmresearch import datasets, overview, stats
+
+    res = json.loads((published_overview / "crm_overview/fast/results.json").read_text())["results"]
+    mobi = datasets.load_mobi()
+    nps = stats.net_promoter_score(mobi["CUSL3"])
+    assert res["nps"]["nps"] == pytest.approx(nps.nps)
+    sat = mobi[["CUSA1", "CUSA2", "CUSA3"]].mean(axis=1)
+    satisfied = sat >= 8
+    expected = np.mean(mobi.loc[satisfied, "CUSL1"] <= 6)
+    assert res["satisfied_would_not_choose_again"]["estimate"] == pytest.approx(expected)
+    tx = datasets.load_cdnow("sample")
+    revenue = tx.groupby("customer_id")["amount"].sum()
+    assert res["top_share_of_revenue"] == pytest.approx(stats.top_share(revenue, 0.2))
+    assert res["customers"] == 2357
+    assert res["repeat_purchase"]["estimate"] == pytest.approx(
+        overview.repeat_purchase(tx, 365).estimate)
+
+
+def test_second_run_is_skipped_and_force_reruns(published_overview):
+    params = config.PARAMS_DIR / "crm_overview" / "fast.yaml"
+    again = run_cli("run", params, "--reports-dir", published_overview)
+    assert again.returncode == 0 and "up to date" in again.stdout and "0 run" in again.stdout
+    listing = run_cli("list", "--reports-dir", published_overview)
+    assert re.search(r"crm_overview/fast\s+params/crm_overview/fast.yaml\s+fresh", listing.stdout), listing.stdout
+
+
+def test_failed_run_keeps_last_good_report(tmp_path):
+    """A project copy whose notebook breaks after a good run: exit 1, cell named, old report intact."""
+    project = tmp_path / "project"
+    (project / "notebooks").mkdir(parents=True)
+    (project / "params" / "crm_overview").mkdir(parents=True)
+    shutil.copy(config.NOTEBOOKS_DIR / "00_crm_overview.ipynb", project / "notebooks")
+    shutil.copy(config.PARAMS_DIR / "crm_overview" / "fast.yaml", project / "params" / "crm_overview")
+    shutil.copy(config.QUARTO_CONFIG, project)
+    env = {"CRMRESEARCH_PROJECT_DIR": str(project)}
+    reports = tmp_path / "reports"
+    first = run_cli("run", "--all", "--reports-dir", reports, env_extra=env)
+    assert first.returncode == 0, first.stdout + first.stderr
+    good = (reports / "crm_overview/fast/report.ipynb").read_bytes()
+
+    nb_path = project / "notebooks" / "00_crm_overview.ipynb"
+    nb = nbformat.read(nb_path, as_version=4)
+    nb.cells.insert(8, nbformat.v4.new_code_cell('raise RuntimeError("scale mismatch")'))
+    nbformat.write(nb, nb_path)
+    second = run_cli("run", "--all", "--reports-dir", reports, env_extra=env)
+    assert second.returncode == 1
+    assert "crm_overview/fast" in second.stdout and "cell 9" in second.stdout
+    assert "RuntimeError: scale mismatch" in second.stdout
+    assert (reports / "crm_overview/fast/report.ipynb").read_bytes() == good
+    assert (reports / "_failed/crm_overview/fast/report.ipynb").exists()
+    listing = run_cli("list", "--reports-dir", reports, env_extra=env)
+    assert re.search(r"crm_overview/fast\s+\S+\s+failed", listing.stdout), listing.stdout
