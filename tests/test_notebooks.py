@@ -1,0 +1,62 @@
+"""Structural checks on the committed notebooks and their parameter sets (conventions 2, 9, 10, 11)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from crmresearch import config, parameters
+from crmresearch.runner import parameters_cell_names
+
+NOTEBOOKS = sorted(config.NOTEBOOKS_DIR.glob("*.ipynb"))
+
+
+def load(path):
+    return json.loads(path.read_text())
+
+
+def source(cell) -> str:
+    return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_is_clean_and_tagged(path):
+    nb = load(path)
+    assert nb["metadata"]["kernelspec"]["name"] == config.KERNEL_NAME
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "code":
+            assert not cell.get("outputs") and cell.get("execution_count") is None, "commit without outputs"
+    tagged = [c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(tagged) == 1, "exactly one cell tagged 'parameters'"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_follows_the_skeleton(path):
+    nb = load(path)
+    front = yaml.safe_load(source(nb["cells"][0]).strip().strip("-"))
+    assert nb["cells"][0]["cell_type"] == "raw" and {"title", "subtitle", "abstract"} <= set(front)
+    names = parameters_cell_names(path)
+    assert set(parameters.RESERVED) | {"seed"} <= names
+    schema = parameters.schema_for(path.stem)
+    assert names <= set(schema.model_fields), f"parameters without a schema field: {names - set(schema.model_fields)}"
+    code = [source(c) for c in nb["cells"] if c["cell_type"] == "code"]
+    idx = next(i for i, c in enumerate(nb["cells"]) if "parameters" in c.get("metadata", {}).get("tags", []))
+    assert f'from_namespace("{path.stem}", globals())' in source(nb["cells"][idx + 1])
+    assert "crm.report.provenance(" in code[-1], "the provenance cell comes last"
+    assert "results.set_finding(" in "\n".join(code)
+    assert not any("def " in c.split("\n", 1)[0] or "\ndef " in c for c in code), "functions belong in the package"
+    for cell in code:
+        if "show_figure(" in cell:
+            assert cell.startswith("#| label: fig-") and "#| fig-cap:" in cell and "#| fig-alt:" in cell
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_notebook_has_parameter_sets_including_a_fast_one(path):
+    topic = parameters.topic(path.stem)
+    files = sorted((config.PARAMS_DIR / topic).glob("*.yaml"))
+    assert len(files) >= 2 and (config.PARAMS_DIR / topic / "fast.yaml").exists()
+    for f in files:
+        pf = parameters.load_parameter_file(f)
+        assert pf.notebook == path.stem and pf.variant == f.stem
