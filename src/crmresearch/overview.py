@@ -135,7 +135,7 @@ def plot_lorenz(revenue, top_fraction: float):
     ax.plot([0, 1], [0, 1], color=PALETTE[6], ls=":", label="Equal revenue")
     ax.axvline(1 - top_fraction, color=PALETTE[1], ls="--", lw=0.8)
     ax.annotate(f"top {top_fraction:.0%}: {top:.0%} of revenue", xy=(1 - top_fraction, 1 - top),
-                xytext=(0.15, 0.7), arrowprops={"arrowstyle": "->"}, fontsize=8)
+                xytext=(0.15, 0.7), arrowprops={"arrowstyle": "->", "color": "black", "lw": 0.8}, fontsize=8)
     ax.set_xlabel("Share of customers (smallest to largest spend)")
     ax.set_ylabel("Share of revenue")
     ax.legend(loc="upper left")
