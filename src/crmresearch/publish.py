@@ -263,6 +263,7 @@ def _typst_variables(cfg: dict) -> list[str]:
 
 # Captions already carry "Figure N:" (numbered by notebook_to_markdown), so Typst shows the body only.
 TYPST_HEADER = """#show figure.caption: it => align(left, text(size: 0.9em, it.body))
+#show figure.where(kind: table): set block(breakable: true)
 #set table(stroke: (x: none, y: 0.5pt + luma(180)))
 #set page(numbering: "1")
 """

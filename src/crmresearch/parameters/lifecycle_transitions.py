@@ -1,9 +1,172 @@
-"""Parameters of the lifecycle_transitions notebook (placeholder until the notebook exists)."""
+"""Parameters of the 02_lifecycle_transitions notebook.
+
+Three kinds of input, exactly one per parameter file:
+
+* `transactions`: a transaction log (CDNOW or the user's file); monthly stages are assigned by
+  `stage_rules` (recency windows in months, optional purchase-count groups);
+* `panel`: the user's own stage panel (customer, period, stage);
+* `simulation`: a chain with known matrix (the relationship stages prospect -> formation ->
+  stability -> decline -> churn of domain.md §4), simulated for a check against the truth.
+"""
 
 from __future__ import annotations
 
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
 from . import ReportParameters
+from .sources import TransactionSource, resolve_data_path
+
+RELATIONSHIP_STATES = ["prospect", "formation", "stability", "decline", "churn"]
+
+
+class StageRuleParameters(BaseModel):
+    """The seed's recency groups (months since last purchase) and purchase-count groups."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    recency_bounds_months: list[int] = Field(default_factory=lambda: [3, 6, 9], min_length=1,
+                                             description="upper bounds of the recency groups (inclusive)")
+    recency_labels: list[str] = Field(default_factory=lambda: ["new", "wake", "activate", "lost"])
+    purchase_count_bounds: list[int] | None = Field(None, description="e.g. [1, 2] for one / two / three+")
+    purchase_count_labels: list[str] | None = None
+    end_month: str | None = Field(None, pattern=r"^\d{4}-\d{2}$",
+                                  description="last month of the panel (default: last month in the data)")
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        b = self.recency_bounds_months
+        if b != sorted(set(b)) or b[0] < 1:
+            raise ValueError("'recency_bounds_months' increasing positive month counts")
+        if len(self.recency_labels) != len(b) + 1:
+            raise ValueError("'recency_labels' one label more than 'recency_bounds_months'")
+        if (self.purchase_count_bounds is None) != (self.purchase_count_labels is None):
+            raise ValueError("'purchase_count_bounds' and 'purchase_count_labels' together")
+        if self.purchase_count_bounds is not None:
+            c = self.purchase_count_bounds
+            if c != sorted(set(c)) or c[0] < 1 or len(self.purchase_count_labels) != len(c) + 1:
+                raise ValueError("increasing 'purchase_count_bounds' and one label more in 'purchase_count_labels'")
+        return self
+
+
+class PanelSource(BaseModel):
+    """A user's stage panel: one row per customer and period."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    path: str
+    customer_column: str = "customer_id"
+    period_column: str = "period"
+    stage_column: str = "stage"
+    states: list[str] = Field(min_length=2, description="stages in lifecycle order")
+    absorbing: list[str] = Field(default_factory=list)
+    stage_rewards: list[float] | None = Field(None, description="net contribution per period by stage")
+    active_stages: list[str] | None = Field(None, description="stages counted as active (default: non-absorbing)")
+
+    @model_validator(mode="after")
+    def _check(self):
+        object.__setattr__(self, "path", resolve_data_path(self.path))
+        if not set(self.absorbing) <= set(self.states) or not set(self.active_stages or []) <= set(self.states):
+            raise ValueError("'absorbing' and 'active_stages' among 'states'")
+        if self.stage_rewards is not None and len(self.stage_rewards) != len(self.states):
+            raise ValueError("one reward per stage in 'stage_rewards'")
+        return self
+
+
+def _check_matrix(name: str, matrix: list[list[float]], n: int) -> None:
+    m = np.asarray(matrix, float)
+    if m.shape != (n, n):
+        raise ValueError(f"'{name}' a {n} x {n} matrix")
+    if np.any(m < 0) or not np.allclose(m.sum(axis=1), 1, atol=1e-6):
+        raise ValueError(f"'{name}' rows of non-negative probabilities summing to 1")
+
+
+class SimulationParameters(BaseModel):
+    """A known chain to simulate; defaults are the relationship stages of domain.md §4."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    states: list[str] = Field(default_factory=lambda: list(RELATIONSHIP_STATES))
+    matrix: list[list[float]] = Field(default_factory=lambda: [
+        [0.50, 0.30, 0.00, 0.00, 0.20],
+        [0.05, 0.50, 0.30, 0.05, 0.10],
+        [0.00, 0.02, 0.80, 0.13, 0.05],
+        [0.00, 0.05, 0.20, 0.45, 0.30],
+        [0.00, 0.00, 0.00, 0.00, 1.00],
+    ])
+    initial: list[float] = Field(default_factory=lambda: [1.0, 0.0, 0.0, 0.0, 0.0])
+    absorbing: list[str] = Field(default_factory=lambda: ["churn"])
+    n_customers: int = Field(2000, ge=50, le=2_000_000)
+    n_periods: int = Field(12, ge=3, le=240)
+    entry_periods: int = Field(4, ge=1, description="customers enter evenly over the first k periods")
+    covariate_share: float = Field(0.5, ge=0, le=1, description="share of customers with x = 1")
+    covariate_matrix: list[list[float]] | None = Field(default_factory=lambda: [
+        [0.45, 0.40, 0.00, 0.00, 0.15],
+        [0.05, 0.45, 0.40, 0.03, 0.07],
+        [0.00, 0.02, 0.80, 0.13, 0.05],
+        [0.00, 0.05, 0.20, 0.45, 0.30],
+        [0.00, 0.00, 0.00, 0.00, 1.00],
+    ], description="matrix of customers with x = 1 (e.g. an onboarding programme); null: no effect")
+    stage_rewards: list[float] = Field(default_factory=lambda: [-5.0, 10.0, 40.0, 15.0, 0.0],
+                                       description="net contribution per period by stage")
+    stable_periods_for_long_lasting: int = Field(6, ge=1)
+
+    @model_validator(mode="after")
+    def _check(self):
+        n = len(self.states)
+        _check_matrix("matrix", self.matrix, n)
+        if self.covariate_matrix is not None:
+            _check_matrix("covariate_matrix", self.covariate_matrix, n)
+        if len(self.initial) != n or not np.isclose(sum(self.initial), 1):
+            raise ValueError("'initial' one probability per stage, summing to 1")
+        if len(self.stage_rewards) != n:
+            raise ValueError("one reward per stage in 'stage_rewards'")
+        if not set(self.absorbing) <= set(self.states):
+            raise ValueError("'absorbing' stages among 'states'")
+        if self.entry_periods >= self.n_periods:
+            raise ValueError("'entry_periods' fewer than 'n_periods'")
+        return self
+
+    @property
+    def has_relationship_stages(self) -> bool:
+        return set(RELATIONSHIP_STATES) <= set(self.states)
 
 
 class LifecycleParameters(ReportParameters):
-    pass
+    """Parameters of the lifecycle-transitions report."""
+
+    transactions: TransactionSource | None = Field(default_factory=lambda: TransactionSource(dataset="cdnow_sample"))
+    stage_rules: StageRuleParameters = Field(default_factory=StageRuleParameters)
+    panel: PanelSource | None = None
+    simulation: SimulationParameters | None = None
+    compare_finer_states: bool = Field(True, description="also fit months-since-purchase x purchase-count stages")
+    n_boot: int = Field(200, ge=0, le=5000, description="customer-cluster bootstrap resamples")
+    confidence: float = Field(0.95, gt=0.5, lt=1)
+    homogeneity_groups: int = Field(2, ge=2, le=24, description="equal runs of periods compared")
+    backtest_origin: int | None = Field(None, ge=1, description="period index of the forecast origin")
+    forecast_horizon: int = Field(6, ge=1, le=60)
+    cohort_steps: int = Field(9, ge=1, le=36, description="periods shown in the entry-cohort flows")
+    discount_rate: float = Field(0.01, gt=-1, lt=1, description="per period, for the stage values")
+    value_horizon: int = Field(36, ge=1, le=600, description="periods summed in the finite-horizon stage value")
+    margin: float = Field(1.0, gt=0, le=1, description="contribution share of revenue (transactions only)")
+    covariate_model: bool = True
+    sojourn_max: int = Field(12, ge=2, le=60)
+
+    @model_validator(mode="after")
+    def _one_source(self):
+        if self.panel is not None and self.simulation is not None:
+            raise ValueError("at most one of 'panel' or 'simulation' (without them 'transactions' is used)")
+        if self.panel is None and self.simulation is None and self.transactions is None:
+            raise ValueError("a data source: 'transactions', 'panel' or 'simulation'")
+        return self
+
+    @property
+    def source_kind(self) -> Literal["transactions", "panel", "simulation"]:
+        """A panel or a simulation replaces the default transaction source."""
+        if self.simulation is not None:
+            return "simulation"
+        if self.panel is not None:
+            return "panel"
+        return "transactions"

@@ -1,0 +1,29 @@
+"""Lifecycle stages and their transitions (domain.md §4).
+
+panel        stage panels and vectorized, order-independent transition counting
+estimation   ML transition matrix, Wilson and customer-cluster bootstrap intervals
+stages       stages from a transaction log by the seed's recency and purchase-count rules
+inference    Anderson-Goodman homogeneity and order tests, sojourn times, per-period rates
+chains       absorption (fundamental matrix), stationary mix, forecasts, Pfeifer-Carraway
+             value (`markov_chain_value`), the four relationship patterns, simulation
+forecasting  forecasts with bootstrap bands and the holdout backtest
+covariates   multinomial logit per origin stage with customer-clustered errors
+workflow     report parameters -> panels; plots: the report's figures
+"""
+from .panel import (PanelError, StagePanel, count_transitions, customer_transition_counts,  # noqa: F401
+                    period_codes_from, transition_counts)
+from .estimation import (TransitionMatrix, bootstrap_count_tables, entry_distribution,  # noqa: F401
+                         estimate_transition_matrix, ml_probabilities)
+from .stages import (StageRules, assign_stages, finer_rules, monthly_activity, stage_revenue,  # noqa: F401
+                     state_map)
+from .chains import (PATTERNS, AbsorptionAnalysis, PatternChain, absorption_analysis,  # noqa: F401
+                     first_passage_curve, forecast_distribution, markov_chain_value, quasi_stationary_distribution,
+                     relationship_pattern_chain, simulate_absorption, simulate_panel, stationary_distribution)
+from .inference import (LikelihoodRatioTest, empirical_first_passage, homogeneity_test, joint_cell_chi_square, order_test,  # noqa: F401
+                        period_rates, sojourn_survival, split_periods)
+from .forecasting import backtest, bootstrap_matrices, forecast_with_bands, transitions_by_period  # noqa: F401
+from .covariates import mnlogit_by_origin, origin_rows  # noqa: F401
+from .workflow import LifecycleData, prepare, stage_rules_from  # noqa: F401
+from .summaries import (batched_expected_time, pattern_probabilities, pooled_truth, stage_summary,  # noqa: F401
+                        time_to_target_table, truth_comparison)
+from . import plots  # noqa: F401

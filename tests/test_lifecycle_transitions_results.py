@@ -1,0 +1,100 @@
+"""The lifecycle report's key figures equal a direct computation with the package.
+
+Executes notebooks/02_lifecycle_transitions.ipynb with the `fast` parameter file (CDNOW sample)
+into a temporary folder (about 10 s), reads its results.json and recomputes the matrix, the
+tests, the expected time to the lost stage and the stage values without the notebook.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from crmresearch import config, lifecycle as lc
+from crmresearch.parameters import load_parameter_file
+
+pytestmark = pytest.mark.slow   # executes the notebook end to end (about 10 s)
+
+FAST = config.PARAMS_DIR / "lifecycle_transitions" / "fast.yaml"
+
+
+@pytest.fixture(scope="module")
+def executed(tmp_path_factory):
+    papermill = pytest.importorskip("papermill")
+    out = tmp_path_factory.mktemp("lifecycle_fast")
+    pf = load_parameter_file(FAST)
+    papermill.execute_notebook(str(pf.notebook_path), str(out / "report.ipynb"),
+                               parameters=pf.papermill_parameters(out), kernel_name=config.KERNEL_NAME,
+                               progress_bar=False, cwd=str(out))
+    doc = json.loads((out / "results.json").read_text())
+    return pf.validated, doc["results"], doc
+
+
+@pytest.fixture(scope="module")
+def direct(executed):
+    params, _, _ = executed
+    data = lc.prepare(params, np.random.default_rng(params.seed))
+    matrix = lc.estimate_transition_matrix(data.panel, allowed=data.allowed, absorbing=data.absorbing)
+    return params, data, matrix
+
+
+def test_results_document_is_complete(executed):
+    _, results, doc = executed
+    assert doc["notebook"] == "02_lifecycle_transitions" and doc["variant"] == "fast"
+    assert doc["finding"] and "homogeneity" in doc["finding"]
+    for key in ("transition_matrix", "homogeneity_test", "order_test", "time_to_target_from_entry",
+                "backtest_summary", "stage_values", "period_rates", "covariate_effects"):
+        assert key in results, key
+    assert doc["provenance"]["data"]["data"]["sha256"]
+
+
+def test_panel_size_and_matrix_match_direct_computation(executed, direct):
+    _, results, _ = executed
+    _, data, matrix = direct
+    assert results["customers"] == data.panel.n_customers == 2357
+    assert results["transitions"] == int(matrix.counts.sum())
+    reported = results["transition_matrix"]
+    assert np.array_equal(np.array(reported["counts"]), matrix.counts)
+    assert np.allclose(np.array(reported["probabilities"], float), matrix.probabilities)
+    assert np.allclose(np.array(reported["wilson_lower"], float), matrix.wilson_lower)
+    lower = np.array(reported["boot_lower"], float)
+    upper = np.array(reported["boot_upper"], float)
+    inside = matrix.allowed
+    assert np.all((lower[inside] <= matrix.probabilities[inside] + 1e-9)
+                  & (matrix.probabilities[inside] <= upper[inside] + 1e-9))
+
+
+def test_tests_match_direct_computation(executed, direct):
+    _, results, _ = executed
+    params, data, _ = direct
+    groups = lc.split_periods(data.panel, params.homogeneity_groups)
+    homogeneity = lc.homogeneity_test(data.panel, groups)
+    assert np.isclose(results["homogeneity_test"]["statistic"], homogeneity.statistic)
+    assert results["homogeneity_test"]["df"] == homogeneity.df
+    order = lc.order_test(data.panel)
+    assert np.isclose(results["order_test"]["statistic"], order.statistic)
+    assert results["order_test"]["df"] == order.df
+
+
+def test_time_to_lost_and_values_match_direct_computation(executed, direct):
+    _, results, _ = executed
+    params, data, matrix = direct
+    P = np.nan_to_num(matrix.probabilities)
+    entry = lc.entry_distribution(data.panel)
+    expected = lc.absorption_analysis(P, data.target).from_distribution(entry)
+    assert np.isclose(results["time_to_target_from_entry"]["mean"], expected["mean"])
+    assert np.isclose(results["time_to_target_from_entry"]["sd"], expected["sd"])
+    values = lc.markov_chain_value(P, np.nan_to_num(data.rewards), params.discount_rate, params.value_horizon - 1)
+    assert np.isclose(results["entry_value"]["horizon"], entry @ values)
+
+
+def test_backtest_matches_direct_computation(executed, direct):
+    _, results, _ = executed
+    params, data, _ = direct
+    origin = results["backtest_origin"]
+    chain = lc.backtest(data.panel, origin, params.forecast_horizon, data.allowed, absorbing=data.absorbing)
+    reported = results["backtest"]["stage chain"]
+    assert np.allclose([r["chain_error"] for r in reported], chain["chain_error"])
+    assert np.allclose([r["naive_error"] for r in reported], chain["naive_error"])
