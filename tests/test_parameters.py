@@ -96,3 +96,27 @@ def test_parameter_files_only_use_names_of_the_notebooks_parameters_cell(tmp_pat
 
     names = parameters_cell_names(config.NOTEBOOKS_DIR / "00_crm_overview.ipynb")
     assert {"variant", "output_dir", "params_file", "survey", "transactions"} <= names
+
+
+def test_cli_rejects_a_stage_panel_with_unknown_stages_and_duplicates(tmp_path):
+    panel = tmp_path / "panel.csv"
+    pd.DataFrame({"cust": [1, 1, 2, 2], "month": [1, 2, 1, 1],
+                  "stage": ["new", "lost", "new", "new"]}).to_csv(panel, index=False)
+    params = write(tmp_path, f"""
+        notebook: 02_lifecycle_transitions
+        variant: own_panel
+        parameters:
+          transactions: null
+          panel:
+            path: {panel}
+            customer_column: cust
+            period_column: month
+            states: [new, active, lost]
+            absorbing: [lost]
+        """)
+    result = run_cli("validate", params)
+    assert result.returncode == 2 and str(panel) in result.stderr
+    assert "'month'" in result.stderr and "one row per cust and month" in result.stderr and "rows 4" in result.stderr
+    panel.write_text("cust,month,stage\n1,1,new\n1,2,gone\n")
+    result = run_cli("validate", params)
+    assert result.returncode == 2 and "'stage'" in result.stderr and "declared stages" in result.stderr

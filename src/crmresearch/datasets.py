@@ -213,3 +213,19 @@ def load_survey(path, columns: list[str], scale: tuple[float, float], id_column:
     for col in optional:
         out[col] = validate_numeric(df, path, col, allow_missing=True)
     return out
+
+
+def load_stage_panel(path, customer: str, period: str, stage: str, states) -> pd.DataFrame:
+    """A user's stage panel (one row per customer and period), checked before any analysis."""
+    df = read_table(path)
+    _require_columns(df, path, [customer, period, stage])
+    for col in (customer, period, stage):
+        if df[col].isna().any():
+            raise DataValidationError(path, col, "no missing values", _bad_rows(df[col].isna()))
+    unknown = ~df[stage].astype(str).isin([str(s) for s in states])
+    if unknown.any():
+        raise DataValidationError(path, stage, f"one of the declared stages {list(states)}", _bad_rows(unknown))
+    dup = df.duplicated([customer, period], keep="first")
+    if dup.any():
+        raise DataValidationError(path, period, f"one row per {customer} and {period}", _bad_rows(dup))
+    return df

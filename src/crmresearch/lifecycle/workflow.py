@@ -90,10 +90,8 @@ def _from_transactions(params) -> LifecycleData:
 
 
 def _from_panel(params) -> LifecycleData:
-    from ..datasets import read_table
-
     src = params.panel
-    df = read_table(src.path)
+    df = src.load()
     panel = StagePanel.from_frame(df, src.customer_column, src.period_column, src.stage_column, src.states)
     absorbing = tuple(src.states.index(a) for a in src.absorbing)
     target = absorbing or (len(src.states) - 1,)

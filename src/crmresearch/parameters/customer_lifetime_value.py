@@ -1,9 +1,97 @@
-"""Parameters of the customer_lifetime_value notebook (placeholder until the notebook exists)."""
+"""Parameters of 03_customer_lifetime_value: Dwyer's tables, BTYD models, CLV and value concentration."""
 
 from __future__ import annotations
 
+from datetime import date
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
 from . import ReportParameters
+from .sources import TransactionSource
+
+
+class DwyerScenario(BaseModel):
+    """Dwyer's (1989) cohort table. Defaults: the seed's example (20,000 customers, retention 65% -> 80%).
+
+    The seed gives only the cohort and the retention path; revenue, costs, acquisition cost and
+    the discount rate are stated assumptions of the report.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cohort_size: int = Field(20_000, ge=1)
+    retention_rates: list[float] = Field([0.65, 0.70, 0.75, 0.80], min_length=1,
+                                         description="share kept into year 2, 3, ...")
+    revenue_per_customer: float | list[float] = Field(150.0, description="yearly revenue per active customer")
+    cost_per_customer: float | list[float] = Field(90.0, description="yearly cost to serve an active customer")
+    acquisition_cost: float = Field(40.0, ge=0, description="one-off cost per acquired customer, year 1")
+    discount_rate: float = Field(0.15, ge=0, lt=1, description="yearly discount rate")
+    retention_uplift: float = Field(0.05, gt=0, lt=0.5, description="rise in every retention rate (Reichheld & Sasser: 5 points)")
+    acquisition_to_retention_cost: float = Field(5.0, gt=0, description="acquisition cost / retention cost (seed: 5-6)")
+    migration_purchase_probability: list[float] = Field(
+        [0.65, 0.30, 0.15], min_length=1,
+        description="chance of buying this year given the last purchase was 1, 2, 3... years ago (migration case)")
+
+    @model_validator(mode="after")
+    def _shares(self):
+        for name in ("retention_rates", "migration_purchase_probability"):
+            if any(not 0 <= v <= 1 for v in getattr(self, name)):
+                raise ValueError(f"'{name}' as shares between 0 and 1")
+        years = len(self.retention_rates) + 1
+        for name in ("revenue_per_customer", "cost_per_customer"):
+            value = getattr(self, name)
+            if isinstance(value, list) and len(value) != years:
+                raise ValueError(f"'{name}' as one number or one value per year ({years})")
+        return self
+
+
+class SimulatedLog(BaseModel):
+    """A transaction log drawn from known BG/NBD and Gamma-Gamma parameters (replaces `transactions`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    customers: int = Field(5_000, ge=100, le=2_000_000)
+    bgnbd: dict[str, float] = Field({"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426})
+    gamma_gamma: dict[str, float] = Field({"p": 6.25, "q": 3.74, "gamma": 15.44})
+    acquisition_days: int = Field(84, ge=1, le=3650)
+
+    @model_validator(mode="after")
+    def _names(self):
+        if set(self.bgnbd) != {"r", "alpha", "a", "b"} or set(self.gamma_gamma) != {"p", "q", "gamma"}:
+            raise ValueError("bgnbd with keys r, alpha, a, b and gamma_gamma with keys p, q, gamma")
+        if any(v <= 0 for v in [*self.bgnbd.values(), *self.gamma_gamma.values()]):
+            raise ValueError("positive model parameters")
+        return self
 
 
 class ClvParameters(ReportParameters):
-    pass
+    transactions: TransactionSource = TransactionSource(dataset="cdnow_sample")
+    simulate: SimulatedLog | None = Field(None, description="draw the log from known parameters instead")
+    cohort_start: date = Field(date(1997, 1, 1), description="start of the tracking clock (week 1)")
+    calibration_end: date = Field(date(1997, 9, 30), description="last day of the calibration period")
+    holdout_end: date = Field(date(1998, 6, 30), description="last day of the holdout period")
+    fit_pareto_nbd: bool = Field(True, description="also fit the Pareto/NBD (slower on large logs)")
+    clv_horizon_weeks: float = Field(156, gt=0, le=1040)
+    clv_step_weeks: float = Field(52 / 12, gt=0, le=52, description="discounting step (default: a month)")
+    annual_discount_rate: float = Field(0.15, ge=0, lt=1)
+    margin: float = Field(0.30, gt=0, le=1, description="contribution margin on revenue")
+    cost_per_order: float = Field(2.0, ge=0, description="cost to serve one transaction (whale curve)")
+    cost_per_customer: float = Field(4.0, ge=0, description="fixed cost per customer over the observation (whale curve)")
+    tier_shares: list[float] = Field([0.05, 0.20], min_length=1, description="cumulative customer shares cutting the tiers")
+    tier_names: list[str] = Field(["top", "middle", "mass"], min_length=2)
+    top_fraction: float = Field(0.2, gt=0, lt=1)
+    max_frequency: int = Field(7, ge=1, le=50, description="frequency groups 0..max-1 and max+ in the holdout check")
+    confidence: float = Field(0.95, gt=0.5, lt=1)
+    dwyer: DwyerScenario = DwyerScenario()
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if not self.cohort_start <= self.calibration_end < self.holdout_end:
+            raise ValueError("cohort_start <= calibration_end < holdout_end")
+        if len(self.tier_names) != len(self.tier_shares) + 1:
+            raise ValueError("one more tier name than tier shares")
+        if sorted(self.tier_shares) != list(self.tier_shares) or not all(0 < s < 1 for s in self.tier_shares):
+            raise ValueError("tier_shares increasing, between 0 and 1")
+        if self.clv_step_weeks > self.clv_horizon_weeks:
+            raise ValueError("clv_step_weeks no longer than clv_horizon_weeks")
+        return self

@@ -11,6 +11,7 @@ Three kinds of input, exactly one per parameter file:
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -73,6 +74,15 @@ class PanelSource(BaseModel):
         if self.stage_rewards is not None and len(self.stage_rewards) != len(self.states):
             raise ValueError("one reward per stage in 'stage_rewards'")
         return self
+
+    def load(self):
+        from ..datasets import load_stage_panel
+
+        return load_stage_panel(self.path, self.customer_column, self.period_column, self.stage_column,
+                                self.states)
+
+    def file(self) -> Path:
+        return Path(self.path)
 
 
 def _check_matrix(name: str, matrix: list[list[float]], n: int) -> None:
