@@ -92,14 +92,20 @@ def markdown_table(df: pd.DataFrame, decimals: int | dict = 2, index: bool = Fal
     cols = [str(c) for c in frame.columns]
     numeric = [pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])
                for c in frame.columns]
-    lines = ["| " + " | ".join(c.replace("|", "\\|") for c in cols) + " |",
-             "|" + "|".join("---:" if num else ":---" for num in numeric) + "|"]
+    rows = []
     for row in frame.itertuples(index=False):
         cells = []
         for col, value in zip(frame.columns, row):
             d = decimals.get(col, 2) if isinstance(decimals, dict) else decimals
             cells.append(_format_cell(value, d))
-        lines.append("| " + " | ".join(cells) + " |")
+        rows.append(cells)
+    # Pandoc sizes wide pipe-table columns by the dashes of the separator row, so the dashes
+    # follow the longest cell of each column (capped) and PDF columns fit their content.
+    widths = [min(max([len(c)] + [len(r[i]) for r in rows]), 40) for i, c in enumerate(cols)]
+    lines = ["| " + " | ".join(c.replace("|", "\\|") for c in cols) + " |",
+             "|" + "|".join(("-" * max(w, 3) + ":") if num else (":" + "-" * max(w, 3))
+                            for w, num in zip(widths, numeric)) + "|"]
+    lines += ["| " + " | ".join(cells) + " |" for cells in rows]
     return "\n".join(lines)
 
 
