@@ -1,0 +1,147 @@
+"""Figures of the CLV report. Every function takes computed results and returns a Figure sized
+by `crmresearch.report.new_figure` (no numbers are set by hand here)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .. import report, stats
+
+
+def dwyer_figure(table: pd.DataFrame, other: pd.DataFrame | None = None, label: str = "retention path",
+                 other_label: str = "+5 points"):
+    """Customers buying per year (bars) and cumulative NPV per acquired customer (lines), for one or two tables."""
+    fig, (left, right) = report.new_figure(ncols=2)
+    tables = [(table, label, "o")] + ([(other, other_label, "s")] if other is not None else [])
+    width = 0.8 / len(tables)
+    for i, (frame, name, marker) in enumerate(tables):
+        counts = frame["customers"] if "customers" in frame else frame["buyers"]
+        left.bar(frame["year"] + (i - (len(tables) - 1) / 2) * width, counts, width=width, label=name)
+        right.plot(frame["year"], frame["clv_per_customer"], marker=marker, label=name)
+    left.set_xlabel("year since acquisition")
+    left.set_ylabel("customers buying in the year")
+    right.set_xlabel("year since acquisition")
+    right.set_ylabel("cumulative NPV per acquired customer")
+    right.axhline(0, color="grey", lw=0.8)
+    for ax in (left, right):
+        ax.set_xticks(table["year"])
+        ax.legend()
+    return fig
+
+
+def tracking_figure(tracking: pd.DataFrame, calibration_periods: float, unit: str = "week"):
+    """Actual vs model repeat transactions per period: cumulative (left) and incremental (right).
+
+    `tracking` has `period`, `actual_cumulative`, `actual_incremental` and, per model,
+    `<model> cumulative` / `<model> incremental` columns.
+    """
+    fig, (cum_ax, inc_ax) = report.new_figure(ncols=2)
+    models = [c.removesuffix(" cumulative") for c in tracking if c.endswith(" cumulative") and c != "actual cumulative"]
+    cum_ax.plot(tracking["period"], tracking["actual cumulative"], color="black", lw=1.6, label="actual")
+    inc_ax.plot(tracking["period"], tracking["actual incremental"], color="black", lw=1.2, label="actual")
+    for name, style in zip(models, ["--", ":", "-."]):
+        cum_ax.plot(tracking["period"], tracking[f"{name} cumulative"], ls=style, lw=1.4, label=name)
+        inc_ax.plot(tracking["period"], tracking[f"{name} incremental"], ls=style, lw=1.2, label=name)
+    for ax in (cum_ax, inc_ax):
+        ax.axvline(calibration_periods, color="grey", lw=0.8)
+        ax.set_xlabel(f"{unit} since the cohort's start")
+        ax.legend()
+    cum_ax.set_ylabel("cumulative repeat transactions")
+    inc_ax.set_ylabel(f"repeat transactions per {unit}")
+    return fig
+
+
+def frequency_histogram_figure(histogram: pd.DataFrame):
+    """Customers by number of repeat purchases in calibration: actual against model (bars side by side)."""
+    fig, ax = report.new_figure()
+    models = [c for c in histogram.columns if c not in ("repeat purchases", "actual")]
+    positions = np.arange(len(histogram))
+    width = 0.8 / (1 + len(models))
+    ax.bar(positions - width * len(models) / 2, histogram["actual"], width=width, color="black", label="actual")
+    for i, name in enumerate(models, start=1):
+        ax.bar(positions - width * len(models) / 2 + i * width, histogram[name], width=width, label=name)
+    ax.set_xticks(positions, histogram["repeat purchases"])
+    ax.set_xlabel("repeat purchases in calibration")
+    ax.set_ylabel("customers")
+    ax.legend()
+    return fig
+
+
+def conditional_figure(table: pd.DataFrame, holdout_label: str = "holdout"):
+    """Mean holdout transactions by calibration frequency: actual vs models."""
+    fig, ax = report.new_figure()
+    models = [c for c in table.columns if c not in ("frequency", "customers", "actual")]
+    positions = np.arange(len(table))
+    ax.plot(positions, table["actual"], color="black", marker="o", label="actual")
+    for name, marker in zip(models, ["s", "^", "d"]):
+        ax.plot(positions, table[name], ls="--", marker=marker, label=name)
+    ax.set_xticks(positions, table["frequency"])
+    ax.set_xlabel("repeat transactions in calibration (x)")
+    ax.set_ylabel(f"mean transactions in {holdout_label}")
+    ax.legend()
+    return fig
+
+
+def concentration_figure(revenue, profit):
+    """Lorenz curve of revenue (left) and the whale curve of profit after cost-to-serve (right)."""
+    fig, (lorenz_ax, whale_ax) = report.new_figure(ncols=2)
+    pop, share = stats.lorenz_curve(revenue)
+    lorenz_ax.plot(100 * pop, 100 * share, label="customers")
+    lorenz_ax.plot([0, 100], [0, 100], color="grey", lw=0.8, ls="--", label="equal spend")
+    lorenz_ax.set_xlabel("customers, smallest spenders first (%)")
+    lorenz_ax.set_ylabel("cumulative share of revenue (%)")
+    lorenz_ax.legend()
+    pop, cum = stats.whale_curve(profit)
+    whale_ax.plot(100 * pop, 100 * cum)
+    whale_ax.axhline(100, color="grey", lw=0.8, ls="--")
+    whale_ax.axvline(20, color="grey", lw=0.8, ls=":")
+    whale_ax.set_xlabel("customers, most profitable first (%)")
+    whale_ax.set_ylabel("cumulative share of total profit (%)")
+    return fig
+
+
+def clv_distribution_figure(clv, tiers: pd.Series, currency: str = "$"):
+    """Predicted CLV per customer, ranked, coloured by tier (log scale)."""
+    fig, ax = report.new_figure()
+    clv = np.asarray(clv, float)
+    order = np.argsort(-clv, kind="stable")
+    rank = 100 * (np.arange(clv.size) + 1) / clv.size
+    tier_sorted = pd.Series(tiers).to_numpy()[order]
+    for name in pd.Series(tiers).cat.categories:
+        mask = tier_sorted == name
+        ax.scatter(rank[mask], np.maximum(clv[order][mask], 1e-2), s=4, label=str(name))
+    ax.set_yscale("log")
+    ax.set_xlabel("customers ranked by predicted CLV (%)")
+    ax.set_ylabel(f"predicted discounted CLV ({currency}, log scale)")
+    ax.legend(title="tier", markerscale=3)
+    return fig
+
+
+def quadrant_figure(quadrant: pd.DataFrame, firm_label: str, customer_label: str, customer_floor: float = 0.01):
+    """Value quadrant scatter; customer values below `customer_floor` are drawn at the floor (log axis)."""
+    fig, ax = report.new_figure()
+    for name, group in quadrant.groupby("quadrant"):
+        ax.scatter(np.maximum(group["customer_value"], customer_floor), group["firm_value"], s=5, alpha=0.6,
+                   label=f"{name} ({len(group):,})")
+    ax.axhline(quadrant["firm_threshold"].iloc[0], color="grey", lw=0.8)
+    ax.axvline(quadrant["customer_threshold"].iloc[0], color="grey", lw=0.8)
+    ax.set_yscale("symlog", linthresh=1)
+    ax.set_xscale("log")
+    ax.set_xlabel(customer_label)
+    ax.set_ylabel(firm_label)
+    ax.legend(markerscale=3)
+    return fig
+
+
+def probability_alive_figure(frequency, recency, T, p_alive):
+    """P(alive) against recency, by frequency (the BTYD 'recency matters' picture)."""
+    fig, ax = report.new_figure()
+    frame = pd.DataFrame({"x": np.minimum(np.asarray(frequency), 5), "rel": np.asarray(recency) / np.asarray(T),
+                          "p": np.asarray(p_alive)})
+    for x, group in frame.groupby("x"):
+        ax.scatter(group["rel"], group["p"], s=5, alpha=0.6, label=f"x = {x}{'+' if x == 5 else ''}")
+    ax.set_xlabel("recency as share of observation time (t_x / T)")
+    ax.set_ylabel("P(alive) at the end of calibration")
+    ax.legend(markerscale=3)
+    return fig

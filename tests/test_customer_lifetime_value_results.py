@@ -1,0 +1,84 @@
+"""The CLV report's key figures, as written to results.json by the notebook on its fast
+parameters, equal a direct computation with the package (the notebook adds no logic)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import papermill as pm
+import pytest
+
+import crmresearch as crm
+from crmresearch import clv, config, parameters
+from crmresearch.clv import analysis
+
+NOTEBOOK = "03_customer_lifetime_value"
+
+
+@pytest.fixture(scope="module")
+def fast_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("clv_fast")
+    pf = parameters.load_parameter_file(config.PARAMS_DIR / "customer_lifetime_value" / "fast.yaml")
+    pm.execute_notebook(str(pf.notebook_path), str(out / "report.ipynb"), parameters=pf.papermill_parameters(out),
+                        kernel_name=config.KERNEL_NAME, cwd=str(out), progress_bar=False)
+    doc = json.loads((out / "results.json").read_text())
+    return pf.validated, doc["results"], doc
+
+
+@pytest.fixture(scope="module")
+def direct(fast_run):
+    params = fast_run[0]
+    log = params.transactions.load()
+    summary = clv.rfm_summary(log, params.calibration_end, params.holdout_end)
+    fits = analysis.fit_all(summary, params.fit_pareto_nbd)
+    return params, log, summary, fits
+
+
+def test_results_file_is_complete(fast_run):
+    _, results, doc = fast_run
+    assert doc["notebook"] == NOTEBOOK and doc["variant"] == "fast" and doc["finding"]
+    for key in ("dwyer_table", "dwyer_uplift", "parameters", "tracking_errors", "clv_total", "concentration", "tiers"):
+        assert key in results
+
+
+def test_cohort_and_fits_match_direct_computation(fast_run, direct):
+    _, results, _ = fast_run
+    _, _, summary, fits = direct
+    assert results["customers"] == len(summary) == 2357
+    assert results["repeat_buyers"] == 946
+    for name, fit in fits.items():
+        stored = results[f"fit_{analysis.slug(name)}"]
+        for p, v in fit.params.items():
+            assert stored["params"][p] == pytest.approx(v, rel=1e-9)
+        assert stored["loglike"] == pytest.approx(fit.loglike, rel=1e-12)
+    bg = results["fit_bgnbd"]["params"]
+    assert (round(bg["r"], 3), round(bg["alpha"], 3), round(bg["a"], 3), round(bg["b"], 3)) == (0.243, 4.414, 0.793, 2.426)
+
+
+def test_tracking_forecast_matches_direct_computation(fast_run, direct):
+    _, results, _ = fast_run
+    params, log, summary, fits = direct
+    tracking = analysis.tracking_table(log, summary, fits, params.cohort_start, params.holdout_end)
+    errors = {row["model"]: row for row in results["tracking_errors"]}
+    assert errors["BG/NBD"]["actual"] == 4339
+    assert errors["BG/NBD"]["forecast"] == pytest.approx(tracking["BG/NBD cumulative"].iloc[-1], rel=1e-9)
+    trial = clv.rfm.first_purchase_periods(summary, params.cohort_start)
+    direct_78 = clv.expected_cumulative_repeat(fits["BG/NBD"], trial, [(7 * 78 - 1) / 7])[0]
+    assert errors["BG/NBD"]["forecast"] == pytest.approx(direct_78, rel=1e-9)
+
+
+def test_clv_dwyer_and_concentration_match_direct_computation(fast_run, direct):
+    _, results, _ = fast_run
+    params, log, summary, fits = direct
+    _, total = clv.customer_lifetime_value(fits["BG/NBD"], fits["Gamma-Gamma"], summary, params.clv_horizon_weeks,
+                                           params.clv_step_weeks, params.annual_discount_rate, margin=params.margin)
+    assert results["clv_total"]["total"] == pytest.approx(total["total"], rel=1e-9)
+    assert results["clv_total"]["se"] == pytest.approx(total["se"], rel=1e-6)
+    d = params.dwyer
+    uplift = clv.retention_uplift(d.cohort_size, d.retention_rates, d.revenue_per_customer, d.cost_per_customer,
+                                  d.discount_rate, d.acquisition_cost, d.retention_uplift)
+    assert results["dwyer_uplift"]["npv_change_pct"] == pytest.approx(uplift["npv_change_pct"], rel=1e-12)
+    assert [row["customers"] for row in results["dwyer_table"]] == pytest.approx([20000, 13000, 9100, 6825, 5460])
+    revenue = log[log["date"] <= np.datetime64(params.holdout_end)].groupby("customer_id")["amount"].sum()
+    assert results["concentration"]["top_share_revenue"] == pytest.approx(crm.stats.top_share(revenue, 0.2), rel=1e-9)
