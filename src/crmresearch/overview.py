@@ -39,10 +39,13 @@ def satisfied_would_not_rechoose(satisfaction, repurchase, satisfied_threshold: 
 
 
 def purchase_days(transactions: pd.DataFrame) -> pd.DataFrame:
-    """One row per customer and purchase day (same-day lines merged), amounts summed."""
-    tx = transactions.assign(day=transactions["date"].dt.normalize())
-    return (tx.groupby(["customer_id", "day"], sort=True, observed=True)["amount"].sum()
-              .reset_index())
+    """One row per customer and purchase day (same-day lines merged, amounts summed), sorted by customer and day."""
+    from .clv.rfm import merge_same_day
+
+    daily = merge_same_day(transactions)
+    return pd.DataFrame({"customer_id": daily.customer_ids[daily.customer_codes],
+                         "day": pd.to_datetime(daily.days.astype("datetime64[D]")),
+                         "amount": daily.amounts})
 
 
 def repeat_purchase(transactions: pd.DataFrame, window_days: int, confidence: float = 0.95):

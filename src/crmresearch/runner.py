@@ -255,6 +255,10 @@ def _replace_dir(new: Path, final: Path) -> None:
 
 
 def _worker(pf_path: str, reports_dir: str, progress) -> RunOutcome:
+    # One BLAS thread per kernel: with -j N on a small machine, threaded BLAS oversubscribes
+    # the cores and large vector products stall (measured 1.3 ms instead of 0.015 ms).
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
     pf = load_parameter_file(pf_path)
     return execute_one(pf, Path(reports_dir), progress)
 
