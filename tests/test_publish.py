@@ -21,7 +21,7 @@ def test_root_quarto_config_is_a_website_that_does_not_execute():
 
 
 def test_derived_config_is_rerooted_at_the_reports_folder():
-    entries = [publish.ReportEntry("crm_overview", "fast", "T", "S", "F", "2026-01-01", "")]
+    entries = [publish.ReportEntry("00_crm_overview", "crm_overview", "fast", "T", "S", "F", "2026-01-01", "")]
     cfg = publish.site_config_for(publish.load_site_config(), entries)
     assert cfg["project"]["output-dir"] == publish.BUILD_DIR
     assert cfg["project"]["render"] == ["index.qmd", "*/*/report.ipynb"]

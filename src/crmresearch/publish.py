@@ -36,6 +36,7 @@ class PublishError(RuntimeError):
 
 @dataclass(frozen=True)
 class ReportEntry:
+    notebook: str
     topic: str
     variant: str
     title: str
@@ -66,10 +67,11 @@ def collect_reports(reports_dir: Path) -> list[ReportEntry]:
         results = json.loads(results_path.read_text()) if results_path.exists() else {}
         meta = _front_matter(json.loads(nb_path.read_text()))
         extra = meta.get("crmresearch", {})
-        entries.append(ReportEntry(nb_path.parts[-3], nb_path.parts[-2], str(meta.get("title", nb_path.parts[-3])),
+        entries.append(ReportEntry(extra.get("notebook", nb_path.parts[-3]), nb_path.parts[-3], nb_path.parts[-2], str(meta.get("title", nb_path.parts[-3])),
                                    str(meta.get("subtitle", "")), results.get("finding") or "",
                                    str(meta.get("date", "")), extra.get("description", "")))
-    return entries
+    # Notebook order (00, 01, ...) is the reading order of the site.
+    return sorted(entries, key=lambda e: (e.notebook, e.variant))
 
 
 # ---------------------------------------------------------------- site configuration
@@ -265,6 +267,7 @@ def _typst_variables(cfg: dict) -> list[str]:
 TYPST_HEADER = """#show figure.caption: it => align(left, text(size: 0.9em, it.body))
 #show figure.where(kind: table): set block(breakable: true)
 #set table(stroke: (x: none, y: 0.5pt + luma(180)))
+#show table: set text(size: 0.85em)
 #set page(numbering: "1")
 """
 

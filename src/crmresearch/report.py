@@ -101,7 +101,8 @@ def markdown_table(df: pd.DataFrame, decimals: int | dict = 2, index: bool = Fal
         rows.append(cells)
     # Pandoc sizes wide pipe-table columns by the dashes of the separator row, so the dashes
     # follow the longest cell of each column (capped) and PDF columns fit their content.
-    widths = [min(max([len(c)] + [len(r[i]) for r in rows]), 40) for i, c in enumerate(cols)]
+    # Headers wrap more gracefully than values, so they weigh in only up to 12 characters.
+    widths = [min(max([min(len(c), 12)] + [len(r[i]) for r in rows]), 40) for i, c in enumerate(cols)]
     lines = ["| " + " | ".join(c.replace("|", "\\|") for c in cols) + " |",
              "|" + "|".join(("-" * max(w, 3) + ":") if num else (":" + "-" * max(w, 3))
                             for w, num in zip(widths, numeric)) + "|"]
