@@ -19,11 +19,14 @@ def run_cli(*args, env_extra=None, timeout=600) -> subprocess.CompletedProcess:
                           text=True, env=env, timeout=timeout, cwd=config.PROJECT_DIR)
 
 
+FAST_PARAMS = sorted(config.PARAMS_DIR.glob("*/fast.yaml"))
+
+
 @pytest.fixture(scope="session")
 def published_overview(tmp_path_factory) -> Path:
-    """The overview's fast variant run and published into a temporary reports folder."""
+    """Every notebook's fast variant run (two at a time) and published into a temporary reports folder."""
     reports = tmp_path_factory.mktemp("reports")
-    run = run_cli("run", config.PARAMS_DIR / "crm_overview" / "fast.yaml", "--reports-dir", reports)
+    run = run_cli("run", *FAST_PARAMS, "-j", "2", "--reports-dir", reports)
     assert run.returncode == 0, run.stdout + run.stderr
     pub = run_cli("publish", "--reports-dir", reports)
     assert pub.returncode == 0, pub.stdout + pub.stderr

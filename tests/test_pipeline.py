@@ -10,11 +10,12 @@ from pathlib import Path
 
 import nbformat
 import pytest
+import yaml
 from pypdf import PdfReader
 
 from crmresearch import config
 
-from conftest import run_cli
+from conftest import FAST_PARAMS, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -69,6 +70,39 @@ def test_report_page_has_figures_tables_and_no_code(published_overview):
         "the page must not load anything from the network"
 
 
+TOPICS = [p.parent.name for p in FAST_PARAMS]
+
+
+def _title(reports: Path, topic: str) -> str:
+    nb = nbformat.read(reports / topic / "fast" / "report.ipynb", as_version=4)
+    return str(yaml.safe_load(nb.cells[0].source.strip().strip("-"))["title"])
+
+
+@pytest.mark.parametrize("topic", TOPICS)
+def test_every_report_page_has_its_figures_and_tables(published_overview, topic):
+    nb = nbformat.read(published_overview / topic / "fast" / "report.ipynb", as_version=4)
+    # Figures the executed notebook drew (a few are conditional on the data, e.g. covariate effects).
+    figure_cells = sum(c.cell_type == "code" and c.source.startswith("#| label: fig-")
+                       and any("image/png" in o.get("data", {}) for o in c.outputs) for c in nb.cells)
+    page_path = published_overview / "_site" / topic / "fast" / "report.html"
+    page = parse(page_path)
+    assert figure_cells >= 3 and len(page.images) >= figure_cells
+    assert all((page_path.parent / src).exists() for src in page.images)
+    assert page.tags.get("table", 0) >= 3 and page.tags.get("figcaption", 0) >= figure_cells
+    html = page_path.read_text()
+    assert "import crmresearch" not in html and "Parameters and provenance" in html
+    assert " ".join(_title(published_overview, topic).split()[:3]) in " ".join("".join(page.text).split())
+
+
+@pytest.mark.parametrize("topic", TOPICS)
+def test_every_report_pdf_has_pages_with_its_title(published_overview, topic):
+    reader = PdfReader(published_overview / "_site" / topic / "fast" / "report.pdf")
+    first = " ".join(reader.pages[0].extract_text().split())
+    assert len(reader.pages) >= 3
+    assert " ".join(_title(published_overview, topic).split()[:3]) in first
+    assert sum(len(p.images) for p in reader.pages) >= 3
+
+
 def test_pdf_has_pages_with_title(published_overview):
     reader = PdfReader(published_overview / "_site/crm_overview/fast/report.pdf")
     assert len(reader.pages) >= 3
@@ -102,6 +136,8 @@ def test_second_run_is_skipped_and_force_reruns(published_overview):
     params = config.PARAMS_DIR / "crm_overview" / "fast.yaml"
     again = run_cli("run", params, "--reports-dir", published_overview)
     assert again.returncode == 0 and "up to date" in again.stdout and "0 run" in again.stdout
+    everything = run_cli("run", *FAST_PARAMS, "--reports-dir", published_overview)
+    assert everything.returncode == 0 and f"0 run, {len(FAST_PARAMS)} up to date" in everything.stdout
     listing = run_cli("list", "--reports-dir", published_overview)
     assert re.search(r"crm_overview/fast\s+params/crm_overview/fast.yaml\s+fresh", listing.stdout), listing.stdout
 
