@@ -168,3 +168,12 @@ def test_failed_run_keeps_last_good_report(tmp_path):
     assert (reports / "_failed/crm_overview/fast/report.ipynb").exists()
     listing = run_cli("list", "--reports-dir", reports, env_extra=env)
     assert re.search(r"crm_overview/fast\s+\S+\s+failed", listing.stdout), listing.stdout
+
+
+def test_parameter_cells_are_hidden_in_the_executed_report(published_overview):
+    nb = nbformat.read(published_overview / "crm_overview/fast/report.ipynb", as_version=4)
+    hidden = [c for c in nb.cells if {"parameters", "injected-parameters"} & set(c.metadata.get("tags", []))]
+    assert len(hidden) == 2
+    assert all(c.source.startswith("#| include: false") and "remove-cell" in c.metadata["tags"] for c in hidden)
+    front = yaml.safe_load(nb.cells[0].source.strip().strip("-"))
+    assert front["crmresearch"]["variant"] == "fast" and "variant: fast" in front["subtitle"] and front["date"]

@@ -170,6 +170,9 @@ def _hide_injected_parameters(nb) -> None:
         if "injected-parameters" in tags or "parameters" in tags:
             if "remove-cell" not in tags:
                 cell.metadata["tags"] = [*tags, "remove-cell"]
+            # Quarto's own cell option, which both publishing routes honour.
+            if not cell.source.startswith("#| include: false"):
+                cell.source = "#| include: false\n" + cell.source
 
 
 def execute_one(pf: ParameterFile, reports_dir: Path, progress=None) -> RunOutcome:
