@@ -483,3 +483,84 @@ def test_report_summaries_agree_with_the_chain_formulas():
     retention = rates[rates["measure"] == "retention"].set_index("period")
     by_period = lc.transitions_by_period(panel)
     assert np.allclose(retention["rate"], by_period[retention.index, 0, 0] / by_period[retention.index, 0].sum(axis=1))
+
+
+# ---------------------------------------------------------------- report sections (narrative)
+
+def test_width_ratio_reading_and_ratios_skip_rows_with_one_possible_move():
+    assert "narrower" in lc.narrative.width_ratio_reading(0.5)
+    assert "wider" in lc.narrative.width_ratio_reading(1.5)
+    assert "about as wide" in lc.narrative.width_ratio_reading(1.0)
+    panel = lc.simulate_panel(P_ABSORBING, [1, 0, 0, 0], 600, 6, rng(40), absorbing=[3])
+    plain = lc.estimate_transition_matrix(panel, allowed=P_ABSORBING > 0, absorbing=[3])
+    assert np.isnan(lc.narrative.bootstrap_to_wilson_ratios(plain)).all()
+    boot = lc.estimate_transition_matrix(panel, allowed=P_ABSORBING > 0, absorbing=[3], n_boot=50, rng=rng(41))
+    ratios = lc.narrative.bootstrap_to_wilson_ratios(boot)
+    assert ratios.shape == (int((P_ABSORBING[:3] > 0).sum()),)   # the absorbing row has a single move
+    cell = (boot.boot_upper[0, 1] - boot.boot_lower[0, 1]) / (boot.wilson_upper[0, 1] - boot.wilson_lower[0, 1])
+    assert np.isclose(ratios[1], cell)
+    summary = lc.narrative.matrix_summary(boot, "period")
+    assert summary.results["bootstrap_to_wilson_width"]["median"] == pytest.approx(float(np.nanmedian(ratios)))
+    assert np.array_equal(summary.stay, np.diag(summary.P)) and f"**{summary.stay[0]:.3f}**" in summary.text
+
+
+def test_report_sections_on_a_simulated_relationship_panel():
+    from crmresearch.parameters.lifecycle_transitions import LifecycleParameters
+
+    params = LifecycleParameters(simulation={"n_customers": 800, "n_periods": 10}, n_boot=40, backtest_origin=5,
+                                 forecast_horizon=3)
+    data = lc.prepare(params, rng(42))
+    matrix = lc.estimate_transition_matrix(data.panel, allowed=data.allowed, absorbing=data.absorbing,
+                                           n_boot=params.n_boot, rng=rng(43))
+    overview = lc.narrative.panel_overview(data, params)
+    assert overview.results["transitions"] == int(matrix.counts.sum()) and "**simulated**" in overview.text
+    assert overview.table["label"] == "tbl-stages"
+    parts = lc.narrative.matrix_tables(matrix, rows_per_page=5)
+    assert pd.concat([t["df"] for t in parts]).shape[0] == int(matrix.allowed.sum())
+    assert [t["label"] for t in parts][:2] == ["tbl-matrix", None] and "(continued)" in parts[1]["caption"]
+    homogeneity = lc.narrative.homogeneity_section(data, params)
+    assert list(homogeneity.results) == ["homogeneity_test", "joint_cell_chi_square"] and homogeneity.reading
+    order = lc.narrative.order_section(data, params)
+    assert list(order.results) == ["order_test"] and order.finer is None   # no finer stages for a simulation
+    holdout = lc.narrative.backtest_section(data, params)
+    assert holdout.origin == 5 and list(holdout.backtests) == ["stage chain"]
+    assert holdout.summary["mean error"].iloc[0] == pytest.approx(holdout.backtests["stage chain"]["chain_error"].mean())
+    time = lc.narrative.time_to_target_section(matrix, data, params)
+    assert time.target_names == "churn" and set(time.results["first_passage_max_gap"]) == {"stage chain"}
+    expected = lc.absorption_analysis(np.nan_to_num(matrix.probabilities), data.target).from_distribution(time.entry_mix)
+    assert time.summary["mean"] == pytest.approx(expected["mean"])
+    mix = lc.narrative.long_run_mix(np.nan_to_num(matrix.probabilities), data, time.entry_mix)
+    assert "quasi-stationary mix (customers not yet churned)" in mix.table["df"]
+    patterns = lc.narrative.pattern_section(matrix, data, params)
+    assert patterns.frame is not None and patterns.frame["probability"].sum() == pytest.approx(1)
+    forecast = lc.narrative.forecast_section(matrix, data, params.forecast_horizon)
+    assert forecast.results["forecast_final_step"]["share"].sum() == pytest.approx(1)
+    values = lc.narrative.stage_value_section(np.nan_to_num(matrix.probabilities), data, time.entry_mix, params)
+    assert values.results["entry_value"]["horizon"] == pytest.approx(
+        float(time.entry_mix @ values.results["stage_values"].iloc[:, 2]))
+    truth = lc.narrative.truth_section(matrix, data)
+    assert truth.results["truth_check"]["cells"] == int(matrix.allowed.sum()) and truth.text.startswith("## Check")
+    finding = lc.narrative.finding(lc.narrative.matrix_summary(matrix, "period"), homogeneity.test, order.test, time,
+                                   data.panel.states, "period")
+    assert finding.startswith("prospect stays") and finding.endswith("periods from entry to churn.")
+
+
+def test_report_sections_say_what_is_missing_without_covariates_rewards_truth_or_bootstrap(tmp_path):
+    from crmresearch.parameters.lifecycle_transitions import LifecycleParameters
+
+    panel = lc.simulate_panel(P_ABSORBING, [1, 0, 0, 0], 500, 6, rng(44), absorbing=[3],
+                              states=("trial", "regular", "fading", "gone"))
+    path = tmp_path / "panel.csv"
+    panel.to_frame().to_csv(path, index=False)
+    params = LifecycleParameters(panel={"path": str(path), "states": ["trial", "regular", "fading", "gone"],
+                                        "absorbing": ["gone"]})
+    data = lc.prepare(params, rng(45))
+    matrix = lc.estimate_transition_matrix(data.panel, allowed=data.allowed, absorbing=data.absorbing)
+    P = np.nan_to_num(matrix.probabilities)
+    assert lc.narrative.covariate_section(data, params).text == "No covariates in this variant."
+    assert lc.narrative.stage_value_section(P, data, lc.entry_distribution(data.panel), params).table is None
+    assert lc.narrative.truth_section(matrix, data).results == {}
+    assert lc.narrative.forecast_section(matrix, data, 3).forecast is None
+    assert lc.narrative.pattern_section(matrix, data, params).frame is None
+    assert lc.narrative.rates_note(data) is None
+    assert "user's own file" in lc.narrative.panel_overview(data, params).text

@@ -98,3 +98,18 @@ def test_backtest_matches_direct_computation(executed, direct):
     reported = results["backtest"]["stage chain"]
     assert np.allclose([r["chain_error"] for r in reported], chain["chain_error"])
     assert np.allclose([r["naive_error"] for r in reported], chain["naive_error"])
+
+
+def test_section_figures_match_direct_computation(executed, direct):
+    _, results, _ = executed
+    _, data, matrix = direct
+    P = np.nan_to_num(matrix.probabilities)
+    assert np.allclose(list(results["stay_probability"].values()), np.diag(P))
+    width = results["bootstrap_to_wilson_width"]
+    assert width["min"] <= width["median"] <= width["max"]
+    fine_P = np.nan_to_num(lc.estimate_transition_matrix(data.fine, allowed=data.fine_allowed).probabilities)
+    fine = lc.absorption_analysis(fine_P, data.fine_target).from_distribution(lc.entry_distribution(data.fine))
+    assert np.isclose(results["time_to_target_from_entry_finer"]["mean"], fine["mean"])
+    assert np.isclose(results["order_test_finer"]["statistic"], lc.order_test(data.fine).statistic)
+    assert set(results["first_passage_max_gap"]) == {"stage chain", "finer chain"}
+    assert results["long_run_mix"] == pytest.approx(dict(zip(data.panel.states, lc.stationary_distribution(P))))

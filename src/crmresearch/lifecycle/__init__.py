@@ -9,6 +9,7 @@ chains       absorption (fundamental matrix), stationary mix, forecasts, Pfeifer
 forecasting  forecasts with bootstrap bands and the holdout backtest
 covariates   multinomial logit per origin stage with customer-clustered errors
 workflow     report parameters -> panels; plots: the report's figures
+narrative    the report's sections: key figures, tables and computed prose
 """
 from .panel import (PanelError, StagePanel, count_transitions, customer_transition_counts,  # noqa: F401
                     period_codes_from, transition_counts)
@@ -26,4 +27,4 @@ from .covariates import mnlogit_by_origin, origin_rows  # noqa: F401
 from .workflow import LifecycleData, prepare, stage_rules_from  # noqa: F401
 from .summaries import (batched_expected_time, pattern_probabilities, pooled_truth, stage_summary,  # noqa: F401
                         time_to_target_table, truth_comparison)
-from . import plots  # noqa: F401
+from . import narrative, plots  # noqa: F401

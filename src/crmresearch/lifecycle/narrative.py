@@ -1,0 +1,462 @@
+"""The lifecycle report's sections: the numbers each one records, its tables and its computed prose.
+
+The notebook `02_lifecycle_transitions` calls one function per section and only displays what
+it gets back: every function returns a `Section` (or a subclass with the fitted objects later
+sections and figures need) whose
+
+* `results` holds the key figures in the order they go to `Results.add(key, value)`,
+* `table` (or `tables`) holds the keyword arguments of `crm.report.show_table(**table)`,
+* `text` holds computed Markdown for `crm.report.show_markdown(text)` (None: nothing to say).
+
+No statistics are computed here beyond what the other modules provide; this module assembles
+them into the report's tables and sentences.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .chains import (absorption_analysis, first_passage_curve, markov_chain_value, quasi_stationary_distribution,
+                     stationary_distribution)
+from .covariates import mnlogit_by_origin
+from .estimation import TransitionMatrix, entry_distribution, estimate_transition_matrix
+from .forecasting import backtest, forecast_with_bands
+from .inference import (LikelihoodRatioTest, empirical_first_passage, homogeneity_test, joint_cell_chi_square,
+                        order_test, split_periods)
+from .panel import StagePanel, transition_counts
+from .plots import cohort_flows
+from .summaries import pattern_probabilities, pooled_truth, stage_summary, time_to_target_table, truth_comparison
+from .workflow import LifecycleData
+
+RELATIONSHIP_STAGES = ("prospect", "formation", "stability", "decline", "churn")
+ROWS_PER_PAGE = 12   # long tables are split so that each part fits on a PDF page (names wrap)
+INTERVAL_COLUMNS = {"wilson_lower": "Wilson low", "wilson_upper": "Wilson high",
+                    "boot_lower": "bootstrap low", "boot_upper": "bootstrap high"}
+
+
+@dataclass
+class Section:
+    results: dict = field(default_factory=dict)   # key -> value for results.add, in this order
+    text: str | None = None                       # computed prose for show_markdown
+    table: dict | None = None                     # keyword arguments of show_table
+
+
+def table_spec(df: pd.DataFrame, caption: str, label: str | None = None, decimals: int | dict = 2) -> dict:
+    """Keyword arguments of `crm.report.show_table`."""
+    return {"df": df, "caption": caption, "label": label, "decimals": decimals}
+
+
+def _p_significant(p_value: float, confidence: float) -> bool:
+    return p_value < 1 - confidence
+
+
+# ---------------------------------------------------------------- the data and the stages
+
+def source_description(data: LifecycleData, params) -> str:
+    """How the stage panel came about: stage rules of a transaction log, a simulation or a user's file."""
+    if data.kind == "transactions":
+        rules = data.rules
+        return (f"The transaction log is turned into monthly stages: a customer's stage in a month follows from "
+                f"the months since the last purchase (1 = bought that month) grouped by the bounds "
+                f"{list(rules.recency_bounds)} into {', '.join(rules.recency_labels)}"
+                + (f", crossed with the number of purchases so far ({', '.join(rules.count_labels)})"
+                   if rules.count_bounds else "")
+                + ". Several purchases on one day count as one. Moves the rules make impossible (for example "
+                  "from a recent stage straight to a long-dormant one) are *structural zeros*: they are fixed at 0.")
+    if data.kind == "simulation":
+        return ("The panel is **simulated** from a known matrix (given in the parameter file), so every estimate "
+                "below can be compared with the truth. Customers enter evenly over the first "
+                f"{params.simulation.entry_periods} periods and leave the panel once churned.")
+    return "The stage panel is the user's own file, one row per customer and period."
+
+
+def panel_overview(data: LifecycleData, params) -> Section:
+    """Panel size, how it was built and the stage table."""
+    panel, unit = data.panel, data.period_name
+    pairs = int(transition_counts(panel).sum())
+    periods = panel.period_labels
+    span = f"from {periods[0]} to {periods[-1]}" if periods is not None else f"over {panel.n_periods} periods"
+    text = (f"{source_description(data, params)}\n\nThe panel has **{panel.n_customers:,} customers** observed "
+            f"{span}: **{panel.n_rows:,} customer-{unit}s** and **{pairs:,} {unit}-to-{unit} moves**.")
+    table = table_spec(stage_summary(panel), f"Stages: customer-{unit}s in each stage and customers entering in it.",
+                       label="tbl-stages", decimals={"share of customer-periods": 3})
+    return Section({"customers": panel.n_customers, "periods": panel.n_periods, "customer_periods": panel.n_rows,
+                    "transitions": pairs}, text, table)
+
+
+# ---------------------------------------------------------------- the migration matrix
+
+def width_ratio_reading(ratio: float) -> str:
+    """What a median bootstrap-to-Wilson interval width ratio says about a customer's moves."""
+    if ratio < 0.8:
+        return ("narrower than the Wilson intervals: a customer's moves are *more* regular than independent draws "
+                "(fixed recency windows move every non-buyer on a fixed schedule), so the Wilson intervals, which "
+                "assume independence, are too wide here")
+    if ratio > 1.25:
+        return ("wider than the Wilson intervals: a customer's moves are related (some customers are steadier "
+                "than others), so the Wilson intervals, which assume independence, are too narrow here")
+    return ("about as wide as the Wilson intervals for a typical cell, as when moves behave like independent "
+            "draws; where the two differ, the bootstrap is the one that respects how each customer's moves hang together")
+
+
+def bootstrap_to_wilson_ratios(matrix: TransitionMatrix) -> np.ndarray:
+    """Bootstrap over Wilson interval width for every cell of a row with more than one possible move
+    (a single nan without bootstrap)."""
+    if matrix.boot_lower is None:
+        return np.array([np.nan])
+    informative = matrix.allowed & (matrix.allowed.sum(axis=1, keepdims=True) > 1)
+    with np.errstate(divide="ignore", invalid="ignore"):   # cells with two zero-width intervals: nan, skipped
+        return ((matrix.boot_upper - matrix.boot_lower) / (matrix.wilson_upper - matrix.wilson_lower))[informative]
+
+
+@dataclass
+class MatrixSummary(Section):
+    P: np.ndarray | None = None      # the estimate with unestimable rows (never left) set to 0
+    stay: np.ndarray | None = None   # diagonal of P
+
+
+def matrix_summary(matrix: TransitionMatrix, period_name: str = "month") -> MatrixSummary:
+    """Staying probabilities, the widest bootstrap interval and how bootstrap and Wilson widths compare."""
+    P = np.nan_to_num(matrix.probabilities)   # a stage never left has no row to estimate
+    stay = np.diag(P)
+    has_boot = matrix.boot_lower is not None
+    widest = np.nanmax(np.where(matrix.allowed, matrix.boot_upper - matrix.boot_lower, np.nan)) if has_boot else np.nan
+    ratios = bootstrap_to_wilson_ratios(matrix)
+    ratio = float(np.nanmedian(ratios))
+    results = {"stay_probability": dict(zip(matrix.states, stay)),
+               "bootstrap_to_wilson_width": {"median": ratio, "min": float(np.nanmin(ratios)),
+                                             "max": float(np.nanmax(ratios))}}
+    first, states, unit = 0, matrix.states, period_name
+    lower = matrix.boot_lower[first, first] if has_boot else np.nan
+    upper = matrix.boot_upper[first, first] if has_boot else np.nan
+    text = (f"A customer in **{states[first]}** stays there next {unit} with probability **{stay[first]:.3f}** "
+            f"(bootstrap 95% interval {lower:.3f}–{upper:.3f}); "
+            f"the widest bootstrap interval of any cell spans {widest:.3f}. The bootstrap intervals are typically "
+            f"{ratio:.2f} times as wide as the Wilson intervals (median over cells; range {np.nanmin(ratios):.2f}–"
+            f"{np.nanmax(ratios):.2f}): {width_ratio_reading(ratio)}.")
+    return MatrixSummary(results, text, P=P, stay=stay)
+
+
+def matrix_tables(matrix: TransitionMatrix, rows_per_page: int = ROWS_PER_PAGE) -> list[dict]:
+    """Every possible move, split into parts that fit on a PDF page (the first part carries the label)."""
+    cells = matrix.long_table().rename(columns={"n_from": "exposure", "n": "moves", **INTERVAL_COLUMNS})
+    caption = ("Every possible move: exposure, number of moves, estimate, Wilson and customer-cluster bootstrap "
+               "95% intervals{}.")
+    return [table_spec(cells.iloc[start:start + rows_per_page], caption.format("" if start == 0 else " (continued)"),
+                       label="tbl-matrix" if start == 0 else None, decimals=3)
+            for start in range(0, len(cells), rows_per_page)]
+
+
+# ---------------------------------------------------------------- how customers move
+
+@dataclass
+class CohortFlows(Section):
+    occupancy: np.ndarray | None = None   # steps+1 x S
+    flows: np.ndarray | None = None       # steps x S x S
+
+
+def entry_cohort_flows(panel: StagePanel, max_steps: int) -> CohortFlows:
+    """Occupancy and flows of the customers who entered in the first entry period (a closed cohort)."""
+    cohort = np.zeros(panel.n_customers, bool)
+    entry_customers, entry_periods, _ = panel.entries()
+    cohort[entry_customers[entry_periods == entry_periods.min()]] = True
+    steps = min(max_steps, panel.n_periods - 1 - int(entry_periods.min()))
+    occupancy, flows = cohort_flows(panel, cohort, steps)
+    results = {"cohort_size": int(occupancy[0].sum()),
+               "cohort_mix_last_step": dict(zip(panel.states, occupancy[-1] / occupancy[-1].sum()))}
+    return CohortFlows(results, occupancy=occupancy, flows=flows)
+
+
+def rates_note(data: LifecycleData) -> str | None:
+    """For a transaction log, which finer stages the per-period rates are read from."""
+    if data.kind != "transactions":
+        return None
+    lost = data.rates_panel.states[data.lost[0]].split("/")[0]
+    return ("For a transaction log the rates are read at the finest recency: *active* means bought in that month, "
+            f"*lost* means {lost} without a purchase.")
+
+
+# ---------------------------------------------------------------- tests of the Markov model
+
+@dataclass
+class HomogeneitySection(Section):
+    test: LikelihoodRatioTest | None = None
+    joint: dict | None = None
+    reading: str | None = None   # what the test means for the report
+
+
+def homogeneity_section(data: LifecycleData, params) -> HomogeneitySection:
+    """Row-conditional time-homogeneity test over equal runs of periods, with the joint-cell test for contrast."""
+    panel, unit = data.panel, data.period_name
+    groups = split_periods(panel, params.homogeneity_groups)
+    test = homogeneity_test(panel, groups)
+    joint = joint_cell_chi_square(panel, groups)
+    table = table_spec(test.rows.rename(columns={"exposure": f"customer-{unit}s", "statistic": "G²", "p_value": "p"}),
+                       f"Time-homogeneity, {params.homogeneity_groups} equal runs of periods: likelihood-ratio "
+                       "statistic per origin stage.", label="tbl-homogeneity", decimals={"G²": 1, "p": 4})
+    largest = test.rows.loc[test.rows["statistic"].idxmax(), "stage"]
+    text = (f"Row-conditional likelihood ratio: **G² = {test.statistic:,.1f}** on {test.df} degrees of freedom "
+            f"(p = {test.p_value:.3g}); the largest contribution comes from **{largest}**. "
+            f"For contrast, the joint-cell chi-square is {joint['statistic']:,.1f} on {joint['df']} df "
+            f"(p = {joint['p_value']:.3g}).")
+    if _p_significant(test.p_value, params.confidence):
+        reading = ("The moves out of at least one stage differ between the early and the late periods, so one matrix "
+                   "for the whole window is an average over a changing process.")
+        if data.kind == "transactions":
+            reading += (" With fixed recency windows this is expected: early on, a customer in a recent stage has "
+                        "bought very recently, later the same stage holds customers who bought up to "
+                        f"{data.rules.recency_bounds[0]} months ago, so the share leaving it changes as the cohorts age.")
+    else:
+        reading = ("There is no evidence that the moves changed over time, even though the stage mix did (which is "
+                   "what the joint-cell test reacts to).")
+    return HomogeneitySection({"homogeneity_test": test, "joint_cell_chi_square": joint}, text, table,
+                              test=test, joint=joint, reading=reading)
+
+
+@dataclass
+class OrderSection(Section):
+    test: LikelihoodRatioTest | None = None
+    finer: LikelihoodRatioTest | None = None   # the same test on the finer state space (transactions)
+
+
+def order_section(data: LifecycleData, params) -> OrderSection:
+    """Second- against first-order chain, on the report's stages and (transactions) on the finer ones."""
+    test = order_test(data.panel)
+    results = {"order_test": test}
+    table = table_spec(test.rows.rename(columns={"exposure": "triples", "statistic": "G²", "p_value": "p"}),
+                       "Second- against first-order chain: likelihood-ratio statistic per current stage.",
+                       label="tbl-order", decimals={"G²": 1, "p": 4})
+    text = f"Second- vs first-order: **G² = {test.statistic:,.1f}** on {test.df} df (p = {test.p_value:.3g})."
+    finer = None
+    if data.kind == "transactions" and params.compare_finer_states:
+        finer = results["order_test_finer"] = order_test(data.fine)
+        text += (f" The same test on the finer stages (months since the last purchase by purchase count) gives "
+                 f"G² = {finer.statistic:,.1f} on {finer.df} df (p = {finer.p_value:.3g}): the statistic per "
+                 f"degree of freedom falls from {test.statistic / max(test.df, 1):,.0f} to "
+                 f"{finer.statistic / max(finer.df, 1):,.0f}, so most, though not all, of the dependence on "
+                 f"earlier months is the recency the coarse windows hide.")
+    text += (" A customer's earlier stage carries information beyond the current one: the first-order chain is an "
+             "approximation." if _p_significant(test.p_value, params.confidence) else
+             " There is no evidence that earlier stages matter once the current stage is known.")
+    return OrderSection(results, text, table, test=test, finer=finer)
+
+
+# ---------------------------------------------------------------- forecasting backtest
+
+@dataclass
+class BacktestSection(Section):
+    origin: int | None = None
+    backtests: dict | None = None          # model name -> per-horizon frame of `backtest`
+    summary: pd.DataFrame | None = None
+
+
+def backtest_summary(backtests: dict) -> pd.DataFrame:
+    """One row per model: mean error, mean naive error and mean log score over the horizons."""
+    return pd.DataFrame([{"model": name, "mean error": f["chain_error"].mean(), "mean naive error": f["naive_error"].mean(),
+                          "mean log score": f["log_score"].mean(), "horizons": len(f)} for name, f in backtests.items()])
+
+
+def backtest_section(data: LifecycleData, params) -> BacktestSection:
+    """Holdout backtest of the stage chain (and, for a transaction log, the finer chain) from one origin."""
+    panel = data.panel
+    origin = params.backtest_origin if params.backtest_origin is not None else panel.n_periods // 2
+    origin = min(origin, panel.n_periods - 2)
+    backtests = {"stage chain": backtest(panel, origin, params.forecast_horizon, data.allowed,
+                                         absorbing=data.absorbing)}
+    if data.kind == "transactions" and params.compare_finer_states:
+        backtests["finer chain"] = backtest(data.fine, origin, params.forecast_horizon, data.fine_allowed,
+                                            eval_map=data.fine_map, n_eval_states=panel.n_states)
+    summary = backtest_summary(backtests)
+    best = summary.loc[summary["mean error"].idxmin(), "model"]
+    origin_label = panel.period_labels[origin] if panel.period_labels is not None else origin
+    table = table_spec(summary, f"Holdout backtest from origin {origin_label}: mean error of the stage mix over the "
+                       "horizons, against the naive forecast, and mean log score.", label="tbl-backtest", decimals=4)
+    text = (f"The **{best}** forecasts the stage mix best (mean error "
+            f"{summary['mean error'].min():.4f} against {summary['mean naive error'].iloc[0]:.4f} for the naive forecast).")
+    return BacktestSection({"backtest_origin": origin, "backtest": dict(backtests), "backtest_summary": summary},
+                           text, table, origin=origin, backtests=backtests, summary=summary)
+
+
+# ---------------------------------------------------------------- lifecycle quantities
+
+@dataclass
+class TimeToTarget(Section):
+    entry_mix: np.ndarray | None = None
+    summary: dict | None = None          # mean, sd, lower, upper from the entry mix
+    target_names: str = ""
+    observed: pd.DataFrame | None = None   # empirical first passage (Kaplan-Meier)
+    curves: dict | None = None             # chain name -> implied first-passage curve
+
+
+def target_names(data: LifecycleData) -> str:
+    """How the report names the stages whose first passage it studies."""
+    if data.kind == "transactions":
+        return data.rules.recency_labels[-1]
+    return ", ".join(data.panel.states[i] for i in data.target)
+
+
+def time_to_target_section(matrix: TransitionMatrix, data: LifecycleData, params) -> TimeToTarget:
+    """Expected time to the lost (churned) stages, the finer chain's answer, and the first-passage check."""
+    panel, unit = data.panel, data.period_name
+    entry_mix = entry_distribution(panel)
+    time_table, summary = time_to_target_table(matrix, data.target, entry_mix)
+    results = {"time_to_target_from_entry": summary, "time_to_target_by_stage": time_table}
+    names = target_names(data)
+    table = table_spec(time_table, f"Expected {unit}s before first reaching {names}, by current stage, with the "
+                       "standard deviation.", label="tbl-time-to-lost", decimals=2)
+    text = (f"From the entry mix, the chain expects **{summary['mean']:.1f} {unit}s** until a customer first reaches "
+            f"{names} (SD {summary['sd']:.1f}; bootstrap 95% interval of the mean "
+            f"{summary['lower']:.1f}–{summary['upper']:.1f}).")
+    horizon = panel.n_periods - 1
+    curves = {"stage chain": first_passage_curve(np.nan_to_num(matrix.probabilities), entry_mix, data.target, horizon)}
+    if data.kind == "transactions" and params.compare_finer_states:
+        fine_P = np.nan_to_num(estimate_transition_matrix(data.fine, allowed=data.fine_allowed).probabilities)
+        fine_entry = entry_distribution(data.fine)
+        fine_time = results["time_to_target_from_entry_finer"] = \
+            absorption_analysis(fine_P, data.fine_target).from_distribution(fine_entry)
+        curves["finer chain"] = first_passage_curve(fine_P, fine_entry, data.fine_target, horizon)
+        text += (f" The finer chain, which knows each customer's months since the last purchase, expects "
+                 f"**{fine_time['mean']:.1f}** (SD {fine_time['sd']:.1f}).")
+    observed = empirical_first_passage(panel, data.target, horizon)
+    gap = {name: float(np.max(np.abs(curve - observed["reached"].to_numpy()))) for name, curve in curves.items()}
+    results["first_passage_max_gap"] = gap
+    text += (" @fig-first-passage compares the share of customers who have reached it k periods after entry with what "
+             "each chain implies; the largest gap is " + ", ".join(f"{v:.3f} for the {k}" for k, v in gap.items()) + ".")
+    return TimeToTarget(results, text, table, entry_mix=entry_mix, summary=summary, target_names=names,
+                        observed=observed, curves=curves)
+
+
+def long_run_mix(P, data: LifecycleData, entry_mix) -> Section:
+    """Stage mix at entry, in the last period and in the long run (quasi-stationary when churn is final)."""
+    panel = data.panel
+    if data.absorbing:
+        long_run = quasi_stationary_distribution(P, data.absorbing)
+        name = "quasi-stationary mix (customers not yet churned)"
+    else:
+        long_run = stationary_distribution(P)
+        name = "stationary mix"
+    last = panel.occupancy()[-1]
+    frame = pd.DataFrame({"stage": list(panel.states), "entry mix": entry_mix, "observed, last period": last / last.sum(),
+                          name: long_run})
+    table = table_spec(frame, "Stage mix at entry, in the last period and in the long run implied by the chain.",
+                       label="tbl-mix", decimals=3)
+    return Section({"long_run_mix": dict(zip(panel.states, long_run))}, table=table)
+
+
+@dataclass
+class PatternSection(Section):
+    frame: pd.DataFrame | None = None   # None: no relationship stages in this variant
+
+
+def has_relationship_stages(data: LifecycleData) -> bool:
+    return data.kind != "transactions" and set(RELATIONSHIP_STAGES) <= set(data.panel.states)
+
+
+def pattern_section(matrix: TransitionMatrix, data: LifecycleData, params) -> PatternSection:
+    """The four relationship patterns from the prospect stage (relationship stages only)."""
+    if not has_relationship_stages(data):
+        return PatternSection(text="The four relationship patterns (early abort, mid-way collapse, early exit, "
+                                   "long-lasting) need the relationship stages prospect, formation, stability, decline "
+                                   "and churn; they are estimated in the *relationship_stages* variant of this report.")
+    stable = params.simulation.stable_periods_for_long_lasting if params.simulation else 6
+    truth = data.truth["P"] if data.truth and data.truth["P_x"] is None else None
+    patterns = pattern_probabilities(matrix, stable, truth)
+    text = (f"**Relationship patterns.** Splitting churn by the furthest stage reached, and counting a relationship "
+            f"that holds stability for {stable} consecutive {data.period_name}s as long-lasting, the chain gives from "
+            "the prospect stage: " + "; ".join(f"{r.pattern} **{r.probability:.1%}**" for r in patterns.itertuples())
+            + ".")
+    table = table_spec(patterns, "The four relationship patterns from the prospect stage, with bootstrap 95% intervals.",
+                       label="tbl-patterns", decimals=3)
+    return PatternSection({"relationship_patterns": patterns}, text, table, frame=patterns)
+
+
+# ---------------------------------------------------------------- forecast, covariates, value, truth
+
+@dataclass
+class ForecastSection(Section):
+    forecast: pd.DataFrame | None = None   # None without bootstrap
+
+
+def forecast_section(matrix: TransitionMatrix, data: LifecycleData, horizon: int) -> ForecastSection:
+    """Stage mix of the last period's customers projected `horizon` periods ahead, with bootstrap bands."""
+    if matrix.boot_samples is None:
+        return ForecastSection()
+    last = data.panel.occupancy()[-1]
+    forecast = forecast_with_bands(last / last.sum(), matrix, horizon)
+    end = forecast[forecast["step"] == horizon]
+    text = f"After {horizon} {data.period_name}s: " + "; ".join(
+        f"{r.stage} **{r.share:.1%}** ({r.lower:.1%}–{r.upper:.1%})" for r in end.itertuples()) + "."
+    return ForecastSection({"forecast_final_step": end}, text, forecast=forecast)
+
+
+def covariate_section(data: LifecycleData, params, n_shown: int = 16) -> Section:
+    """Multinomial-logit covariate effects per origin stage (the largest by |z| are shown)."""
+    if not (params.covariate_model and data.covariates is not None):
+        return Section(text="No covariates in this variant.")
+    effects = mnlogit_by_origin(data.panel, data.covariates)
+    effects = effects[effects["term"] != "const"].reset_index(drop=True)
+    largest = effects.assign(abs_z=effects["z"].abs()).nlargest(n_shown, "abs_z").sort_index()
+    shown = (f"the {len(largest)} largest of {len(effects)} effects by |z|; all are in results.json"
+             if len(effects) > len(largest) else "all effects")
+    frame = largest[["origin", "destination", "term", "coef", "se", "odds_ratio", "p_value", "n"]].rename(
+        columns={"odds_ratio": "odds ratio", "p_value": "p", "n": "moves"})
+    table = table_spec(frame, "Covariate effects on moves (multinomial logit per origin stage, customer-clustered "
+                       f"standard errors; {shown}).", label="tbl-covariates",
+                       decimals={"coef": 3, "se": 3, "odds ratio": 3, "p": 4})
+    text = ("Covariates are measured at the origin month: log(1 + revenue so far), log of the number of purchases "
+            "so far and months since entry.") if data.kind == "transactions" else None
+    return Section({"covariate_effects": effects}, text, table)
+
+
+def stage_value_section(P, data: LifecycleData, entry_mix, params) -> Section:
+    """Pfeifer-Carraway value of a customer by current stage and of a newly entered customer."""
+    if data.rewards is None:
+        return Section(text="No stage rewards were given, so stage values are not computed.")
+    unit = data.period_name
+    rewards = np.nan_to_num(data.rewards)
+    values = markov_chain_value(P, rewards, params.discount_rate, params.value_horizon - 1)
+    values_infinite = markov_chain_value(P, rewards, params.discount_rate)
+    frame = pd.DataFrame({"stage": list(data.panel.states), "reward per period": data.rewards,
+                          f"value over {params.value_horizon} {unit}s": values,
+                          "value (infinite horizon)": values_infinite})
+    entry = {"horizon": float(entry_mix @ values), "infinite": float(entry_mix @ values_infinite)}
+    table = table_spec(frame, f"Expected discounted value by current stage (discount rate {params.discount_rate:.1%} "
+                       f"per {unit}).", label="tbl-values", decimals=2)
+    text = (f"Over {params.value_horizon} {unit}s a newly entered customer is worth **{entry_mix @ values:,.2f}** in "
+            f"expectation ({entry_mix @ values_infinite:,.2f} if the chain ran for ever: the long horizon assumes that "
+            f"the moves, including returns from the lost stage, continue unchanged).")
+    return Section({"stage_values": frame, "entry_value": entry}, text, table)
+
+
+def truth_section(matrix: TransitionMatrix, data: LifecycleData) -> Section:
+    """Coverage of the intervals and largest error against the pooled true matrix (simulations only)."""
+    if data.truth is None:
+        return Section()
+    check = truth_comparison(matrix, pooled_truth(data.truth, data.panel))
+    wilson_cover = check["Wilson covers"].mean()
+    boot_cover = check["bootstrap covers"].mean() if "bootstrap covers" in check else np.nan
+    error = (check["p"] - check["truth"]).abs().max()
+    results = {"truth_check": {"cells": len(check), "wilson_coverage": wilson_cover, "bootstrap_coverage": boot_cover,
+                               "max_abs_error": float(error)}}
+    text = ("## Check against the known truth\n\nThe panel was simulated, so the estimates can be checked. The pooled "
+            "truth averages the two covariate groups' matrices by their share of exposure in each row. "
+            f"Of {len(check)} possible cells, **{wilson_cover:.0%}** of Wilson intervals and **{boot_cover:.0%}** of "
+            f"bootstrap intervals contain the true value (about 95% expected); the largest absolute error is "
+            f"{error:.3f}.")
+    frame = check[["from", "to", "n", "p", "truth", "wilson_lower", "wilson_upper", "boot_lower", "boot_upper"]].rename(
+        columns={"n": "moves", **INTERVAL_COLUMNS})
+    return Section(results, text, table_spec(frame, "Estimated against true transition probabilities.",
+                                             label="tbl-truth", decimals=3))
+
+
+def finding(summary: MatrixSummary, homogeneity: LikelihoodRatioTest, order: LikelihoodRatioTest,
+            time: TimeToTarget, states, period_name: str = "month") -> str:
+    """The report's one-line finding."""
+    parts = [f"{states[0]} stays {summary.stay[0]:.0%} per {period_name}",
+             f"homogeneity G² {homogeneity.statistic:,.0f} (df {homogeneity.df}, p {homogeneity.p_value:.2g})",
+             f"order G² {order.statistic:,.0f} (df {order.df}, p {order.p_value:.2g})",
+             f"{time.summary['mean']:.1f} {period_name}s from entry to {time.target_names}"]
+    return "; ".join(parts) + "."
