@@ -370,3 +370,94 @@ def test_parameters_need_exactly_one_source():
         SatisfactionLoyaltyParameters(survey={"dataset": "mobi"}, simulation={"scenario": "monopoly"})
     simulated = SatisfactionLoyaltyParameters(survey=None, simulation={"scenario": "monopoly"})
     assert simulated.simulation.market().name == "monopoly"
+
+
+# ---------------------------------------------------------------- the report workflow (analysis)
+
+def _simulated_report_data(**overrides):
+    from crmresearch.parameters.satisfaction_loyalty import SatisfactionLoyaltyParameters
+    from crmresearch.satisfaction import analysis
+
+    params = SatisfactionLoyaltyParameters(survey=None, simulation={"scenario": "competitive", "n": 400},
+                                           scenario_n=300, **overrides)
+    return params, analysis.load_report_data(params)
+
+
+def test_expected_curve_is_the_straight_latent_line_seen_through_the_ceiling():
+    from types import SimpleNamespace
+
+    fit = SimpleNamespace(linear_intercept=1.0, linear_slope=1.0, sigma=1.0, step=1.0)
+    grid = np.linspace(1, 10, 19)
+    curve = ceiling.expected_curve(fit, grid, (1, 10))
+    assert curve["latent"].to_numpy() == pytest.approx(1.0 + grid)
+    expected = ceiling.expected_answer(grid, 1.0, 1.0, 1.0, (1, 10), 1.0)
+    assert curve["expected_answer"].to_numpy() == pytest.approx(expected)
+    middle = (grid >= 3) & (grid <= 6)                    # far from floor and ceiling: rounding is unbiased
+    assert curve.loc[middle, "expected_answer"].to_numpy() == pytest.approx(1.0 + grid[middle], abs=0.01)
+    top = curve.iloc[-1]                                  # latent 11, but no answer exceeds 10
+    assert (curve["expected_answer"] <= 10).all() and top["expected_answer"] < top["latent"] - 1
+
+
+def test_sections_record_behaviour_results_only_when_behaviour_is_observed():
+    import dataclasses
+
+    from crmresearch.satisfaction import analysis
+
+    params, data = _simulated_report_data()
+    assert data.has_behaviour
+    frame = data.frame
+    satisfied = frame["satisfaction"].to_numpy() >= params.satisfied_min
+    trap = analysis.trap_section(data, params)
+    assert list(trap.results) == ["trap_intention", "trap_behaviour"]
+    assert list(trap.table["basis"]) == ["would not choose again"] * 3 + ["defected"] * 3
+    defected = ~frame["repurchased"].to_numpy(bool)
+    assert trap.behaviour.satisfied_who_defect.successes == int((satisfied & defected).sum())
+    assert "Among actual defectors" in trap.text
+    js = analysis.jones_sasser_section(data, frame["choose_again"].to_numpy() >= params.top_box_min, params)
+    assert list(js.results) == ["jones_sasser_top_box", "jones_sasser_repurchase"]
+    types = analysis.loyalty_types_section(data, params)
+    assert types.source_label == data.label and types.dick_basu["count"].sum() == data.n
+
+    stated_only = dataclasses.replace(data, has_behaviour=False)
+    trap = analysis.trap_section(stated_only, params)
+    assert list(trap.results) == ["trap_intention"] and set(trap.table["basis"]) == {"would not choose again"}
+    assert "actual defectors" not in trap.text
+    assert list(analysis.jones_sasser_section(stated_only, np.zeros(data.n, bool), params).results) == \
+        ["jones_sasser_top_box"]
+    types = analysis.loyalty_types_section(stated_only, params)
+    assert types.source_label == "the simulated competitive market"
+    assert types.dick_basu["count"].sum() == params.scenario_n
+    assert list(types.table["framework"].unique()) == ["Dick & Basu", "Jones & Sasser"]
+
+
+def test_size_check_switched_off_records_nothing():
+    from crmresearch.satisfaction import analysis
+
+    params, _ = _simulated_report_data(size_check_samples=0)
+    section = analysis.size_check_section(None, None, (1, 10), params)
+    assert section.size is None and section.results == {} and "switched off" in section.text
+
+
+def test_model_choice_and_retention_sentences_state_the_computed_values():
+    from crmresearch.satisfaction import analysis
+
+    models = pd.DataFrame({"model": ["linear", "spline", "broken line"], "aic": [3.0, 1.0, 2.0],
+                           "bic": [1.0, 3.0, 2.0], "cv_rmse": [0.3, 0.2, 0.1]})
+    best = analysis.best_models(models)
+    assert best == {"aic": "spline", "bic": "linear", "cv_rmse": "broken line"}
+    assert "AIC prefers the **spline**, BIC the **linear**" in analysis.model_choice_sentence(best)
+    assert analysis.slope_range(pd.DataFrame({"slope": [0.4, -0.1, 0.9]})) == [-0.1, 0.9]
+
+    table = pd.DataFrame({"market": ["with switching cost", "switching cost removed"],
+                          "customers": ["dissatisfied", "dissatisfied"], "retention": [0.9, 0.25]})
+    text = analysis.switching_cost_sentence(table, 7)
+    assert "**90.0%** of dissatisfied customers (SAT < 7)" in text and "only **25.0%**" in text
+
+    params, _ = _simulated_report_data()
+    curves = pd.DataFrame([{"scenario": s, "level": float(level), "share": share}
+                           for s, shares in (("competitive", (0.2, 0.8)), ("intermediate", (0.5, 0.9)),
+                                             ("monopoly", (0.95, 0.97)))
+                           for level, share in zip((8, 10), shares)])
+    text = analysis.competitiveness_sentence(curves, params, (1, 10))
+    assert text.startswith("At SAT 8, retention is **20%** in the competitive market")
+    assert "at SAT 10 it is **80%**, **90%** and **97%**" in text

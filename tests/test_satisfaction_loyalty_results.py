@@ -121,3 +121,15 @@ def test_simulated_sections(run):
         {name: simulation.scenario(name, n=p.scenario_n) for name in simulation.SCENARIOS}, p.seed)
     got = pd.DataFrame(r["competitiveness_retention"])
     assert got["share"].to_numpy() == pytest.approx(curves["share"].to_numpy(), nan_ok=True)
+
+
+def test_notebook_cells_only_call_the_package():
+    """Logic lives in crmresearch.satisfaction: besides the parameters cell, no code cell is longer than
+    ten lines (Quarto options not counted) or branches on the data."""
+    nb = json.loads((config.NOTEBOOKS_DIR / f"{NOTEBOOK}.ipynb").read_text())
+    for cell in nb["cells"]:
+        if cell["cell_type"] != "code" or "parameters" in cell["metadata"].get("tags", []):
+            continue
+        lines = [ln for ln in "".join(cell["source"]).splitlines() if ln.strip() and not ln.startswith("#|")]
+        assert len(lines) <= 10, lines[0]
+        assert not any(ln.lstrip().startswith(("if ", "else", "elif ")) for ln in lines), lines[0]

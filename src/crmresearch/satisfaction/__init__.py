@@ -11,7 +11,8 @@ Submodules:
 * `attributes`: penalty-reward analysis and Kano classes;
 * `loyalty_types`: Dick & Basu, the apostle map, loyalty sources, switching-cost removal;
 * `plots`: figures drawn from the results of the above;
-* `analysis`: the survey-level pipeline the notebook calls.
+* `analysis`: the survey-level pipeline the notebook calls: data loading, then one function per
+  report section returning its results, tables, captions and computed sentences.
 """
 
 from .attributes import attribute_response_curves, penalty_reward

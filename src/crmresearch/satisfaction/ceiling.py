@@ -27,6 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from scipy import special
 from scipy import stats as sps
 from statsmodels.base.model import GenericLikelihoodModel
@@ -317,6 +318,18 @@ def expected_answer(x, intercept: float, slope: float, sigma: float, scale, step
     mu = intercept + slope * x
     cdf = sps.norm.cdf((edges[None, :] - mu[:, None]) / sigma)
     return (np.diff(cdf, axis=1) * values[None, :]).sum(axis=1)
+
+
+def expected_curve(fit: CeilingAwareFit, grid, scale) -> pd.DataFrame:
+    """The censored fit's straight latent line on ``grid`` and the answer curve it implies.
+
+    Columns ``x``, ``latent`` (intercept + slope x) and ``expected_answer`` (`expected_answer`:
+    the same line seen through the scale's rounding and ceiling).
+    """
+    x = np.asarray(grid, dtype=float)
+    return pd.DataFrame({"x": x, "latent": fit.linear_intercept + fit.linear_slope * x,
+                         "expected_answer": expected_answer(x, fit.linear_intercept, fit.linear_slope, fit.sigma,
+                                                            scale, fit.step)})
 
 
 def flat_zone_verdict(flat_test: FlatZoneTest, censored: CeilingAwareFit, ordered: OrderedLogitComparison,
