@@ -268,6 +268,7 @@ TYPST_HEADER = """#show figure.caption: it => align(left, text(size: 0.9em, it.b
 #show figure.where(kind: table): set block(breakable: true)
 #set table(stroke: (x: none, y: 0.5pt + luma(180)))
 #show table: set text(size: 0.85em)
+#show table.cell: set par(justify: false)
 #set page(numbering: "1")
 """
 
