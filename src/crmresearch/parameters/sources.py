@@ -23,17 +23,13 @@ def resolve_data_path(value: str | None) -> str | None:
     return str(p)
 
 
-class TransactionSource(BaseModel):
-    """Either `dataset: cdnow_sample | cdnow_master` or `path:` plus the column mapping."""
+class DataSource(BaseModel):
+    """A shipped data set (`dataset:`) or a user's file (`path:`), never both."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    dataset: Literal["cdnow_sample", "cdnow_master"] | None = None
+    dataset: str | None = None
     path: str | None = None
-    customer_column: str = "customer_id"
-    date_column: str = "date"
-    amount_column: str | None = "amount"
-    date_format: str | None = None
 
     _check_path = field_validator("path")(classmethod(lambda cls, v: resolve_data_path(v)))
 
@@ -43,6 +39,22 @@ class TransactionSource(BaseModel):
             raise ValueError("exactly one of 'dataset' or 'path'")
         return self
 
+    def file(self) -> Path:
+        from .. import datasets
+
+        return datasets.SHIPPED[self.dataset].path if self.dataset else Path(self.path)
+
+
+class TransactionSource(DataSource):
+    """Either `dataset: cdnow_sample | cdnow_master` or `path:` plus the column mapping."""
+
+    dataset: Literal["cdnow_sample", "cdnow_master"] | None = None
+    path: str | None = None
+    customer_column: str = "customer_id"
+    date_column: str = "date"
+    amount_column: str | None = "amount"
+    date_format: str | None = None
+
     def load(self):
         from .. import datasets
 
@@ -50,11 +62,6 @@ class TransactionSource(BaseModel):
             return datasets.load_cdnow(self.dataset.removeprefix("cdnow_"))
         return datasets.load_transactions(self.path, self.customer_column, self.date_column,
                                           self.amount_column, self.date_format)
-
-    def file(self) -> Path:
-        from .. import datasets
-
-        return datasets.SHIPPED[self.dataset].path if self.dataset else Path(self.path)
 
 
 class Scale(BaseModel):
@@ -70,14 +77,12 @@ class Scale(BaseModel):
         return self
 
 
-class SurveySource(BaseModel):
+class SurveySource(DataSource):
     """Either `dataset: mobi` or `path:` with the item columns named.
 
     `satisfaction` items are averaged into one score; `loyalty` items likewise;
     `recommendation` is a 0-10 (or scale) likelihood-to-recommend item for NPS.
     """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     dataset: Literal["mobi"] | None = None
     path: str | None = None
@@ -87,14 +92,6 @@ class SurveySource(BaseModel):
     repurchase: str = "CUSL1"
     recommendation: str = "CUSL3"
     scale: Scale = Scale()
-
-    _check_path = field_validator("path")(classmethod(lambda cls, v: resolve_data_path(v)))
-
-    @model_validator(mode="after")
-    def _one_source(self):
-        if (self.dataset is None) == (self.path is None):
-            raise ValueError("exactly one of 'dataset' or 'path'")
-        return self
 
     @property
     def columns(self) -> list[str]:
@@ -107,8 +104,3 @@ class SurveySource(BaseModel):
             df = datasets.load_mobi()
             return df[["respondent_id", *self.columns]]
         return datasets.load_survey(self.path, self.columns, (self.scale.low, self.scale.high), self.id_column)
-
-    def file(self) -> Path:
-        from .. import datasets
-
-        return datasets.SHIPPED[self.dataset].path if self.dataset else Path(self.path)
