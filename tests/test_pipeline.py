@@ -177,3 +177,25 @@ def test_parameter_cells_are_hidden_in_the_executed_report(published_overview):
     assert all(c.source.startswith("#| include: false") and "remove-cell" in c.metadata["tags"] for c in hidden)
     front = yaml.safe_load(nb.cells[0].source.strip().strip("-"))
     assert front["crmresearch"]["variant"] == "fast" and "variant: fast" in front["subtitle"] and front["date"]
+
+
+def test_a_users_own_survey_runs_through_a_parameter_file(tmp_path):
+    """Renamed columns, no attribute items, no behaviour: the report still runs and says where it fell back."""
+    from crmresearch import datasets
+
+    survey = tmp_path / "my_survey.csv"
+    mobi = datasets.load_mobi().rename(columns={"respondent_id": "rid", "CUSA1": "s1", "CUSA2": "s2", "CUSA3": "s3",
+                                                "CUSL1": "again", "CUSL3": "rec"})
+    mobi[["rid", "s1", "s2", "s3", "again", "rec"]].to_csv(survey, index=False)
+    params = tmp_path / "own.yaml"
+    params.write_text(yaml.safe_dump({"notebook": "01_satisfaction_loyalty", "variant": "own_survey", "parameters": {
+        "survey": {"path": str(survey), "id_column": "rid", "satisfaction": ["s1", "s2", "s3"],
+                   "loyalty": ["again", "rec"], "repurchase": "again", "recommendation": "rec"},
+        "n_null_simulations": 199, "n_boot": 50}}))
+    reports = tmp_path / "reports"
+    result = run_cli("run", params, "--reports-dir", reports)
+    assert result.returncode == 0, result.stdout + result.stderr
+    res = json.loads((reports / "satisfaction_loyalty/own_survey/results.json").read_text())["results"]
+    assert res["respondents"] == 250
+    nb = (reports / "satisfaction_loyalty/own_survey/report.ipynb").read_text()
+    assert "my_survey.csv" in nb and "simulated competitive market" in nb

@@ -58,6 +58,13 @@ class SatisfactionSurvey(SurveySource):
     attributes: list[str] = Field(default_factory=lambda: list(MOBI_QUALITY_ITEMS))
     segment: str | None = None
 
+    @model_validator(mode="after")
+    def _own_file_has_no_mobi_attributes(self):
+        # The PERQ defaults describe the shipped survey; a user's file names its own (or none).
+        if self.path and "attributes" not in self.model_fields_set:
+            object.__setattr__(self, "attributes", [])
+        return self
+
     @property
     def columns(self) -> list[str]:
         return list(dict.fromkeys([*super().columns, *self.attributes,

@@ -62,19 +62,23 @@ class SurveyData:
         return len(self.frame)
 
 
+def simulated_survey_data(sc, seed) -> SurveyData:
+    """Respondents of a simulated market (`simulation.MarketScenario`), with its attributes and behaviour."""
+    df = simulate_market(sc, seed)
+    attrs = [c for c in df.columns if c.startswith(("basic_", "potential_"))]
+    frame = df[["respondent_id", "satisfaction", "choose_again", "recommend", "repurchased", "switching_cost",
+                *attrs]].copy()
+    frame["loyalty"] = df[["choose_again", "recommend"]].mean(axis=1)
+    labels = {a: a.replace("_", " ") + (" (basic expectation)" if a.startswith("basic") else
+                                        " (potential expectation)") for a in attrs}
+    return SurveyData(frame, "simulation", f"a simulated {sc.name} market", (sc.scale_low, sc.scale_high),
+                      attrs, labels, True, sc, {})
+
+
 def load_report_data(params) -> SurveyData:
     """Build the respondent table from a validated `SatisfactionLoyaltyParameters`."""
     if params.simulation is not None:
-        sc = params.simulation.market()
-        df = simulate_market(sc, params.seed)
-        attrs = [c for c in df.columns if c.startswith(("basic_", "potential_"))]
-        frame = df[["respondent_id", "satisfaction", "choose_again", "recommend", "repurchased", "switching_cost",
-                    *attrs]].copy()
-        frame["loyalty"] = df[["choose_again", "recommend"]].mean(axis=1)
-        labels = {a: a.replace("_", " ") + (" (basic expectation)" if a.startswith("basic") else
-                                            " (potential expectation)") for a in attrs}
-        return SurveyData(frame, "simulation", f"a simulated {sc.name} market", (sc.scale_low, sc.scale_high),
-                          attrs, labels, True, sc, {})
+        return simulated_survey_data(params.simulation.market(), params.seed)
     survey = params.survey
     raw = survey.load()
     frame = pd.DataFrame({"respondent_id": raw["respondent_id"].to_numpy()})
@@ -367,22 +371,29 @@ class AttributeSection:
     curves: pd.DataFrame
     kano: dict                    # attribute -> Kano-style class
     kano_counts: dict             # class -> number of attributes
+    labels: dict = field(default_factory=dict)   # attribute -> readable name
 
 
 def attribute_section(data: SurveyData, params) -> AttributeSection:
-    """Penalty-reward analysis of ``params.attribute_outcome`` (loyalty or satisfaction) on the attributes."""
+    """Penalty-reward analysis of ``params.attribute_outcome`` (loyalty or satisfaction) on the attributes.
+
+    A survey without attribute items is answered from the simulated competitive market instead,
+    as the loyalty-types section does for a survey without observed behaviour.
+    """
+    if not data.attributes:
+        data = simulated_survey_data(scenario("competitive", n=params.scenario_n), params.seed)
     label = params.attribute_outcome
     outcome = data.frame["loyalty" if label == "loyalty" else "satisfaction"].to_numpy(float)
     attributes = data.frame[data.attributes]
     pr = penalty_reward(attributes, outcome, params.attribute_low_max, params.attribute_high_min, params.alpha)
     pr.insert(1, "label", pr["attribute"].map(data.attribute_labels))
-    caption = (f"Penalty-reward analysis of {label}: poor = score ≤ {params.attribute_low_max:g}, "
+    caption = (f"Penalty-reward analysis of {label} in {data.label}: poor = score ≤ {params.attribute_low_max:g}, "
                f"excellent = score ≥ {params.attribute_high_min:g}; asymmetry = reward + penalty with its "
                "two-sided p-value.")
     low, high = data.scale
     curves = attribute_response_curves(attributes, outcome, np.arange(low - 0.5, high + 1.0, 1.0))
     return AttributeSection(label, pr, caption, curves, dict(zip(pr["attribute"], pr["kano_class"])),
-                            pr["kano_class"].value_counts().to_dict())
+                            pr["kano_class"].value_counts().to_dict(), data.attribute_labels)
 
 
 # ---------------------------------------------------------------- loyalty types
