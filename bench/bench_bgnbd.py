@@ -21,6 +21,8 @@ import numpy as np
 
 from crmresearch import clv
 
+from timing import best_of  # bench/timing.py (the script folder is on sys.path)
+
 TRUE = (0.243, 4.414, 0.793, 2.426)
 
 
@@ -30,15 +32,6 @@ def simulated_customers(n: int, seed: int = 20261123):
     data = clv.simulate_bgnbd(TRUE, T, rng=rng)
     data["recency"] = np.minimum(np.ceil(data["recency"] * 7 - 1e-9) / 7, data["T"])
     return data
-
-
-def best_of(func, repeats):
-    times, result = [], None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = func()
-        times.append(time.perf_counter() - start)
-    return min(times), result
 
 
 def main():

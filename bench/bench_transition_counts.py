@@ -11,13 +11,14 @@ must agree exactly. Prints timings (best of `--repeat`) and the ratio.
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 import pandas as pd
 
 from crmresearch.config import DEFAULT_SEED
 from crmresearch.lifecycle import StagePanel, count_transitions, customer_transition_counts, transition_counts
+
+from timing import best_of  # bench/timing.py (the script folder is on sys.path)
 
 
 def make_panel(n_rows: int, n_periods: int, n_states: int, seed: int):
@@ -39,15 +40,6 @@ def pandas_baseline(customer, period, stage, n_states):
     pairs = df[df["next_period"] == df["period"] + 1]
     table = pd.crosstab(pairs["stage"], pairs["next_stage"].astype(np.int16))
     return table.reindex(index=range(n_states), columns=range(n_states), fill_value=0).to_numpy()
-
-
-def best_of(fn, repeat):
-    times, result = [], None
-    for _ in range(repeat):
-        start = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - start)
-    return min(times), result
 
 
 def main():
