@@ -125,7 +125,8 @@ def index_markdown(entries: list[ReportEntry], cfg: dict) -> str:
         for e in group:
             finding = (e.finding or e.description or "–").replace("|", "\\|")
             variant = f"**{e.variant}**" + (f"<br>{e.description}" if e.description else "")
-            lines.append(f"| {variant} | {finding} | {e.date} | [HTML]({e.rel}/report.html) · "
+            run_on = e.date.replace("-", "\u2011")  # non-breaking hyphens keep the date on one line
+            lines.append(f"| {variant} | {finding} | {run_on} | [HTML]({e.rel}/report.html) · "
                          f"[PDF]({e.rel}/report.pdf) |")
         lines.append("")
     return "\n".join(lines)
