@@ -128,6 +128,17 @@ def show_markdown(text: str) -> None:
     display(Markdown(text))
 
 
+def show_section(section) -> None:
+    """Show a `crmresearch.sections.Section`: its computed heading, text and table(s), in that order."""
+    if getattr(section, "heading", None):
+        show_markdown(f"### {section.heading}")
+    if section.text:
+        show_markdown(section.text)
+    tables = getattr(section, "tables", None) or ([section.table] if section.table else [])
+    for spec in tables:
+        show_table(**spec)
+
+
 # ---------------------------------------------------------------- results.json
 
 def _jsonable(value):
@@ -165,6 +176,7 @@ class Results:
         self.params = params
         self.values: dict = {}
         self.finding: str | None = None
+        self.sections: dict = {}
         self.started = datetime.now(timezone.utc)
 
     def add(self, key: str, value):
@@ -172,6 +184,15 @@ class Results:
             raise KeyError(f"result '{key}' recorded twice")
         self.values[key] = _jsonable(value)
         return value
+
+    def add_section(self, name: str, section) -> None:
+        """Record a `crmresearch.sections.Section`: its results in order, and under `sections.<name>`
+        where its numbers come from (data, simulated, published, not_computed, failed) and the rows used."""
+        for key, value in section.results.items():
+            self.add(key, value)
+        if name in self.sections:
+            raise KeyError(f"section '{name}' recorded twice")
+        self.sections[name] = _jsonable(section.provenance())
 
     def set_finding(self, text: str) -> None:
         """The one-line finding shown on the site's index page."""
@@ -190,6 +211,7 @@ class Results:
             "variant": self.params.variant,
             "finding": self.finding,
             "results": self.values,
+            "sections": self.sections,
             "provenance": _jsonable(provenance_info or {}),
         }
         path.write_text(json.dumps(doc, indent=2, sort_keys=False, allow_nan=False))

@@ -11,6 +11,13 @@ import numpy as np
 from scipy import stats as sps
 
 
+def z_value(confidence: float) -> float:
+    """Two-sided normal quantile for a confidence level (1.959964 at 0.95)."""
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence between 0 and 1 (got {confidence})")
+    return float(sps.norm.ppf(0.5 + confidence / 2))
+
+
 def wilson_interval(successes, n, confidence: float = 0.95):
     """Wilson score interval for a binomial proportion (Wilson 1927; Agresti & Coull 1998).
 
