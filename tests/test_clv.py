@@ -130,8 +130,109 @@ def test_analytic_score_matches_numerical_gradient(cdnow_summary, build, theta):
 
 def test_degenerate_data_raise_a_clear_convergence_error():
     n = 300
-    with pytest.raises(clv.ClvConvergenceError, match="What to try"):
+    with pytest.raises(clv.ClvConvergenceError, match="no customer made a repeat purchase"):
         clv.fit_bgnbd(np.zeros(n), np.zeros(n), np.full(n, 39.0))
+
+
+def test_failed_fits_are_returned_with_what_was_tried_not_raised():
+    from crmresearch.clv import analysis, models
+
+    n = 300
+    failed = models.try_fit("Gamma-Gamma", np.zeros(n), monetary_value=np.zeros(n))
+    assert isinstance(failed, models.FailedFit) and "no customer made a repeat purchase" in failed.reason
+    summary = pd.DataFrame({"frequency": np.zeros(n, int), "recency": np.zeros(n), "T": np.full(n, 39.0),
+                            "monetary_value": np.full(n, np.nan)})
+    fits = analysis.fit_all(summary)
+    assert len(fits) == 0 and set(fits.failed) == {"BG/NBD", "Pareto/NBD", "Gamma-Gamma"}
+    section = analysis.model_section("BG/NBD", fits, "data")
+    assert section.source == "failed" and section.results["fit_bgnbd"]["failed"]
+
+
+def test_pareto_nbd_at_its_boundary_fails_after_every_start_and_bgnbd_fits():
+    """Nearly homogeneous dropout: s and beta run towards infinity from every starting point."""
+    from crmresearch.clv import analysis, models
+
+    log = clv.simulate.simulate_transaction_log((0.8, 6, 5, 20), (6.0, 4.0, 15.0), 800, "2023-01-01", 60,
+                                                "2024-06-30", np.random.default_rng(1))
+    summary = clv.rfm_summary(log, pd.Timestamp("2023-12-31").date(), pd.Timestamp("2024-06-30").date())
+    fits = analysis.fit_all(summary)
+    assert list(fits) == ["BG/NBD", "Gamma-Gamma"] and list(fits.failed) == ["Pareto/NBD"]
+    failure = fits.failed["Pareto/NBD"]
+    assert len(failure.starts) == len(models.START_OFFSETS) and "s and beta drifted" in failure.reason
+    assert fits.purchase_model.name == "BG/NBD"
+
+
+def test_start_points_begin_with_the_default_and_are_deterministic():
+    from crmresearch.clv import models
+
+    points = models.start_points(np.array([1.0, 10.0, 2.0]))
+    assert np.allclose(np.exp(points[0]), [1.0, 10.0, 2.0]) and len(points) == len(models.START_OFFSETS)
+    assert np.allclose(np.exp(points[3]), [np.e, 10.0 / np.e, 2.0 * np.e])
+    assert all(np.array_equal(a, b) for a, b in zip(points, models.start_points(np.array([1.0, 10.0, 2.0]))))
+
+
+def test_model_table_intervals_follow_the_confidence_level(cdnow_fits):
+    fit = cdnow_fits["bg"]
+    wide, narrow = fit.table(confidence=0.99), fit.table(confidence=0.80)
+    assert np.all(wide["ci_lower"] < narrow["ci_lower"]) and np.all(wide["ci_upper"] > narrow["ci_upper"])
+    log_se = np.sqrt(np.diag(fit.log_cov))
+    np.testing.assert_allclose(narrow["ci_upper"], fit.params.to_numpy() * np.exp(1.2815516 * log_se), rtol=1e-6)
+
+
+# ------------------------------------------------------------------ sentences follow their numbers
+
+def test_published_rounding_sentence_only_when_every_gap_is_within_rounding(cdnow_fits):
+    from crmresearch.clv import PUBLISHED_CDNOW, analysis
+
+    fits = {"BG/NBD": cdnow_fits["bg"]}
+    close = analysis.reference_comparison(fits, PUBLISHED_CDNOW)
+    assert close["all_within_rounding"]
+    assert "rounding of the published figures" in analysis.parameter_text(fits, close, "published")
+    shifted = {"BG/NBD": {**PUBLISHED_CDNOW["BG/NBD"], "r": 0.25}}
+    far = analysis.reference_comparison(fits, shifted)
+    text = analysis.parameter_text(fits, far, "published")
+    assert not far["all_within_rounding"] and "are the rounding" not in text and "not every difference" in text
+
+
+def _concentration(top_fraction=0.2, top_share_profit=0.8, cost_per_customer=4.0):
+    return {"top_fraction": top_fraction, "top_share_revenue": 0.6, "gini_revenue": 0.6,
+            "top_share_profit": top_share_profit, "peak_profit_share": max(1.02, top_share_profit),
+            "peak_population_share": 0.7, "unprofitable_share": 0.3, "cost_per_order": 2.0,
+            "cost_per_customer": cost_per_customer}
+
+
+def test_concentration_sentence_follows_top_fraction_and_profit_share():
+    from crmresearch.clv import analysis
+
+    twenty = analysis.concentration_text(_concentration(0.2), 9.25)
+    ten = analysis.concentration_text(_concentration(0.1), 9.25)
+    assert "top 20%" in twenty and "top 20%" not in ten and "top 10%" in ten
+    assert "does not hold" in twenty and "once the fixed cost per customer reaches **9.25**" in twenty
+    holds = analysis.concentration_text(_concentration(0.2, top_share_profit=1.1, cost_per_customer=12.0), 9.25)
+    assert "holds here" in holds and "does not hold" not in holds
+
+
+def test_uplift_sentence_follows_the_retention_rise_and_its_result():
+    from crmresearch.clv import analysis
+    from crmresearch.parameters.customer_lifetime_value import DwyerScenario
+
+    five = analysis.dwyer_tables(DwyerScenario())["uplift"]
+    ten = analysis.dwyer_tables(DwyerScenario(retention_uplift=0.10))["uplift"]
+    assert "by 5 points" in analysis.uplift_text(five) and "by 10 points" in analysis.uplift_text(ten)
+    assert "Five" not in analysis.uplift_text(five)
+    assert ("below" if five["npv_change_pct"] < 25 else "inside") in analysis.uplift_text(five)
+    assert ten["npv_change_pct"] > five["npv_change_pct"]
+
+
+def test_weeks_are_written_from_the_dates():
+    from datetime import date
+
+    from crmresearch.clv import analysis
+
+    data = analysis.ClvData(None, None, None, None, "data", date(2023, 1, 1), date(2023, 12, 31), date(2024, 6, 30))
+    assert analysis.weeks_text(data.window_weeks) == "78.1" and analysis.weeks_text(data.holdout_weeks) == "26"
+    cdnow = analysis.ClvData(None, None, None, None, "data", date(1997, 1, 1), date(1997, 9, 30), date(1998, 6, 30))
+    assert analysis.weeks_text(cdnow.calibration_weeks) == "39" and analysis.weeks_text(cdnow.window_weeks) == "78"
 
 
 # ------------------------------------------------------------------ recovery and coverage

@@ -42,6 +42,18 @@ def test_results_file_is_complete(fast_run):
         assert key in results
 
 
+def test_every_section_names_the_source_of_its_numbers(fast_run):
+    _, _, doc = fast_run
+    sections = doc["sections"]
+    for name in ("dwyer_retention", "dwyer_uplift", "dwyer_migration"):
+        assert sections[name]["source"] == "published"      # a worked example with stated assumptions
+    for name in ("rfm", "fit_bgnbd", "fit_paretonbd", "fit_gamma_gamma", "models", "tracking", "holdout",
+                 "spend_check", "clv", "concentration", "tiers", "quadrant"):
+        assert sections[name]["source"] == "data", name
+    assert sections["rfm"]["rows_used"] == 2357 and sections["fit_gamma_gamma"]["rows_used"] == 946
+    assert doc["results"]["reference_comparison"]["all_within_rounding"]
+
+
 def test_cohort_and_fits_match_direct_computation(fast_run, direct):
     _, results, _ = fast_run
     _, _, summary, fits = direct

@@ -517,7 +517,8 @@ def test_report_sections_on_a_simulated_relationship_panel():
     assert overview.table["label"] == "tbl-stages"
     parts = lc.narrative.matrix_tables(matrix, rows_per_page=5)
     assert pd.concat([t["df"] for t in parts]).shape[0] == int(matrix.allowed.sum())
-    assert [t["label"] for t in parts][:2] == ["tbl-matrix", None] and "(continued)" in parts[1]["caption"]
+    assert [t["label"] for t in parts] == [f"tbl-matrix-{k}" for k in range(1, len(parts) + 1)]
+    assert f"(part 2 of {len(parts)})" in parts[1]["caption"] and overview.source == "simulated"
     homogeneity = lc.narrative.homogeneity_section(data, params)
     assert list(homogeneity.results) == ["homogeneity_test", "joint_cell_chi_square"] and homogeneity.reading
     order = lc.narrative.order_section(data, params)
@@ -539,7 +540,7 @@ def test_report_sections_on_a_simulated_relationship_panel():
     assert values.results["entry_value"]["horizon"] == pytest.approx(
         float(time.entry_mix @ values.results["stage_values"].iloc[:, 2]))
     truth = lc.narrative.truth_section(matrix, data)
-    assert truth.results["truth_check"]["cells"] == int(matrix.allowed.sum()) and truth.text.startswith("## Check")
+    assert truth.results["truth_check"]["cells"] == int(matrix.allowed.sum()) and truth.text.startswith("The panel was simulated")
     finding = lc.narrative.finding(lc.narrative.matrix_summary(matrix, "period"), homogeneity.test, order.test, time,
                                    data.panel.states, "period")
     assert finding.startswith("prospect stays") and finding.endswith("periods from entry to churn.")
@@ -557,10 +558,65 @@ def test_report_sections_say_what_is_missing_without_covariates_rewards_truth_or
     data = lc.prepare(params, rng(45))
     matrix = lc.estimate_transition_matrix(data.panel, allowed=data.allowed, absorbing=data.absorbing)
     P = np.nan_to_num(matrix.probabilities)
-    assert lc.narrative.covariate_section(data, params).text == "No covariates in this variant."
-    assert lc.narrative.stage_value_section(P, data, lc.entry_distribution(data.panel), params).table is None
-    assert lc.narrative.truth_section(matrix, data).results == {}
-    assert lc.narrative.forecast_section(matrix, data, 3).forecast is None
-    assert lc.narrative.pattern_section(matrix, data, params).frame is None
+    covariates = lc.narrative.covariate_section(data, params)
+    assert covariates.source == "not_computed" and covariates.text.startswith("*Not computed:*")
+    values = lc.narrative.stage_value_section(P, data, lc.entry_distribution(data.panel), params)
+    assert values.table is None and values.source == "not_computed"
+    truth = lc.narrative.truth_section(matrix, data)
+    assert truth.results == {} and truth.source == "not_computed"
+    forecast = lc.narrative.forecast_section(matrix, data, 3)
+    assert forecast.forecast is None and forecast.source == "not_computed" and "bootstrap" in forecast.note
+    patterns = lc.narrative.pattern_section(matrix, data, params)
+    assert patterns.frame is None and patterns.source == "not_computed"
+    summary = lc.narrative.matrix_summary(matrix, "period")      # no bootstrap: Wilson only, no nan in the text
+    assert "Wilson 95% interval" in summary.text and "nan" not in summary.text
     assert lc.narrative.rates_note(data) is None
     assert "user's own file" in lc.narrative.panel_overview(data, params).text
+
+
+# ---------------------------------------------------------------- sentences follow their numbers
+
+def _lr(statistic, df, p):
+    from crmresearch.lifecycle.inference import LikelihoodRatioTest
+
+    return LikelihoodRatioTest(name="order", statistic=statistic, df=df, p_value=p, rows=pd.DataFrame())
+
+
+def test_finer_order_sentence_follows_the_statistics():
+    coarse = _lr(5000.0, 8, 0.0)
+    most = lc.narrative.finer_order_text(coarse, _lr(200.0, 20, 1e-30), True)
+    assert "most, though not all" in most
+    part = lc.narrative.finer_order_text(coarse, _lr(8000.0, 20, 1e-30), True)    # 400 per df: falls by less than half
+    assert "only part of the dependence" in part and "most, though not all" not in part
+    gone = lc.narrative.finer_order_text(coarse, _lr(20.0, 20, 0.46), False)
+    assert "no evidence left" in gone and "though not all" not in gone
+    none = lc.narrative.finer_order_text(coarse, _lr(20000.0, 20, 0.0), True)      # 1000 per df: rises
+    assert "does not fall" in none and "is not the recency" in none
+
+
+def test_returns_clause_only_when_the_lost_stage_can_be_left():
+    absorbing = np.array([[0.6, 0.4], [0.0, 1.0]])
+    leaky = np.array([[0.6, 0.4], [0.1, 0.9]])
+    assert lc.narrative.returns_clause(absorbing, (1,)) == ""
+    assert "returns from the lost stage" in lc.narrative.returns_clause(leaky, (1,))
+
+
+def test_panel_gaps_count_missing_periods_and_unbridged_moves():
+    from crmresearch.lifecycle.panel import StagePanel, panel_gaps, transition_counts
+
+    panel = StagePanel(np.array([0, 0, 0, 1, 1, 1, 2]), np.array([0, 2, 3, 0, 1, 4, 1]),
+                       np.array([0, 1, 1, 0, 0, 1, 0]), ("a", "b"))
+    assert panel_gaps(panel) == {"customers_with_gaps": 2, "missing_periods": 3, "moves_not_counted": 2}
+    assert int(transition_counts(panel).sum()) == 2          # 2->3 of customer 0 and 0->1 of customer 1 only
+
+
+def test_cohort_flows_keep_churned_customers_in_an_absorbing_stage():
+    from crmresearch.lifecycle.panel import StagePanel
+
+    # customer 0 churns at step 1 (observed once there), customer 1 stays active for 3 steps
+    panel = StagePanel(np.array([0, 0, 1, 1, 1]), np.array([0, 1, 0, 1, 2]), np.array([0, 1, 0, 0, 0]),
+                       ("active", "churn"))
+    occupancy, _ = lc.plots.cohort_flows(panel, np.array([True, True]), 2, absorbing=(1,))
+    assert occupancy.tolist() == [[2, 0], [1, 1], [1, 1]]
+    closed, _ = lc.plots.cohort_flows(panel, np.array([True, True]), 2)
+    assert closed[0].sum() == 1                                # without absorbing, the churned customer drops out

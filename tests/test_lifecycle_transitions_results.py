@@ -50,6 +50,17 @@ def test_results_document_is_complete(executed):
     assert doc["provenance"]["data"]["data"]["sha256"]
 
 
+def test_every_section_names_the_source_of_its_numbers(executed):
+    _, results, doc = executed
+    sections = doc["sections"]
+    computed = ("panel", "matrix", "cohort_flows", "period_rates", "homogeneity", "order", "backtest",
+                "time_to_target", "long_run_mix", "forecast", "covariates", "stage_values")
+    assert all(sections[name]["source"] == "data" for name in computed)
+    assert sections["relationship_patterns"]["source"] == "not_computed"   # a transaction log has no such stages
+    assert sections["truth"]["source"] == "not_computed"
+    assert sections["panel"]["rows_used"] == results["customer_periods"]
+
+
 def test_panel_size_and_matrix_match_direct_computation(executed, direct):
     _, results, _ = executed
     _, data, matrix = direct

@@ -60,3 +60,56 @@ def test_every_notebook_has_parameter_sets_including_a_fast_one(path):
     for f in files:
         pf = parameters.load_parameter_file(f)
         assert pf.notebook == path.stem and pf.variant == f.stem
+
+
+# ---------------------------------------------------------------- one source of defaults, cells that only call
+
+def _parameters_cell(nb) -> str:
+    return next(source(c) for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", []))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_parameters_cell_defaults_are_the_schema_defaults(path):
+    """One name and one default per setting: the pydantic schema is the only source of defaults."""
+    import ast
+
+    from pydantic import TypeAdapter
+
+    schema = parameters.schema_for(path.stem)
+    defaults = schema.model_construct().model_dump(mode="json")
+    for node in ast.parse(_parameters_cell(load(path))).body:
+        assert isinstance(node, ast.Assign) and len(node.targets) == 1, "only `name = literal` lines"
+        name = node.targets[0].id
+        value = ast.literal_eval(node.value)   # literal values only
+        if name in parameters.RESERVED:
+            continue
+        expected = defaults[name]
+        if isinstance(value, dict) and isinstance(expected, dict):   # a nested block: compare once validated
+            field = schema.model_fields[name]
+            value = TypeAdapter(field.annotation).dump_python(
+                TypeAdapter(field.annotation).validate_python(value), mode="json")
+        assert value == expected, f"{path.stem}: parameters cell sets {name} = {value!r}, the schema's default is {expected!r}"
+
+
+FORBIDDEN_IN_CELLS = ("FunctionDef", "AsyncFunctionDef", "ClassDef", "Lambda", "For", "While", "If", "Try", "With",
+                      "ListComp", "DictComp", "SetComp", "GeneratorExp")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_cells_only_narrate_and_call_the_package(path):
+    """Body cells call `crmresearch` and show what it returns: no control flow, no prose built in the cell."""
+    import ast
+
+    nb = load(path)
+    for cell in nb["cells"]:
+        if cell["cell_type"] != "code" or "parameters" in cell.get("metadata", {}).get("tags", []):
+            continue
+        body = "\n".join(ln for ln in source(cell).splitlines() if not ln.startswith("#|"))
+        tree = ast.parse(body)
+        kinds = {type(n).__name__ for n in ast.walk(tree)}
+        assert not kinds & set(FORBIDDEN_IN_CELLS), f"{path.stem}: logic in a cell ({kinds & set(FORBIDDEN_IN_CELLS)}):\n{body}"
+        for node in ast.walk(tree):
+            if isinstance(node, ast.JoinedStr):
+                n_values = sum(isinstance(v, ast.FormattedValue) for v in node.values)
+                assert n_values <= 1, f"{path.stem}: prose assembled in a cell (belongs in a text function):\n{body}"
+        assert len([ln for ln in body.splitlines() if ln.strip()]) <= 12, f"{path.stem}: cell too long:\n{body}"

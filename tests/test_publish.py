@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import subprocess
 
 import pytest
 import yaml
@@ -24,10 +26,22 @@ def test_derived_config_is_rerooted_at_the_reports_folder():
     entries = [publish.ReportEntry("00_crm_overview", "crm_overview", "fast", "T", "S", "F", "2026-01-01", "")]
     cfg = publish.site_config_for(publish.load_site_config(), entries)
     assert cfg["project"]["output-dir"] == publish.BUILD_DIR
-    assert cfg["project"]["render"] == ["index.qmd", "*/*/report.ipynb"]
+    assert cfg["project"]["render"] == ["index.qmd", "background.qmd", "*/*/report.ipynb"]
     left = cfg["website"]["navbar"]["left"]
     assert left[0]["href"] == "index.qmd"
+    assert {"href": "background.qmd", "text": "Background"} in left
     assert left[-1]["menu"] == [{"text": "fast", "href": "crm_overview/fast/report.ipynb"}]
+    without = publish.site_config_for(publish.load_site_config(), entries, background=False)
+    assert "background.qmd" not in without["project"]["render"]
+    assert all(item.get("href") != "background.qmd" for item in without["website"]["navbar"]["left"])
+
+
+def test_toc_is_not_hidden_before_javascript():
+    """Quarto collapses `ul` lists nested toc-depth - 1 deep until its script runs (blocked on file://):
+    at depth 2 that is the top-level list. Depth 3 leaves the report sections visible."""
+    html = yaml.safe_load(config.QUARTO_CONFIG.read_text())["format"]["html"]
+    assert html["toc"] is True and html["toc-depth"] >= 3 and html["toc-expand"] is True
+    assert html["toc-location"] in {"right", "left"}
 
 
 def test_cell_options_figures_and_tables_are_numbered(tmp_path):
@@ -46,8 +60,8 @@ def test_cell_options_figures_and_tables_are_numbered(tmp_path):
     ]}
     meta, body = publish.notebook_to_markdown(nb, tmp_path / "figures", "")
     assert meta == {"title": "A"}
-    assert "[Figure 1](#fig-a)" in body and "[Table 1](#tbl-b)" in body
-    assert "**Figure 1:** Cap A" in body and "**Table 1:** Cap B {#tbl-b}" in body
+    assert "[Figure\u00a01](#fig-a)" in body and "[Table\u00a01](#tbl-b)" in body
+    assert "**Figure\u00a01:** Cap A" in body and "**Table\u00a01:** Cap B {#tbl-b}" in body
     assert "hidden" not in body and "secret" not in body
     assert (tmp_path / "figures" / "fig-a.png").exists()
 
@@ -63,3 +77,167 @@ def test_engine_quarto_without_quarto_is_a_clear_error(published_overview, monke
 def test_publish_without_reports_says_what_to_do(tmp_path):
     result = run_cli("publish", "--reports-dir", tmp_path)
     assert result.returncode == 1 and "crmresearch run --all" in result.stderr
+
+
+# ---------------------------------------------------------------- numbering parity with Quarto
+
+PNG = "iVBORw0KGgo="
+
+
+def _figure_cell(label: str | None, caption: str, images: int = 1) -> dict:
+    options = (f"#| label: {label}\n" if label else "") + f'#| fig-cap: "{caption}"\n'
+    return {"cell_type": "code", "metadata": {}, "source": options + "crm.report.show_figure(fig)",
+            "outputs": [{"output_type": "display_data", "metadata": {}, "data": {"image/png": PNG}}
+                        for _ in range(images)]}
+
+
+def _table_cell(*captions: tuple[str, str | None]) -> dict:
+    outputs = []
+    for caption, label in captions:
+        tail = f": {caption}" + (f" {{#{label}}}" if label else "")
+        outputs.append({"output_type": "display_data", "metadata": {},
+                        "data": {"text/markdown": f"| stage | share |\n|:---|---:|\n| new | 0.7 |\n\n{tail}\n"}})
+    return {"cell_type": "code", "metadata": {}, "source": "crm.report.show_section(section)", "outputs": outputs}
+
+
+def _synthetic_notebook() -> dict:
+    """Labelled and unlabelled figures and tables, a table continued in unlabelled parts, references."""
+    return {"cells": [
+        {"cell_type": "raw", "metadata": {}, "source": "---\ntitle: Synthetic\n---"},
+        {"cell_type": "markdown", "metadata": {}, "source": "## Results\n\n@fig-first, @fig-second, @tbl-one, @tbl-two."},
+        _figure_cell("fig-first", "First labelled figure."),
+        _figure_cell(None, "An unlabelled figure."),
+        _table_cell(("Matrix, part 1 of 3.", "tbl-one"), ("Matrix, part 2 of 3 (continued).", None),
+                    ("Matrix, part 3 of 3 (continued).", None)),
+        _table_cell(("An unlabelled table.", None)),
+        _figure_cell("fig-second", "Second labelled figure.", images=2),
+        _table_cell(("Second labelled table.", "tbl-two")),
+        {"cell_type": "markdown", "metadata": {}, "source": "An unknown @fig-missing stays as written."},
+    ]}
+
+
+def test_numbering_follows_quarto_labelled_only_and_continuations_keep_captions(tmp_path):
+    meta, body = publish.notebook_to_markdown(_synthetic_notebook(), tmp_path / "figures", "")
+    nbsp = "\u00a0"
+    # Quarto numbers only cross-referenceable (labelled) figures and tables, in document order.
+    assert re.findall(r"\*\*(Figure|Table)\u00a0(\d+):\*\*", body) == [
+        ("Figure", "1"), ("Table", "1"), ("Figure", "2"), ("Table", "2")]
+    assert f"**Figure{nbsp}1:** First labelled figure." in body
+    assert f"**Figure{nbsp}2:** Second labelled figure." in body
+    assert f"**Table{nbsp}1:** Matrix, part 1 of 3. {{#tbl-one}}" in body
+    assert f"**Table{nbsp}2:** Second labelled table. {{#tbl-two}}" in body
+    # Unlabelled figures and every table part keep their captions, unnumbered.
+    for caption in ("An unlabelled figure.", "Matrix, part 2 of 3 (continued).", "Matrix, part 3 of 3 (continued).",
+                    "An unlabelled table."):
+        line = next(line for line in body.splitlines() if caption in line)
+        assert "Figure" not in line and "Table" not in line, line
+    images = [line for line in body.splitlines() if line.startswith("![")]
+    assert len(images) == 4 and sum("**Figure" in line for line in images) == 2, \
+        "a second image of a labelled cell keeps the caption without a second number"
+    assert f"[Figure{nbsp}1](#fig-first), [Figure{nbsp}2](#fig-second), [Table{nbsp}1](#tbl-one), " \
+           f"[Table{nbsp}2](#tbl-two)" in body
+    assert "**?\\@fig-missing**" in body, "an unresolved reference is shown as Quarto shows it, not cited"
+
+
+def test_synthetic_notebook_renders_with_every_caption_in_html_and_pdf(tmp_path):
+    """Through pandoc and Typst: each table part's caption is in the page and in the PDF text."""
+    from pypdf import PdfReader
+
+    cfg = publish.load_site_config()
+    meta, body = publish.notebook_to_markdown(_synthetic_notebook(), tmp_path / "figures", "")
+    # A valid 1x1 PNG so Typst can place the figures.
+    png = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==")
+    from base64 import b64decode
+    for path in (tmp_path / "figures").glob("*.png"):
+        path.write_bytes(b64decode(png))
+    md = tmp_path / "report.md"
+    md.write_text(publish._md_document(meta, body))
+    publish._render_pandoc_page(md, cfg, depth=2, formats="", engine_note="test")
+    html = md.with_suffix(".html").read_text()
+    html_text = " ".join(re.sub(r"<[^>]+>", " ", html).replace("&nbsp;", " ").split())
+    pdf_text = " ".join(" ".join(page.extract_text().split()) for page in PdfReader(publish._render_pdf(md, cfg)).pages)
+    for text in ("Figure 1: First labelled figure.", "Table 1: Matrix, part 1 of 3.", "Matrix, part 2 of 3 (continued).",
+                 "Matrix, part 3 of 3 (continued).", "An unlabelled table.", "Table 2: Second labelled table.",
+                 "Figure 2: Second labelled figure.", "An unlabelled figure."):
+        assert text in html_text, text
+        assert text in pdf_text, text
+    assert html.count("<caption>") == 5
+    assert "?@fig-missing" in html and "?@fig-missing" in pdf_text
+
+
+def test_background_page_stands_alone():
+    """Own words, the anchors the reports link to, the literature, and nothing outside the repository."""
+    text = publish.background_source().read_text()
+    front = yaml.safe_load(text.split("---")[1])
+    assert front["title"]
+    for anchor in ("loyalty", "crm-degrees", "satisfaction-trap", "lifecycle", "customer-value", "contractual",
+                   "references"):
+        assert re.search(rf"^## .+ \{{#{anchor}\}}$", text, re.M), anchor
+    for citation in ("Dick & Basu (1994)", "Reichheld (2003)", "Jones & Sasser (1995)", "Hart & Johnson (1999)",
+                     "Mittal & Kamakura (2001)", "Kano et al. (1984)", "Anderson & Mittal (2000)",
+                     "Dwyer, Schurr & Oh (1987)", "Pfeifer & Carraway (2000)", "Anderson & Goodman (1957)",
+                     "Dwyer (1989)", "Reichheld & Sasser (1990)", "Fader, Hardie & Lee (2005a)",
+                     "Schmittlein, Morrison & Colombo (1987)", "Kaplan &\nNarayanan (2001)", "Fader & Hardie (2007)",
+                     "Fader et al. 2018", "Fader, Hardie & Shang (2010)", "Tenenhaus et al. 2005", "Fader & Hardie 2001"):
+        assert " ".join(citation.split()) in " ".join(text.split()), citation
+    for term in ("客户满意陷阱", "考察期", "形成期", "稳定期", "退化期", "客户忠诚"):
+        assert text.count(term) == 1, term
+    assert not re.search(r"\.\./shared|domain\.md|the\s+seeds?\b", text, re.I)
+
+
+def test_no_file_refers_outside_the_repository():
+    """Files this project publishes from (templates, site config, background, docs) stand alone."""
+    files = [config.QUARTO_CONFIG, publish.background_source(), config.NOTEBOOKS_DIR / "README.md",
+             config.PROJECT_DIR / "reports" / "README.md", *sorted(config.TEMPLATES_DIR.iterdir()),
+             config.PROJECT_DIR / "environment.yml", *sorted((config.PROJECT_DIR / "bench").glob("*"))]
+    for path in files:
+        if path.is_file():
+            assert not re.search(r"\.\./shared|domain\.md|the\s+seeds?\b", path.read_text(), re.I), path
+
+
+def test_background_page_renders_with_the_site_template(tmp_path):
+    """Pandoc route: background.html with its anchors and the navbar, background.pdf with the CJK terms."""
+    from pypdf import PdfReader
+
+    cfg = publish.site_config_for(publish.load_site_config(), [])
+    md = tmp_path / "background.md"
+    md.write_text(publish.background_source().read_text())
+    publish._render_pandoc_page(md, cfg, depth=0, formats="", engine_note="test")
+    html = md.with_suffix(".html").read_text()
+    for anchor in ("loyalty", "crm-degrees", "satisfaction-trap", "lifecycle", "customer-value", "contractual"):
+        assert f'id="{anchor}"' in html and f'href="#{anchor}"' in html, anchor
+    assert '<a href="background.html">Background</a>' in html and 'id="TOC"' in html
+    text = " ".join(p.extract_text() for p in PdfReader(publish._render_pdf(md, cfg)).pages)
+    assert "Dick" in text and "Basu" in text
+    fonts = subprocess.run(["fc-list", ":lang=zh", "family"], capture_output=True, text=True).stdout \
+        if __import__("shutil").which("fc-list") else ""
+    if "Noto" in fonts:
+        assert "客户满意陷阱" in text.replace(" ", "")
+
+
+def test_published_site_has_the_background_page(published_overview):
+    site = published_overview / "_site"
+    assert (site / "background.html").exists() and (site / "background.pdf").exists()
+    assert (published_overview / "background.qmd").read_text() == publish.background_source().read_text()
+    page = (site / "crm_overview" / "fast" / "report.html").read_text()
+    assert '<a href="../../background.html">Background</a>' in page
+    assert '<a href="background.html">Background</a>' in (site / "index.html").read_text()
+
+
+def test_quarto_output_is_logged_on_success(tmp_path, monkeypatch):
+    """A stand-in `quarto` that writes the build and talks on stderr: its lines reach the log."""
+    reports = tmp_path / "reports"
+    (reports / "crm_overview" / "fast").mkdir(parents=True)
+    (reports / "crm_overview" / "fast" / "results.json").write_text("{}")
+    fake = tmp_path / "quarto"
+    fake.write_text("#!/bin/sh\nmkdir -p \"$2/_site_build/crm_overview/fast\"\n"
+                    "echo 'Rendering crm_overview/fast/report.ipynb' >&2\n"
+                    "echo 'WARNING: unable to resolve crossref @fig-patterns' >&2\necho 'Output created: _site_build/index.html'\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr(publish, "quarto_executable", lambda: str(fake))
+    lines: list[str] = []
+    entries = [publish.ReportEntry("00_crm_overview", "crm_overview", "fast", "T", "S", "F", "2026-01-01", "")]
+    build = publish.render_with_quarto(reports, entries, lines.append)
+    assert (build / "crm_overview" / "fast" / "results.json").exists()
+    assert any("unable to resolve crossref @fig-patterns" in line for line in lines)
+    assert any("Output created" in line for line in lines) and all(line.startswith("  quarto: ") for line in lines)

@@ -2,13 +2,13 @@
 on statsmodels, predictions with uncertainty, holdout tracking and value concentration.
 
 Sub-modules: `rfm` (summaries from a transaction log), `models` (likelihoods and fits),
-`predictions`, `simulate`, `dwyer`, `value`, `plots`, `analysis` (the report's workflow).
+`predictions`, `simulate`, `dwyer`, `value`, `plots`, `analysis` (the report's section functions).
 The names most used are re-exported here.
 """
 
 from .dwyer import migration_table, retention_table, retention_uplift
-from .models import (BetaGeometricNbd, ClvConvergenceError, FittedModel, GammaGamma, ParetoNbd, fit_bgnbd,
-                     fit_gamma_gamma, fit_pareto_nbd)
+from .models import (BetaGeometricNbd, ClvConvergenceError, FailedFit, FittedModel, GammaGamma, ParetoNbd, fit_bgnbd,
+                     fit_gamma_gamma, fit_pareto_nbd, try_fit)
 from .predictions import (conditional_expectation_by_frequency, customer_lifetime_value, expected_cumulative_repeat,
                           gamma_gamma_expected_spend, prob_alive)
 from .rfm import merge_same_day, repeat_transactions_by_period, rfm_summary

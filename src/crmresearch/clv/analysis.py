@@ -1,19 +1,66 @@
-"""The CLV report's workflow: data, fits, tracking, Dwyer tables and value concentration.
+"""The CLV report's sections: data, model fits, tracking, Dwyer tables and value concentration.
 
-The notebook `03_customer_lifetime_value` calls these functions and only displays results.
+The notebook `03_customer_lifetime_value` calls one *section function* per section; each returns a
+`crmresearch.sections.Section` (numbers for results.json, a table, computed text, the source of
+its numbers and the rows used) or a subclass carrying the objects later sections and figures need.
+Sentences come from *text functions* (`*_text`) that take result objects, never the parameters,
+and state only what the numbers they are given say.
+
+A model that does not converge from any of its starting points (`models.try_fit`) becomes a
+"failed" section saying what failed and what was tried; the sections that need it say they were
+not computed, and everything else (tables, tracking, CLV, the finding) uses only the models that
+did fit.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import date
 
 import numpy as np
 import pandas as pd
 
+from .. import sections as sec
+from ..sections import Section, table_spec
 from . import dwyer, models, predictions, rfm, simulate, value
 
 # Fader, Hardie & Lee's CDNOW set-up: the sample, calibration to 1997-09-30, holdout to 1998-06-30.
 CDNOW_PUBLISHED_SETUP = {"dataset": "cdnow_sample", "calibration_end": date(1997, 9, 30)}
+DWYER_NOTE = ("Dwyer's (1989) worked example: the cohort and retention path of the parameter file; revenue, "
+              "costs, acquisition cost and discount rate are stated assumptions, not data")
+PURCHASE_ORDER = ("BG/NBD", "Pareto/NBD")
+
+
+def weeks_text(weeks: float) -> str:
+    """A length in weeks as the report writes it: whole weeks plainly, others to one decimal."""
+    return f"{weeks:.0f}" if abs(weeks - round(weeks)) < 0.05 else f"{weeks:.1f}"
+
+
+# ---------------------------------------------------------------- the data
+
+@dataclass
+class ClvData:
+    log: pd.DataFrame
+    summary: pd.DataFrame
+    reference: dict | None            # published or true parameter values, when known
+    reference_label: str | None       # "published" | "true" | None
+    source: str                       # "data" | "simulated"
+    cohort_start: date
+    calibration_end: date
+    holdout_end: date
+
+    @property
+    def calibration_weeks(self) -> float:
+        """Days from the cohort start to the end of calibration, both included, in weeks."""
+        return ((self.calibration_end - self.cohort_start).days + 1) / 7
+
+    @property
+    def holdout_weeks(self) -> float:
+        return (self.holdout_end - self.calibration_end).days / 7
+
+    @property
+    def window_weeks(self) -> float:
+        return self.calibration_weeks + self.holdout_weeks
 
 
 def load_log(params, rng: np.random.Generator):
@@ -38,86 +85,19 @@ def load_log(params, rng: np.random.Generator):
     return log, None, None
 
 
-def fit_all(summary: pd.DataFrame, with_pareto: bool = True) -> dict:
-    fits = {"BG/NBD": models.fit_bgnbd(summary["frequency"], summary["recency"], summary["T"])}
-    if with_pareto:
-        fits["Pareto/NBD"] = models.fit_pareto_nbd(summary["frequency"], summary["recency"], summary["T"])
-    fits["Gamma-Gamma"] = models.fit_gamma_gamma(summary["frequency"], summary["monetary_value"])
-    return fits
+def prepare(params, rng: np.random.Generator) -> ClvData:
+    """The log, its calibration/holdout summary and the reference values of a run."""
+    log, reference, label = load_log(params, rng)
+    summary = rfm.rfm_summary(log, params.calibration_end, params.holdout_end)
+    return ClvData(log, summary, reference, label, "simulated" if params.simulate is not None else "data",
+                   params.cohort_start, params.calibration_end, params.holdout_end)
 
 
-def parameter_table(fits: dict, reference: dict | None = None) -> pd.DataFrame:
-    """One row per model parameter: estimate, SE, 95% interval, the reference value if any; plus LL rows."""
-    rows = []
-    for name, fit in fits.items():
-        table = fit.table((reference or {}).get(name))
-        table.insert(0, "model", name)
-        rows.append(table)
-        ll = {"model": name, "parameter": "log-likelihood", "estimate": fit.loglike}
-        if reference and name in reference and "loglike" in reference[name]:
-            ll["published"] = reference[name]["loglike"]
-        rows.append(pd.DataFrame([ll]))
-    out = pd.concat(rows, ignore_index=True)
-    if "published" not in out:
-        out["published"] = np.nan
-    return out.rename(columns={"std_error": "std. error", "ci_lower": "95% lower", "ci_upper": "95% upper"})
+def data_files(params) -> dict:
+    return {} if params.simulate is not None else {"transactions": params.transactions.file()}
 
 
-def fit_statistics(fits: dict) -> pd.DataFrame:
-    return pd.DataFrame([{"model": n, "customers": f.n_customers, "unique rows": f.n_unique_rows,
-                          "parameters": f.k_params, "log-likelihood": f.loglike, "AIC": f.aic, "BIC": f.bic}
-                         for n, f in fits.items()])
-
-
-def tracking_table(log: pd.DataFrame, summary: pd.DataFrame, fits: dict, cohort_start, holdout_end) -> pd.DataFrame:
-    """Weekly actual vs expected repeat transactions of the calibration cohort (FHL 2005, figure 2).
-
-    The count at the end of week k includes days up to cohort_start + 7k - 1, so the model's
-    clock for a customer who tried on day d is (7k - 1 - d)/7 weeks, matching T.
-    """
-    actual = rfm.repeat_transactions_by_period(log, cohort_start, holdout_end, customers=summary.index)
-    trial = rfm.first_purchase_periods(summary, cohort_start)
-    period_ends = (7 * actual["period"].to_numpy() - 1) / 7
-    out = pd.DataFrame({"period": actual["period"], "actual cumulative": actual["cumulative"],
-                        "actual incremental": actual["incremental"]})
-    for name, fit in fits.items():
-        if name in predictions.PURCHASE_MODELS:
-            cumulative = predictions.expected_cumulative_repeat(fit, trial, period_ends)
-            out[f"{name} cumulative"] = cumulative
-            out[f"{name} incremental"] = np.diff(np.concatenate([[0.0], cumulative]))
-    return out
-
-
-def tracking_errors(tracking: pd.DataFrame, calibration_weeks: float) -> pd.DataFrame:
-    """Forecast vs actual cumulative repeat transactions at the end, and the holdout-period error figures."""
-    rows = []
-    holdout = tracking["period"] > calibration_weeks
-    end = tracking.iloc[-1]
-    for name in [c.removesuffix(" cumulative") for c in tracking if c.endswith(" cumulative") and c != "actual cumulative"]:
-        cum_err = tracking.loc[holdout, f"{name} cumulative"] - tracking.loc[holdout, "actual cumulative"]
-        inc_err = tracking.loc[holdout, f"{name} incremental"] - tracking.loc[holdout, "actual incremental"]
-        rows.append({"model": name, "weeks": int(end["period"]), "actual": float(end["actual cumulative"]),
-                     "forecast": float(end[f"{name} cumulative"]),
-                     "error (%)": float(100 * (end[f"{name} cumulative"] / end["actual cumulative"] - 1)),
-                     "holdout MAPE, cumulative (%)": float(100 * np.mean(np.abs(cum_err) / tracking.loc[holdout, "actual cumulative"])),
-                     "holdout MAE, weekly": float(np.mean(np.abs(inc_err)))})
-    return pd.DataFrame(rows)
-
-
-def holdout_check(summary: pd.DataFrame, fits: dict) -> pd.DataFrame:
-    """Per-customer holdout predictions: totals, correlation and RMSE against the actual counts."""
-    horizon = float(summary["duration_holdout"].iloc[0])
-    actual = summary["frequency_holdout"].to_numpy()
-    rows = []
-    for name, fit in fits.items():
-        if name not in predictions.PURCHASE_MODELS:
-            continue
-        predicted = predictions.conditional_expected(fit, horizon, summary["frequency"], summary["recency"], summary["T"])
-        rows.append({"model": name, "actual total": float(actual.sum()), "predicted total": float(predicted.sum()),
-                     "correlation": float(np.corrcoef(predicted, actual)[0, 1]),
-                     "RMSE": float(np.sqrt(np.mean((predicted - actual) ** 2)))})
-    return pd.DataFrame(rows)
-
+# ---------------------------------------------------------------- Dwyer's worked example
 
 def dwyer_tables(scenario) -> dict:
     """Retention table, the +uplift table, the migration table and the uplift economics for a `DwyerScenario`.
@@ -139,8 +119,14 @@ def dwyer_tables(scenario) -> dict:
                                     uplift=scenario.retention_uplift,
                                     retention_cost_ratio=scenario.acquisition_to_retention_cost)
     uplift["payback_year"] = _payback_year(base)
+    # What the text needs to know about the assumptions (the text never reads the parameters).
+    uplift["years"] = years
+    uplift["flat_economics"] = bool(np.ndim(scenario.revenue_per_customer) == 0
+                                    and np.ndim(scenario.cost_per_customer) == 0)
+    uplift["acquisition_cost"] = float(scenario.acquisition_cost)
     return {"retention": base, "raised": raised, "migration": migration, "uplift": uplift,
-            "markov_check": _markov_check(scenario, migration, revenue, cost)}
+            "markov_check": _markov_check(scenario, migration, revenue, cost),
+            "migration_probability": list(scenario.migration_purchase_probability)}
 
 
 def _payback_year(table: pd.DataFrame):
@@ -167,39 +153,12 @@ def _markov_check(scenario, migration: pd.DataFrame, revenue, cost) -> dict:
     return {"applicable": True, "markov_value": markov, "table_value": table}
 
 
-TIER_COLUMNS = {"tier": "tier", "customers": "customers", "mean_clv": "mean CLV", "total_clv": "total CLV",
-                "share_of_customers": "share of customers", "share_of_clv": "share of CLV"}
-
-
 def dwyer_display(table: pd.DataFrame) -> pd.DataFrame:
     names = {"year": "year", "retention_rate": "retention", "customers": "customers", "buyers": "buyers",
              "reachable": "reachable", "revenue": "revenue", "costs": "costs", "profit": "profit",
              "discount_factor": "discount factor", "npv_profit": "NPV of profit", "cumulative_npv": "cumulative NPV",
              "clv_per_customer": "cumulative NPV per acquired customer"}
     return table.rename(columns=names)
-
-
-def customer_value_frame(log: pd.DataFrame, summary: pd.DataFrame, clv_table: pd.DataFrame, params) -> pd.DataFrame:
-    """Per customer: observed revenue and orders to holdout_end, profit after cost-to-serve, CLV, P(alive)."""
-    daily = rfm.merge_same_day(log)
-    end = rfm.day_number(params.holdout_end)
-    keep = daily.days <= end
-    revenue = pd.Series(np.bincount(daily.customer_codes[keep], weights=daily.amounts[keep],
-                                    minlength=daily.customer_ids.size), index=daily.customer_ids)
-    orders = pd.Series(np.bincount(daily.customer_codes[keep], minlength=daily.customer_ids.size),
-                       index=daily.customer_ids)
-    frame = pd.DataFrame({"revenue": revenue.reindex(summary.index).to_numpy(),
-                          "orders": orders.reindex(summary.index).to_numpy()}, index=summary.index)
-    frame["profit"] = value.customer_profit(frame["revenue"], frame["orders"], params.margin,
-                                            params.cost_per_order, params.cost_per_customer)
-    frame["clv"] = clv_table["clv"]
-    # Value to the firm net of the cost of serving the expected future orders.
-    frame["net_clv"] = clv_table["clv"] - params.cost_per_order * clv_table["discounted_transactions"]
-    frame["expected_transactions"] = clv_table["expected_transactions"]
-    frame["p_alive"] = clv_table["p_alive"]
-    tiers = value.value_tiers(frame["clv"], params.tier_shares, params.tier_names)
-    frame["tier"] = tiers["tier"].array
-    return frame
 
 
 def uplift_display(uplift: dict) -> pd.DataFrame:
@@ -215,7 +174,107 @@ def uplift_display(uplift: dict) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["quantity", "value"])
 
 
-def rfm_overview(summary: pd.DataFrame, log: pd.DataFrame, params) -> dict:
+def retention_text(retention: pd.DataFrame, uplift: dict) -> str:
+    """The retention table in one sentence: cohort, years kept and value per acquired customer."""
+    first, last = retention.iloc[0], retention.iloc[-1]
+    payback = uplift.get("payback_year")
+    text = (f"Of **{first['customers']:,.0f}** customers acquired in year 1, **{last['customers']:,.0f}** are "
+            f"still active in year {int(last['year'])}; by then an acquired customer has brought "
+            f"**{last['clv_per_customer']:,.2f}** in discounted profit")
+    text += (f", and the cohort's cumulative NPV turns positive in year {payback}." if payback is not None
+             else ", and the cohort's cumulative NPV never turns positive within the table.")
+    return text
+
+
+def uplift_text(uplift: dict) -> str:
+    """What the retention rise is worth, measured against Reichheld & Sasser's 25-85% (conditional on the numbers)."""
+    change = uplift["npv_change_pct"]
+    verdict = ("inside" if uplift["within_reichheld_sasser_25_85"]
+               else "below" if change < 25 else "above")
+    years = uplift["years"]
+    if uplift["flat_economics"]:
+        reason = (f"with flat revenue and costs per customer and a {years}-year horizon the gain "
+                  f"{'is smaller' if change < 25 else 'comes from retention alone'}")
+    else:
+        reason = f"here profit per customer also grows with tenure ({years}-year horizon)"
+    text = (f"With these assumptions the cohort's NPV is **{uplift['npv_base']:,.0f}**, or **{uplift['clv_base']:,.2f} "
+            f"per acquired customer**. Raising every retention rate by {uplift['uplift_points']:g} points raises it to "
+            f"**{uplift['clv_raised']:,.2f}**, a change of **{change:+.1f}%** "
+            f"({uplift['undiscounted_profit_change_pct']:+.1f}% before discounting), {verdict} Reichheld & Sasser's "
+            f"25–85%. Their figure comes from businesses where profit per customer grows with tenure (more purchases, "
+            f"lower service cost, referrals); {reason}. Earning the same gain by acquisition would need about "
+            f"**{uplift['equivalent_new_customers']:,.0f} extra customers**")
+    if uplift["acquisition_cost"] > 0:
+        # Retention cost per customer-year = acquisition cost / ratio.
+        kept = uplift["equivalent_new_customers"] * uplift["retention_cost_ratio"]
+        text += (f" costing **{uplift['equivalent_acquisition_spend']:,.0f}**; if acquiring costs "
+                 f"{uplift['retention_cost_ratio']:g} times as much as keeping a customer, that money would instead "
+                 f"pay for keeping about **{kept:,.0f}** customer-years")
+    return text + "."
+
+
+def migration_text(migration: pd.DataFrame, retention: pd.DataFrame, markov: dict) -> str:
+    before, after = retention["clv_per_customer"].iloc[-1], migration["clv_per_customer"].iloc[-1]
+    direction = "raises" if after > before else "lowers" if after < before else "leaves"
+    text = (f"Letting lapsed customers return {direction} the value of an acquired customer after {len(migration)} "
+            f"years from {before:,.2f} to **{after:,.2f}**." if direction != "leaves" else
+            f"Letting lapsed customers return leaves the value of an acquired customer after {len(migration)} years "
+            f"at **{after:,.2f}**.")
+    if markov.get("applicable"):
+        agree = np.isclose(markov["markov_value"], markov["table_value"], rtol=1e-9, atol=1e-6)
+        text += (f" The Markov-chain value of the same recency chain (Pfeifer & Carraway 2000, lifecycle module) is "
+                 f"{markov['markov_value']:,.4f} before acquisition cost, "
+                 + (f"equal to the table's {markov['table_value']:,.4f}." if agree else
+                    f"against the table's {markov['table_value']:,.4f}: the two computations disagree."))
+    else:
+        text += " (Revenue or cost changes with the year, so the constant-reward Markov-chain check does not apply.)"
+    return text
+
+
+@dataclass
+class DwyerSection(Section):
+    frames: dict = field(default_factory=dict)   # retention, raised, migration, uplift, markov_check
+
+
+def dwyer_retention_section(scenario) -> DwyerSection:
+    """Dwyer's retention table (a published worked example with the parameter file's assumptions)."""
+    tables = dwyer_tables(scenario)
+    retention = tables["retention"]
+    table = table_spec(dwyer_display(retention)[["year", "retention", "customers", "revenue", "costs", "profit",
+                                                 "NPV of profit", "cumulative NPV per acquired customer"]],
+                       "Dwyer's retention table: the cohort year by year (money in the currency of the revenue "
+                       "assumption).", label="tbl-dwyer",
+                       decimals={"retention": 2, "customers": 0, "revenue": 0, "costs": 0, "profit": 0,
+                                 "NPV of profit": 0, "cumulative NPV per acquired customer": 2})
+    return DwyerSection({"dwyer_table": retention}, retention_text(retention, tables["uplift"]), table,
+                        source="published", rows_used=int(scenario.cohort_size), note=DWYER_NOTE, frames=tables)
+
+
+def dwyer_uplift_section(dw: DwyerSection) -> Section:
+    uplift = dw.frames["uplift"]
+    table = table_spec(uplift_display(uplift), "What a rise in retention is worth for the cohort.",
+                       label="tbl-uplift", decimals={"value": 2})
+    return Section({"dwyer_uplift": uplift}, uplift_text(uplift), table, source="published",
+                   rows_used=dw.rows_used, note=DWYER_NOTE)
+
+
+def dwyer_migration_section(dw: DwyerSection) -> Section:
+    migration, markov = dw.frames["migration"], dw.frames["markov_check"]
+    probs = ", ".join(f"{p:.0%}" for p in dw.frames["migration_probability"])
+    table = table_spec(dwyer_display(migration)[["year", "buyers", "reachable", "revenue", "profit", "NPV of profit",
+                                                 "cumulative NPV per acquired customer"]],
+                       "Dwyer's migration table: buyers per year when customers who skipped a year may return "
+                       f"(purchase probability by years since last purchase: {probs}).", label="tbl-migration",
+                       decimals={"buyers": 0, "reachable": 0, "revenue": 0, "profit": 0, "NPV of profit": 0,
+                                 "cumulative NPV per acquired customer": 2})
+    return Section({"dwyer_migration_table": migration, "dwyer_migration_markov_check": markov},
+                   migration_text(migration, dw.frames["retention"], markov), table, source="published",
+                   rows_used=dw.rows_used, note=DWYER_NOTE)
+
+
+# ---------------------------------------------------------------- frequency, recency, T
+
+def rfm_overview(summary: pd.DataFrame, log: pd.DataFrame) -> dict:
     return {
         "customers": int(len(summary)),
         "transaction_rows": int(len(log)),
@@ -224,130 +283,394 @@ def rfm_overview(summary: pd.DataFrame, log: pd.DataFrame, params) -> dict:
         "calibration_repeat_transactions": int(summary["frequency"].sum()),
         "holdout_repeat_transactions": int(summary["frequency_holdout"].sum()),
         "mean_frequency": float(summary["frequency"].mean()),
-        "mean_repeat_spend": float(summary["monetary_value"].mean()),
+        "mean_repeat_spend": float(summary["monetary_value"].mean()) if (summary["frequency"] > 0).any() else None,
     }
 
 
-def rfm_overview_display(overview: dict) -> pd.DataFrame:
-    labels = {"customers": "customers in the cohort", "transaction_rows": "rows in the transaction log",
+RFM_LABELS = {"customers": "customers in the cohort", "transaction_rows": "rows in the transaction log",
               "repeat_buyers": "customers with a repeat purchase in calibration",
               "share_no_repeat": "share with no repeat purchase in calibration",
               "calibration_repeat_transactions": "repeat purchases in calibration",
               "holdout_repeat_transactions": "purchases in the holdout period",
               "mean_frequency": "mean repeat purchases per customer (x)",
               "mean_repeat_spend": "mean value of repeat purchases (repeat buyers)"}
+
+
+def rfm_overview_display(overview: dict) -> pd.DataFrame:
     # object dtype keeps counts as integers in the displayed table
-    return pd.DataFrame([(labels[k], v) for k, v in overview.items()], columns=["quantity", "value"], dtype=object)
+    return pd.DataFrame([(RFM_LABELS[k], v if v is not None else "undefined (no repeat buyer)")
+                         for k, v in overview.items() if k in RFM_LABELS], columns=["quantity", "value"], dtype=object)
+
+
+def rfm_text(overview: dict, window: dict) -> str:
+    text = (f"The cohort has **{overview['customers']:,} customers** who first bought between "
+            f"{window['cohort_start']:%d %B %Y} and {window['calibration_end']:%d %B %Y}. In the "
+            f"{weeks_text(window['calibration_weeks'])}-week calibration period ")
+    if overview["repeat_buyers"] == 0:
+        text += "**none of them bought again**"
+    else:
+        text += (f"**{overview['share_no_repeat']:.1%}** of them never bought again; the others made "
+                 f"{overview['calibration_repeat_transactions']:,} repeat purchases")
+    return text + (f". The holdout period of {weeks_text(window['holdout_weeks'])} weeks has "
+                   f"{overview['holdout_repeat_transactions']:,} more.")
+
+
+def rfm_section(data: ClvData) -> Section:
+    overview = rfm_overview(data.summary, data.log)
+    window = {"cohort_start": data.cohort_start, "calibration_end": data.calibration_end,
+              "holdout_end": data.holdout_end, "calibration_weeks": data.calibration_weeks,
+              "holdout_weeks": data.holdout_weeks}
+    table = table_spec(rfm_overview_display(overview), "The calibration cohort and its purchases.",
+                       label="tbl-rfm", decimals={"value": 2})
+    dropped = {"first purchase after the calibration period": int(data.log["customer_id"].nunique() - len(data.summary))}
+    return Section({**overview, "window_weeks": {k: v for k, v in window.items() if k.endswith("weeks")}},
+                   rfm_text(overview, window), table, source=data.source, rows_used=overview["customers"],
+                   rows_dropped={k: v for k, v in dropped.items() if v})
+
+
+# ---------------------------------------------------------------- the models
+
+class FitSet(dict):
+    """The models that converged (name -> FittedModel, in report order) and, in `failed`, those that did not."""
+
+    def __init__(self, fitted: dict, failed: dict, skipped: dict | None = None):
+        super().__init__(fitted)
+        self.failed = failed                  # name -> models.FailedFit
+        self.skipped = skipped or {}          # name -> reason (not asked for)
+
+    @property
+    def purchase(self) -> list:
+        return [self[n] for n in PURCHASE_ORDER if n in self]
+
+    @property
+    def purchase_model(self):
+        """The purchase model the CLV uses: BG/NBD when it fitted, else Pareto/NBD, else None."""
+        fits = self.purchase
+        return fits[0] if fits else None
+
+
+def fit_all(summary: pd.DataFrame, with_pareto: bool = True) -> FitSet:
+    """BG/NBD, Pareto/NBD (optional) and Gamma-Gamma, each from several starting points; never raises."""
+    x, t_x, T = summary["frequency"], summary["recency"], summary["T"]
+    results = {"BG/NBD": models.try_fit("BG/NBD", x, t_x, T)}
+    skipped = {}
+    if with_pareto:
+        results["Pareto/NBD"] = models.try_fit("Pareto/NBD", x, t_x, T)
+    else:
+        skipped["Pareto/NBD"] = "the parameter file turns the Pareto/NBD off (fit_pareto_nbd: false)"
+    results["Gamma-Gamma"] = models.try_fit("Gamma-Gamma", x, monetary_value=summary["monetary_value"])
+    fitted = {n: r for n, r in results.items() if isinstance(r, models.FittedModel)}
+    failed = {n: r for n, r in results.items() if isinstance(r, models.FailedFit)}
+    return FitSet(fitted, failed, skipped)
 
 
 def slug(name: str) -> str:
     return name.lower().replace("/", "").replace("-", "_")
 
 
-def parameter_sentence(fits: dict, reference: dict | None, reference_label: str | None) -> str:
-    bg = fits["BG/NBD"].params
-    text = (f"The BG/NBD estimates say that purchase rates vary a lot between customers (gamma shape "
-            f"r = {bg['r']:.3f}, so most customers buy rarely and a few often; the mean rate is "
-            f"{bg['r'] / bg['alpha']:.3f} purchases a week) and that a customer drops out after a repeat "
-            f"purchase with probability {bg['a'] / (bg['a'] + bg['b']):.2f} on average.")
-    if reference and reference_label:
-        gaps, zscores = [], []
-        for name, fit in fits.items():
-            ref = reference.get(name, {})
-            log_se = np.sqrt(np.diag(fit.log_cov))
-            for (p, v), se in zip(fit.params.items(), log_se):
-                if p in ref:
-                    gaps.append(abs(v / ref[p] - 1))
-                    zscores.append(abs(np.log(v / ref[p])) / se)
-        text += (f" Every estimate is within {100 * max(gaps):.2f}% of its {reference_label} value "
-                 f"(at most {max(zscores):.2f} standard errors away)"
-                 + ("; the differences are the rounding of the published figures." if reference_label == "published"
-                    else "."))
-    return text
+def interval_columns(confidence: float) -> tuple[str, str]:
+    return f"{confidence:.0%} lower", f"{confidence:.0%} upper"
 
 
-def tracking_sentence(errors: pd.DataFrame) -> str:
-    parts = [f"{row['model']} forecasts **{row['forecast']:,.0f}** ({row['error (%)']:+.1f}%)" for _, row in errors.iterrows()]
+def parameter_table(fits: dict, reference: dict | None = None, confidence: float = 0.95) -> pd.DataFrame:
+    """One row per model parameter: estimate, SE, interval at `confidence`, the reference value if any; plus LL rows."""
+    rows = []
+    for name, fit in fits.items():
+        table = fit.table((reference or {}).get(name), confidence)
+        table.insert(0, "model", name)
+        rows.append(table)
+        ll = {"model": name, "parameter": "log-likelihood", "estimate": fit.loglike}
+        if reference and name in reference and "loglike" in reference[name]:
+            ll["published"] = reference[name]["loglike"]
+        rows.append(pd.DataFrame([ll]))
+    out = pd.concat(rows, ignore_index=True)
+    if "published" not in out:
+        out["published"] = np.nan
+    lower, upper = interval_columns(confidence)
+    return out.rename(columns={"std_error": "std. error", "ci_lower": lower, "ci_upper": upper})
+
+
+def fit_statistics(fits: dict) -> pd.DataFrame:
+    return pd.DataFrame([{"model": n, "customers": f.n_customers, "unique rows": f.n_unique_rows,
+                          "parameters": f.k_params, "log-likelihood": f.loglike, "AIC": f.aic, "BIC": f.bic,
+                          "starting points tried": f.starts_tried}
+                         for n, f in fits.items()])
+
+
+def fit_record(fit) -> dict:
+    return {"params": fit.params.to_dict(), "bse": fit.bse.to_dict(), "loglike": fit.loglike, "aic": fit.aic,
+            "bic": fit.bic, "customers": fit.n_customers, "starts_tried": fit.starts_tried}
+
+
+def model_section(name: str, fits: FitSet, source: str) -> Section:
+    """One model's own section: fitted (its numbers), failed (what failed, what was tried) or not asked for."""
+    key = f"fit_{slug(name)}"
+    if name in fits:
+        fit = fits[name]
+        return Section({key: fit_record(fit)}, source=source, rows_used=fit.n_customers)
+    if name in fits.failed:
+        failure = fits.failed[name]
+        section = sec.failed(name, failure.tried if failure.starts else "no fit (the data cannot support the model)",
+                             failure.reason, rows_used=failure.n_customers)
+        section.results = {key: failure.as_dict()}
+        return section
+    return sec.not_computed(fits.skipped.get(name, f"{name} was not fitted"))
+
+
+def model_sections(fits: FitSet, source: str) -> dict:
+    """results.json name -> each model's own section (fitted, failed or not asked for), in report order."""
+    return {f"fit_{slug(name)}": model_section(name, fits, source) for name in ("BG/NBD", "Pareto/NBD", "Gamma-Gamma")}
+
+
+def reference_comparison(fits: dict, reference: dict | None) -> dict | None:
+    """Largest relative gap and z-distance of the estimates from the reference values, and whether
+    every gap is within the rounding of the published figure (half a unit in its last decimal)."""
+    if not reference:
+        return None
+    gaps, zscores, within_rounding = [], [], []
+    for name, fit in fits.items():
+        ref = reference.get(name, {})
+        log_se = np.sqrt(np.diag(fit.log_cov))
+        for (p, v), se in zip(fit.params.items(), log_se):
+            if p in ref:
+                gaps.append(abs(v / ref[p] - 1))
+                zscores.append(abs(np.log(v / ref[p])) / se)
+                within_rounding.append(abs(v - ref[p]) <= 0.5 * 10.0 ** -_decimals(ref[p]) + 1e-12)
+    if not gaps:
+        return None
+    return {"max_relative_gap": float(max(gaps)), "max_z": float(max(zscores)),
+            "all_within_rounding": bool(all(within_rounding)), "compared": len(gaps)}
+
+
+def _decimals(value: float) -> int:
+    text = repr(float(value))
+    return len(text.split(".")[1].rstrip("0")) if "." in text and "e" not in text else 0
+
+
+def parameter_text(fits: dict, comparison: dict | None, reference_label: str | None) -> str:
+    parts = []
+    bg = fits["BG/NBD"].params if "BG/NBD" in fits else None
+    if bg is not None:
+        spread = ("vary a lot between customers" if bg["r"] < 1 else "vary moderately between customers")
+        parts.append(f"The BG/NBD estimates say that purchase rates {spread} (gamma shape r = {bg['r']:.3f}"
+                     + (", so most customers buy rarely and a few often" if bg["r"] < 1 else "")
+                     + f"; the mean rate is {bg['r'] / bg['alpha']:.3f} purchases a week) and that a customer drops "
+                     f"out after a repeat purchase with probability {bg['a'] / (bg['a'] + bg['b']):.2f} on average.")
+    elif "Pareto/NBD" in fits:
+        pn = fits["Pareto/NBD"].params
+        parts.append(f"The Pareto/NBD gives a mean purchase rate of {pn['r'] / pn['alpha']:.3f} a week while active "
+                     f"and a mean dropout rate of {pn['s'] / pn['beta']:.4f} a week.")
+    if comparison and reference_label:
+        text = (f"Every estimate is within {100 * comparison['max_relative_gap']:.2f}% of its {reference_label} value "
+                f"(at most {comparison['max_z']:.2f} standard errors away)")
+        if reference_label == "published" and comparison["all_within_rounding"]:
+            text += "; the differences are the rounding of the published figures."
+        elif reference_label == "published":
+            text += "; not every difference is within the rounding of the published figure."
+        else:
+            text += "."
+        parts.append(text)
+    return " ".join(parts)
+
+
+@dataclass
+class ModelsSection(Section):
+    tables: list = field(default_factory=list)
+
+
+def models_section(fits: FitSet, data: ClvData, confidence: float) -> ModelsSection:
+    """Estimates with intervals at `confidence` and fit statistics of the models that converged."""
+    if not fits:
+        what = ", ".join(fits.failed)
+        return ModelsSection(text=f"*Model failed:* none of the models converged ({what}); see each model's note.",
+                             source="failed", rows_used=len(data.summary),
+                             note=f"no model converged ({what})")
+    reference, label = data.reference, data.reference_label
+    table = parameter_table(fits, reference, confidence)
+    lower, upper = interval_columns(confidence)
+    shown = table if reference else table.drop(columns="published")
+    ref_col = f"{label or 'reference'} value"
+    specs = [table_spec(shown.rename(columns={"published": ref_col}),
+                        f"Maximum-likelihood estimates with standard errors and {confidence:.0%} intervals"
+                        + (f", next to the {label} values." if reference else "."),
+                        label="tbl-parameters", decimals={"estimate": 3, "std. error": 3, lower: 3, upper: 3,
+                                                          ref_col: 3})]
+    statistics = fit_statistics(fits)
+    specs.append(table_spec(statistics, "Fit statistics (AIC and BIC use the number of customers).",
+                            label="tbl-fit", decimals={"log-likelihood": 1, "AIC": 1, "BIC": 1}))
+    comparison = reference_comparison(fits, reference)
+    text = parameter_text(fits, comparison, label)
+    if fits.failed:
+        text += (" " if text else "") + ("Not fitted: " + "; ".join(
+            f"{n} ({'no start converged' if f.starts else f.reason})" for n, f in fits.failed.items())
+            + ". The tables, forecasts and values below use only the models that converged.")
+    results = {"parameters": table, "fit_statistics": statistics}
+    if comparison:
+        results["reference_comparison"] = comparison
+    return ModelsSection(results, text, source=data.source, rows_used=len(data.summary), tables=specs)
+
+
+def spend_frequency_text(independence: dict) -> str:
+    r = independence["correlation"]
+    reading = ("a link this weak is what Fader, Hardie & Lee (2005, JMR) judged acceptable on CDNOW (0.11)"
+               if abs(r) < 0.3 else
+               "a stronger link than the 0.11 Fader, Hardie & Lee (2005, JMR) judged acceptable on CDNOW, so the "
+               "spend predictions below should be read with care")
+    return ("Gamma-Gamma assumes that how much a customer spends per purchase does not depend on how often they buy. "
+            f"Among the {independence['n']:,} repeat buyers the correlation between repeat purchases and average spend "
+            f"is **{r:.2f}** ({independence['confidence']:.0%} interval {independence['lower']:.2f} to "
+            f"{independence['upper']:.2f}): {reading}.")
+
+
+def spend_frequency_section(data: ClvData, confidence: float) -> Section:
+    repeaters = int((data.summary["frequency"] > 0).sum())
+    if repeaters < 4:
+        return sec.not_computed(f"the correlation needs at least 4 repeat buyers (the log has {repeaters})",
+                                rows_used=repeaters)
+    independence = predictions.spend_frequency_correlation(data.summary["frequency"], data.summary["monetary_value"],
+                                                           confidence)
+    shown = {**independence, "confidence": confidence}
+    return Section({"spend_frequency_correlation": independence}, spend_frequency_text(shown), source=data.source,
+                   rows_used=independence["n"],
+                   rows_dropped={"no repeat purchase in calibration": int(len(data.summary) - independence["n"])})
+
+
+# ---------------------------------------------------------------- checks of the fit
+
+@dataclass
+class HistogramSection(Section):
+    histogram: pd.DataFrame | None = None
+
+
+def histogram_text(histogram: pd.DataFrame, actual_share: float) -> str:
+    expected = histogram["BG/NBD"].iloc[0] / histogram["BG/NBD"].sum()
+    return (f"The model expects **{expected:.1%}** of customers to make no repeat purchase in calibration; "
+            f"the actual share is **{actual_share:.1%}**.")
+
+
+def histogram_section(fits: FitSet, data: ClvData, max_frequency: int) -> HistogramSection:
+    """Customers by repeat purchases in calibration against the BG/NBD's expectation (FHL 2005, figure 1)."""
+    if "BG/NBD" not in fits:
+        return HistogramSection(**vars(sec.not_computed("the frequency histogram needs the BG/NBD, which did not fit")))
+    histogram = predictions.frequency_histogram(fits["BG/NBD"], data.summary, max_frequency)
+    expected = float(histogram["BG/NBD"].iloc[0] / histogram["BG/NBD"].sum())
+    actual = float((data.summary["frequency"] == 0).mean())
+    return HistogramSection({"frequency_histogram": histogram, "share_no_repeat_expected": expected},
+                            histogram_text(histogram, actual), source=data.source, rows_used=len(data.summary),
+                            histogram=histogram)
+
+
+def tracking_table(log: pd.DataFrame, summary: pd.DataFrame, fits, cohort_start, holdout_end) -> pd.DataFrame:
+    """Weekly actual vs expected repeat transactions of the calibration cohort (FHL 2005, figure 2).
+
+    The count at the end of week k includes days up to cohort_start + 7k - 1, so the model's
+    clock for a customer who tried on day d is (7k - 1 - d)/7 weeks, matching T; a last, partial
+    week ends at `holdout_end`, as the actual count does.
+    """
+    actual = rfm.repeat_transactions_by_period(log, cohort_start, holdout_end, customers=summary.index)
+    trial = rfm.first_purchase_periods(summary, cohort_start)
+    last_day = (rfm.day_number(holdout_end) - rfm.day_number(cohort_start)) / 7
+    period_ends = np.minimum((7 * actual["period"].to_numpy() - 1) / 7, last_day)
+    out = pd.DataFrame({"period": actual["period"], "actual cumulative": actual["cumulative"],
+                        "actual incremental": actual["incremental"]})
+    for name, fit in fits.items():
+        if name in predictions.PURCHASE_MODELS:
+            cumulative = predictions.expected_cumulative_repeat(fit, trial, period_ends)
+            out[f"{name} cumulative"] = cumulative
+            out[f"{name} incremental"] = np.diff(np.concatenate([[0.0], cumulative]))
+    return out
+
+
+def tracking_errors(tracking: pd.DataFrame, calibration_weeks: float, window_weeks: float | None = None) -> pd.DataFrame:
+    """Forecast vs actual cumulative repeat transactions at the end, and the holdout-period error figures."""
+    rows = []
+    holdout = tracking["period"] > calibration_weeks
+    end = tracking.iloc[-1]
+    weeks = float(end["period"]) if window_weeks is None else float(window_weeks)
+    for name in [c.removesuffix(" cumulative") for c in tracking if c.endswith(" cumulative") and c != "actual cumulative"]:
+        cum_err = tracking.loc[holdout, f"{name} cumulative"] - tracking.loc[holdout, "actual cumulative"]
+        inc_err = tracking.loc[holdout, f"{name} incremental"] - tracking.loc[holdout, "actual incremental"]
+        actual_end = float(end["actual cumulative"])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mape = np.abs(cum_err) / tracking.loc[holdout, "actual cumulative"]
+        mape = mape[np.isfinite(mape)]
+        rows.append({"model": name, "weeks": weeks, "actual": actual_end,
+                     "forecast": float(end[f"{name} cumulative"]),
+                     "error (%)": float(100 * (end[f"{name} cumulative"] / actual_end - 1)) if actual_end else None,
+                     "holdout MAPE, cumulative (%)": float(100 * np.mean(mape)) if mape.size else None,
+                     "holdout MAE, weekly": float(np.mean(np.abs(inc_err)))})
+    return pd.DataFrame(rows)
+
+
+def tracking_text(errors: pd.DataFrame) -> str:
     first = errors.iloc[0]
-    return (f"By week {first['weeks']:.0f} the cohort made **{first['actual']:,.0f}** repeat purchases; "
-            + " and ".join(parts) + ".")
+    parts = [f"{row['model']} forecasts **{row['forecast']:,.0f}**"
+             + (f" ({row['error (%)']:+.1f}%)" if row["error (%)"] is not None and np.isfinite(row["error (%)"]) else "")
+             for _, row in errors.iterrows()]
+    return (f"By the end of week {weeks_text(first['weeks'])} the cohort made **{first['actual']:,.0f}** repeat "
+            "purchases; " + " and ".join(parts) + ".")
 
 
-def top_customers(summary: pd.DataFrame, clv_table: pd.DataFrame, n: int = 10) -> pd.DataFrame:
-    """The n customers with the highest CLV, with short column names that fit a printed page."""
-    top = clv_table.nlargest(n, "clv")
-    rfm_part = summary.loc[top.index]
-    return pd.DataFrame({
-        "customer": top.index.astype(str), "x": rfm_part["frequency"].to_numpy(),
-        "t_x": rfm_part["recency"].to_numpy(), "T": rfm_part["T"].to_numpy(),
-        "P(alive)": top["p_alive"].to_numpy(), "purchases": top["expected_transactions"].to_numpy(),
-        "spend": top["expected_spend"].to_numpy(), "CLV": top["clv"].to_numpy(),
-        "95% interval": [f"{lo:,.0f}–{hi:,.0f}" for lo, hi in zip(top["clv_lower"], top["clv_upper"])]})
+@dataclass
+class TrackingSection(Section):
+    tracking: pd.DataFrame | None = None
+    errors: pd.DataFrame | None = None
+    calibration_weeks: float = 0.0
 
 
-def clv_sentence(clv_table: pd.DataFrame, total: dict, params) -> str:
-    years = params.clv_horizon_weeks / 52
-    return (f"Over the next {years:g} years the cohort is expected to be worth **{total['total']:,.0f}** in discounted "
-            f"contribution (95% interval {total['lower']:,.0f} to {total['upper']:,.0f}), "
-            f"**{total['mean_per_customer']:,.2f} per customer** on average. The median customer is worth only "
-            f"{clv_table['clv'].median():,.2f}; on average customers have a {clv_table['p_alive'].mean():.0%} chance "
-            f"of still being active at the end of calibration.")
+def tracking_section(fits: FitSet, data: ClvData) -> TrackingSection:
+    """Weekly tracking of repeat purchases, calibration and holdout, against each converged purchase model."""
+    purchase = {f.name: f for f in fits.purchase}
+    if not purchase:
+        return TrackingSection(**vars(sec.not_computed("no purchase model (BG/NBD or Pareto/NBD) converged")))
+    tracking = tracking_table(data.log, data.summary, purchase, data.cohort_start, data.holdout_end)
+    errors = tracking_errors(tracking, data.calibration_weeks, data.window_weeks)
+    table = table_spec(errors, "Forecast against actual cumulative repeat transactions at the last week, and "
+                       "holdout-period errors (mean absolute percentage error of the cumulative curve, mean absolute "
+                       "error of weekly counts).", label="tbl-tracking-errors",
+                       decimals={"weeks": 1, "actual": 0, "forecast": 1, "error (%)": 2,
+                                 "holdout MAPE, cumulative (%)": 2, "holdout MAE, weekly": 2})
+    return TrackingSection({"tracking": tracking, "tracking_errors": errors}, tracking_text(errors), table,
+                           source=data.source, rows_used=len(data.summary), tracking=tracking, errors=errors,
+                           calibration_weeks=data.calibration_weeks)
 
 
-def concentration_sentence(summary: dict, break_even: float, params) -> str:
-    holds = summary["top_share_profit"] > 1
-    return (f"The top {params.top_fraction:.0%} of customers bring **{summary['top_share_revenue']:.0%} of revenue** "
-            f"(Gini {summary['gini_revenue']:.2f}). After a cost of {params.cost_per_order:,.2f} per order and "
-            f"{params.cost_per_customer:,.2f} per customer, **{summary['unprofitable_share']:.0%} of customers lose money** "
-            f"and the top {params.top_fraction:.0%} earn **{summary['top_share_profit']:.0%} of total profit**; the whale "
-            f"curve peaks at {summary['peak_profit_share']:.0%}. The seed's claim that the top 20% create more than "
-            f"all the profit {'holds here' if holds else 'does not hold at these costs'}; it holds once the fixed "
-            f"cost per customer reaches **{break_even:,.2f}**.")
+def holdout_check(summary: pd.DataFrame, fits) -> pd.DataFrame:
+    """Per-customer holdout predictions: totals, correlation and RMSE against the actual counts."""
+    horizon = float(summary["duration_holdout"].iloc[0])
+    actual = summary["frequency_holdout"].to_numpy()
+    rows = []
+    for name, fit in fits.items():
+        if name not in predictions.PURCHASE_MODELS:
+            continue
+        predicted = predictions.conditional_expected(fit, horizon, summary["frequency"], summary["recency"], summary["T"])
+        corr = float(np.corrcoef(predicted, actual)[0, 1]) if np.std(actual) > 0 and np.std(predicted) > 0 else None
+        rows.append({"model": name, "actual total": float(actual.sum()), "predicted total": float(predicted.sum()),
+                     "correlation": corr, "RMSE": float(np.sqrt(np.mean((predicted - actual) ** 2)))})
+    return pd.DataFrame(rows)
 
 
-def finding(fits: dict, errors: pd.DataFrame, clv_total: dict, concentration: dict, uplift: dict) -> str:
-    bg_error = errors.loc[errors["model"] == "BG/NBD"].iloc[0]
-    return (f"BG/NBD forecasts {bg_error['forecast']:,.0f} repeat purchases in {bg_error['weeks']:.0f} weeks against "
-            f"{bg_error['actual']:,.0f} actual ({bg_error['error (%)']:+.1f}%); mean CLV "
-            f"{clv_total['mean_per_customer']:,.2f}; the top 20% bring {concentration['top_share_revenue']:.0%} of revenue; "
-            f"+{uplift['uplift_points']:g} points of retention raise Dwyer's cohort NPV by {uplift['npv_change_pct']:.0f}%.")
+@dataclass
+class HoldoutSection(Section):
+    by_frequency: pd.DataFrame | None = None
+    tables: list = field(default_factory=list)
 
 
-def data_files(params) -> dict:
-    return {} if params.simulate is not None else {"transactions": params.transactions.file()}
-
-
-def uplift_sentence(uplift: dict, scenario, years: int) -> str:
-    verdict = "inside" if uplift["within_reichheld_sasser_25_85"] else "outside"
-    flat = np.ndim(scenario.revenue_per_customer) == 0 and np.ndim(scenario.cost_per_customer) == 0
-    reason = (f"with flat revenue and costs per customer and a {years}-year horizon the gain is smaller"
-              if flat else f"here profit per customer also grows with tenure ({years}-year horizon)")
-    text = (f"With these assumptions the cohort's NPV is **{uplift['npv_base']:,.0f}**, or **{uplift['clv_base']:,.2f} "
-            f"per acquired customer**. Raising every retention rate by {uplift['uplift_points']:g} points raises it to "
-            f"**{uplift['clv_raised']:,.2f}**, a change of **{uplift['npv_change_pct']:+.1f}%** "
-            f"({uplift['undiscounted_profit_change_pct']:+.1f}% before discounting), {verdict} Reichheld & Sasser's "
-            f"25–85%. Their figure comes from businesses where profit per customer grows with tenure (more purchases, "
-            f"lower service cost, referrals); {reason}. Earning the same gain by acquisition would need about "
-            f"**{uplift['equivalent_new_customers']:,.0f} extra customers**")
-    if scenario.acquisition_cost > 0:
-        # Retention cost per customer-year = acquisition cost / ratio (the seed: acquisition costs 5-6x retention).
-        kept = uplift["equivalent_new_customers"] * uplift["retention_cost_ratio"]
-        text += (f" costing **{uplift['equivalent_acquisition_spend']:,.0f}**; if acquiring costs "
-                 f"{uplift['retention_cost_ratio']:g} times as much as keeping a customer, that money would instead "
-                 f"pay for keeping about **{kept:,.0f}** customer-years")
-    return text + "."
-
-
-def migration_sentence(migration: pd.DataFrame, retention: pd.DataFrame, markov: dict) -> str:
-    text = (f"Letting lapsed customers return raises the value of an acquired customer after {len(migration)} years "
-            f"from {retention['clv_per_customer'].iloc[-1]:,.2f} to **{migration['clv_per_customer'].iloc[-1]:,.2f}**.")
-    if markov.get("applicable"):
-        text += (f" The Markov-chain value of the same recency chain (Pfeifer & Carraway 2000, lifecycle module) is "
-                 f"{markov['markov_value']:,.4f} before acquisition cost, equal to the table's "
-                 f"{markov['table_value']:,.4f}.")
-    else:
-        text += " (Revenue or cost changes with the year, so the constant-reward Markov-chain check does not apply.)"
-    return text
+def holdout_section(fits: FitSet, data: ClvData, max_frequency: int) -> HoldoutSection:
+    """Holdout purchases by calibration frequency (FHL 2005, figure 4) and per-customer errors."""
+    purchase = fits.purchase
+    if not purchase:
+        return HoldoutSection(**vars(sec.not_computed("no purchase model (BG/NBD or Pareto/NBD) converged")))
+    by_frequency = predictions.conditional_expectation_by_frequency(data.summary, purchase, data.holdout_weeks,
+                                                                    max_frequency)
+    holdout = holdout_check(data.summary, fits)
+    tables = [table_spec(by_frequency, "Holdout purchases per customer by calibration frequency.",
+                         label="tbl-conditional", decimals=3),
+              table_spec(holdout, "Per-customer holdout forecasts: totals, correlation with the actual counts, and "
+                         "error.", label="tbl-holdout",
+                         decimals={"actual total": 0, "predicted total": 1, "correlation": 3, "RMSE": 3})]
+    return HoldoutSection({"conditional_by_frequency": by_frequency, "holdout_check": holdout}, source=data.source,
+                          rows_used=len(data.summary), by_frequency=by_frequency, tables=tables)
 
 
 def spend_check(summary: pd.DataFrame, spend_fit, max_frequency: int = 7) -> pd.DataFrame:
@@ -364,3 +687,196 @@ def spend_check(summary: pd.DataFrame, spend_fit, max_frequency: int = 7) -> pd.
     total = pd.DataFrame([{"frequency": "all", "customers": int(bought.sum()),
                            "actual": float(frame["monetary_holdout"].mean()), "expected": float(expected.mean())}])
     return pd.concat([table, total], ignore_index=True)
+
+
+def spend_check_section(fits: FitSet, data: ClvData, max_frequency: int) -> Section:
+    if "Gamma-Gamma" not in fits:
+        return sec.not_computed("the spend check needs the Gamma-Gamma model, which did not fit")
+    bought = int((data.summary["frequency_holdout"] > 0).sum())
+    if bought == 0:
+        return sec.not_computed("no customer bought in the holdout period", rows_used=0)
+    check = spend_check(data.summary, fits["Gamma-Gamma"], max_frequency)
+    table = table_spec(check, "Average value of holdout purchases: actual and expected, by calibration frequency.",
+                       label="tbl-spend", decimals={"actual": 2, "expected": 2})
+    return Section({"spend_check": check}, table=table, source=data.source, rows_used=bought,
+                   rows_dropped={"no purchase in the holdout period": int(len(data.summary) - bought)})
+
+
+# ---------------------------------------------------------------- what each customer is worth
+
+def top_customers(summary: pd.DataFrame, clv_table: pd.DataFrame, n: int = 10, confidence: float = 0.95) -> pd.DataFrame:
+    """The n customers with the highest CLV, with short column names that fit a printed page."""
+    top = clv_table.nlargest(n, "clv")
+    rfm_part = summary.loc[top.index]
+    return pd.DataFrame({
+        "customer": top.index.astype(str), "x": rfm_part["frequency"].to_numpy(),
+        "t_x": rfm_part["recency"].to_numpy(), "T": rfm_part["T"].to_numpy(),
+        "P(alive)": top["p_alive"].to_numpy(), "purchases": top["expected_transactions"].to_numpy(),
+        "spend": top["expected_spend"].to_numpy(), "CLV": top["clv"].to_numpy(),
+        f"{confidence:.0%} interval": [f"{lo:,.0f}–{hi:,.0f}" for lo, hi in zip(top["clv_lower"], top["clv_upper"])]})
+
+
+def clv_text(total: dict, clv_table: pd.DataFrame) -> str:
+    years = total["horizon"] / 52
+    span = f"year" if years == 1 else f"{years:g} years"
+    mean, median = total["mean_per_customer"], float(clv_table["clv"].median())
+    compare = ("only " if median < 0.5 * mean else "")
+    return (f"Over the next {span} the cohort is expected to be worth **{total['total']:,.0f}** in discounted "
+            f"contribution ({total['confidence']:.0%} interval {total['lower']:,.0f} to {total['upper']:,.0f}), "
+            f"**{mean:,.2f} per customer** on average (purchase model: {total['purchase_model']}). The median customer "
+            f"is worth {compare}{median:,.2f}; on average customers have a {clv_table['p_alive'].mean():.0%} chance "
+            "of still being active at the end of calibration.")
+
+
+@dataclass
+class ClvSection(Section):
+    clv_table: pd.DataFrame | None = None
+    total: dict | None = None
+
+
+def clv_section(fits: FitSet, data: ClvData, params) -> ClvSection:
+    """Discounted CLV per customer with delta-method intervals, from the purchase model that fitted and Gamma-Gamma."""
+    purchase = fits.purchase_model
+    missing = [n for n, ok in (("a purchase model (BG/NBD or Pareto/NBD)", purchase is not None),
+                               ("the Gamma-Gamma spend model", "Gamma-Gamma" in fits)) if not ok]
+    if missing:
+        return ClvSection(**vars(sec.not_computed(f"CLV needs {' and '.join(missing)}, which did not fit")))
+    table, total = predictions.customer_lifetime_value(
+        purchase, fits["Gamma-Gamma"], data.summary, horizon=params.clv_horizon_weeks, step=params.clv_step_weeks,
+        annual_discount_rate=params.annual_discount_rate, margin=params.margin, confidence=params.confidence)
+    shown_total = {**total, "confidence": params.confidence, "purchase_model": purchase.name}
+    interval = f"{params.confidence:.0%} interval"
+    spec = table_spec(top_customers(data.summary, table, 10, params.confidence),
+                      f"The ten customers with the highest predicted CLV ({params.clv_horizon_weeks / 52:g} years, "
+                      f"{params.annual_discount_rate:.0%} a year, margin {params.margin:.0%}): repeat purchases x, "
+                      "recency t_x and time observed T in weeks, probability of being active, expected purchases "
+                      f"over the horizon, expected spend per purchase, CLV and its {interval}.",
+                      label="tbl-top-clv", decimals={"x": 0, "t_x": 1, "T": 1, "P(alive)": 3, "purchases": 2,
+                                                     "spend": 2, "CLV": 2})
+    results = {"clv_total": total, "clv_purchase_model": purchase.name, "mean_p_alive": float(table["p_alive"].mean()),
+               "clv_quantiles": table["clv"].quantile([0.1, 0.5, 0.9, 0.99]).to_dict()}
+    return ClvSection(results, clv_text(shown_total, table), spec, source=data.source, rows_used=len(table),
+                      clv_table=table, total=total)
+
+
+def customer_value_frame(log: pd.DataFrame, summary: pd.DataFrame, clv_table: pd.DataFrame | None, params) -> pd.DataFrame:
+    """Per customer: observed revenue and orders to holdout_end, profit after cost-to-serve and, when
+    CLV was computed, CLV, P(alive) and tier."""
+    daily = rfm.merge_same_day(log)
+    end = rfm.day_number(params.holdout_end)
+    keep = daily.days <= end
+    revenue = pd.Series(np.bincount(daily.customer_codes[keep], weights=daily.amounts[keep],
+                                    minlength=daily.customer_ids.size), index=daily.customer_ids)
+    orders = pd.Series(np.bincount(daily.customer_codes[keep], minlength=daily.customer_ids.size),
+                       index=daily.customer_ids)
+    frame = pd.DataFrame({"revenue": revenue.reindex(summary.index).to_numpy(),
+                          "orders": orders.reindex(summary.index).to_numpy()}, index=summary.index)
+    frame["profit"] = value.customer_profit(frame["revenue"], frame["orders"], params.margin,
+                                            params.cost_per_order, params.cost_per_customer)
+    if clv_table is None:
+        return frame
+    frame["clv"] = clv_table["clv"]
+    # Value to the firm net of the cost of serving the expected future orders.
+    frame["net_clv"] = clv_table["clv"] - params.cost_per_order * clv_table["discounted_transactions"]
+    frame["expected_transactions"] = clv_table["expected_transactions"]
+    frame["p_alive"] = clv_table["p_alive"]
+    tiers = value.value_tiers(frame["clv"], params.tier_shares, params.tier_names)
+    frame["tier"] = tiers["tier"].array
+    return frame
+
+
+# ---------------------------------------------------------------- how unevenly value is spread
+
+def concentration_text(concentration: dict, break_even: float) -> str:
+    """Top share of revenue and profit, the whale curve, and whether the top group earns all the profit."""
+    top = concentration["top_fraction"]
+    holds = concentration["top_share_profit"] > 1
+    text = (f"The top {top:.0%} of customers bring **{concentration['top_share_revenue']:.0%} of revenue** "
+            f"(Gini {concentration['gini_revenue']:.2f}). After a cost of {concentration['cost_per_order']:,.2f} per "
+            f"order and {concentration['cost_per_customer']:,.2f} per customer, "
+            f"**{concentration['unprofitable_share']:.0%} of customers lose money** and the top {top:.0%} earn "
+            f"**{concentration['top_share_profit']:.0%} of total profit**; the whale curve peaks at "
+            f"{concentration['peak_profit_share']:.0%}")
+    peak_at = concentration["peak_population_share"]
+    text += f" with the top {peak_at:.0%} of customers. " if concentration["peak_profit_share"] > 1 else ". "
+    text += (f"The rule of thumb that the top {top:.0%} create more than all the profit (Kaplan & Cooper 1998) "
+             f"{'holds here' if holds else 'does not hold at these costs'}")
+    if not holds and break_even > concentration["cost_per_customer"]:
+        text += f"; it would hold once the fixed cost per customer reaches **{break_even:,.2f}**."
+    elif holds:
+        text += f" (it holds for any fixed cost per customer from **{break_even:,.2f}**)."
+    else:
+        text += "."
+    return text
+
+
+@dataclass
+class ConcentrationSection(Section):
+    customer_value: pd.DataFrame | None = None
+    top_fraction: float = 0.2
+
+
+def concentration_section(data: ClvData, clv: ClvSection, params) -> ConcentrationSection:
+    """Lorenz curve of revenue and whale curve of profit after the assumed costs to serve (data, no model)."""
+    frame = customer_value_frame(data.log, data.summary, clv.clv_table, params)
+    concentration = value.concentration_summary(frame["revenue"], frame["profit"], params.top_fraction)
+    concentration.update(top_fraction=params.top_fraction, cost_per_order=params.cost_per_order,
+                         cost_per_customer=params.cost_per_customer, margin=params.margin)
+    break_even = value.break_even_cost_per_customer(frame["revenue"], frame["orders"], params.margin,
+                                                    params.cost_per_order, params.top_fraction)
+    return ConcentrationSection({"concentration": concentration, "break_even_cost_per_customer": break_even},
+                                concentration_text(concentration, break_even), source=data.source,
+                                rows_used=len(frame), customer_value=frame, top_fraction=params.top_fraction)
+
+
+TIER_COLUMNS = {"tier": "tier", "customers": "customers", "mean_clv": "mean CLV", "total_clv": "total CLV",
+                "share_of_customers": "share of customers", "share_of_clv": "share of CLV"}
+
+
+def tiers_section(concentration: ConcentrationSection, clv: ClvSection) -> Section:
+    if not clv.computed:
+        return sec.not_computed(f"tiers rank customers by predicted CLV, which was not computed ({clv.note})")
+    frame = concentration.customer_value
+    tiers = value.tier_table(frame["clv"], frame["tier"])
+    table = table_spec(tiers.rename(columns=TIER_COLUMNS), "Customer tiers by predicted CLV.", label="tbl-tiers",
+                       decimals={"mean CLV": 2, "total CLV": 0, "share of customers": 3, "share of CLV": 3})
+    top = tiers.iloc[0]
+    text = (f"The {top['tier']} tier, {top['share_of_customers']:.0%} of customers, holds "
+            f"**{top['share_of_clv']:.0%} of predicted CLV**.")
+    return Section({"tiers": tiers}, text, table, source=clv.source, rows_used=len(frame))
+
+
+@dataclass
+class QuadrantSection(Section):
+    quadrant: pd.DataFrame | None = None
+
+
+def quadrant_section(concentration: ConcentrationSection, clv: ClvSection) -> QuadrantSection:
+    if not clv.computed:
+        return QuadrantSection(**vars(sec.not_computed(
+            f"the value quadrant needs predicted CLV, which was not computed ({clv.note})")))
+    frame = concentration.customer_value
+    quadrant = value.value_quadrant(frame["net_clv"], frame["expected_transactions"])
+    counts = quadrant["quadrant"].value_counts().rename_axis("quadrant").reset_index(name="customers")
+    return QuadrantSection({"quadrant_counts": counts}, source=clv.source, rows_used=len(frame), quadrant=quadrant)
+
+
+# ---------------------------------------------------------------- the one-line finding
+
+def finding(tracking: TrackingSection, clv: ClvSection, concentration: dict, uplift: dict) -> str:
+    """The report's one line, from the sections that were computed (never from a model that failed)."""
+    parts = []
+    if tracking.computed:
+        row = tracking.errors.iloc[0]
+        error = f" ({row['error (%)']:+.1f}%)" if row["error (%)"] is not None and np.isfinite(row["error (%)"]) else ""
+        parts.append(f"{row['model']} forecasts {row['forecast']:,.0f} repeat purchases in {weeks_text(row['weeks'])} "
+                     f"weeks against {row['actual']:,.0f} actual{error}")
+    else:
+        parts.append("no purchase model converged")
+    if clv.computed:
+        parts.append(f"mean CLV {clv.total['mean_per_customer']:,.2f}")
+    parts.append(f"the top {concentration['top_fraction']:.0%} bring {concentration['top_share_revenue']:.0%} of revenue")
+    parts.append(f"+{uplift['uplift_points']:g} points of retention "
+                 f"{'raise' if uplift['npv_change_pct'] >= 0 else 'change'} Dwyer's cohort NPV by "
+                 f"{uplift['npv_change_pct']:.0f}%")
+    return "; ".join(parts) + "."

@@ -1,5 +1,5 @@
-"""Dwyer's (1989) retention and migration tables of customer lifetime value, and the seed's
-retention economics made computable.
+"""Dwyer's (1989) retention and migration tables of customer lifetime value, and the
+retention economics of Reichheld & Sasser (1990) made computable.
 
 Dwyer, F. R. (1989), "Customer lifetime valuation to support marketing decision making",
 Journal of Direct Marketing 3(4); the "customer retention" case (customers who leave are lost
@@ -44,7 +44,7 @@ def retention_table(cohort_size: float, retention_rates, revenue_per_customer, c
                     discount_rate: float, acquisition_cost: float = 0.0) -> pd.DataFrame:
     """Dwyer's customer-retention table.
 
-    `retention_rates` are the shares kept from one year to the next (the seed: 0.65 into year 2
+    `retention_rates` are the shares kept from one year to the next (e.g. 0.65 into year 2
     rising to 0.80), so the table has len(retention_rates) + 1 years; revenue and cost per
     active customer are scalars or one value per year; `acquisition_cost` per acquired customer
     is charged in year 1.
@@ -105,7 +105,7 @@ def retention_uplift(cohort_size: float, retention_rates, revenue_per_customer, 
     percentage changes, whether the profit change lies in 25-85%, the number of extra customers
     one would have to acquire to earn the same NPV gain, and what acquiring them costs compared
     with keeping customers when acquisition costs `retention_cost_ratio` times retention
-    (the seed: 5-6 times).
+    (often quoted as 5-6 times).
     """
     base = retention_table(cohort_size, retention_rates, revenue_per_customer, cost_per_customer,
                            discount_rate, acquisition_cost)

@@ -9,8 +9,9 @@ likelihood evaluation on a million customers costs a few milliseconds.
 `fit_bgnbd`, `fit_pareto_nbd` and `fit_gamma_gamma` return a `FittedModel` that reports the
 natural-scale parameters with delta-method standard errors (se(θ) = θ·se(log θ)), the
 log-likelihood, AIC and BIC (with n = number of customers), and keeps the statsmodels results
-(`.sm_results.summary()`). A fit that does not converge raises `ClvConvergenceError` saying
-what to try; nothing is returned silently.
+(`.sm_results.summary()`). Each fit tries a few deterministic starting points; `try_fit` returns
+a `FailedFit` (what failed, what was tried) when none converges, which the report shows in the
+model's section; `fit_*` raise `ClvConvergenceError` instead. Nothing is returned silently.
 
 References
 ----------
@@ -387,6 +388,7 @@ class FittedModel:
     n_unique_rows: int
     iterations: int
     sm_results: object = field(repr=False)
+    starts_tried: int = 1          # starting points tried before this one converged (multi-start)
 
     @property
     def k_params(self) -> int:
@@ -404,13 +406,16 @@ class FittedModel:
     def theta(self) -> np.ndarray:
         return self.params.to_numpy()
 
-    def table(self, published: dict | None = None) -> pd.DataFrame:
-        """Estimates with standard errors and 95% intervals (log-scale Wald, back-transformed)."""
+    def table(self, published: dict | None = None, confidence: float = 0.95) -> pd.DataFrame:
+        """Estimates with standard errors and intervals at `confidence` (log-scale Wald, back-transformed)."""
+        from ..stats import z_value
+
+        z = z_value(confidence)
         log_se = np.sqrt(np.diag(self.log_cov))
         out = pd.DataFrame({"parameter": self.params.index, "estimate": self.params.to_numpy(),
                             "std_error": self.bse.to_numpy(),
-                            "ci_lower": self.params.to_numpy() * np.exp(-1.959964 * log_se),
-                            "ci_upper": self.params.to_numpy() * np.exp(1.959964 * log_se)})
+                            "ci_lower": self.params.to_numpy() * np.exp(-z * log_se),
+                            "ci_upper": self.params.to_numpy() * np.exp(z * log_se)})
         if published:
             out["published"] = [published.get(n, np.nan) for n in self.params.index]
         return out
@@ -455,14 +460,14 @@ def _finish(model: _LogParameterModel, name: str, start_params=None, newton_step
         problems.append("the Hessian is not negative definite, so the point is not a maximum")
     elif np.max(np.abs(step)) >= 1e-6:
         problems.append(f"Newton steps did not settle (last step {np.max(np.abs(step)):.2g} in log-parameters)")
+    huge = [n for n, v in zip(names, params) if 9.2 < abs(v) <= 18]       # beyond 1e4 or below 1e-4
+    if problems and huge:
+        problems = [f"{' and '.join(huge)} drifted towards 0 or infinity, a boundary of the parameter space "
+                    "where the data do not identify them"]
     if problems:
         raise ClvConvergenceError(
             f"{name} fit on {model.rows.n_customers:,} customers did not converge: " + "; ".join(problems)
-            + f". Estimates reached: {dict(zip(names, np.exp(params).round(6).tolist()))}. What to try: "
-            "pass start_params near plausible values (e.g. from a subsample or published fits); "
-            "check the summary (frequency = repeat purchases, recency <= T, times in weeks, not days); "
-            "make sure enough customers made repeat purchases; for Gamma-Gamma check spend is positive "
-            "and not constant; or use the other purchase model (BG/NBD vs Pareto/NBD).")
+            + "; estimates reached: " + ", ".join(f"{n} = {v:,.0f}" if v >= 1e4 else f"{n} = {v:.4g}" for n, v in zip(names, np.exp(params))))
     log_cov = np.linalg.inv(-hessian)
     theta = np.exp(params)
     # Keep the statsmodels results (summary, AIC, Wald tests) at the polished estimates.
@@ -476,16 +481,105 @@ def _finish(model: _LogParameterModel, name: str, start_params=None, newton_step
                        sm_results=result)
 
 
+# Deterministic starting points tried in turn: the model's default, then the default moved by a
+# factor e (or 1/e) in every log-parameter, then in alternate ones. The first that converges wins,
+# so data on which the default start converges give exactly the single-start estimates.
+START_OFFSETS = ((0.0,), (1.0,), (-1.0,), (1.0, -1.0), (-1.0, 1.0), (2.0,), (-2.0,))
+
+
+@dataclass
+class FailedFit:
+    """A model that did not converge from any of the starting points tried (reported, never raised)."""
+
+    name: str
+    reason: str                    # the last attempt's diagnosis
+    starts: list                   # natural-scale starting points tried, in order
+    n_customers: int
+
+    @property
+    def tried(self) -> str:
+        return (f"{len(self.starts)} starting points (the default and the default scaled by e^±1 and e^±2 "
+                "in the log-parameters)")
+
+    def as_dict(self) -> dict:
+        return {"model": self.name, "failed": True, "reason": self.reason, "starts_tried": len(self.starts),
+                "customers": self.n_customers}
+
+
+def start_points(default: np.ndarray) -> list[np.ndarray]:
+    """The deterministic starting points (log-parameters) tried for a model, default first."""
+    base = np.log(np.asarray(default, float))
+    out = []
+    for offset in START_OFFSETS:
+        pattern = np.resize(np.asarray(offset, float), base.size)
+        out.append(base + pattern)
+    return out
+
+
+def fit_multistart(model: _LogParameterModel, name: str, start_params=None) -> FittedModel | FailedFit:
+    """Fit from `start_params` (natural scale) or from the deterministic start points in turn; the
+    first converged fit is returned, else a `FailedFit` saying what failed and what was tried."""
+    starts = ([np.asarray(start_params, float)] if start_params is not None
+              else [np.exp(s) for s in start_points(model.default_start())])
+    reason = ""
+    for k, start in enumerate(starts, 1):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                fitted = _finish(model, name, start)
+        except (ClvConvergenceError, np.linalg.LinAlgError, ValueError, FloatingPointError) as exc:
+            reason = str(exc).split("did not converge: ", 1)[-1]
+            continue
+        fitted.starts_tried = k
+        return fitted
+    return FailedFit(name=name, reason=reason, starts=[np.round(s, 6).tolist() for s in starts],
+                     n_customers=model.rows.n_customers)
+
+
+def _model_or_failure(build, name: str):
+    """The model on these data, or a FailedFit when the data cannot support it at all."""
+    try:
+        return build()
+    except ValueError as exc:
+        return FailedFit(name=name, reason=str(exc), starts=[], n_customers=0)
+
+
 def fit_bgnbd(frequency, recency, T, start_params=None) -> FittedModel:
-    """Fit the BG/NBD model by maximum likelihood; `start_params` as (r, α, a, b)."""
-    return _finish(BetaGeometricNbd(frequency, recency, T), "BG/NBD", start_params)
+    """Fit the BG/NBD model by maximum likelihood; `start_params` as (r, α, a, b).
+    Raises ClvConvergenceError when it does not converge (see `try_fit` for the reporting route)."""
+    return _raise_failed(try_fit("BG/NBD", frequency, recency, T, start_params=start_params))
 
 
 def fit_pareto_nbd(frequency, recency, T, start_params=None) -> FittedModel:
     """Fit the Pareto/NBD model by maximum likelihood; `start_params` as (r, α, s, β)."""
-    return _finish(ParetoNbd(frequency, recency, T), "Pareto/NBD", start_params)
+    return _raise_failed(try_fit("Pareto/NBD", frequency, recency, T, start_params=start_params))
 
 
 def fit_gamma_gamma(frequency, monetary_value, start_params=None) -> FittedModel:
     """Fit the Gamma-Gamma spend model on repeat buyers (x ≥ 1); `start_params` as (p, q, γ)."""
-    return _finish(GammaGamma(frequency, monetary_value), "Gamma-Gamma", start_params)
+    return _raise_failed(try_fit("Gamma-Gamma", frequency, monetary_value=monetary_value, start_params=start_params))
+
+
+def try_fit(name: str, frequency, recency=None, T=None, monetary_value=None, start_params=None):
+    """Fit one model ("BG/NBD", "Pareto/NBD" or "Gamma-Gamma") from several starting points;
+    returns a FittedModel, or a FailedFit when no start converges or the data cannot support it."""
+    if name == "Gamma-Gamma":
+        x = np.asarray(frequency, float)
+        if not np.any((x > 0) & np.isfinite(np.asarray(monetary_value, float))):
+            return FailedFit(name, "no customer made a repeat purchase, so spend per repeat purchase is unobserved",
+                             [], 0)
+        model = _model_or_failure(lambda: GammaGamma(frequency, monetary_value), name)
+    else:
+        if not np.any(np.asarray(frequency, float) > 0):
+            return FailedFit(name, "no customer made a repeat purchase", [], int(np.size(frequency)))
+        cls = BetaGeometricNbd if name == "BG/NBD" else ParetoNbd
+        model = _model_or_failure(lambda: cls(frequency, recency, T), name)
+    if isinstance(model, FailedFit):
+        return model
+    return fit_multistart(model, name, start_params)
+
+
+def _raise_failed(result):
+    if isinstance(result, FailedFit):
+        raise ClvConvergenceError(f"{result.name}: {result.reason} (tried {result.tried})")
+    return result

@@ -10,7 +10,7 @@ from .. import report, stats
 
 
 def dwyer_figure(table: pd.DataFrame, other: pd.DataFrame | None = None, label: str = "retention path",
-                 other_label: str = "+5 points"):
+                 other_label: str = "raised retention"):
     """Customers buying per year (bars) and cumulative NPV per acquired customer (lines), for one or two tables."""
     fig, (left, right) = report.new_figure(ncols=2)
     tables = [(table, label, "o")] + ([(other, other_label, "s")] if other is not None else [])
@@ -83,8 +83,9 @@ def conditional_figure(table: pd.DataFrame, holdout_label: str = "holdout"):
     return fig
 
 
-def concentration_figure(revenue, profit):
-    """Lorenz curve of revenue (left) and the whale curve of profit after cost-to-serve (right)."""
+def concentration_figure(revenue, profit, top_fraction: float = 0.2):
+    """Lorenz curve of revenue (left) and the whale curve of profit after cost-to-serve (right), with the
+    top `top_fraction` of customers marked and named in the legend."""
     fig, (lorenz_ax, whale_ax) = report.new_figure(ncols=2)
     pop, share = stats.lorenz_curve(revenue)
     lorenz_ax.plot(100 * pop, 100 * share, label="customers")
@@ -95,7 +96,8 @@ def concentration_figure(revenue, profit):
     pop, cum = stats.whale_curve(profit)
     whale_ax.plot(100 * pop, 100 * cum)
     whale_ax.axhline(100, color="grey", lw=0.8, ls="--")
-    whale_ax.axvline(20, color="grey", lw=0.8, ls=":")
+    whale_ax.axvline(100 * top_fraction, color="grey", lw=0.8, ls=":", label=f"top {top_fraction:.0%}")
+    whale_ax.legend()
     whale_ax.set_xlabel("customers, most profitable first (%)")
     whale_ax.set_ylabel("cumulative share of total profit (%)")
     return fig
@@ -144,4 +146,16 @@ def probability_alive_figure(frequency, recency, T, p_alive):
     ax.set_xlabel("recency as share of observation time (t_x / T)")
     ax.set_ylabel("P(alive) at the end of calibration")
     ax.legend(markerscale=3)
+    return fig
+
+
+def absent_figure(reason: str):
+    """The figure of a section that was not computed: it says why, so the figure numbers of every
+    report variant stay the same in both publishing routes."""
+    import textwrap
+
+    fig, ax = report.new_figure(height=1.2)
+    ax.axis("off")
+    ax.text(0.5, 0.5, "Not computed: " + "\n".join(textwrap.wrap(reason, 110)), ha="center", va="center",
+            fontsize=9, color="#555555", transform=ax.transAxes)
     return fig

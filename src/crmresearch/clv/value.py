@@ -1,13 +1,13 @@
 """Value concentration: customer profit after cost-to-serve, tiers from predicted CLV, and the
 value quadrant.
 
-* Profit after cost-to-serve (Kaplan & Cooper 1998, "Cost & Effect"; the seed's "top 20% create
-  over 100% of profit"): profit_i = margin · revenue_i - cost_per_order · orders_i
+* Profit after cost-to-serve (Kaplan & Cooper 1998, "Cost & Effect"; the rule of thumb that the
+  top 20% create over 100% of profit): profit_i = margin · revenue_i - cost_per_order · orders_i
   - cost_per_customer. The whale curve (`crmresearch.stats.whale_curve`) orders customers by
   profit; its peak above 100% is the profit the unprofitable tail destroys.
-* Tiers: customers ranked by predicted CLV and cut at cumulative population shares (the seed's
-  telecom tiers: large accounts, small and medium business, mass market).
-* Value quadrant (seed 004; Kotler's customer-value matrix): value to the firm (predicted CLV)
+* Tiers: customers ranked by predicted CLV and cut at cumulative population shares (as telecom
+  tiers: large accounts, small and medium business, mass market).
+* Value quadrant (Kotler's customer-value matrix): value to the firm (predicted CLV)
   against value to the customer. Transaction logs do not measure value to the customer, so the
   quadrant uses a stated behavioural proxy (by default P(alive): the customer keeps choosing
   us); the thresholds are the medians unless given.

@@ -1,15 +1,15 @@
-"""Lifecycle stages and their transitions (domain.md §4).
+"""Lifecycle stages and their transitions (Dwyer, Schurr & Oh 1987; Pfeifer & Carraway 2000).
 
 panel        stage panels and vectorized, order-independent transition counting
 estimation   ML transition matrix, Wilson and customer-cluster bootstrap intervals
-stages       stages from a transaction log by the seed's recency and purchase-count rules
+stages       stages from a transaction log by recency-group and purchase-count rules
 inference    Anderson-Goodman homogeneity and order tests, sojourn times, per-period rates
 chains       absorption (fundamental matrix), stationary mix, forecasts, Pfeifer-Carraway
              value (`markov_chain_value`), the four relationship patterns, simulation
 forecasting  forecasts with bootstrap bands and the holdout backtest
 covariates   multinomial logit per origin stage with customer-clustered errors
 workflow     report parameters -> panels; plots: the report's figures
-narrative    the report's sections: key figures, tables and computed prose
+narrative    the report's section functions: fits, key figures, tables and computed prose
 """
 from .panel import (PanelError, StagePanel, count_transitions, customer_transition_counts,  # noqa: F401
                     period_codes_from, transition_counts)

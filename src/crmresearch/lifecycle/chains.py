@@ -149,7 +149,7 @@ class PatternChain:
 
 def relationship_pattern_chain(P, states, stable_periods: int, prospect="prospect", formation="formation",
                                stability="stability", decline="decline", churn="churn") -> PatternChain:
-    """Split the churn state of a relationship chain into the four patterns of domain.md §4.
+    """Split the churn state of a relationship chain into four relationship patterns (after Dwyer, Schurr & Oh 1987).
 
     A relationship that ends having reached at most exploration is an *early abort*, at most
     formation a *mid-way collapse*, stability (then decline) an *early exit*; one that holds

@@ -1,15 +1,20 @@
-"""The lifecycle report's sections: the numbers each one records, its tables and its computed prose.
+"""The lifecycle report's section functions: each runs its section's estimators and returns a `Section`.
 
 The notebook `02_lifecycle_transitions` calls one function per section and only displays what
-it gets back: every function returns a `Section` (or a subclass with the fitted objects later
-sections and figures need) whose
+it gets back. Every function here *fits or computes* what its section needs, by calling the
+estimators of the other modules (`estimation`, `inference`, `covariates`, `forecasting`,
+`chains`, `summaries`), and returns a `crmresearch.sections.Section` (or a subclass with the
+fitted objects later sections and figures need) whose
 
-* `results` holds the key figures in the order they go to `Results.add(key, value)`,
+* `results` holds the key figures in the order they go to `Results.add_section`,
 * `table` (or `tables`) holds the keyword arguments of `crm.report.show_table(**table)`,
-* `text` holds computed Markdown for `crm.report.show_markdown(text)` (None: nothing to say).
+* `text` holds computed Markdown, written by the `*_text` / `*_reading` functions from result
+  objects only, each sentence conditional on the numbers it states,
+* `source` says where the numbers come from ("data" for a user's panel or transaction log,
+  "simulated" for a simulated chain, "failed" / "not_computed" with a `note`).
 
-No statistics are computed here beyond what the other modules provide; this module assembles
-them into the report's tables and sentences.
+A model that fails (the bootstrap, a multinomial logit) becomes a failed section or a note in
+its section; the report goes on with what did fit.
 """
 
 from __future__ import annotations
@@ -26,10 +31,12 @@ from .estimation import TransitionMatrix, entry_distribution, estimate_transitio
 from .forecasting import backtest, forecast_with_bands
 from .inference import (LikelihoodRatioTest, empirical_first_passage, homogeneity_test, joint_cell_chi_square,
                         order_test, split_periods)
-from .panel import StagePanel, transition_counts
-from .plots import cohort_flows
+from .panel import StagePanel, panel_gaps, transition_counts
 from .summaries import pattern_probabilities, pooled_truth, stage_summary, time_to_target_table, truth_comparison
+from .plots import cohort_flows
 from .workflow import LifecycleData
+from .. import sections as sec
+from ..sections import Section, table_spec
 
 RELATIONSHIP_STAGES = ("prospect", "formation", "stability", "decline", "churn")
 ROWS_PER_PAGE = 12   # long tables are split so that each part fits on a PDF page (names wrap)
@@ -37,16 +44,9 @@ INTERVAL_COLUMNS = {"wilson_lower": "Wilson low", "wilson_upper": "Wilson high",
                     "boot_lower": "bootstrap low", "boot_upper": "bootstrap high"}
 
 
-@dataclass
-class Section:
-    results: dict = field(default_factory=dict)   # key -> value for results.add, in this order
-    text: str | None = None                       # computed prose for show_markdown
-    table: dict | None = None                     # keyword arguments of show_table
-
-
-def table_spec(df: pd.DataFrame, caption: str, label: str | None = None, decimals: int | dict = 2) -> dict:
-    """Keyword arguments of `crm.report.show_table`."""
-    return {"df": df, "caption": caption, "label": label, "decimals": decimals}
+def source_of(data: LifecycleData) -> str:
+    """Where a section's numbers come from: the user's (or shipped) data, or a simulated chain."""
+    return "simulated" if data.kind == "simulation" else "data"
 
 
 def _p_significant(p_value: float, confidence: float) -> bool:
@@ -55,7 +55,7 @@ def _p_significant(p_value: float, confidence: float) -> bool:
 
 # ---------------------------------------------------------------- the data and the stages
 
-def source_description(data: LifecycleData, params) -> str:
+def source_description(data: LifecycleData, entry_periods: int | None = None) -> str:
     """How the stage panel came about: stage rules of a transaction log, a simulation or a user's file."""
     if data.kind == "transactions":
         rules = data.rules
@@ -69,22 +69,41 @@ def source_description(data: LifecycleData, params) -> str:
     if data.kind == "simulation":
         return ("The panel is **simulated** from a known matrix (given in the parameter file), so every estimate "
                 "below can be compared with the truth. Customers enter evenly over the first "
-                f"{params.simulation.entry_periods} periods and leave the panel once churned.")
+                f"{entry_periods} periods and leave the panel once churned.")
     return "The stage panel is the user's own file, one row per customer and period."
 
 
+def gaps_text(gaps: dict, unit: str) -> str:
+    """How the panel's gaps (periods missing inside a customer's history) are treated, if there are any."""
+    if not gaps["customers_with_gaps"]:
+        return ""
+    return (f" **{gaps['customers_with_gaps']:,} customers** have gaps: {gaps['missing_periods']:,} "
+            f"customer-{unit}s are missing between their first and last observed {unit}. A move is counted only "
+            f"between two consecutive observed {unit}s, so a gap breaks the history instead of being bridged; "
+            f"the {gaps['moves_not_counted']:,} moves that would cross a gap are not counted, and the customer's "
+            f"stage during a gap is not guessed.")
+
+
 def panel_overview(data: LifecycleData, params) -> Section:
-    """Panel size, how it was built and the stage table."""
+    """Panel size, how it was built, its gaps and the stage table."""
     panel, unit = data.panel, data.period_name
     pairs = int(transition_counts(panel).sum())
+    gaps = panel_gaps(panel)
     periods = panel.period_labels
     span = f"from {periods[0]} to {periods[-1]}" if periods is not None else f"over {panel.n_periods} periods"
-    text = (f"{source_description(data, params)}\n\nThe panel has **{panel.n_customers:,} customers** observed "
-            f"{span}: **{panel.n_rows:,} customer-{unit}s** and **{pairs:,} {unit}-to-{unit} moves**.")
+    entry_periods = params.simulation.entry_periods if params.simulation is not None else None
+    text = (f"{source_description(data, entry_periods)}\n\nThe panel has **{panel.n_customers:,} customers** observed "
+            f"{span}: **{panel.n_rows:,} customer-{unit}s** and **{pairs:,} {unit}-to-{unit} moves**."
+            + gaps_text(gaps, unit))
     table = table_spec(stage_summary(panel), f"Stages: customer-{unit}s in each stage and customers entering in it.",
                        label="tbl-stages", decimals={"share of customer-periods": 3})
-    return Section({"customers": panel.n_customers, "periods": panel.n_periods, "customer_periods": panel.n_rows,
-                    "transitions": pairs}, text, table)
+    results = {"customers": panel.n_customers, "periods": panel.n_periods, "customer_periods": panel.n_rows,
+               "transitions": pairs}
+    if gaps["customers_with_gaps"]:
+        results["panel_gaps"] = gaps
+    dropped = ({f"customer-{unit}s missing inside histories (moves across them not counted)": gaps["missing_periods"]}
+               if gaps["missing_periods"] else {})
+    return Section(results, text, table, source=source_of(data), rows_used=panel.n_rows, rows_dropped=dropped)
 
 
 # ---------------------------------------------------------------- the migration matrix
@@ -116,38 +135,80 @@ def bootstrap_to_wilson_ratios(matrix: TransitionMatrix) -> np.ndarray:
 class MatrixSummary(Section):
     P: np.ndarray | None = None      # the estimate with unestimable rows (never left) set to 0
     stay: np.ndarray | None = None   # diagonal of P
+    matrix: TransitionMatrix | None = None
 
 
 def matrix_summary(matrix: TransitionMatrix, period_name: str = "month") -> MatrixSummary:
     """Staying probabilities, the widest bootstrap interval and how bootstrap and Wilson widths compare."""
     P = np.nan_to_num(matrix.probabilities)   # a stage never left has no row to estimate
     stay = np.diag(P)
-    has_boot = matrix.boot_lower is not None
-    widest = np.nanmax(np.where(matrix.allowed, matrix.boot_upper - matrix.boot_lower, np.nan)) if has_boot else np.nan
-    ratios = bootstrap_to_wilson_ratios(matrix)
-    ratio = float(np.nanmedian(ratios))
-    results = {"stay_probability": dict(zip(matrix.states, stay)),
-               "bootstrap_to_wilson_width": {"median": ratio, "min": float(np.nanmin(ratios)),
-                                             "max": float(np.nanmax(ratios))}}
     first, states, unit = 0, matrix.states, period_name
-    lower = matrix.boot_lower[first, first] if has_boot else np.nan
-    upper = matrix.boot_upper[first, first] if has_boot else np.nan
+    level = f"{matrix.confidence:.0%}"
+    ratios = bootstrap_to_wilson_ratios(matrix)
+    results = {"stay_probability": dict(zip(matrix.states, stay))}
+    if matrix.boot_lower is None or not np.isfinite(ratios).any():
+        text = (f"A customer in **{states[first]}** stays there next {unit} with probability **{stay[first]:.3f}** "
+                f"(Wilson {level} interval {matrix.wilson_lower[first, first]:.3f}–"
+                f"{matrix.wilson_upper[first, first]:.3f}). Without the customer-cluster bootstrap the intervals "
+                "assume that a customer's moves are independent draws.")
+        return MatrixSummary(results, text, P=P, stay=stay)
+    widest = np.nanmax(np.where(matrix.allowed, matrix.boot_upper - matrix.boot_lower, np.nan))
+    ratio = float(np.nanmedian(ratios))
+    results["bootstrap_to_wilson_width"] = {"median": ratio, "min": float(np.nanmin(ratios)),
+                                            "max": float(np.nanmax(ratios))}
     text = (f"A customer in **{states[first]}** stays there next {unit} with probability **{stay[first]:.3f}** "
-            f"(bootstrap 95% interval {lower:.3f}–{upper:.3f}); "
+            f"(bootstrap {level} interval {matrix.boot_lower[first, first]:.3f}–{matrix.boot_upper[first, first]:.3f}); "
             f"the widest bootstrap interval of any cell spans {widest:.3f}. The bootstrap intervals are typically "
             f"{ratio:.2f} times as wide as the Wilson intervals (median over cells; range {np.nanmin(ratios):.2f}–"
             f"{np.nanmax(ratios):.2f}): {width_ratio_reading(ratio)}.")
     return MatrixSummary(results, text, P=P, stay=stay)
 
 
+def matrix_section(data: LifecycleData, params, rng: np.random.Generator) -> MatrixSummary:
+    """The migration matrix with Wilson and customer-cluster bootstrap intervals. If the bootstrap
+    fails, the matrix is kept with its Wilson intervals and the section says what failed."""
+    panel = data.panel
+    args = dict(allowed=data.allowed, absorbing=data.absorbing, confidence=params.confidence)
+    failure = None
+    try:
+        matrix = estimate_transition_matrix(panel, **args, n_boot=params.n_boot, rng=rng)
+    except (ValueError, np.linalg.LinAlgError, FloatingPointError, MemoryError) as exc:
+        if params.n_boot == 0:
+            raise
+        failure = f"the customer-cluster bootstrap ({params.n_boot} resamples) failed ({exc})"
+        matrix = estimate_transition_matrix(panel, **args, n_boot=0)
+    summary = matrix_summary(matrix, data.period_name)
+    summary.results = {"transition_matrix": matrix, **summary.results}
+    summary.matrix, summary.source, summary.rows_used = matrix, source_of(data), panel.n_rows
+    if failure:
+        summary.note = f"{failure}; the matrix is shown with Wilson intervals only, and the sections that need the bootstrap say so"
+        summary.text = f"*Model failed:* {summary.note}.\n\n{summary.text}"
+    return summary
+
+
 def matrix_tables(matrix: TransitionMatrix, rows_per_page: int = ROWS_PER_PAGE) -> list[dict]:
-    """Every possible move, split into parts that fit on a PDF page (the first part carries the label)."""
+    """Every possible move, split into parts that fit on a PDF page. Every part has its own label
+    (`tbl-matrix-1`, `tbl-matrix-2`, ...), so both publishing routes number and caption each part."""
     cells = matrix.long_table().rename(columns={"n_from": "exposure", "n": "moves", **INTERVAL_COLUMNS})
-    caption = ("Every possible move: exposure, number of moves, estimate, Wilson and customer-cluster bootstrap "
-               "95% intervals{}.")
-    return [table_spec(cells.iloc[start:start + rows_per_page], caption.format("" if start == 0 else " (continued)"),
-                       label="tbl-matrix" if start == 0 else None, decimals=3)
-            for start in range(0, len(cells), rows_per_page)]
+    if matrix.boot_lower is None:
+        cells = cells.drop(columns=[c for c in ("bootstrap low", "bootstrap high") if c in cells])
+    kinds = "Wilson and customer-cluster bootstrap" if matrix.boot_lower is not None else "Wilson"
+    starts = range(0, len(cells), rows_per_page)
+    caption = f"Every possible move: exposure, number of moves, estimate, {kinds} {matrix.confidence:.0%} intervals{{}}."
+    return [table_spec(cells.iloc[start:start + rows_per_page],
+                       caption.format("" if len(starts) == 1 else f" (part {k} of {len(starts)})"),
+                       label=f"tbl-matrix-{k}", decimals=3)
+            for k, start in enumerate(starts, 1)]
+
+
+@dataclass
+class MatrixTables(Section):
+    tables: list = field(default_factory=list)
+
+
+def matrix_tables_section(summary: MatrixSummary) -> MatrixTables:
+    """The long table of every possible move, in page-sized parts (each with its own label)."""
+    return MatrixTables(source=summary.source, rows_used=summary.rows_used, tables=matrix_tables(summary.matrix))
 
 
 # ---------------------------------------------------------------- how customers move
@@ -158,16 +219,26 @@ class CohortFlows(Section):
     flows: np.ndarray | None = None       # steps x S x S
 
 
-def entry_cohort_flows(panel: StagePanel, max_steps: int) -> CohortFlows:
+def entry_cohort_flows(panel: StagePanel, max_steps: int, source: str = "data", absorbing=()) -> CohortFlows:
     """Occupancy and flows of the customers who entered in the first entry period (a closed cohort)."""
     cohort = np.zeros(panel.n_customers, bool)
     entry_customers, entry_periods, _ = panel.entries()
     cohort[entry_customers[entry_periods == entry_periods.min()]] = True
     steps = min(max_steps, panel.n_periods - 1 - int(entry_periods.min()))
-    occupancy, flows = cohort_flows(panel, cohort, steps)
+    occupancy, flows = cohort_flows(panel, cohort, steps, absorbing)
     results = {"cohort_size": int(occupancy[0].sum()),
                "cohort_mix_last_step": dict(zip(panel.states, occupancy[-1] / occupancy[-1].sum()))}
-    return CohortFlows(results, occupancy=occupancy, flows=flows)
+    return CohortFlows(results, occupancy=occupancy, flows=flows, source=source,
+                       rows_used=int(occupancy[0].sum()))
+
+
+def rates_section(data: LifecycleData, params) -> Section:
+    """Retention, reactivation and churn per period with Wilson bands."""
+    from .inference import period_rates
+
+    rates = period_rates(data.rates_panel, data.active, data.lost, params.confidence)
+    return Section({"period_rates": rates}, rates_note(data), source=source_of(data),
+                   rows_used=data.rates_panel.n_rows)
 
 
 def rates_note(data: LifecycleData) -> str | None:
@@ -203,7 +274,9 @@ def homogeneity_section(data: LifecycleData, params) -> HomogeneitySection:
             f"For contrast, the joint-cell chi-square is {joint['statistic']:,.1f} on {joint['df']} df "
             f"(p = {joint['p_value']:.3g}).")
     if _p_significant(test.p_value, params.confidence):
-        reading = ("The moves out of at least one stage differ between the early and the late periods, so one matrix "
+        runs = ("the early and the late periods" if params.homogeneity_groups == 2
+                else f"the {params.homogeneity_groups} runs of periods")
+        reading = (f"The moves out of at least one stage differ between {runs}, so one matrix "
                    "for the whole window is an average over a changing process.")
         if data.kind == "transactions":
             reading += (" With fixed recency windows this is expected: early on, a customer in a recent stage has "
@@ -212,8 +285,28 @@ def homogeneity_section(data: LifecycleData, params) -> HomogeneitySection:
     else:
         reading = ("There is no evidence that the moves changed over time, even though the stage mix did (which is "
                    "what the joint-cell test reacts to).")
-    return HomogeneitySection({"homogeneity_test": test, "joint_cell_chi_square": joint}, text, table,
+    return HomogeneitySection({"homogeneity_test": test, "joint_cell_chi_square": joint}, text + "\n\n" + reading,
+                              table, source=source_of(data), rows_used=int(transition_counts(panel).sum()),
                               test=test, joint=joint, reading=reading)
+
+
+def finer_order_text(coarse: LikelihoodRatioTest, finer: LikelihoodRatioTest, finer_significant: bool) -> str:
+    """What the order test on the finer stages says about the coarse stages' memory (conditional on both tests)."""
+    per_df = coarse.statistic / max(coarse.df, 1)
+    fine_per_df = finer.statistic / max(finer.df, 1)
+    text = (f"The same test on the finer stages (months since the last purchase by purchase count) gives "
+            f"G² = {finer.statistic:,.1f} on {finer.df} df (p = {finer.p_value:.3g}): the statistic per degree of "
+            f"freedom {'falls' if fine_per_df < per_df else 'does not fall'} from {per_df:,.1f} to {fine_per_df:,.1f}")
+    if fine_per_df >= per_df:
+        return text + (", so the dependence on earlier months is not the recency the coarse windows hide.")
+    if not finer_significant:
+        return text + (", and on the finer stages there is no evidence left of it: the dependence on earlier months "
+                       "is the recency the coarse windows hide.")
+    if fine_per_df <= per_df / 2:
+        return text + (", so most, though not all, of the dependence on earlier months is the recency the coarse "
+                       "windows hide.")
+    return text + (", so only part of the dependence on earlier months is the recency the coarse windows hide; most "
+                   "of it remains on the finer stages.")
 
 
 @dataclass
@@ -233,15 +326,12 @@ def order_section(data: LifecycleData, params) -> OrderSection:
     finer = None
     if data.kind == "transactions" and params.compare_finer_states:
         finer = results["order_test_finer"] = order_test(data.fine)
-        text += (f" The same test on the finer stages (months since the last purchase by purchase count) gives "
-                 f"G² = {finer.statistic:,.1f} on {finer.df} df (p = {finer.p_value:.3g}): the statistic per "
-                 f"degree of freedom falls from {test.statistic / max(test.df, 1):,.0f} to "
-                 f"{finer.statistic / max(finer.df, 1):,.0f}, so most, though not all, of the dependence on "
-                 f"earlier months is the recency the coarse windows hide.")
+        text += " " + finer_order_text(test, finer, _p_significant(finer.p_value, params.confidence))
     text += (" A customer's earlier stage carries information beyond the current one: the first-order chain is an "
              "approximation." if _p_significant(test.p_value, params.confidence) else
              " There is no evidence that earlier stages matter once the current stage is known.")
-    return OrderSection(results, text, table, test=test, finer=finer)
+    return OrderSection(results, text, table, source=source_of(data), rows_used=int(test.rows["exposure"].sum()),
+                        test=test, finer=finer)
 
 
 # ---------------------------------------------------------------- forecasting backtest
@@ -259,6 +349,16 @@ def backtest_summary(backtests: dict) -> pd.DataFrame:
                           "mean log score": f["log_score"].mean(), "horizons": len(f)} for name, f in backtests.items()])
 
 
+def backtest_text(summary: pd.DataFrame) -> str:
+    """Which chain forecasts best, and whether it beats the naive no-change forecast."""
+    best = summary.loc[summary["mean error"].idxmin()]
+    naive = summary["mean naive error"].iloc[0]
+    lead = f"The **{best['model']}** forecasts the stage mix" + (" best" if len(summary) > 1 else "")
+    verdict = ("better than" if best["mean error"] < naive else "no better than")
+    return (f"{lead} with a mean error of {best['mean error']:.4f}, {verdict} the naive no-change forecast "
+            f"({naive:.4f}).")
+
+
 def backtest_section(data: LifecycleData, params) -> BacktestSection:
     """Holdout backtest of the stage chain (and, for a transaction log, the finer chain) from one origin."""
     panel = data.panel
@@ -270,14 +370,13 @@ def backtest_section(data: LifecycleData, params) -> BacktestSection:
         backtests["finer chain"] = backtest(data.fine, origin, params.forecast_horizon, data.fine_allowed,
                                             eval_map=data.fine_map, n_eval_states=panel.n_states)
     summary = backtest_summary(backtests)
-    best = summary.loc[summary["mean error"].idxmin(), "model"]
     origin_label = panel.period_labels[origin] if panel.period_labels is not None else origin
     table = table_spec(summary, f"Holdout backtest from origin {origin_label}: mean error of the stage mix over the "
                        "horizons, against the naive forecast, and mean log score.", label="tbl-backtest", decimals=4)
-    text = (f"The **{best}** forecasts the stage mix best (mean error "
-            f"{summary['mean error'].min():.4f} against {summary['mean naive error'].iloc[0]:.4f} for the naive forecast).")
+    text = backtest_text(summary)
     return BacktestSection({"backtest_origin": origin, "backtest": dict(backtests), "backtest_summary": summary},
-                           text, table, origin=origin, backtests=backtests, summary=summary)
+                           text, table, source=source_of(data), rows_used=panel.n_rows, origin=origin,
+                           backtests=backtests, summary=summary)
 
 
 # ---------------------------------------------------------------- lifecycle quantities
@@ -307,9 +406,10 @@ def time_to_target_section(matrix: TransitionMatrix, data: LifecycleData, params
     names = target_names(data)
     table = table_spec(time_table, f"Expected {unit}s before first reaching {names}, by current stage, with the "
                        "standard deviation.", label="tbl-time-to-lost", decimals=2)
+    interval = (f"; bootstrap {matrix.confidence:.0%} interval of the mean {summary['lower']:.1f}–{summary['upper']:.1f}"
+                if np.isfinite(summary["lower"]) and np.isfinite(summary["upper"]) else "")
     text = (f"From the entry mix, the chain expects **{summary['mean']:.1f} {unit}s** until a customer first reaches "
-            f"{names} (SD {summary['sd']:.1f}; bootstrap 95% interval of the mean "
-            f"{summary['lower']:.1f}–{summary['upper']:.1f}).")
+            f"{names} (SD {summary['sd']:.1f}{interval}).")
     horizon = panel.n_periods - 1
     curves = {"stage chain": first_passage_curve(np.nan_to_num(matrix.probabilities), entry_mix, data.target, horizon)}
     if data.kind == "transactions" and params.compare_finer_states:
@@ -325,8 +425,8 @@ def time_to_target_section(matrix: TransitionMatrix, data: LifecycleData, params
     results["first_passage_max_gap"] = gap
     text += (" @fig-first-passage compares the share of customers who have reached it k periods after entry with what "
              "each chain implies; the largest gap is " + ", ".join(f"{v:.3f} for the {k}" for k, v in gap.items()) + ".")
-    return TimeToTarget(results, text, table, entry_mix=entry_mix, summary=summary, target_names=names,
-                        observed=observed, curves=curves)
+    return TimeToTarget(results, text, table, source=source_of(data), rows_used=panel.n_rows, entry_mix=entry_mix,
+                        summary=summary, target_names=names, observed=observed, curves=curves)
 
 
 def long_run_mix(P, data: LifecycleData, entry_mix) -> Section:
@@ -343,7 +443,8 @@ def long_run_mix(P, data: LifecycleData, entry_mix) -> Section:
                           name: long_run})
     table = table_spec(frame, "Stage mix at entry, in the last period and in the long run implied by the chain.",
                        label="tbl-mix", decimals=3)
-    return Section({"long_run_mix": dict(zip(panel.states, long_run))}, table=table)
+    return Section({"long_run_mix": dict(zip(panel.states, long_run))}, table=table, source=source_of(data),
+                   rows_used=panel.n_rows)
 
 
 @dataclass
@@ -358,9 +459,9 @@ def has_relationship_stages(data: LifecycleData) -> bool:
 def pattern_section(matrix: TransitionMatrix, data: LifecycleData, params) -> PatternSection:
     """The four relationship patterns from the prospect stage (relationship stages only)."""
     if not has_relationship_stages(data):
-        return PatternSection(text="The four relationship patterns (early abort, mid-way collapse, early exit, "
-                                   "long-lasting) need the relationship stages prospect, formation, stability, decline "
-                                   "and churn; they are estimated in the *relationship_stages* variant of this report.")
+        return PatternSection(**vars(sec.not_computed(
+            "the four relationship patterns (early abort, mid-way collapse, early exit, long-lasting) need the "
+            "relationship stages prospect, formation, stability, decline and churn, which this panel does not have")))
     stable = params.simulation.stable_periods_for_long_lasting if params.simulation else 6
     truth = data.truth["P"] if data.truth and data.truth["P_x"] is None else None
     patterns = pattern_probabilities(matrix, stable, truth)
@@ -368,9 +469,10 @@ def pattern_section(matrix: TransitionMatrix, data: LifecycleData, params) -> Pa
             f"that holds stability for {stable} consecutive {data.period_name}s as long-lasting, the chain gives from "
             "the prospect stage: " + "; ".join(f"{r.pattern} **{r.probability:.1%}**" for r in patterns.itertuples())
             + ".")
-    table = table_spec(patterns, "The four relationship patterns from the prospect stage, with bootstrap 95% intervals.",
+    table = table_spec(patterns, f"The four relationship patterns from the prospect stage, with bootstrap {matrix.confidence:.0%} intervals.",
                        label="tbl-patterns", decimals=3)
-    return PatternSection({"relationship_patterns": patterns}, text, table, frame=patterns)
+    return PatternSection({"relationship_patterns": patterns}, text, table, source=source_of(data),
+                          rows_used=data.panel.n_rows, frame=patterns)
 
 
 # ---------------------------------------------------------------- forecast, covariates, value, truth
@@ -383,20 +485,31 @@ class ForecastSection(Section):
 def forecast_section(matrix: TransitionMatrix, data: LifecycleData, horizon: int) -> ForecastSection:
     """Stage mix of the last period's customers projected `horizon` periods ahead, with bootstrap bands."""
     if matrix.boot_samples is None:
-        return ForecastSection()
+        return ForecastSection(**vars(sec.not_computed(
+            "the forecast bands push the bootstrap matrices forward, and there is no bootstrap in this run")))
     last = data.panel.occupancy()[-1]
     forecast = forecast_with_bands(last / last.sum(), matrix, horizon)
     end = forecast[forecast["step"] == horizon]
     text = f"After {horizon} {data.period_name}s: " + "; ".join(
         f"{r.stage} **{r.share:.1%}** ({r.lower:.1%}–{r.upper:.1%})" for r in end.itertuples()) + "."
-    return ForecastSection({"forecast_final_step": end}, text, forecast=forecast)
+    return ForecastSection({"forecast_final_step": end}, text, source=source_of(data), rows_used=int(last.sum()),
+                           forecast=forecast)
 
 
 def covariate_section(data: LifecycleData, params, n_shown: int = 16) -> Section:
     """Multinomial-logit covariate effects per origin stage (the largest by |z| are shown)."""
-    if not (params.covariate_model and data.covariates is not None):
-        return Section(text="No covariates in this variant.")
-    effects = mnlogit_by_origin(data.panel, data.covariates)
+    if not params.covariate_model:
+        return sec.not_computed("the covariate model is turned off in the parameter file")
+    if data.covariates is None:
+        return sec.not_computed("the data have no covariates")
+    try:
+        effects = mnlogit_by_origin(data.panel, data.covariates)
+    except (ValueError, np.linalg.LinAlgError, FloatingPointError, KeyError) as exc:
+        return sec.failed("The multinomial logit of moves on covariates", "one model per origin stage, staying as "
+                          "the base outcome, rare destinations dropped", str(exc), rows_used=data.panel.n_rows)
+    if effects.empty or not (effects["term"] != "const").any():
+        return sec.not_computed("no origin stage has enough moves to more than one destination for the covariate "
+                                "model (or every fit was singular)", rows_used=data.panel.n_rows)
     effects = effects[effects["term"] != "const"].reset_index(drop=True)
     largest = effects.assign(abs_z=effects["z"].abs()).nlargest(n_shown, "abs_z").sort_index()
     shown = (f"the {len(largest)} largest of {len(effects)} effects by |z|; all are in results.json"
@@ -408,13 +521,20 @@ def covariate_section(data: LifecycleData, params, n_shown: int = 16) -> Section
                        decimals={"coef": 3, "se": 3, "odds ratio": 3, "p": 4})
     text = ("Covariates are measured at the origin month: log(1 + revenue so far), log of the number of purchases "
             "so far and months since entry.") if data.kind == "transactions" else None
-    return Section({"covariate_effects": effects}, text, table)
+    return Section({"covariate_effects": effects}, text, table, source=source_of(data), rows_used=data.panel.n_rows)
+
+
+def returns_clause(P, target) -> str:
+    """', including returns from the lost stage,' only when the chain lets customers leave it."""
+    P = np.asarray(P, float)
+    leaves = any(P[t].sum() - P[t, t] > 0 for t in target)
+    return ", including returns from the lost stage," if leaves else ""
 
 
 def stage_value_section(P, data: LifecycleData, entry_mix, params) -> Section:
     """Pfeifer-Carraway value of a customer by current stage and of a newly entered customer."""
     if data.rewards is None:
-        return Section(text="No stage rewards were given, so stage values are not computed.")
+        return sec.not_computed("no stage rewards were given (stage_rewards in the panel block)")
     unit = data.period_name
     rewards = np.nan_to_num(data.rewards)
     values = markov_chain_value(P, rewards, params.discount_rate, params.value_horizon - 1)
@@ -427,29 +547,31 @@ def stage_value_section(P, data: LifecycleData, entry_mix, params) -> Section:
                        f"per {unit}).", label="tbl-values", decimals=2)
     text = (f"Over {params.value_horizon} {unit}s a newly entered customer is worth **{entry_mix @ values:,.2f}** in "
             f"expectation ({entry_mix @ values_infinite:,.2f} if the chain ran for ever: the long horizon assumes that "
-            f"the moves, including returns from the lost stage, continue unchanged).")
-    return Section({"stage_values": frame, "entry_value": entry}, text, table)
+            f"the moves{returns_clause(P, data.target)} continue unchanged).")
+    return Section({"stage_values": frame, "entry_value": entry}, text, table, source=source_of(data),
+                   rows_used=data.panel.n_rows)
 
 
 def truth_section(matrix: TransitionMatrix, data: LifecycleData) -> Section:
     """Coverage of the intervals and largest error against the pooled true matrix (simulations only)."""
     if data.truth is None:
-        return Section()
+        return sec.not_computed("the panel is not simulated, so there is no known matrix to check against")
     check = truth_comparison(matrix, pooled_truth(data.truth, data.panel))
     wilson_cover = check["Wilson covers"].mean()
     boot_cover = check["bootstrap covers"].mean() if "bootstrap covers" in check else np.nan
     error = (check["p"] - check["truth"]).abs().max()
     results = {"truth_check": {"cells": len(check), "wilson_coverage": wilson_cover, "bootstrap_coverage": boot_cover,
                                "max_abs_error": float(error)}}
-    text = ("## Check against the known truth\n\nThe panel was simulated, so the estimates can be checked. The pooled "
+    text = ("The panel was simulated, so the estimates can be checked. The pooled "
             "truth averages the two covariate groups' matrices by their share of exposure in each row. "
             f"Of {len(check)} possible cells, **{wilson_cover:.0%}** of Wilson intervals and **{boot_cover:.0%}** of "
-            f"bootstrap intervals contain the true value (about 95% expected); the largest absolute error is "
+            f"bootstrap intervals contain the true value (about {matrix.confidence:.0%} expected); the largest absolute error is "
             f"{error:.3f}.")
     frame = check[["from", "to", "n", "p", "truth", "wilson_lower", "wilson_upper", "boot_lower", "boot_upper"]].rename(
         columns={"n": "moves", **INTERVAL_COLUMNS})
     return Section(results, text, table_spec(frame, "Estimated against true transition probabilities.",
-                                             label="tbl-truth", decimals=3))
+                                             label="tbl-truth", decimals=3), source="simulated",
+                   rows_used=data.panel.n_rows)
 
 
 def finding(summary: MatrixSummary, homogeneity: LikelihoodRatioTest, order: LikelihoodRatioTest,

@@ -273,3 +273,27 @@ def customer_transition_counts(panel: StagePanel) -> np.ndarray:
         out[first:first + rows] = np.bincount((cust[lo:hi] - first) * cells + flat[lo:hi],
                                               minlength=rows * cells).reshape(rows, cells)
     return out
+
+
+def panel_gaps(panel: StagePanel) -> dict:
+    """Periods missing inside customers' histories (between their first and last observed period).
+
+    Moves are counted only between consecutive observed periods, so each gap (a run of missing
+    periods) removes the one move that would have crossed it. Returns the number of customers with
+    a gap, of missing customer-periods, and of moves not counted because of gaps.
+    """
+    n = panel.n_customers
+    if n == 0:
+        return {"customers_with_gaps": 0, "missing_periods": 0, "moves_not_counted": 0}
+    first = np.full(n, np.iinfo(np.int64).max)
+    last = np.full(n, -1)
+    np.minimum.at(first, panel.customer, panel.period)
+    np.maximum.at(last, panel.customer, panel.period)
+    observed = np.bincount(panel.customer, minlength=n)
+    missing = (last - first + 1) - observed
+    # gap runs = observed rows whose next observed period (same customer) is not the next period
+    order = np.lexsort((panel.period, panel.customer))
+    c, t = panel.customer[order], panel.period[order]
+    runs = int(np.sum((c[1:] == c[:-1]) & (t[1:] - t[:-1] > 1)))
+    return {"customers_with_gaps": int(np.sum(missing > 0)), "missing_periods": int(missing.sum()),
+            "moves_not_counted": runs}

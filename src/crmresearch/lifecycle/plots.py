@@ -76,11 +76,13 @@ def transition_heatmap(matrix: TransitionMatrix, interval: str = "bootstrap"):
     return fig
 
 
-def cohort_flows(panel: StagePanel, customers, n_steps: int):
+def cohort_flows(panel: StagePanel, customers, n_steps: int, absorbing=()):
     """Occupancy by tenure step (steps+1 x S) and flows between steps (steps x S x S) of a cohort.
 
     `customers` selects the cohort (boolean over customer codes); each customer is aligned on its
-    own entry period, and only customers observed for all steps are kept (a closed cohort).
+    own entry period, and only customers observed for all steps are kept (a closed cohort). A
+    customer who reached an `absorbing` stage stays there (panels record churn once), so churned
+    customers remain in the cohort; customers with a gap within the steps are left out.
     """
     s = panel.n_states
     chosen = np.asarray(customers, bool)
@@ -91,6 +93,10 @@ def cohort_flows(panel: StagePanel, customers, n_steps: int):
     grid = np.full((panel.n_customers, n_steps + 1), -1, np.int64)
     rows = chosen[panel.customer] & (tenure <= n_steps)
     grid[panel.customer[rows], tenure[rows]] = panel.stage[rows]
+    if len(absorbing):
+        for k in range(1, n_steps + 1):       # carry an absorbing stage forward (loop over steps, not customers)
+            carry = (grid[:, k] < 0) & np.isin(grid[:, k - 1], list(absorbing))
+            grid[carry, k] = grid[carry, k - 1]
     complete = chosen & (grid >= 0).all(axis=1)
     g = grid[complete]
     occupancy = np.stack([np.bincount(g[:, k], minlength=s) for k in range(n_steps + 1)])
@@ -174,8 +180,8 @@ def stage_occupancy(occupancy: np.ndarray, states, period_labels, shares: bool =
     return fig
 
 
-def period_rate_panels(rates: pd.DataFrame, period_name: str = "month"):
-    """Small multiples: retention, reactivation and churn by origin period with Wilson bands."""
+def period_rate_panels(rates: pd.DataFrame, period_name: str = "month", confidence: float = 0.95):
+    """Small multiples: retention, reactivation and churn by origin period with Wilson bands at `confidence`."""
     measures = list(dict.fromkeys(rates["measure"]))
     fig, axes = new_figure(ncols=len(measures), height=2.6, sharey=False)
     axes = np.atleast_1d(axes)
@@ -188,7 +194,7 @@ def period_rate_panels(rates: pd.DataFrame, period_name: str = "month"):
         labels = d["label"].tolist()
         step = max(1, int(np.ceil(len(labels) / 3)))
         ax.set_xticks(d["period"].to_numpy()[::step], labels[::step], fontsize=6.5)
-    axes[0].set_ylabel("rate per period (95% Wilson band)")
+    axes[0].set_ylabel(f"rate per period ({confidence:.0%} Wilson band)")
     return fig
 
 
@@ -280,3 +286,7 @@ def pattern_bars(probabilities, labels, lower=None, upper=None):
     ax.set_ylabel("probability from entry")
     ax.set_ylim(0, max(1e-9, float(np.max(upper if upper is not None else p))) * 1.15)
     return fig
+
+
+# The figure of a section that was not computed (one definition for every report).
+from ..clv.plots import absent_figure  # noqa: E402,F401
