@@ -16,7 +16,7 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 
 _LAZY_SUBMODULES = {
     "config", "stats", "datasets", "parameters", "report", "satisfaction", "lifecycle", "clv",
-    "overview", "runner", "publish", "sections", "value_chain",
+    "overview", "runner", "publish", "sections", "value_chain", "contractual",
 }
 
 

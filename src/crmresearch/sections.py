@@ -78,4 +78,4 @@ def simulated_heading(title: str) -> str:
 
 
 def simulated_caption(caption: str) -> str:
-    return f"{SIMULATED_LABEL} (simulated data, not the report's survey). {caption}"
+    return f"{SIMULATED_LABEL} (simulated data, not the report's own data). {caption}"

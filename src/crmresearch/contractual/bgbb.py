@@ -1,0 +1,181 @@
+"""BG/BB: discrete-time non-contractual buying (Fader, Hardie & Shang 2010).
+
+Fader, P. S., Hardie, B. G. S. & Shang, J. (2010), "Customer-base analysis in a discrete-time
+noncontractual setting", Marketing Science 29(6). In each of n transaction opportunities (a
+yearly donation, an annual event) a customer who is still alive buys with probability p,
+p ~ Beta(α, β); before each later opportunity an alive customer dies with probability θ,
+θ ~ Beta(γ, δ). The sufficient statistics are x (transactions in n opportunities), t_x (the
+opportunity of the last one, 0 if none) and n. With B(·,·) the beta function,
+
+    L = B(α+x, β+n-x)/B(α,β) · B(γ, δ+n)/B(γ,δ)
+        + Σ_{i=0}^{n-t_x-1} B(α+x, β+t_x-x+i)/B(α,β) · B(γ+1, δ+t_x+i)/B(γ,δ).
+
+Published fit on the donations data (11,104 donors of the 1995 cohort, n = 6 later years):
+α = 1.204, β = 0.750, γ = 0.657, δ = 2.783, LL = -33,225.6 (FHS 2010, table 2).
+
+The likelihood works on rows (x, t_x, n) with counts: all sum terms of all rows form one
+matrix (rows × max(n - t_x) + 1, masked), so an evaluation costs microseconds and a million
+donors cost nothing more than their few dozen distinct rows. The score is analytic (each term's
+derivative is a difference of digammas, weighted by the term's share of L).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import special
+
+from ..clv.models import FailedFit, _LogParameterModel, collapse_rows, fit_multistart
+
+PUBLISHED_DONATIONS = {"alpha": 1.204, "beta": 0.750, "gamma": 0.657, "delta": 2.783, "loglike": -33225.6,
+                       "donors": 11104, "periods": 6,
+                       "source": "Fader, Hardie & Shang (2010), Marketing Science 29(6), table 2"}
+
+
+class BetaGeometricBetaBinomial(_LogParameterModel):
+    """BG/BB likelihood on rows (x, t_x, n) with counts; natural parameters (α, β, γ, δ)."""
+
+    natural_names = ("alpha", "beta", "gamma", "delta")
+
+    def __init__(self, frequency, recency, periods, counts=None, **kwds):
+        x, t_x, n = (np.asarray(v, dtype=float) for v in (frequency, recency, periods))
+        if counts is None:
+            rows = collapse_rows(x=x, t_x=t_x, n=n)
+        else:
+            counts = np.asarray(counts, dtype=float)
+            keep = counts > 0
+            base = collapse_rows(x=x[keep], t_x=t_x[keep], n=n[keep])
+            rows = type(base)(base.columns, np.bincount(base.inverse, weights=counts[keep],
+                                                        minlength=base.weights.size), base.inverse)
+        c = rows.columns
+        bad = (c["x"] < 0) | (c["x"] > c["t_x"]) | (c["t_x"] > c["n"]) | ((c["x"] == 0) != (c["t_x"] == 0))
+        if np.any(bad):
+            raise ValueError("BG/BB rows need 0 <= x <= t_x <= n, with t_x = 0 exactly when x = 0")
+        super().__init__(rows, **kwds)
+        self.x, self.t_x, self.n = c["x"], c["t_x"], c["n"]
+        width = int((self.n - self.t_x).max()) if self.x.size else 0
+        self.i = np.arange(width)[None, :]
+        self.mask = self.i < (self.n - self.t_x)[:, None]
+
+    def default_start(self):
+        return np.array([1.0, 1.0, 1.0, 1.0])
+
+    def _terms(self, theta):
+        alpha, beta, gamma, delta = theta
+        x, t_x, n = self.x[:, None], self.t_x[:, None], self.n[:, None]
+        b_ab, b_gd = special.betaln(alpha, beta), special.betaln(gamma, delta)
+        a1 = alpha + x
+        b_alive = beta + n - x
+        b_i = np.where(self.mask, beta + t_x - x + self.i, 1.0)
+        d_i = delta + t_x + self.i
+        alive = special.betaln(a1, b_alive) - b_ab + special.betaln(gamma, delta + n) - b_gd
+        died = np.where(self.mask, special.betaln(a1, b_i) - b_ab + special.betaln(gamma + 1, d_i) - b_gd, -np.inf)
+        parts = np.concatenate([alive, died], axis=1)
+        return parts, special.logsumexp(parts, axis=1)
+
+    def _row_loglike(self, theta):
+        return self._terms(theta)[1]
+
+    def _loglike_and_gradient(self, theta):
+        alpha, beta, gamma, delta = theta
+        parts, log_l = self._terms(theta)
+        share = np.exp(parts - log_l[:, None])
+        x, t_x, n = self.x[:, None], self.t_x[:, None], self.n[:, None]
+        psi = special.digamma
+        base_a, base_b = psi(alpha) - psi(alpha + beta), psi(beta) - psi(alpha + beta)
+        base_g, base_d = psi(gamma) - psi(gamma + delta), psi(delta) - psi(gamma + delta)
+        a1 = alpha + x
+        b_all = np.concatenate([beta + n - x, np.where(self.mask, beta + t_x - x + self.i, 1.0)], axis=1)
+        g_all = np.concatenate([np.full_like(n, gamma), np.full(self.mask.shape, gamma + 1)], axis=1)
+        d_all = np.concatenate([delta + n, delta + t_x + self.i], axis=1)
+        psi_ab = psi(a1 + b_all)
+        psi_gd = psi(g_all + d_all)
+        grads = [psi(a1) - psi_ab - base_a, psi(b_all) - psi_ab - base_b,
+                 psi(g_all) - psi_gd - base_g, psi(d_all) - psi_gd - base_d]
+        w = self.weights
+        grad = np.array([float(w @ (share * g).sum(axis=1)) for g in grads])
+        return float(w @ log_l), grad
+
+
+def fit_bgbb(frequency, recency, periods, counts=None, start_params=None):
+    """Fit the BG/BB by maximum likelihood; `FittedModel`, or `FailedFit` when it does not converge."""
+    n_customers = int(np.sum(counts) if counts is not None else np.size(frequency))
+    try:
+        model = BetaGeometricBetaBinomial(frequency, recency, periods, counts)
+    except ValueError as exc:
+        return FailedFit("BG/BB", str(exc), [], n_customers)
+    if not np.any(model.x > 0):
+        return FailedFit("BG/BB", "no customer made a transaction", [], n_customers)
+    return fit_multistart(model, "BG/BB", start_params)
+
+
+# ------------------------------------------------------------------ predictions (FHS 2010, section 3)
+
+def _split(theta):
+    return (np.asarray(v, dtype=float) for v in np.asarray(theta, dtype=float).T)
+
+
+def _log_likelihood_rows(theta, x, t_x, n):
+    model = BetaGeometricBetaBinomial(np.atleast_1d(x), np.atleast_1d(t_x), np.atleast_1d(n))
+    return model._row_loglike(np.asarray(theta, float))[model.rows.inverse]
+
+
+def prob_alive(theta, x, t_x, n) -> np.ndarray:
+    """P(alive at opportunity n + 1 | x, t_x, n) (FHS 2010, eq. 11)."""
+    alpha, beta, gamma, delta = theta
+    x, t_x, n = (np.asarray(v, dtype=float) for v in (x, t_x, n))
+    log_num = (special.betaln(alpha + x, beta + n - x) - special.betaln(alpha, beta)
+               + special.betaln(gamma, delta + n + 1) - special.betaln(gamma, delta))
+    return np.exp(log_num - _log_likelihood_rows(theta, x, t_x, n))
+
+
+def expected_transactions(theta, x, t_x, n, future: int) -> np.ndarray:
+    """E[X(n, n + n*) | x, t_x, n]: transactions in the next `future` opportunities (FHS 2010, eq. 13)."""
+    alpha, beta, gamma, delta = theta
+    x, t_x, n = (np.asarray(v, dtype=float) for v in (x, t_x, n))
+    log_front = (special.betaln(alpha + x + 1, beta + n - x) - special.betaln(alpha, beta)
+                 - _log_likelihood_rows(theta, x, t_x, n))
+    # δ/(γ-1) · Γ(γ+δ)/Γ(1+δ) · [Γ(1+δ+n)/Γ(γ+δ+n) - Γ(1+δ+n+n*)/Γ(γ+δ+n+n*)]
+    g = special.gammaln
+    a = np.exp(g(gamma + delta) - g(1 + delta) + g(1 + delta + n) - g(gamma + delta + n))
+    b = np.exp(g(gamma + delta) - g(1 + delta) + g(1 + delta + n + future) - g(gamma + delta + n + future))
+    return np.exp(log_front) * delta / (gamma - 1) * (a - b)
+
+
+def dert(theta, x, t_x, n, discount_rate: float) -> np.ndarray:
+    """Discounted expected residual transactions DERT(d | x, t_x, n) (FHS 2010, eq. 14)."""
+    alpha, beta, gamma, delta = theta
+    x, t_x, n = (np.asarray(v, dtype=float) for v in (x, t_x, n))
+    d = discount_rate
+    log_front = (special.betaln(alpha + x + 1, beta + n - x) - special.betaln(alpha, beta)
+                 + special.betaln(gamma, delta + n + 1) - special.betaln(gamma, delta)
+                 - _log_likelihood_rows(theta, x, t_x, n))
+    return np.exp(log_front) / (1 + d) * special.hyp2f1(1, delta + n + 1, gamma + delta + n + 1, 1 / (1 + d))
+
+
+def expected_count_distribution(theta, n: int) -> np.ndarray:
+    """P(X(n) = x), x = 0..n, for a customer with n opportunities (FHS 2010, eq. 7)."""
+    alpha, beta, gamma, delta = theta
+    x = np.arange(n + 1, dtype=float)
+    log_comb = special.gammaln(n + 1) - special.gammaln(x + 1) - special.gammaln(n - x + 1)
+    alive = np.exp(log_comb + special.betaln(alpha + x, beta + n - x) - special.betaln(alpha, beta)
+                   + special.betaln(gamma, delta + n) - special.betaln(gamma, delta))
+    # died after opportunity i (i = x..n-1): C(i, x) B(α+x, β+i-x)/B(α,β) · B(γ+1, δ+i)/B(γ,δ)
+    i = np.arange(n, dtype=float)[None, :]
+    xx = x[:, None]
+    valid = i >= xx
+    with np.errstate(invalid="ignore"):
+        log_c = special.gammaln(i + 1) - special.gammaln(xx + 1) - special.gammaln(np.where(valid, i - xx, 0) + 1)
+        terms = np.where(valid, np.exp(log_c + special.betaln(alpha + xx, beta + np.where(valid, i - xx, 0))
+                                       - special.betaln(alpha, beta) + special.betaln(gamma + 1, delta + i)
+                                       - special.betaln(gamma, delta)), 0.0)
+    return alive + terms.sum(axis=1)
+
+
+def summary_table(theta, x, t_x, n, counts, future: int, discount_rate: float) -> pd.DataFrame:
+    """Each distinct (x, t_x, n) with its count, P(alive), expected transactions and DERT."""
+    out = pd.DataFrame({"x": x, "t_x": t_x, "n": n, "customers": counts})
+    out["p_alive"] = prob_alive(theta, x, t_x, n)
+    out["expected_next"] = expected_transactions(theta, x, t_x, n, future)
+    out["dert"] = dert(theta, x, t_x, n, discount_rate)
+    return out
