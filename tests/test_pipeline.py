@@ -63,7 +63,8 @@ def test_report_page_has_figures_tables_and_no_code(published_overview):
     assert page.tags.get("table", 0) >= 4          # loyalty items, behaviour, two provenance tables
     assert page.tags.get("figcaption", 0) >= 4
     html = page_path.read_text()
-    assert "Figure 1:" in html and "Table 1:" in html
+    # Quarto writes "Figure&nbsp;1:", the pandoc route a non-breaking space character; both read "Figure 1:".
+    assert re.search(r"Figure(?:\s|&nbsp;)1:", html) and re.search(r"Table(?:\s|&nbsp;)1:", html)
     assert "import crmresearch" not in html and "crm.report" not in html
     assert "Parameters and provenance" in html and "sha256" in html
     assert not re.search(r"https?://(?!www\.w3\.org)", re.sub(r'<a [^>]*href="https?://[^"]*"', "", html)), \
@@ -121,7 +122,7 @@ def test_results_json_matches_a_direct_computation(published_overview):
     nps = stats.net_promoter_score(mobi["CUSL3"])
     assert res["nps"]["nps"] == pytest.approx(nps.nps)
     sat = mobi[["CUSA1", "CUSA2", "CUSA3"]].mean(axis=1)
-    satisfied = sat >= 8
+    satisfied = sat >= 7
     expected = np.mean(mobi.loc[satisfied, "CUSL1"] <= 6)
     assert res["satisfied_would_not_choose_again"]["estimate"] == pytest.approx(expected)
     tx = datasets.load_cdnow("sample")

@@ -403,13 +403,13 @@ def test_sections_record_behaviour_results_only_when_behaviour_is_observed():
 
     from crmresearch.satisfaction import analysis
 
-    params, data = _simulated_report_data()
+    params, data = _simulated_report_data(simulated_illustrations=True)
     assert data.has_behaviour
     frame = data.frame
     satisfied = frame["satisfaction"].to_numpy() >= params.satisfied_min
     trap = analysis.trap_section(data, params)
     assert list(trap.results) == ["trap_intention", "trap_behaviour"]
-    assert list(trap.table["basis"]) == ["would not choose again"] * 3 + ["defected"] * 3
+    assert list(trap.table["df"]["basis"]) == ["would not choose again"] * 3 + ["defected"] * 3
     defected = ~frame["repurchased"].to_numpy(bool)
     assert trap.behaviour.satisfied_who_defect.successes == int((satisfied & defected).sum())
     assert "Among actual defectors" in trap.text
@@ -417,17 +417,24 @@ def test_sections_record_behaviour_results_only_when_behaviour_is_observed():
     assert list(js.results) == ["jones_sasser_top_box", "jones_sasser_repurchase"]
     types = analysis.loyalty_types_section(data, params)
     assert types.source_label == data.label and types.dick_basu["count"].sum() == data.n
+    assert types.source == "simulated" and types.heading is None      # a simulation variant's own data
 
-    stated_only = dataclasses.replace(data, has_behaviour=False)
+    stated_only = dataclasses.replace(data, has_behaviour=False, source="survey")
     trap = analysis.trap_section(stated_only, params)
-    assert list(trap.results) == ["trap_intention"] and set(trap.table["basis"]) == {"would not choose again"}
+    assert list(trap.results) == ["trap_intention"] and set(trap.table["df"]["basis"]) == {"would not choose again"}
     assert "actual defectors" not in trap.text
     assert list(analysis.jones_sasser_section(stated_only, np.zeros(data.n, bool), params).results) == \
         ["jones_sasser_top_box"]
     types = analysis.loyalty_types_section(stated_only, params)
-    assert types.source_label == "the simulated competitive market"
+    assert types.source_label == "the simulated competitive market" and types.source == "simulated"
+    assert "Simulated illustration" in types.heading and "Simulated illustration" in types.table["caption"]
     assert types.dick_basu["count"].sum() == params.scenario_n
-    assert list(types.table["framework"].unique()) == ["Dick & Basu", "Jones & Sasser"]
+    assert list(types.table["df"]["framework"].unique()) == ["Dick & Basu", "Jones & Sasser"]
+
+    # Without `simulated_illustrations` nothing simulated stands in for the survey: the section says why.
+    params_off = params.model_copy(update={"simulated_illustrations": False})
+    off = analysis.loyalty_types_section(stated_only, params_off)
+    assert off.source == "not_computed" and "behaviour" in off.note and off.results == {}
 
 
 def test_size_check_switched_off_records_nothing():
@@ -436,6 +443,7 @@ def test_size_check_switched_off_records_nothing():
     params, _ = _simulated_report_data(size_check_samples=0)
     section = analysis.size_check_section(None, None, (1, 10), params)
     assert section.size is None and section.results == {} and "switched off" in section.text
+    assert section.source == "not_computed"
 
 
 def test_model_choice_and_retention_sentences_state_the_computed_values():
@@ -453,11 +461,10 @@ def test_model_choice_and_retention_sentences_state_the_computed_values():
     text = analysis.switching_cost_sentence(table, 7)
     assert "**90.0%** of dissatisfied customers (SAT < 7)" in text and "only **25.0%**" in text
 
-    params, _ = _simulated_report_data()
     curves = pd.DataFrame([{"scenario": s, "level": float(level), "share": share}
                            for s, shares in (("competitive", (0.2, 0.8)), ("intermediate", (0.5, 0.9)),
                                              ("monopoly", (0.95, 0.97)))
                            for level, share in zip((8, 10), shares)])
-    text = analysis.competitiveness_sentence(curves, params, (1, 10))
+    text = analysis.competitiveness_sentence(curves, 7, 9, 10)
     assert text.startswith("At SAT 8, retention is **20%** in the competitive market")
-    assert "at SAT 10 it is **80%**, **90%** and **97%**" in text
+    assert "at SAT 10, retention is **80%** in the competitive market, **90%**" in text and "**97%** in the monopoly" in text

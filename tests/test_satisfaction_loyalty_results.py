@@ -45,6 +45,13 @@ def test_results_file_is_complete(run):
                 "jones_sasser_top_box", "nps_by_band", "trap_intention", "penalty_reward", "dick_basu",
                 "switching_cost_removal", "competitiveness_retention"):
         assert key in doc["results"], key
+    sources = {name: sec["source"] for name, sec in doc["sections"].items()}
+    assert sources["curve"] == sources["ceiling"] == sources["trap"] == sources["attributes"] == "data"
+    # mobi has no behaviour or switching-cost item: loyalty types are a simulated illustration (asked for
+    # in fast.yaml), the survey's own switching-cost section is not computed
+    assert sources["loyalty_types"] == sources["competitiveness"] == "simulated"
+    assert sources["switching_cost"] == "not_computed" and doc["sections"]["switching_cost"]["note"]
+    assert doc["sections"]["curve"]["rows_used"] == 250
 
 
 def test_descriptives(run):

@@ -86,7 +86,9 @@ def net_promoter_score(scores, confidence: float = 0.95, promoter_min: float = P
     """NPS = %promoters - %detractors, in points (-100..100), with a normal interval.
 
     The variance follows from the trinomial: Var(p_P - p_D) = [p_P + p_D - (p_P - p_D)^2] / n.
-    The thresholds default to the 0-10 scale; a 1-10 survey uses the same ones (domain.md §2).
+    The thresholds default to Reichheld's 0-10 bands (a 1-10 survey uses the same ones). With other
+    thresholds on another scale the same formula gives the *net top-box score* (share at or above
+    ``promoter_min`` minus share at or below ``detractor_max``), which the reports name as such.
     """
     s = np.asarray(scores, dtype=float)
     s = s[~np.isnan(s)]
@@ -97,7 +99,7 @@ def net_promoter_score(scores, confidence: float = 0.95, promoter_min: float = P
     p_det = float(np.mean(s <= detractor_max))
     diff = p_prom - p_det
     se = np.sqrt(max(p_prom + p_det - diff**2, 0.0) / n)
-    z = sps.norm.ppf(0.5 + confidence / 2)
+    z = z_value(confidence)
     return NetPromoterScore(n, 100 * p_prom, 100 * (1 - p_prom - p_det), 100 * p_det, 100 * diff,
                             100 * max(diff - z * se, -1.0), 100 * min(diff + z * se, 1.0))
 

@@ -7,7 +7,43 @@ The report runs on exactly one data source:
 * ``simulation``: a simulated market (``crmresearch.satisfaction.simulation``), named by its
   scenario (competitive, intermediate, monopoly) with optional knob overrides.
 
-The sections on loyalty types and market competitiveness always add the simulated scenarios.
+Each measure has a scale: ``scale`` (default 1-10) serves every measure unless ``scales`` gives
+one its own, and ``missing_codes`` (global, or per measure under ``scales``) are read as missing,
+as are blank cells. Measures: satisfaction, loyalty, repurchase ("would choose again"),
+recommendation, switching_cost, attributes. A score that is the mean of several items (SAT,
+loyalty) is missing when one of its items is; every section then uses the respondents complete
+on its own measures and reports how many it left out (``Section.rows_dropped``).
+
+Cut-offs (all optional) belong to a measure and default to a rule relative to its scale
+L..H (R = H - L), resolved after validation into whole answer points that the report prints;
+an explicit value must lie on its measure's scale:
+
+=============================  ==============  ===============================  ======  =====  =====
+cut-off                        measure         default rule                     1-10    1-5    0-10
+=============================  ==============  ===============================  ======  =====  =====
+satisfied_min                  satisfaction    L + ceil(2R/3)                   7       4      7
+completely_satisfied_min       satisfaction    L + ceil(8R/9) (top two of 1-10) 9       5      9
+would_not_choose_again_max     repurchase      one below L + ceil(2R/3)         6       3      6
+top_box_min                    repurchase      H                                10      5      10
+attitude_high_min              repurchase      L + ceil(7R/9)                   8       5      8
+attribute_low_max              attributes      one below L + ceil(2R/3)         6       3      6
+attribute_high_min             attributes      L + ceil(8R/9)                   9       5      9
+promoter_min                   recommendation  L + ceil(8R/9)                   9       5      9
+detractor_max                  recommendation  one below L + ceil(2R/3)         6       3      6
+switching_cost_high_min        switching_cost  L + ceil(R/2)                    6       3      5
+=============================  ==============  ===============================  ======  =====  =====
+
+On 1-5 the rules give Jones & Sasser's own definitions (satisfied 4, completely satisfied 5), on
+0-10 and 1-10 Reichheld's NPS bands. NPS is reported only for a 0-10 or 1-10 recommendation item;
+on any other scale the report shows the net top-box score (share at or above ``promoter_min``
+minus share at or below ``detractor_max``) and says why. ``satisfaction_bands`` defaults to the
+whole points of the top five units of a short SAT scale (1, 5, 6, ..., 10 on 1-10) or six equal
+bands on a wide one.
+
+Sections the data cannot support (no attribute items, no observed behaviour, no switching-cost
+item) say so where they would be; they show a simulated market instead only with
+``simulated_illustrations: true`` (headed and captioned "Simulated illustration").
+
 A user's survey, e.g. ``params/satisfaction_loyalty/my_survey.yaml``::
 
     notebook: 01_satisfaction_loyalty
@@ -25,18 +61,22 @@ A user's survey, e.g. ``params/satisfaction_loyalty/my_survey.yaml``::
         switching_cost: lock_in           # optional, on the survey scale
         attributes: [price, network, service]
         segment: region                   # optional labels
-        scale: {low: 1, high: 10}
-      satisfied_min: 7
+        scale: {low: 1, high: 7}          # every measure ...
+        scales:                           # ... except those with their own scale
+          recommendation: {low: 0, high: 10}
+          switching_cost: {low: 1, high: 5, missing_codes: [9]}
+        missing_codes: [-99]              # read as missing (blanks are missing too)
+      satisfied_min: 5                    # optional: defaults follow each measure's scale
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from . import ReportParameters
-from .sources import SurveySource
+from .sources import MIN_RESPONDENTS, SurveySource, default_bands, nps_defined, resolve_cutoffs
 
 MOBI_QUALITY_ITEMS = [f"PERQ{i}" for i in range(1, 8)]
 
@@ -50,6 +90,8 @@ class SatisfactionSurvey(SurveySource):
     (on the survey scale), ``attributes`` (attribute-performance items on the survey scale) and
     ``segment`` (any labels).
     """
+
+    MEASURES: ClassVar[tuple] = ("satisfaction", "loyalty", "repurchase", "recommendation", "switching_cost", "attributes")
 
     loyalty: list[str] = Field(default_factory=lambda: ["CUSL1", "CUSL3"], min_length=1)
     behaviour: str | None = None
@@ -65,43 +107,60 @@ class SatisfactionSurvey(SurveySource):
             object.__setattr__(self, "attributes", [])
         return self
 
+    def measure_columns(self) -> dict[str, list[str]]:
+        return {**super().measure_columns(), "attributes": list(self.attributes),
+                "switching_cost": [self.switching_cost] if self.switching_cost else []}
+
     @property
     def columns(self) -> list[str]:
         return list(dict.fromkeys([*super().columns, *self.attributes,
                                    *([self.switching_cost] if self.switching_cost else [])]))
 
     def load(self):
-        """Validated answers (and behaviour, segment) with the shared loaders."""
+        """Validated answers (and behaviour, segment) with the shared loaders; missing codes and blanks are NaN."""
         from .. import datasets
 
         if self.dataset:
             df = datasets.load_mobi()
             return df[["respondent_id", *self.columns]]
-        optional = [self.behaviour] if self.behaviour else []
-        df = datasets.load_survey(self.path, self.columns, (self.scale.low, self.scale.high), self.id_column,
-                                  optional=optional)
+        optional = {self.behaviour: self.missing_codes} if self.behaviour else {}
+        df = datasets.load_survey_columns(self.path, self.column_specs(), self.id_column, optional=optional)
         if self.behaviour:
             values = df[self.behaviour]
-            if not values.dropna().isin([0, 1]).all():
+            bad = values.notna() & ~values.isin([0, 1])
+            if bad.any():
                 raise datasets.DataValidationError(self.path, self.behaviour, "0/1 values (1 = "
-                                                   f"{self.behaviour_means})", values.index[~values.isin([0, 1])] + 1)
+                                                   f"{self.behaviour_means}) or blanks", datasets._bad_rows(bad))
         if self.segment:
             raw = datasets.read_table(self.path)
             if self.segment not in raw.columns:
                 raise datasets.DataValidationError(self.path, self.segment, f"a column named '{self.segment}'")
-            df[self.segment] = raw[self.segment].astype(str).to_numpy()
+            labels = raw[self.segment]
+            missing = labels.isna() | labels.astype(str).str.strip().isin(["", *map(lambda c: f"{c:g}",
+                                                                                   self.missing_codes)])
+            df[self.segment] = labels.astype(str).where(~missing).to_numpy(dtype=object)
+        datasets.require_respondents(self.path, df, [self.satisfaction, self.loyalty], MIN_RESPONDENTS,
+                                     "satisfaction and loyalty")
         return df
 
 
 class SimulationSettings(BaseModel):
     """A simulated market: a preset scenario and optional overrides of its knobs."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     scenario: Literal["competitive", "intermediate", "monopoly"] = "competitive"
     n: int = Field(2000, ge=100, le=1_000_000, description="respondents")
     competitiveness: float | None = Field(None, ge=0, le=1)
     switching_cost: float | None = Field(None, ge=0, le=1)
+
+    @property
+    def scale(self):
+        from ..satisfaction import simulation
+        from .sources import Scale
+
+        sc = simulation.SCENARIOS[self.scenario]
+        return Scale(low=sc.scale_low, high=sc.scale_high)
 
     def market(self):
         from ..satisfaction import simulation
@@ -111,23 +170,49 @@ class SimulationSettings(BaseModel):
         return simulation.scenario(self.scenario, n=self.n, **overrides)
 
 
+# cut-off field -> (measure, rule of `sources.CUTOFF_RULES`); see the module docstring's table.
+CUTOFFS = {
+    "satisfied_min": ("satisfaction", "satisfied"),
+    "completely_satisfied_min": ("satisfaction", "top_two"),
+    "would_not_choose_again_max": ("repurchase", "below_satisfied"),
+    "top_box_min": ("repurchase", "top_box"),
+    "attitude_high_min": ("repurchase", "attitude_high"),
+    "attribute_low_max": ("attributes", "below_satisfied"),
+    "attribute_high_min": ("attributes", "top_two"),
+    "promoter_min": ("recommendation", "top_two"),
+    "detractor_max": ("recommendation", "below_satisfied"),
+    "switching_cost_high_min": ("switching_cost", "midpoint"),
+}
+
+
+def _cutoff(description: str):
+    return Field(None, ge=-1e6, le=1e6, allow_inf_nan=False, description=description)
+
+
 class SatisfactionLoyaltyParameters(ReportParameters):
-    survey: SatisfactionSurvey | None = None
+    survey: SatisfactionSurvey | None = Field(
+        default_factory=lambda: SatisfactionSurvey(dataset="mobi"),
+        description="the survey (default: the shipped ECSI mobile survey); null when `simulation` is given")
     simulation: SimulationSettings | None = None
 
-    satisfaction_bands: list[float] = Field(
-        default_factory=lambda: [1, 5, 6, 7, 8, 9, 10], min_length=3,
-        description="band edges on the satisfaction scale (first band includes its lower edge)")
-    satisfied_min: float = Field(7, description="SAT from which a respondent counts as satisfied")
-    completely_satisfied_min: float = Field(
-        9, description="SAT from which a respondent counts as completely satisfied (Jones & Sasser)")
-    would_not_choose_again_max: float = Field(
-        6, description="'choose again' answer at or below which a respondent is a would-be defector")
-    top_box_min: float = Field(10, description="loyalty answer counted as top box")
-    attitude_high_min: float = Field(8, description="'choose again' answer from which relative attitude is high")
-    attribute_low_max: float = Field(6, description="attribute score at or below which performance is poor")
-    attribute_high_min: float = Field(9, description="attribute score from which performance is excellent")
+    satisfaction_bands: list[Annotated[float, Field(ge=-1e6, le=1e6, allow_inf_nan=False)]] | None = Field(
+        None, min_length=3, max_length=50,
+        description="band edges on the satisfaction scale (first band includes its lower edge); None: from the scale")
+    satisfied_min: float | None = _cutoff("SAT from which a respondent counts as satisfied")
+    completely_satisfied_min: float | None = _cutoff(
+        "SAT from which a respondent counts as completely satisfied (Jones & Sasser)")
+    would_not_choose_again_max: float | None = _cutoff(
+        "'choose again' answer at or below which a respondent is a would-be defector")
+    top_box_min: float | None = _cutoff("'choose again' answer counted as top box")
+    attitude_high_min: float | None = _cutoff("'choose again' answer from which relative attitude is high")
+    attribute_low_max: float | None = _cutoff("attribute score at or below which performance is poor")
+    attribute_high_min: float | None = _cutoff("attribute score from which performance is excellent")
+    promoter_min: float | None = _cutoff("recommendation answer from which a respondent is a promoter")
+    detractor_max: float | None = _cutoff("recommendation answer at or below which a respondent is a detractor")
+    switching_cost_high_min: float | None = _cutoff("switching-cost answer from which the cost counts as high")
     attribute_outcome: Literal["loyalty", "satisfaction"] = "loyalty"
+    simulated_illustrations: bool = Field(
+        False, description="show a simulated market where the data cannot support a section (headed as such)")
     spline_df: int = Field(4, ge=3, le=10)
     cv_folds: int = Field(5, ge=2, le=20)
     n_boot: int = Field(200, ge=10, le=20_000, description="bootstrap resamples of the broken line")
@@ -139,15 +224,42 @@ class SatisfactionLoyaltyParameters(ReportParameters):
     loyalty_source_n: int = Field(400, ge=50, le=100_000, description="respondents per loyalty source")
     alpha: float = Field(0.05, gt=0, lt=0.5)
     confidence: float = Field(0.95, gt=0.5, lt=1)
+    _origins: dict = PrivateAttr(default_factory=dict)
+
+    def scale_of(self, measure: str):
+        """The declared scale of a measure (the simulated market's scale for a simulation)."""
+        return self.survey.measure_scale(measure) if self.survey is not None else self.simulation.scale
+
+    @property
+    def nps_defined(self) -> bool:
+        return nps_defined(self.scale_of("recommendation"))
+
+    @property
+    def cutoff_origins(self) -> dict:
+        """cut-off -> where its value comes from (its default rule and scale, or the parameter file)."""
+        return dict(self._origins)
 
     @model_validator(mode="after")
     def _one_source(self):
         if (self.survey is None) == (self.simulation is None):
-            raise ValueError("exactly one of 'survey' or 'simulation'")
-        if sorted(self.satisfaction_bands) != list(self.satisfaction_bands):
+            raise ValueError("exactly one of 'survey' or 'simulation' (the survey defaults to the shipped ECSI "
+                             "mobile survey, so a simulation sets `survey: null`)")
+        origins = resolve_cutoffs(self, CUTOFFS, self.scale_of)
+        sat = self.scale_of("satisfaction")
+        if self.satisfaction_bands is None:
+            object.__setattr__(self, "satisfaction_bands", default_bands(sat))
+        elif sorted(self.satisfaction_bands) != list(self.satisfaction_bands) or \
+                len(set(self.satisfaction_bands)) != len(self.satisfaction_bands):
             raise ValueError("increasing 'satisfaction_bands' edges")
-        if self.completely_satisfied_min <= self.satisfied_min:
-            raise ValueError("'completely_satisfied_min' above 'satisfied_min'")
-        if self.attribute_high_min <= self.attribute_low_max:
-            raise ValueError("'attribute_high_min' above 'attribute_low_max'")
+        elif not (sat.low <= self.satisfaction_bands[0] and self.satisfaction_bands[-1] <= sat.high):
+            raise ValueError(f"'satisfaction_bands' within the satisfaction scale {sat.label()} "
+                             f"(got {self.satisfaction_bands[0]:g} to {self.satisfaction_bands[-1]:g})")
+        for high, low, measure in (("completely_satisfied_min", "satisfied_min", "satisfaction"),
+                                   ("attribute_high_min", "attribute_low_max", "attributes"),
+                                   ("promoter_min", "detractor_max", "recommendation")):
+            if getattr(self, high) <= getattr(self, low):
+                raise ValueError(f"'{high}' above '{low}' on the {measure} scale {self.scale_of(measure).label()} "
+                                 f"(got {getattr(self, high):g} and {getattr(self, low):g}); the scale is too short "
+                                 "for the default rules, so set both")
+        self._origins = origins
         return self

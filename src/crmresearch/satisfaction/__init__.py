@@ -1,4 +1,4 @@
-"""Satisfaction-loyalty curves and the satisfaction trap (domain.md §1-3).
+"""Satisfaction-loyalty curves and the satisfaction trap (Jones & Sasser 1995; Dick & Basu 1994).
 
 Submodules:
 
@@ -12,7 +12,8 @@ Submodules:
 * `loyalty_types`: Dick & Basu, the apostle map, loyalty sources, switching-cost removal;
 * `plots`: figures drawn from the results of the above;
 * `analysis`: the survey-level pipeline the notebook calls: data loading, then one function per
-  report section returning its results, tables, captions and computed sentences.
+  report section returning a `crmresearch.sections.Section` (results, table, computed sentences,
+  the source of its numbers and the rows it used).
 """
 
 from .attributes import attribute_response_curves, penalty_reward

@@ -29,7 +29,7 @@ KANO_CLASSES = ("basic", "performance", "attractive", "indifferent")
 
 
 def penalty_reward(attributes: pd.DataFrame, outcome, low_max: float, high_min: float,
-                   alpha: float = 0.05) -> pd.DataFrame:
+                   alpha: float = 0.05, confidence: float = 0.95) -> pd.DataFrame:
     """Penalties, rewards, asymmetry test and Kano class per attribute column (module docstring).
 
     Attributes with no answer in the low or the high group get no estimate for that side.
@@ -44,6 +44,9 @@ def penalty_reward(attributes: pd.DataFrame, outcome, low_max: float, high_min: 
             if dummy.any() and not dummy.all():
                 cols.append(dummy.astype(float))
                 names.append((name, side))
+    if not cols:
+        raise ValueError(f"no attribute has answers both at or below {low_max:g} and above it, or at or above "
+                         f"{high_min:g} and below it, so no penalty or reward can be estimated")
     design = sm.add_constant(np.column_stack(cols))
     res = sm.OLS(y, design).fit()
     params, cov = res.params[1:], res.cov_params()[1:, 1:]
@@ -75,7 +78,9 @@ def penalty_reward(attributes: pd.DataFrame, outcome, low_max: float, high_min: 
         else:
             row.update(asymmetry=np.nan, asymmetry_se=np.nan, asymmetry_p=np.nan, kano_class="not classified")
         rows.append(row)
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows)
+    out.attrs["z"] = float(sps.norm.ppf(0.5 + confidence / 2))
+    return out
 
 
 def attribute_response_curves(attributes: pd.DataFrame, outcome, edges) -> pd.DataFrame:

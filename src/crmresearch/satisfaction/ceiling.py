@@ -24,6 +24,7 @@ Three tools separate this artefact from a real zone of indifference:
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -119,6 +120,48 @@ class CensoredRegression(GenericLikelihoodModel):
         return super().fit(start_params=start_params, method=method, maxiter=maxiter, disp=disp, **kwargs)
 
 
+class ModelFitError(RuntimeError):
+    """A likelihood fit that did not converge from any of its starting points."""
+
+
+# An answer scale with more distinct observed values than this is treated as continuous (a 0-100
+# index, a mean of many items): the ordered logit would need one threshold per value.
+MAX_ORDINAL_CATEGORIES = 21
+
+
+def is_ordinal(y) -> tuple[bool, str | None]:
+    """Whether ``y`` can be modelled as ordered categories, and if not, why."""
+    values = np.unique(np.asarray(y, dtype=float))
+    if values.size > MAX_ORDINAL_CATEGORIES:
+        return False, (f"loyalty takes {values.size:,} distinct values, more than the {MAX_ORDINAL_CATEGORIES} an "
+                       "ordered logit is fitted on (one threshold per value); it is treated as continuous, so the "
+                       "censored model has no rounding and the ordered logit is skipped")
+    return True, None
+
+
+def _fit_with_restarts(model, starts, what: str, maxiter: int = 500):
+    """Fit from each start (BFGS, then Nelder-Mead polished by BFGS) until one converges to finite values."""
+    errors = []
+    for start in starts:
+        for method in ("bfgs", "nm"):
+            try:
+                with np.errstate(all="ignore"), warnings.catch_warnings():
+                    warnings.simplefilter("ignore")      # convergence is checked below, not announced
+                    res = model.fit(start_params=start, method=method, maxiter=2000 if method == "nm" else maxiter,
+                                    disp=False)
+                    if method == "nm":
+                        res = model.fit(start_params=res.params, method="bfgs", maxiter=maxiter, disp=False)
+            except (np.linalg.LinAlgError, ValueError, FloatingPointError) as exc:
+                errors.append(str(exc))
+                continue
+            ok = bool(res.mle_retvals.get("converged", True)) and np.all(np.isfinite(res.params)) and \
+                np.isfinite(res.llf)
+            if ok:
+                return res
+            errors.append(f"{method} did not converge")
+    raise ModelFitError(f"{what} did not converge from {len(starts)} starting points ({'; '.join(errors[-2:])})")
+
+
 def scale_step(y) -> float:
     """Resolution of an answer scale: the smallest gap between distinct observed values."""
     values = np.unique(np.asarray(y, dtype=float))
@@ -156,18 +199,33 @@ class CeilingAwareFit:
     kinked_aic: float
     lr_statistic: float
     prefers_kink: bool
+    confidence: float = 0.95
+
+    @property
+    def confidence_label(self) -> str:
+        return f"{100 * self.confidence:g}% CI"
 
     def as_dict(self) -> dict:
         d = dict(self.__dict__)
+        d.pop("confidence")
         d["linear_slope_ci_lower"], d["linear_slope_ci_upper"] = d.pop("linear_slope_ci")
         d["slope_change_ci_lower"], d["slope_change_ci_upper"] = d.pop("slope_change_ci")
         return d
 
 
+def _starts(x, y, design):
+    beta, *_ = np.linalg.lstsq(design, y, rcond=None)
+    sd = max(float(np.std(y - design @ beta)), 1e-3)
+    return [np.r_[beta, np.log(sd)], np.r_[beta, np.log(2 * sd)], np.r_[np.zeros_like(beta), np.log(max(np.std(y), 1e-3))]]
+
+
 def fit_censored_linear(x, y, scale, step: float | None = None):
-    """Censored regression of y on [1, x]; returns the statsmodels results object."""
+    """Censored regression of y on [1, x]; returns the statsmodels results object (a few starts are tried)."""
+    y = np.asarray(y, dtype=float)
     step = scale_step(y) if step is None else step
-    return CensoredRegression(np.asarray(y, dtype=float), kink_design(x), scale[0], scale[1], step).fit()
+    design = kink_design(x)
+    model = CensoredRegression(y, design, scale[0], scale[1], step)
+    return _fit_with_restarts(model, _starts(x, y, design), "the censored regression")
 
 
 def fit_ceiling_aware(x, y, scale, step: float | None = None, grid_size: int = 15,
@@ -182,13 +240,19 @@ def fit_ceiling_aware(x, y, scale, step: float | None = None, grid_size: int = 1
     grid = np.unique(np.quantile(x, np.linspace(0.1, 0.9, grid_size)))
     best = None
     for psi in grid:   # a handful of small MLE fits; ψ enters the likelihood non-smoothly
-        res = CensoredRegression(y, kink_design(x, psi), scale[0], scale[1], step).fit(
-            start_params=np.r_[linear.params[:2], 0.0, linear.params[-1]])
+        try:
+            res = _fit_with_restarts(CensoredRegression(y, kink_design(x, psi), scale[0], scale[1], step),
+                                     [np.r_[linear.params[:2], 0.0, linear.params[-1]]], "the kinked censored fit")
+        except ModelFitError:
+            continue
         if best is None or res.llf > best[1].llf:
             best = (psi, res)
+    if best is None:
+        raise ModelFitError(f"the kinked censored regression did not converge at any of {grid.size} breakpoints")
     psi, kinked = best
     z = sps.norm.ppf(0.5 + confidence / 2)
-    se = np.sqrt(np.diag(kinked.cov_params()))
+    with np.errstate(invalid="ignore"):
+        se = np.sqrt(np.diag(kinked.cov_params()))
     lse = np.sqrt(np.diag(linear.cov_params()))
     kinked_aic = -2 * kinked.llf + 2 * (kinked.params.size + 1)
     linear_aic = -2 * linear.llf + 2 * linear.params.size
@@ -201,7 +265,7 @@ def fit_ceiling_aware(x, y, scale, step: float | None = None, grid_size: int = 1
         slope_change=float(kinked.params[2]),
         slope_change_ci=(float(kinked.params[2] - z * se[2]), float(kinked.params[2] + z * se[2])),
         kinked_aic=float(kinked_aic), lr_statistic=float(2 * (kinked.llf - linear.llf)),
-        prefers_kink=bool(kinked_aic < linear_aic))
+        prefers_kink=bool(kinked_aic < linear_aic), confidence=confidence)
 
 
 @dataclass
@@ -230,10 +294,19 @@ def ordered_logit_kink(x, y, breakpoint: float) -> OrderedLogitComparison:
 
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     levels = np.unique(y)
+    ordinal, reason = is_ordinal(y)
+    if not ordinal:            # size guard: never a numerical Hessian over hundreds of thresholds
+        raise ModelFitError(reason)
+    if levels.size < 2:
+        raise ModelFitError("loyalty takes a single value")
     codes = pd.Series(pd.Categorical(y, categories=levels, ordered=True))
-    lin = OrderedModel(codes, x[:, None], distr="logit").fit(method="bfgs", disp=False, maxiter=1000)
-    exog = np.column_stack([x, np.clip(x - breakpoint, 0, None)])
-    kink = OrderedModel(codes, exog, distr="logit").fit(method="bfgs", disp=False, maxiter=1000)
+    fits = []
+    for exog in (x[:, None], np.column_stack([x, np.clip(x - breakpoint, 0, None)])):
+        model = OrderedModel(codes, exog, distr="logit")
+        start = model.start_params
+        fits.append(_fit_with_restarts(model, [start, np.r_[np.full(exog.shape[1], 0.1), start[exog.shape[1]:]]],
+                                       "the ordered logit", maxiter=1000))
+    lin, kink = fits
     kinked_aic = float(kink.aic + 2)
     return OrderedLogitComparison(
         n_categories=int(levels.size), linear_slope=float(lin.params.iloc[0]), linear_aic=float(lin.aic),
@@ -312,7 +385,7 @@ def expected_answer(x, intercept: float, slope: float, sigma: float, scale, step
     probabilities of the censored model; this is the bent curve a straight latent line produces.
     """
     x = np.asarray(x, dtype=float)
-    h = step if step > 0 else 0.01
+    h = step if step > 0 else (scale[1] - scale[0]) / 1000    # a continuous answer: a fine grid of 1,001 values
     values = np.arange(scale[0], scale[1] + h / 2, h)
     edges = np.r_[-np.inf, values[:-1] + h / 2, np.inf]
     mu = intercept + slope * x
@@ -332,7 +405,7 @@ def expected_curve(fit: CeilingAwareFit, grid, scale) -> pd.DataFrame:
                                                             scale, fit.step)})
 
 
-def flat_zone_verdict(flat_test: FlatZoneTest, censored: CeilingAwareFit, ordered: OrderedLogitComparison,
+def flat_zone_verdict(flat_test: FlatZoneTest, censored: CeilingAwareFit, ordered: OrderedLogitComparison | None,
                       alpha: float = 0.05) -> dict:
     """Does the bend survive once the ceiling is accounted for? Plain-language verdict and its inputs.
 
@@ -341,7 +414,8 @@ def flat_zone_verdict(flat_test: FlatZoneTest, censored: CeilingAwareFit, ordere
     """
     naive = flat_test.naive_p_value < alpha
     calibrated = flat_test.calibrated_p_value < alpha
-    refits = int(censored.prefers_kink) + int(ordered.prefers_kink)
+    refits = int(censored.prefers_kink) + int(ordered is not None and ordered.prefers_kink)
+    fitted = 2 if ordered is not None else 1
     if calibrated:
         text = ("The change in slope survives the ceiling: it is larger than a straight line seen through the "
                 "same ceiling and rounding produces (calibrated p = {p:.3f}).")
@@ -354,9 +428,9 @@ def flat_zone_verdict(flat_test: FlatZoneTest, censored: CeilingAwareFit, ordere
                 "ceiling-calibrated null (p = {p:.3f}).")
     text = text.format(p=flat_test.calibrated_p_value, naive_p=flat_test.naive_p_value,
                        share=flat_test.calibrated_p_value)
-    text += (f" Ceiling-aware refits preferring a kink by AIC: {refits} of 2 (censored regression: "
-             f"{'kink' if censored.prefers_kink else 'straight line'}; ordered logit: "
-             f"{'kink' if ordered.prefers_kink else 'straight line'}).")
+    ordered_text = ("not fitted" if ordered is None else "kink" if ordered.prefers_kink else "straight line")
+    text += (f" Ceiling-aware refits preferring a kink by AIC: {refits} of {fitted} (censored regression: "
+             f"{'kink' if censored.prefers_kink else 'straight line'}; ordered logit: {ordered_text}).")
     return {"survives": bool(calibrated), "naive_rejects": bool(naive), "refits_preferring_kink": refits,
             "text": text}
 

@@ -15,26 +15,46 @@ def _errorbars(ax, x, mean, lower, upper, **kwargs):
                 **kwargs)
 
 
-def _answer_cloud(ax, x, y, scale):
+def placeholder(section, what: str = "This figure"):
+    """A figure that says why its section was not computed (so figure numbering stays the same)."""
+    import textwrap
+
+    fig, ax = new_figure(height=1.2)
+    ax.axis("off")
+    reason = (section.note or "the section was not computed").replace("`", "")
+    ax.text(0.5, 0.5, textwrap.fill(f"{what} is not shown: {reason}", 110), ha="center", va="center", fontsize=8,
+            transform=ax.transAxes)
+    return fig
+
+
+def _margin(scale, share: float) -> float:
+    return share * (scale[1] - scale[0]) / 9
+
+
+def _answer_cloud(ax, x, y, scale, x_scale=None):
     """Respondents as bubbles sized by how many gave each (SAT, loyalty) pair."""
+    x_scale = x_scale or scale
     pairs = pd.DataFrame({"x": x, "y": y}).value_counts().reset_index(name="count")
     ax.scatter(pairs["x"], pairs["y"], s=6 + 60 * pairs["count"] / pairs["count"].max(), color=PALETTE[6],
                alpha=0.35, linewidths=0, label="respondents (size = count)")
-    ax.set_xlim(scale[0] - 0.3, scale[1] + 0.3)
-    ax.set_ylim(scale[0] - 0.3, scale[1] + 0.5)
+    ax.set_xlim(x_scale[0] - _margin(x_scale, 0.3), x_scale[1] + _margin(x_scale, 0.3))
+    ax.set_ylim(scale[0] - _margin(scale, 0.3), scale[1] + _margin(scale, 0.5))
 
 
-def plot_curves(x, y, binned: pd.DataFrame, linear, spline_prediction: pd.DataFrame, broken_line, scale):
-    """Loyalty against satisfaction: answers, binned means (95% CI), linear, spline and broken line."""
+def plot_curves(x, y, binned: pd.DataFrame, linear, spline_prediction: pd.DataFrame, broken_line, scale,
+                x_scale=None):
+    """Loyalty against satisfaction: answers, binned means (95% CI), linear, spline and broken line
+    (``scale`` is loyalty's, ``x_scale`` satisfaction's; the broken line is left out when it did not fit)."""
     fig, ax = new_figure()
-    _answer_cloud(ax, x, y, scale)
+    _answer_cloud(ax, x, y, scale, x_scale)
     grid = spline_prediction["x"].to_numpy()
     ax.fill_between(grid, spline_prediction["lower"], spline_prediction["upper"], color=PALETTE[0], alpha=0.15)
     ax.plot(grid, spline_prediction["fit"], color=PALETTE[0], label="natural spline (95% band)")
     ax.plot(grid, linear.params[0] + linear.params[1] * grid, color=PALETTE[6], ls=":", label="linear")
-    ax.plot(grid, broken_line.predict(grid), color=PALETTE[1], ls="--",
-            label=f"broken line, breakpoint {broken_line.breakpoint:.2f}")
-    ax.axvspan(*broken_line.breakpoint_ci, color=PALETTE[1], alpha=0.08)
+    if broken_line is not None:
+        ax.plot(grid, broken_line.predict(grid), color=PALETTE[1], ls="--",
+                label=f"broken line, breakpoint {broken_line.breakpoint:.2f}")
+        ax.axvspan(*broken_line.breakpoint_ci, color=PALETTE[1], alpha=0.08)
     ok = binned["n"] > 1
     _errorbars(ax, binned.loc[ok, "x_mean"], binned.loc[ok, "mean"], binned.loc[ok, "lower"], binned.loc[ok, "upper"],
                color="black", label="band means (95% CI)", markersize=4)
@@ -51,12 +71,13 @@ def plot_marginal_effects(spline_slopes: pd.DataFrame, broken_line):
     ax.fill_between(spline_slopes["x"], spline_slopes["lower"], spline_slopes["upper"], color=PALETTE[0], alpha=0.2)
     ax.plot(spline_slopes["x"], spline_slopes["slope"], color=PALETTE[0], label="spline slope (95% band)")
     lo, hi = spline_slopes["x"].min(), spline_slopes["x"].max()
-    psi = broken_line.breakpoint
-    for (a, b), slope, ci in (((lo, psi), broken_line.slope_before, broken_line.slope_before_ci),
-                              ((psi, hi), broken_line.slope_after, broken_line.slope_after_ci)):
-        ax.hlines(slope, a, b, color=PALETTE[1], lw=2)
-        ax.fill_between([a, b], ci[0], ci[1], color=PALETTE[1], alpha=0.12)
-    ax.plot([], [], color=PALETTE[1], lw=2, label="broken-line slopes (95% CI)")
+    if broken_line is not None:
+        psi = broken_line.breakpoint
+        for (a, b), slope, ci in (((lo, psi), broken_line.slope_before, broken_line.slope_before_ci),
+                                  ((psi, hi), broken_line.slope_after, broken_line.slope_after_ci)):
+            ax.hlines(slope, a, b, color=PALETTE[1], lw=2)
+            ax.fill_between([a, b], ci[0], ci[1], color=PALETTE[1], alpha=0.12)
+        ax.plot([], [], color=PALETTE[1], lw=2, label="broken-line slopes (95% CI)")
     ax.axhline(0, color="black", lw=0.6)
     ax.set_xlabel("Satisfaction SAT (scale points)")
     ax.set_ylabel("Loyalty points per satisfaction point")
@@ -64,12 +85,32 @@ def plot_marginal_effects(spline_slopes: pd.DataFrame, broken_line):
     return fig
 
 
-def plot_ceiling(x, y, binned: pd.DataFrame, expected: pd.DataFrame, ceiling_fit, scale):
+def ceiling_figure(x, y, binned: pd.DataFrame, section, scale, x_scale=None):
+    """`plot_ceiling` from a ceiling section (a placeholder when the censored model did not fit)."""
+    checks = section.checks
+    if checks.censored is None:
+        return placeholder(section, "The ceiling figure")
+    return plot_ceiling(x, y, binned, checks.expected, checks.censored, scale, x_scale)
+
+
+def null_figure(section, naive_critical: float):
+    checks = section.checks
+    if checks.flat is None:
+        return placeholder(section, "The null distribution")
+    return plot_null_distribution(checks.flat, naive_critical)
+
+
+def plot_ceiling(x, y, binned: pd.DataFrame, expected: pd.DataFrame, ceiling_fit, scale, x_scale=None):
     """Left: loyalty answers piling up at the top. Right: band means vs. what a straight latent line
     produces once answers are rounded and clipped (censored-regression fit)."""
     fig, (ax1, ax2) = new_figure(ncols=2)
     values, counts = np.unique(np.asarray(y, float), return_counts=True)
-    width = 0.8 * (np.min(np.diff(values)) if values.size > 1 else 1)
+    if values.size > 40:        # a continuous index: a histogram, not one bar per value
+        counts, edges = np.histogram(y, bins=np.linspace(scale[0], scale[1], 21))
+        values, width = (edges[:-1] + edges[1:]) / 2, 0.8 * (edges[1] - edges[0])
+        values[-1] = max(values[-1], scale[1])
+    else:
+        width = 0.8 * (np.min(np.diff(values)) if values.size > 1 else 1)
     ax1.bar(values, 100 * counts / counts.sum(), width=width, color=PALETTE[0])
     ax1.set_xlabel("Loyalty answer (scale points)")
     ax1.set_ylabel("Respondents (%)")
@@ -86,7 +127,7 @@ def plot_ceiling(x, y, binned: pd.DataFrame, expected: pd.DataFrame, ceiling_fit
     ax2.axhline(scale[1], color="black", lw=0.6)
     ax2.set_xlabel("Satisfaction SAT (scale points)")
     ax2.set_ylabel("Loyalty (scale points)")
-    ax2.set_ylim(scale[0] - 0.3, scale[1] + 1.5)
+    ax2.set_ylim(scale[0] - _margin(scale, 0.3), scale[1] + _margin(scale, 1.5))
     ax2.legend(fontsize=6.5, loc="upper left")
     return fig
 
@@ -125,8 +166,8 @@ def plot_top_box(series: list[tuple[str, pd.DataFrame, pd.DataFrame]]):
     return fig
 
 
-def plot_nps_by_band(table: pd.DataFrame):
-    """NPS per satisfaction band with its 95% interval, and the band sizes."""
+def plot_nps_by_band(table: pd.DataFrame, is_nps: bool = True):
+    """NPS (or the net top-box score) per satisfaction band with its interval, and the band sizes."""
     fig, ax = new_figure()
     t = table[table["n"] > 0].reset_index(drop=True)
     pos = np.arange(len(t))
@@ -138,7 +179,7 @@ def plot_nps_by_band(table: pd.DataFrame):
     ax.axhline(0, color="black", lw=0.6)
     ax.set_ylim(-105, 105)
     ax.set_xlabel("Satisfaction band (SAT)")
-    ax.set_ylabel("Net Promoter Score (points)")
+    ax.set_ylabel("Net Promoter Score (points)" if is_nps else "Net top-box score (points)")
     return fig
 
 
@@ -147,9 +188,10 @@ def plot_penalty_reward(table: pd.DataFrame, labels: dict, outcome_label: str):
     t = table.dropna(subset=["penalty", "reward"]).reset_index(drop=True)
     fig, ax = new_figure(height=0.9 + 0.35 * len(t))
     pos = np.arange(len(t))
-    ax.barh(pos - 0.2, t["penalty"], height=0.38, color=PALETTE[1], xerr=1.96 * t["penalty_se"], capsize=2,
+    z = table.attrs.get("z", 1.959964)
+    ax.barh(pos - 0.2, t["penalty"], height=0.38, color=PALETTE[1], xerr=z * t["penalty_se"], capsize=2,
             label="penalty (poor vs. middle)")
-    ax.barh(pos + 0.2, t["reward"], height=0.38, color=PALETTE[2], xerr=1.96 * t["reward_se"], capsize=2,
+    ax.barh(pos + 0.2, t["reward"], height=0.38, color=PALETTE[2], xerr=z * t["reward_se"], capsize=2,
             label="reward (excellent vs. middle)")
     ax.set_yticks(pos, [f"{labels.get(a, a)} [{k}]" for a, k in zip(t["attribute"], t["kano_class"])], fontsize=7)
     ax.invert_yaxis()
@@ -233,3 +275,41 @@ def plot_competitiveness(curves: pd.DataFrame, stated: pd.DataFrame):
     ax2.set_xlabel("Satisfaction SAT, rounded")
     ax2.set_ylabel("'Would choose again' (mean, 95% CI)")
     return fig
+
+
+# ---------------------------------------------------------------- figures of sections that may not be computed
+
+def penalty_reward_figure(section):
+    if not section.computed:
+        return placeholder(section, "The penalty-reward figure")
+    return plot_penalty_reward(section.pr, section.labels, section.outcome_label)
+
+
+def attribute_curves_figure(section):
+    if not section.computed:
+        return placeholder(section, "The attribute curves")
+    return plot_attribute_curves(section.curves, section.kano, section.labels, section.outcome_label)
+
+
+def loyalty_map_figure(section):
+    if not section.computed:
+        return placeholder(section, "The loyalty map")
+    return plot_loyalty_map(section.positions, section.satisfied_min, section.overall_retention)
+
+
+def switching_cost_figure(section):
+    if not section.computed:
+        return placeholder(section, "The switching-cost figure")
+    return plot_switching_cost(section.removal["curves"])
+
+
+def competitiveness_figure(section):
+    if not section.computed:
+        return placeholder(section, "The market comparison")
+    return plot_competitiveness(section.curves, section.stated)
+
+
+def nps_figure(section):
+    if not section.computed:
+        return placeholder(section, "The net recommendation score by band")
+    return plot_nps_by_band(section.bands, section.score.is_nps)

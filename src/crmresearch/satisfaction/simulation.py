@@ -7,9 +7,9 @@ that the estimators recover what was put in. Every knob is named after the idea 
 * market competitiveness ``c`` (Jones & Sasser 1995, "Why satisfied customers defect", HBR):
   in competitive markets attitudinal loyalty stays low through a *zone of indifference* and
   rises steeply only near complete satisfaction; in a monopoly it rises linearly;
-* switching cost ``k`` (retention without attitude; domain.md §1 "retention is not loyalty"):
+* switching cost ``k`` (retention without attitude: "retention is not loyalty", Dick & Basu 1994):
   a barrier that stops a customer who wants to leave from leaving;
-* basic vs. potential expectations (two-factor / Kano logic, domain.md §3): basic attributes
+* basic vs. potential expectations (two-factor / Kano logic, Kano et al. 1984): basic attributes
   add to satisfaction with a diminishing marginal effect, potential ones with an increasing one;
 * the response scale: items are rounded to whole points and clipped at the scale's ends,
   which creates the ceiling that mimics a flattening curve;
@@ -197,7 +197,7 @@ def simulate_market(sc: MarketScenario, seed: int, switching_cost: float | None 
 
 @dataclass(frozen=True)
 class LoyaltySource:
-    """One of the seed's six sources of loyalty (domain.md §1) as a change to the market.
+    """One of six sources of loyalty (monopoly, kinship, incentive, inertia, trust, latent) as a change to the market.
 
     ``attitude_shift`` moves attitudinal loyalty (unit scale); ``blocked`` is the probability
     that a customer who wants to stay is kept from buying (latent loyalty).
@@ -265,4 +265,5 @@ def simulate_linear_ceiling(n: int, intercept: float, slope: float, noise: float
     rng = np.random.default_rng(seed)
     xs = np.asarray(x(rng) if callable(x) else x, dtype=float)
     latent = intercept + slope * xs + noise * rng.standard_normal(n)
-    return xs, np.clip(np.rint(latent / step) * step, scale[0], scale[1])
+    answers = np.rint(latent / step) * step if step > 0 else latent
+    return xs, np.clip(answers, scale[0], scale[1])

@@ -9,7 +9,7 @@
   (1978): ``log RR ± z √(1/a - 1/n₁ + 1/c - 1/n₂)``.
 * NPS per satisfaction band (Reichheld 2003): %promoters − %detractors with its trinomial
   interval (``crmresearch.stats.net_promoter_score``).
-* Trap counts (domain.md §3; Bain's "65–85% of defectors were satisfied"): the share of
+* Trap counts (Bain's "65–85% of defectors were satisfied"): the share of
   satisfied customers who defect (or would not choose again) and the share of defectors who
   were satisfied, each with its Wilson interval.
 """
@@ -44,6 +44,12 @@ def logistic_curve(x, event, grid, confidence: float = 0.95) -> pd.DataFrame:
     import statsmodels.api as sm
 
     x = np.asarray(x, float)
+    event = np.asarray(event, bool)
+    if event.all() or not event.any() or np.unique(x).size < 2:
+        # No logistic slope can be fitted (all or none reach the outcome): the curve is the overall share.
+        p = stats.proportion(event, confidence)
+        grid = np.asarray(grid, float)
+        return pd.DataFrame({"x": grid, "probability": p.estimate, "lower": p.lower, "upper": p.upper})
     res = sm.GLM(np.asarray(event, float), sm.add_constant(x), family=sm.families.Binomial()).fit()
     design = sm.add_constant(np.asarray(grid, float), has_constant="add")
     eta = design @ res.params
@@ -62,10 +68,26 @@ class JonesSasserRatio:
     lower: float
     upper: float
 
+    @property
+    def undefined_reason(self) -> str | None:
+        """Why the ratio cannot be computed (None when it can)."""
+        cs, ms = self.completely_satisfied, self.merely_satisfied
+        if cs.n == 0:
+            return "no respondent is completely satisfied"
+        if ms.n == 0:
+            return "no respondent is merely satisfied"
+        if cs.successes == 0 and ms.successes == 0:
+            return "no respondent in either group reaches the outcome"
+        if ms.successes == 0:
+            return "no merely satisfied respondent reaches the outcome (division by zero)"
+        return None
+
     def as_dict(self) -> dict:
+        undefined = self.undefined_reason
         return {"completely_satisfied": self.completely_satisfied.as_dict(),
                 "merely_satisfied": self.merely_satisfied.as_dict(),
-                "ratio": self.ratio, "ci_lower": self.lower, "ci_upper": self.upper}
+                "ratio": None if undefined else self.ratio, "ci_lower": None if undefined else self.lower,
+                "ci_upper": None if undefined else self.upper, "undefined": undefined}
 
 
 def risk_ratio(a: int, n1: int, c: int, n2: int, confidence: float = 0.95) -> tuple[float, float, float]:
@@ -94,8 +116,8 @@ def jones_sasser_ratio(satisfaction, outcome, top_level: float, satisfied_min: f
 
 
 def nps_by_band(satisfaction, recommendation, edges, promoter_min: float = stats.PROMOTER_MIN,
-                detractor_max: float = stats.DETRACTOR_MAX) -> pd.DataFrame:
-    """Net Promoter Score per satisfaction band, with its interval."""
+                detractor_max: float = stats.DETRACTOR_MAX, confidence: float = 0.95) -> pd.DataFrame:
+    """Net Promoter Score (or, off the 0-10 scale, the net top-box score) per satisfaction band, with its interval."""
     bands = satisfaction_bands(satisfaction, edges)
     rec = np.asarray(recommendation, float)
     rows = []
@@ -104,7 +126,7 @@ def nps_by_band(satisfaction, recommendation, edges, promoter_min: float = stats
         if scores.size == 0:
             rows.append({"band": band, "n": 0})
             continue
-        nps = stats.net_promoter_score(scores, promoter_min=promoter_min, detractor_max=detractor_max)
+        nps = stats.net_promoter_score(scores, confidence, promoter_min=promoter_min, detractor_max=detractor_max)
         rows.append({"band": band, **nps.as_dict()})
     return pd.DataFrame(rows)
 
