@@ -1,7 +1,9 @@
 """`crmresearch` command line: run, list, publish, validate.
 
-Exit codes: 0 success, 1 a report failed to run or publish, 2 bad input (parameter files,
-data files or command-line arguments), detected before any kernel starts.
+Exit codes: 0 success; 1 a report failed to run or publish, or the run was stopped (Ctrl-C,
+SIGTERM); 2 bad input (parameter files, data files, command-line arguments, a reports folder
+that cannot be written), detected before any kernel starts. Every error is one line on stderr;
+`--debug` adds the Python traceback.
 """
 
 from __future__ import annotations
@@ -43,8 +45,25 @@ def _validate(paths) -> tuple[list, bool]:
     return good, not errors
 
 
+class UsageError(Exception):
+    """Bad input found by the command line itself: one line, exit 2."""
+
+
+def _writable_reports_dir(reports_dir: Path) -> None:
+    """A reports folder we can create files in, checked before anything runs."""
+    import tempfile
+
+    try:
+        (reports_dir / "_state").mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=reports_dir / "_state"):
+            pass
+    except OSError as exc:
+        raise UsageError(f"reports folder {reports_dir} is not writable ({exc.strerror or exc}); "
+                         "choose another with --reports-dir") from None
+
+
 def cmd_run(args) -> int:
-    from .runner import run_reports
+    from .runner import RunInterrupted, report_owner_conflicts, run_reports
 
     reports_dir = _reports_dir(args)
     paths = _select_files(args)
@@ -54,8 +73,19 @@ def cmd_run(args) -> int:
     good, ok = _validate(paths)
     if not ok:
         return EXIT_BAD_INPUT
+    _writable_reports_dir(reports_dir)
+    conflicts = report_owner_conflicts(good, reports_dir)
+    for err in conflicts:
+        print(f"error: {err.path}: {err.problems[0]}", file=sys.stderr)
+    if conflicts:
+        return EXIT_BAD_INPUT
     started = time.perf_counter()
-    outcomes = run_reports(good, reports_dir, jobs=args.jobs, force=args.force)
+    try:
+        outcomes = run_reports(good, reports_dir, jobs=args.jobs, force=args.force)
+    except RunInterrupted as exc:
+        sys.stdout.flush()
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     counts = {s: sum(o.status == s for o in outcomes) for s in ("ok", "skipped", "failed")}
     print(f"{counts['ok']} run, {counts['skipped']} up to date, {counts['failed']} failed "
           f"in {time.perf_counter() - started:.1f}s; reports in {reports_dir}")
@@ -80,8 +110,13 @@ def cmd_list(args) -> int:
     rows = []
     for pf in good:
         state = read_state(reports_dir, pf)
-        rows.append((f"{pf.topic}/{pf.variant}", str(pf.path.relative_to(config.PROJECT_DIR)),
-                     freshness(reports_dir, pf), state.get("finished", "–"), state.get("error") or ""))
+        try:
+            status = freshness(reports_dir, pf)
+        except OSError as exc:
+            status, state = "unknown", {**state, "error": f"cannot check: {exc.strerror or exc}"}
+        shown = pf.path.relative_to(config.PROJECT_DIR) if pf.path.is_relative_to(config.PROJECT_DIR) else pf.path
+        rows.append((f"{pf.topic}/{pf.variant}", str(shown), status, str(state.get("finished", "–")),
+                     str(state.get("error") or "")))
     for err in errors:
         rows.append(("?", err.path, "invalid", "–", err.problems[0]))
     widths = [max(len(r[i]) for r in rows + [("report", "parameter file", "status", "last run", "")])
@@ -102,16 +137,26 @@ def cmd_publish(args) -> int:
     except PublishError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    except OSError as exc:
+        print(f"error: publish could not write in {reports_dir} ({exc.strerror or exc}"
+              f"{': ' + str(exc.filename) if exc.filename else ''})", file=sys.stderr)
+        return EXIT_FAILED
     print(f"site: {site / 'index.html'}")
     return EXIT_OK
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="crmresearch", description=__doc__.splitlines()[0])
+    parser.add_argument("--debug", action="store_true", help="show Python tracebacks of errors")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def add_reports_dir(p):
         p.add_argument("--reports-dir", metavar="DIR", help="write and read reports here (default: reports/)")
+        add_debug(p)
+
+    def add_debug(p):
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help="show Python tracebacks of errors")
 
     run = sub.add_parser("run", help="validate parameter files, then execute their notebooks")
     run.add_argument("params", nargs="*", help="parameter files (params/<topic>/<variant>.yaml)")
@@ -124,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     val = sub.add_parser("validate", help="only validate parameter files (exit 2 when any is invalid)")
     val.add_argument("params", nargs="*")
     val.add_argument("--all", action="store_true")
+    add_debug(val)
     val.set_defaults(func=cmd_validate)
 
     lst = sub.add_parser("list", help="reports, their parameter files and whether each is fresh")
@@ -143,7 +189,43 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if getattr(args, "jobs", 1) < 1:
         parser.error("-j/--jobs must be at least 1")
-    return args.func(args)
+    try:
+        return args.func(args)
+    except BrokenPipeError:
+        # The reader went away (`crmresearch list | head -1`): stop quietly.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILED
+    except Exception as exc:  # noqa: BLE001 - the one place every error becomes one line
+        if getattr(args, "debug", False):
+            raise
+        return _report_error(exc)
+    except KeyboardInterrupt:
+        if getattr(args, "debug", False):
+            raise
+        print("error: interrupted", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def _report_error(exc: Exception) -> int:
+    from .parameters import ParameterFileError
+
+    try:
+        sys.stdout.flush()
+    except OSError:
+        pass
+    if isinstance(exc, UsageError):
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if isinstance(exc, ParameterFileError):
+        print(f"error: {exc.path}: {exc.problems[0]}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if isinstance(exc, OSError):
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"error: {exc.strerror or type(exc).__name__}{where}", file=sys.stderr)
+        return EXIT_FAILED
+    text = " ".join(str(exc).split())[:300]
+    print(f"error: {type(exc).__name__}: {text} (run again with --debug for the traceback)", file=sys.stderr)
+    return EXIT_FAILED
 
 
 if __name__ == "__main__":  # pragma: no cover

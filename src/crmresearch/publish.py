@@ -28,6 +28,10 @@ import yaml
 from . import config
 
 SITE_DIR, BUILD_DIR = "_site", "_site_build"
+# The background page (notebooks/background.md): the ideas and literature every report rests on.
+# It is copied into the reports folder as background.qmd and rendered by either engine as
+# background.html (+ background.pdf); report pages link to ../../background.html#<anchor>.
+BACKGROUND = "background"
 
 
 class PublishError(RuntimeError):
@@ -51,25 +55,58 @@ class ReportEntry:
 
 
 def _front_matter(nb: dict) -> dict:
+    from .parameters import strict_yaml_load
+
     first = nb["cells"][0] if nb["cells"] else None
     if not first or first["cell_type"] != "raw":
         return {}
     text = "".join(first["source"]) if isinstance(first["source"], list) else first["source"]
-    return yaml.safe_load(text.strip().strip("-").strip()) or {}
+    meta = strict_yaml_load(text.strip().strip("-").strip())
+    return meta if isinstance(meta, dict) else {}
 
 
-def collect_reports(reports_dir: Path) -> list[ReportEntry]:
+REPORT_FOLDER = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")   # topic and variant names (temp folders never match)
+
+
+def _read_entry(nb_path: Path) -> ReportEntry:
+    """One executed report; raises ValueError/OSError when it is incomplete or unreadable."""
+    from .parameters import YamlError
+
+    results_path = nb_path.with_name("results.json")
+    if not results_path.is_file():
+        raise ValueError("no results.json (an interrupted or incomplete run)")
+    results = json.loads(results_path.read_text())
+    nb = json.loads(nb_path.read_text())
+    if not isinstance(results, dict) or not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
+        raise ValueError("report.ipynb or results.json is not what a run writes")
+    try:
+        meta = _front_matter(nb)
+    except YamlError as exc:
+        raise ValueError(f"front matter: {exc}") from None
+    extra = meta.get("crmresearch") if isinstance(meta.get("crmresearch"), dict) else {}
+    topic, variant = nb_path.parts[-3], nb_path.parts[-2]
+    return ReportEntry(str(extra.get("notebook", topic)), topic, variant, str(meta.get("title", topic)),
+                       str(meta.get("subtitle", "")), str(results.get("finding") or ""),
+                       str(meta.get("date", "")), str(extra.get("description") or ""))
+
+
+def collect_reports(reports_dir: Path, skipped: list | None = None) -> list[ReportEntry]:
+    """Every complete report under `<reports>/<topic>/<variant>/`.
+
+    Folders that are not report names (`_state`, `_tmp`, `.variant-xxxx` leftovers) are ignored;
+    an incomplete or unreadable report is left out and `(folder, reason)` appended to `skipped`.
+    """
     entries = []
     for nb_path in sorted(reports_dir.glob("*/*/report.ipynb")):
-        if nb_path.parts[-3].startswith("_"):
+        topic, variant = nb_path.parts[-3], nb_path.parts[-2]
+        if not (REPORT_FOLDER.match(topic) and REPORT_FOLDER.match(variant)):
             continue
-        results_path = nb_path.with_name("results.json")
-        results = json.loads(results_path.read_text()) if results_path.exists() else {}
-        meta = _front_matter(json.loads(nb_path.read_text()))
-        extra = meta.get("crmresearch", {})
-        entries.append(ReportEntry(extra.get("notebook", nb_path.parts[-3]), nb_path.parts[-3], nb_path.parts[-2], str(meta.get("title", nb_path.parts[-3])),
-                                   str(meta.get("subtitle", "")), results.get("finding") or "",
-                                   str(meta.get("date", "")), extra.get("description", "")))
+        try:
+            entries.append(_read_entry(nb_path))
+        except (OSError, ValueError, RecursionError) as exc:
+            if skipped is not None:
+                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+                skipped.append((f"{topic}/{variant}", reason[:200]))
     # Notebook order (00, 01, ...) is the reading order of the site.
     return sorted(entries, key=lambda e: (e.notebook, e.variant))
 
@@ -89,16 +126,27 @@ TOPIC_TITLES = {
     "satisfaction_loyalty": "Satisfaction & loyalty",
     "lifecycle_transitions": "Lifecycle",
     "customer_lifetime_value": "Lifetime value",
+    "satisfaction_to_value": "Satisfaction to value",
+    "contractual_retention": "Contractual retention",
 }
 
 
-def site_config_for(root_config: dict, entries: list[ReportEntry]) -> dict:
-    """The root `_quarto.yml` re-rooted at the reports folder, with a menu per topic."""
+def background_source() -> Path:
+    return config.NOTEBOOKS_DIR / f"{BACKGROUND}.md"
+
+
+def site_config_for(root_config: dict, entries: list[ReportEntry], background: bool = True) -> dict:
+    """The root `_quarto.yml` re-rooted at the reports folder, with a menu per topic.
+
+    `background=False` (no notebooks/background.md) drops the background page from the
+    render list and the navbar.
+    """
     cfg = copy.deepcopy(root_config)
     cfg["project"]["output-dir"] = BUILD_DIR
-    cfg["project"]["render"] = ["index.qmd", "*/*/report.ipynb"]
+    cfg["project"]["render"] = ["index.qmd", *([f"{BACKGROUND}.qmd"] if background else []), "*/*/report.ipynb"]
     navbar = cfg.setdefault("website", {}).setdefault("navbar", {})
-    left = [dict(item, href=_strip_reports_prefix(item["href"])) for item in navbar.get("left", [])]
+    left = [dict(item, href=_strip_reports_prefix(item["href"])) for item in navbar.get("left", [])
+            if background or _strip_reports_prefix(item.get("href", "")) != f"{BACKGROUND}.qmd"]
     for topic in dict.fromkeys(e.topic for e in entries):
         left.append({"text": TOPIC_TITLES.get(topic, topic.replace("_", " ")),
                      "menu": [{"text": e.variant, "href": f"{e.rel}/report.ipynb"}
@@ -111,6 +159,20 @@ def _strip_reports_prefix(href: str) -> str:
     return href.removeprefix("reports/")
 
 
+MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+\-.!|~^$@:=\"'])")
+
+
+def md_text(value) -> str:
+    """User-supplied text as inert pandoc/Quarto markdown: one line, no markup, no raw HTML.
+
+    `<`, `>` and `&` become HTML entities, every other markdown special character is
+    backslash-escaped (so `[x](javascript:...)`, `*`, `|`, `$math$`, `@ref` stay literal text).
+    """
+    text = " ".join(str(value).split())
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return MARKDOWN_SPECIALS.sub(r"\\\1", text)
+
+
 def index_markdown(entries: list[ReportEntry], cfg: dict) -> str:
     site = cfg.get("website", {})
     lines = ["---", yaml.safe_dump({"title": site.get("title", "Reports"),
@@ -121,11 +183,12 @@ def index_markdown(entries: list[ReportEntry], cfg: dict) -> str:
              "and its key results are in a `results.json` file beside it.", ""]
     for topic in dict.fromkeys(e.topic for e in entries):
         group = [e for e in entries if e.topic == topic]
-        lines += [f"## {group[0].title}", "", "| Variant | Finding | Run on | Read |", "|:---|:---|:---|:---|"]
+        lines += [f"## {md_text(group[0].title)}", "", "| Variant | Finding | Run on | Read |",
+                  "|:---|:---|:---|:---|"]
         for e in group:
-            finding = (e.finding or e.description or "–").replace("|", "\\|")
-            variant = f"**{e.variant}**" + (f"<br>{e.description}" if e.description else "")
-            run_on = e.date.replace("-", "\u2011")  # non-breaking hyphens keep the date on one line
+            finding = md_text(e.finding or e.description or "–")
+            variant = f"**{md_text(e.variant)}**" + (f"<br>{md_text(e.description)}" if e.description else "")
+            run_on = md_text(e.date).replace("\\-", "\u2011")  # non-breaking hyphens keep the date on one line
             lines.append(f"| {variant} | {finding} | {run_on} | [HTML]({e.rel}/report.html) · "
                          f"[PDF]({e.rel}/report.pdf) |")
         lines.append("")
@@ -156,24 +219,30 @@ CROSSREF = re.compile(r"@((?:fig|tbl)-[\w-]*\w)")
 
 
 def notebook_to_markdown(nb: dict, figure_dir: Path, figure_prefix: str) -> tuple[dict, str]:
-    """Front matter and a pandoc-markdown body: no code, numbered figures and tables."""
+    """Front matter and a pandoc-markdown body: no code, numbered figures and tables.
+
+    Numbering follows Quarto's cross-reference rules so both engines agree: only a figure whose
+    cell has a `fig-` label (its first image) and only a table whose caption carries `{#tbl-...}`
+    get a number ("Figure N:", "Table N:", with a non-breaking space as Quarto writes it). An
+    unlabelled figure or table keeps its caption unnumbered.
+    """
     meta = _front_matter(nb)
     figure_dir.mkdir(parents=True, exist_ok=True)
     numbers: dict[str, str] = {}
     counters = {"fig": 0, "tbl": 0}
     blocks = []
 
-    def number(kind: str, label: str | None) -> str:
+    def number(kind: str, label: str) -> str:
         counters[kind] += 1
-        text = f"{'Figure' if kind == 'fig' else 'Table'} {counters[kind]}"
-        if label:
-            numbers[label] = text
+        text = f"{'Figure' if kind == 'fig' else 'Table'}\u00a0{counters[kind]}"
+        numbers[label] = text
         return text
 
     def table_caption(match) -> str:
         label = match.group(2)
-        text = number("tbl", label)
-        return f": **{text}:** {match.group(1)}" + (f" {{#{label}}}" if label else "")
+        if not label:
+            return f": {match.group(1)}"
+        return f": **{number('tbl', label)}:** {match.group(1)} {{#{label}}}"
 
     for index, cell in enumerate(nb["cells"]):
         tags = cell.get("metadata", {}).get("tags", [])
@@ -196,10 +265,10 @@ def notebook_to_markdown(nb: dict, figure_dir: Path, figure_prefix: str) -> tupl
                 (figure_dir / name).write_bytes(b64decode(_text(data["image/png"])))
                 fig_label = label if label and label.startswith("fig-") and k == 0 else None
                 caption = opts.get("fig-cap", "")
-                text = number("fig", fig_label)
+                prefix = f"**{number('fig', fig_label)}:** " if fig_label else ""
                 alt = opts.get("fig-alt", caption)
                 attrs = (f"#{fig_label} " if fig_label else "") + f'width=100% fig-alt="{_attr(alt)}"'
-                blocks.append(f"![**{text}:** {caption}]({figure_dir.name}/{name}){{{attrs}}}")
+                blocks.append(f"![{prefix}{caption}]({figure_dir.name}/{name}){{{attrs}}}")
             elif "text/markdown" in data:
                 blocks.append(TABLE_CAPTION.sub(table_caption, _text(data["text/markdown"])))
             elif "text/plain" in data and output["output_type"] == "execute_result":
@@ -207,8 +276,10 @@ def notebook_to_markdown(nb: dict, figure_dir: Path, figure_prefix: str) -> tupl
             elif output["output_type"] == "error":
                 raise PublishError(f"cell {index + 1} holds an error output; publish only successful runs")
     body = "\n\n".join(blocks)
+    # A reference to a figure or table that was not drawn is shown as Quarto shows it ("?@fig-x"),
+    # escaped so that pandoc does not read it as a citation (Typst cannot compile those).
     body = CROSSREF.sub(lambda m: f"[{numbers[m.group(1)]}](#{m.group(1)})" if m.group(1) in numbers
-                        else m.group(0), body)
+                        else f"**?\\@{m.group(1)}**", body)
     return meta, body
 
 
@@ -265,7 +336,12 @@ def _typst_variables(cfg: dict) -> list[str]:
 
 
 # Captions already carry "Figure N:" (numbered by notebook_to_markdown), so Typst shows the body only.
-TYPST_HEADER = """#show figure.caption: it => align(left, text(size: 0.9em, it.body))
+# Fonts: Typst's bundled Libertinus Serif for Latin text, then a CJK font for the Chinese terms of
+# the background page (Debian/Ubuntu `fonts-noto-cjk`). A font missing from the list is only a
+# warning; Typst then falls back to any installed font with the glyphs, or draws empty boxes.
+TYPST_HEADER = """#set text(font: ("Libertinus Serif", "Noto Serif CJK SC", "Noto Sans CJK SC", "Source Han Serif SC",
+                       "WenQuanYi Zen Hei"))
+#show figure.caption: it => align(left, text(size: 0.9em, it.body))
 #show figure.where(kind: table): set block(breakable: true)
 #set table(stroke: (x: none, y: 0.5pt + luma(180)))
 #show table: set text(size: 0.85em)
@@ -274,7 +350,8 @@ TYPST_HEADER = """#show figure.caption: it => align(left, text(size: 0.9em, it.b
 """
 
 
-def _render_pandoc_page(md_path: Path, cfg: dict, depth: int, formats: str, engine_note: str) -> None:
+def _render_pandoc_page(md_path: Path, cfg: dict, depth: int, formats: str, engine_note: str,
+                        footer: str | None = None) -> None:
     html_opts = cfg.get("format", {}).get("html", {}) or {}
     site_title = cfg.get("website", {}).get("title", "Reports")
     args = [md_path.name, "-f", "markdown", "-t", "html5", "-s", "--template",
@@ -282,8 +359,10 @@ def _render_pandoc_page(md_path: Path, cfg: dict, depth: int, formats: str, engi
             "-V", f"sitetitle={site_title}", "-V", f"engine={engine_note}", "-o", md_path.with_suffix(".html").name]
     if formats:
         args += ["-V", f"formats={formats}"]
+    if footer:
+        args += ["-V", f"footer={footer}"]
     if html_opts.get("toc", True):
-        args += ["--toc", f"--toc-depth={html_opts.get('toc-depth', 2)}"]
+        args += ["--toc", f"--toc-depth={html_opts.get('toc-depth', 3)}"]
     _pandoc(args, md_path.parent)
 
 
@@ -333,9 +412,21 @@ def render_with_pandoc(reports_dir: Path, entries: list[ReportEntry], cfg: dict,
         md.unlink()
         (out / "report.typ").unlink()
         log(f"  rendered {e.rel}: report.html, report.pdf")
+    background = reports_dir / f"{BACKGROUND}.qmd"
+    if background.exists():
+        md = build / f"{BACKGROUND}.md"
+        md.write_text(background.read_text())
+        _render_pandoc_page(md, cfg, depth=0, engine_note=note,
+                            formats=f'Also as <a href="{BACKGROUND}.pdf">PDF</a>',
+                            footer=f"from notebooks/{BACKGROUND}.md")
+        _render_pdf(md, cfg)
+        md.unlink()
+        md.with_suffix(".typ").unlink()
+        log(f"  rendered {BACKGROUND}.html, {BACKGROUND}.pdf")
     index = build / "index.md"
     index.write_text((reports_dir / "index.qmd").read_text())
-    _render_pandoc_page(index, cfg, depth=0, formats="", engine_note=note)
+    _render_pandoc_page(index, cfg, depth=0, formats="", engine_note=note,
+                        footer="every report listed here was executed from its parameter file")
     index.unlink()
     return build
 
@@ -345,12 +436,23 @@ def _pandoc_version() -> str:
     return out.split()[1] if out else "?"
 
 
+QUARTO_LOG_LINES = 60
+
+
 def render_with_quarto(reports_dir: Path, entries: list[ReportEntry], log) -> Path:
     build = reports_dir / BUILD_DIR
     shutil.rmtree(build, ignore_errors=True)
     proc = subprocess.run([quarto_executable(), "render", str(reports_dir)], capture_output=True, text=True)
     if proc.returncode != 0:
         raise PublishError(f"quarto render failed:\n{proc.stderr[-3000:]}")
+    # Quarto reports progress and warnings (unresolved cross-references, missing fonts) on stderr:
+    # keep its tail in the log on success too.
+    output = "\n".join(part.strip() for part in (proc.stdout, proc.stderr) if part.strip())
+    lines = output.splitlines()
+    if len(lines) > QUARTO_LOG_LINES:
+        log(f"  quarto: ... ({len(lines) - QUARTO_LOG_LINES} earlier lines)")
+    for line in lines[-QUARTO_LOG_LINES:]:
+        log(f"  quarto: {line}")
     for e in entries:
         shutil.copy2(reports_dir / e.rel / "results.json", build / e.topic / e.variant / "results.json")
     return build
@@ -359,14 +461,24 @@ def render_with_quarto(reports_dir: Path, entries: list[ReportEntry], log) -> Pa
 def publish(reports_dir: Path | None = None, engine: str = "auto", log=print) -> Path:
     """Render every executed report and the index into `<reports>/_site`; returns that folder."""
     reports_dir = Path(reports_dir or config.reports_dir())
-    entries = collect_reports(reports_dir)
+    skipped: list = []
+    entries = collect_reports(reports_dir, skipped)
+    for rel, reason in skipped:
+        log(f"skip  {rel}: {reason}; run it again to publish it")
     if not entries:
         raise PublishError(f"no executed reports in {reports_dir}: run `crmresearch run --all` first")
-    cfg = site_config_for(load_site_config(), entries)
+    source = background_source()
+    if not source.exists():
+        log(f"publish: no {source}: the site has no background page")
+    cfg = site_config_for(load_site_config(), entries, background=source.exists())
     (reports_dir / "_quarto.yml").write_text(
         "# Generated by `crmresearch publish` from the project's _quarto.yml; edit that file instead.\n"
         + yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True))
     (reports_dir / "index.qmd").write_text(index_markdown(entries, cfg))
+    if source.exists():
+        shutil.copyfile(source, reports_dir / f"{BACKGROUND}.qmd")
+    else:
+        (reports_dir / f"{BACKGROUND}.qmd").unlink(missing_ok=True)
     if engine == "auto":
         engine = "quarto" if quarto_executable() else "pandoc"
     if engine == "quarto":

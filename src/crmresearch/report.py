@@ -83,7 +83,12 @@ def _format_cell(value, decimals: int) -> str:
         return f"{int(value):,}"
     if isinstance(value, (float, np.floating)):
         return f"{float(value):,.{decimals}f}"
-    return str(value).replace("|", "\\|").replace("\n", " ")
+    # Text may come from a user's data (segment labels, column names): inert in Markdown and HTML.
+    import re
+
+    text = " ".join(str(value).split()).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    # Escaped: what could make a link, a citation, math, code or a new column (not mere emphasis).
+    return re.sub(r"([\\`\[\]|$@])", r"\\\1", text)
 
 
 def markdown_table(df: pd.DataFrame, decimals: int | dict = 2, index: bool = False) -> str:
@@ -103,7 +108,7 @@ def markdown_table(df: pd.DataFrame, decimals: int | dict = 2, index: bool = Fal
     # follow the longest cell of each column (capped) and PDF columns fit their content.
     # Headers wrap more gracefully than values, so they weigh in only up to 12 characters.
     widths = [min(max([min(len(c), 12)] + [len(r[i]) for r in rows]), 40) for i, c in enumerate(cols)]
-    lines = ["| " + " | ".join(c.replace("|", "\\|") for c in cols) + " |",
+    lines = ["| " + " | ".join(_format_cell(c, 0) for c in cols) + " |",
              "|" + "|".join(("-" * max(w, 3) + ":") if num else (":" + "-" * max(w, 3))
                             for w, num in zip(widths, numeric)) + "|"]
     lines += ["| " + " | ".join(cells) + " |" for cells in rows]

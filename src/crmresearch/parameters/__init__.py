@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .. import config
 
@@ -32,20 +32,120 @@ SCHEMAS = {
     "01_satisfaction_loyalty": "crmresearch.parameters.satisfaction_loyalty:SatisfactionLoyaltyParameters",
     "02_lifecycle_transitions": "crmresearch.parameters.lifecycle_transitions:LifecycleParameters",
     "03_customer_lifetime_value": "crmresearch.parameters.customer_lifetime_value:ClvParameters",
+    "04_satisfaction_to_value": "crmresearch.parameters.satisfaction_to_value:SatisfactionToValueParameters",
+    "05_contractual_retention": "crmresearch.parameters.contractual_retention:ContractualParameters",
 }
 
 RESERVED = ("variant", "output_dir", "params_file")
+
+MAX_PARAMETER_FILE_BYTES = 64 * 1024   # a parameter file is a few hundred bytes; refuse anything huge
+MAX_DESCRIPTION_CHARS = 500
+
+
+def shorten(value, limit: int = 60) -> str:
+    """`repr(value)` cut to `limit` characters: error messages never echo unbounded input."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class StrictLoader(yaml.SafeLoader):
+    """`yaml.SafeLoader` without anchors/aliases (no expansion bombs) and without duplicate keys."""
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise yaml.composer.ComposerError(None, None, "anchors and aliases (& and *) are not allowed",
+                                              event.start_mark)
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                duplicate = key in seen
+                seen.add(key)
+            except TypeError:
+                raise yaml.constructor.ConstructorError(None, None, "mapping keys must be plain values",
+                                                        key_node.start_mark) from None
+            if duplicate:
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {shorten(key, 40)}",
+                                                        key_node.start_mark)
+        return super().construct_mapping(node, deep=deep)
+
+
+class YamlError(ValueError):
+    """Unreadable, oversized or invalid YAML; the message is one short line."""
+
+
+def strict_yaml_load(text: str, max_bytes: int = MAX_PARAMETER_FILE_BYTES):
+    """Parse YAML with `StrictLoader`, refusing more than `max_bytes`; errors are short `YamlError`s."""
+    if len(text.encode("utf-8", "surrogatepass")) > max_bytes:
+        raise YamlError(f"larger than {max_bytes // 1024} KiB")
+    try:
+        return yaml.load(text, Loader=StrictLoader)  # noqa: S506 - StrictLoader is a SafeLoader
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = str(exc.problem or exc.context or "syntax error")[:120]
+        raise YamlError(f"not valid YAML{where}: {problem}") from None
+    except yaml.YAMLError as exc:
+        raise YamlError(f"not valid YAML: {str(exc)[:120]}") from None
+    except RecursionError:
+        raise YamlError("not valid YAML: nested too deeply") from None
 
 
 class ReportParameters(BaseModel):
     """Fields every notebook has. Subclasses add their own; unknown keys are errors."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
-    variant: str = Field("default", pattern=r"^[a-z0-9][a-z0-9_\-]*$")
+    variant: str = Field("default", pattern=r"^[a-z0-9][a-z0-9_\-]*$", max_length=64)
     output_dir: str | None = None
     params_file: str | None = None
-    seed: int = Field(config.DEFAULT_SEED, ge=0, description="seed of every random draw in the report")
+    seed: int = Field(config.DEFAULT_SEED, ge=0, le=2**32 - 1, description="seed of every random draw in the report")
+
+    @model_validator(mode="after")
+    def _plain_text(self):
+        # Names a user gives (columns, stages, tiers, file names) reach the report's prose, captions and
+        # figures; refusing markup characters here keeps every page inert whichever engine renders it.
+        problems = [f"'{where}': expected plain text without any of {MARKUP_CHARACTERS} (got {shorten(text)})"
+                    for where, text in _user_strings(self.model_dump(exclude=set(RESERVED)))
+                    if MARKUP.search(text)]
+        if problems:
+            raise PlainTextError(problems)
+        return self
+
+
+class PlainTextError(ValueError):
+    """Markup characters in names a user gave; `problems` are "'field': expected ..." texts."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = [p.lstrip("'") for p in problems]
+        super().__init__("; ".join(problems))
+
+
+MARKUP = re.compile(r"[<>\[\]`|$@\\{}\n\r]")
+MARKUP_CHARACTERS = "< > [ ] ` | $ @ \\ { } or a line break"
+FREE_TEXT_FIELDS = {"date_format"}      # strftime patterns: never shown as text
+PATH_FIELDS = {"path"}                   # only the file name is shown
+
+
+def _user_strings(value, where: str = ""):
+    """(dotted field, text) for every string in a dumped parameter model."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key in FREE_TEXT_FIELDS:
+                continue
+            if key in PATH_FIELDS and isinstance(item, str):
+                yield f"{where}{key}", Path(item).name
+                continue
+            yield from _user_strings(item, f"{where}{key}.")
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            yield from _user_strings(item, f"{where}{i}.")
+    elif isinstance(value, str):
+        yield where.rstrip("."), value
 
 
 def topic(notebook: str) -> str:
@@ -85,14 +185,17 @@ def _describe(exc: ValidationError, prefix: str = "parameters") -> list[str]:
     problems = []
     for err in exc.errors():
         field = ".".join(str(p) for p in (prefix, *err["loc"]) if p != "")
+        field = field if len(field) <= 80 else field[:79] + "…"
         if err["type"] == "extra_forbidden":
             problems.append(f"field '{field}': unknown key (not a parameter of this notebook)")
         elif err["type"] == "missing":
             problems.append(f"field '{field}': required but missing")
+        elif isinstance(err.get("ctx", {}).get("error"), PlainTextError):
+            problems += [f"field '{prefix}.{item}" for item in err["ctx"]["error"].problems]
         else:
             got = err.get("input")
-            shown = repr(got) if not isinstance(got, (dict, list)) else type(got).__name__
-            problems.append(f"field '{field}': expected {err['msg'].lower()} (got {shown})")
+            shown = shorten(got) if not isinstance(got, (dict, list)) else type(got).__name__
+            problems.append(f"field '{field}': expected {err['msg'].lower()[:200]} (got {shown})")
     return problems
 
 
@@ -132,27 +235,45 @@ def load_parameter_file(path) -> ParameterFile:
     path = Path(path).resolve()
     if not path.exists():
         raise ParameterFileError(path, "file not found")
+    if not path.is_file():
+        raise ParameterFileError(path, "expected a YAML file (this is not a regular file)")
     try:
-        doc = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ParameterFileError(path, f"not valid YAML ({exc})") from None
+        if path.stat().st_size > MAX_PARAMETER_FILE_BYTES:
+            raise YamlError(f"larger than {MAX_PARAMETER_FILE_BYTES // 1024} KiB")
+        doc = strict_yaml_load(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ParameterFileError(path, f"expected UTF-8 text (byte {exc.start} is not UTF-8)") from None
+    except OSError as exc:
+        raise ParameterFileError(path, f"cannot read the file ({exc.strerror})") from None
+    except YamlError as exc:
+        raise ParameterFileError(path, str(exc)) from None
     if not isinstance(doc, dict):
         raise ParameterFileError(path, "expected a mapping with keys notebook, variant, parameters")
     problems = []
-    unknown = set(doc) - {"notebook", "variant", "description", "parameters"}
-    for key in sorted(unknown):
-        problems.append(f"field '{key}': unknown key (expected notebook, variant, description, parameters)")
+    unknown = [k for k in doc if k not in ("notebook", "variant", "description", "parameters")]
+    for key in sorted(map(str, unknown)):
+        problems.append(f"field {shorten(key, 40)}: unknown key (expected notebook, variant, description, parameters)")
     notebook = doc.get("notebook")
-    if notebook not in SCHEMAS:
-        problems.append(f"field 'notebook': expected one of {', '.join(SCHEMAS)} (got {notebook!r})")
+    if not isinstance(notebook, str) or notebook not in SCHEMAS:
+        problems.append(f"field 'notebook': expected one of {', '.join(SCHEMAS)} (got {shorten(notebook)})")
     variant = doc.get("variant")
-    if not isinstance(variant, str) or not re.fullmatch(r"[a-z0-9][a-z0-9_\-]*", variant):
-        problems.append(f"field 'variant': expected a lower-case slug like 'real_data' (got {variant!r})")
+    if not isinstance(variant, str) or not re.fullmatch(r"[a-z0-9][a-z0-9_\-]{0,63}", variant):
+        problems.append(f"field 'variant': expected a lower-case slug like 'real_data', at most 64 characters "
+                        f"(got {shorten(variant)})")
+    description = doc.get("description")
+    if description is not None and not isinstance(description, str):
+        problems.append(f"field 'description': expected one line of text (got {type(description).__name__})")
+    elif description is not None and len(description) > MAX_DESCRIPTION_CHARS:
+        problems.append(f"field 'description': expected at most {MAX_DESCRIPTION_CHARS} characters "
+                        f"(got {len(description)})")
     params = doc.get("parameters") or {}
     if not isinstance(params, dict):
         problems.append("field 'parameters': expected a mapping of parameter names to values")
         params = {}
-    reserved = set(params) & set(RESERVED)
+    for key in params:
+        if not isinstance(key, str):
+            problems.append(f"field 'parameters': expected parameter names as text (got {shorten(key, 40)})")
+    reserved = {k for k in params if isinstance(k, str)} & set(RESERVED)
     for key in sorted(reserved):
         problems.append(f"field 'parameters.{key}': reserved, set by the runner")
     if problems:
@@ -162,7 +283,7 @@ def load_parameter_file(path) -> ParameterFile:
         validated = schema.model_validate({**params, "variant": variant, "params_file": str(path)})
     except ValidationError as exc:
         raise ParameterFileError(path, _describe(exc)) from None
-    return ParameterFile(path=path, notebook=notebook, variant=variant, description=doc.get("description"),
+    return ParameterFile(path=path, notebook=notebook, variant=variant, description=description,
                          parameters=params, validated=validated)
 
 

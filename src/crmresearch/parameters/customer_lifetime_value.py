@@ -3,32 +3,38 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from . import ReportParameters
 from .sources import TransactionSource
 
+# Bounded element types: NaN, inf and absurd magnitudes are refused before any kernel starts.
+Share = Annotated[float, Field(ge=0, le=1)]
+Money = Annotated[float, Field(ge=-1e9, le=1e9)]
+ModelParameter = Annotated[float, Field(gt=0, le=1e6)]
+
 
 class DwyerScenario(BaseModel):
-    """Dwyer's (1989) cohort table. Defaults: the seed's example (20,000 customers, retention 65% -> 80%).
+    """Dwyer's (1989) cohort table. Defaults: a worked example (20,000 customers, retention 65% -> 80%).
 
-    The seed gives only the cohort and the retention path; revenue, costs, acquisition cost and
+    The example states only the cohort and the retention path; revenue, costs, acquisition cost and
     the discount rate are stated assumptions of the report.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
-    cohort_size: int = Field(20_000, ge=1)
-    retention_rates: list[float] = Field([0.65, 0.70, 0.75, 0.80], min_length=1,
+    cohort_size: int = Field(20_000, ge=1, le=1_000_000_000)
+    retention_rates: list[Share] = Field([0.65, 0.70, 0.75, 0.80], min_length=1,
                                          description="share kept into year 2, 3, ...")
-    revenue_per_customer: float | list[float] = Field(150.0, description="yearly revenue per active customer")
-    cost_per_customer: float | list[float] = Field(90.0, description="yearly cost to serve an active customer")
-    acquisition_cost: float = Field(40.0, ge=0, description="one-off cost per acquired customer, year 1")
+    revenue_per_customer: Money | list[Money] = Field(150.0, description="yearly revenue per active customer")
+    cost_per_customer: Money | list[Money] = Field(90.0, description="yearly cost to serve an active customer")
+    acquisition_cost: float = Field(40.0, ge=0, le=1e9, description="one-off cost per acquired customer, year 1")
     discount_rate: float = Field(0.15, ge=0, lt=1, description="yearly discount rate")
     retention_uplift: float = Field(0.05, gt=0, lt=0.5, description="rise in every retention rate (Reichheld & Sasser: 5 points)")
-    acquisition_to_retention_cost: float = Field(5.0, gt=0, description="acquisition cost / retention cost (seed: 5-6)")
-    migration_purchase_probability: list[float] = Field(
+    acquisition_to_retention_cost: float = Field(5.0, gt=0, le=1000, description="acquisition cost / retention cost (often quoted as 5-6)")
+    migration_purchase_probability: list[Share] = Field(
         [0.65, 0.30, 0.15], min_length=1,
         description="chance of buying this year given the last purchase was 1, 2, 3... years ago (migration case)")
 
@@ -48,11 +54,11 @@ class DwyerScenario(BaseModel):
 class SimulatedLog(BaseModel):
     """A transaction log drawn from known BG/NBD and Gamma-Gamma parameters (replaces `transactions`)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     customers: int = Field(5_000, ge=100, le=2_000_000)
-    bgnbd: dict[str, float] = Field({"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426})
-    gamma_gamma: dict[str, float] = Field({"p": 6.25, "q": 3.74, "gamma": 15.44})
+    bgnbd: dict[str, ModelParameter] = Field({"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426})
+    gamma_gamma: dict[str, ModelParameter] = Field({"p": 6.25, "q": 3.74, "gamma": 15.44})
     acquisition_days: int = Field(84, ge=1, le=3650)
 
     @model_validator(mode="after")
@@ -62,6 +68,18 @@ class SimulatedLog(BaseModel):
         if any(v <= 0 for v in [*self.bgnbd.values(), *self.gamma_gamma.values()]):
             raise ValueError("positive model parameters")
         return self
+
+
+class DiscreteSource(BaseModel):
+    """Discrete-time buying (one chance to buy per period, e.g. a yearly donation), summarised per
+    customer as (frequency, recency, periods, count): replaces `transactions`, and the report fits the
+    BG/BB (Fader, Hardie & Shang 2010) instead of the continuous-time models."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    dataset: Literal["donations"] = Field("donations", description="the shipped donations summary (11,104 donors, 6 years)")
+    future_periods: int = Field(5, ge=1, le=100, description="periods ahead for the expected transactions")
+    discount_rate: float = Field(0.10, ge=0, lt=1, description="discount rate per period for DERT")
 
 
 class ClvParameters(ReportParameters):
@@ -75,13 +93,16 @@ class ClvParameters(ReportParameters):
     clv_step_weeks: float = Field(52 / 12, gt=0, le=52, description="discounting step (default: a month)")
     annual_discount_rate: float = Field(0.15, ge=0, lt=1)
     margin: float = Field(0.30, gt=0, le=1, description="contribution margin on revenue")
-    cost_per_order: float = Field(2.0, ge=0, description="cost to serve one transaction (whale curve)")
-    cost_per_customer: float = Field(4.0, ge=0, description="fixed cost per customer over the observation (whale curve)")
-    tier_shares: list[float] = Field([0.05, 0.20], min_length=1, description="cumulative customer shares cutting the tiers")
+    cost_per_order: float = Field(2.0, ge=0, le=1e9, description="cost to serve one transaction (whale curve)")
+    cost_per_customer: float = Field(4.0, ge=0, le=1e9, description="fixed cost per customer over the observation (whale curve)")
+    tier_shares: list[Share] = Field([0.05, 0.20], min_length=1, description="cumulative customer shares cutting the tiers")
     tier_names: list[str] = Field(["top", "middle", "mass"], min_length=2)
     top_fraction: float = Field(0.2, gt=0, lt=1)
     max_frequency: int = Field(7, ge=1, le=50, description="frequency groups 0..max-1 and max+ in the holdout check")
     confidence: float = Field(0.95, gt=0.5, lt=1)
+    interval_draws: int = Field(500, ge=50, le=20_000, description="parameter draws for the parametric intervals and bands")
+    bootstrap_resamples: int = Field(30, ge=0, le=2_000, description="customer bootstrap re-fits (0: no bootstrap)")
+    discrete: DiscreteSource | None = Field(None, description="a discrete-time summary (BG/BB) instead of the transaction log")
     dwyer: DwyerScenario = DwyerScenario()
 
     @model_validator(mode="after")
@@ -92,6 +113,8 @@ class ClvParameters(ReportParameters):
             raise ValueError("one more tier name than tier shares")
         if sorted(self.tier_shares) != list(self.tier_shares) or not all(0 < s < 1 for s in self.tier_shares):
             raise ValueError("tier_shares increasing, between 0 and 1")
+        if self.discrete is not None and self.simulate is not None:
+            raise ValueError("either 'discrete' or 'simulate', not both")
         if self.clv_step_weeks > self.clv_horizon_weeks:
             raise ValueError("clv_step_weeks no longer than clv_horizon_weeks")
         return self

@@ -6,13 +6,13 @@ Three kinds of input, exactly one per parameter file:
   `stage_rules` (recency windows in months, optional purchase-count groups);
 * `panel`: the user's own stage panel (customer, period, stage);
 * `simulation`: a chain with known matrix (the relationship stages prospect -> formation ->
-  stability -> decline -> churn of domain.md §4), simulated for a check against the truth.
+  stability -> decline -> churn of Dwyer, Schurr & Oh 1987), simulated for a check against the truth.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -22,16 +22,23 @@ from .sources import TransactionSource, resolve_data_path
 
 RELATIONSHIP_STATES = ["prospect", "formation", "stability", "decline", "churn"]
 
+# Bounded element types: NaN, inf and absurd magnitudes are refused before any kernel starts.
+Probability = Annotated[float, Field(ge=0, le=1)]
+Reward = Annotated[float, Field(ge=-1e9, le=1e9)]
+Months = Annotated[int, Field(ge=1, le=1200)]
+PurchaseCount = Annotated[int, Field(ge=1, le=100_000)]
+STRICT = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
 
 class StageRuleParameters(BaseModel):
-    """The seed's recency groups (months since last purchase) and purchase-count groups."""
+    """Recency groups (months since last purchase) and purchase-count groups."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = STRICT
 
-    recency_bounds_months: list[int] = Field(default_factory=lambda: [3, 6, 9], min_length=1,
+    recency_bounds_months: list[Months] = Field(default_factory=lambda: [3, 6, 9], min_length=1,
                                              description="upper bounds of the recency groups (inclusive)")
     recency_labels: list[str] = Field(default_factory=lambda: ["new", "wake", "activate", "lost"])
-    purchase_count_bounds: list[int] | None = Field(None, description="e.g. [1, 2] for one / two / three+")
+    purchase_count_bounds: list[PurchaseCount] | None = Field(None, description="e.g. [1, 2] for one / two / three+")
     purchase_count_labels: list[str] | None = None
     end_month: str | None = Field(None, pattern=r"^\d{4}-\d{2}$",
                                   description="last month of the panel (default: last month in the data)")
@@ -55,7 +62,7 @@ class StageRuleParameters(BaseModel):
 class PanelSource(BaseModel):
     """A user's stage panel: one row per customer and period."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = STRICT
 
     path: str
     customer_column: str = "customer_id"
@@ -63,7 +70,7 @@ class PanelSource(BaseModel):
     stage_column: str = "stage"
     states: list[str] = Field(min_length=2, description="stages in lifecycle order")
     absorbing: list[str] = Field(default_factory=list)
-    stage_rewards: list[float] | None = Field(None, description="net contribution per period by stage")
+    stage_rewards: list[Reward] | None = Field(None, description="net contribution per period by stage")
     active_stages: list[str] | None = Field(None, description="stages counted as active (default: non-absorbing)")
 
     @model_validator(mode="after")
@@ -94,34 +101,34 @@ def _check_matrix(name: str, matrix: list[list[float]], n: int) -> None:
 
 
 class SimulationParameters(BaseModel):
-    """A known chain to simulate; defaults are the relationship stages of domain.md §4."""
+    """A known chain to simulate; defaults are the relationship stages (Dwyer, Schurr & Oh 1987)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = STRICT
 
     states: list[str] = Field(default_factory=lambda: list(RELATIONSHIP_STATES))
-    matrix: list[list[float]] = Field(default_factory=lambda: [
+    matrix: list[list[Probability]] = Field(default_factory=lambda: [
         [0.50, 0.30, 0.00, 0.00, 0.20],
         [0.05, 0.50, 0.30, 0.05, 0.10],
         [0.00, 0.02, 0.80, 0.13, 0.05],
         [0.00, 0.05, 0.20, 0.45, 0.30],
         [0.00, 0.00, 0.00, 0.00, 1.00],
     ])
-    initial: list[float] = Field(default_factory=lambda: [1.0, 0.0, 0.0, 0.0, 0.0])
+    initial: list[Probability] = Field(default_factory=lambda: [1.0, 0.0, 0.0, 0.0, 0.0])
     absorbing: list[str] = Field(default_factory=lambda: ["churn"])
     n_customers: int = Field(2000, ge=50, le=2_000_000)
     n_periods: int = Field(12, ge=3, le=240)
-    entry_periods: int = Field(4, ge=1, description="customers enter evenly over the first k periods")
+    entry_periods: int = Field(4, ge=1, le=239, description="customers enter evenly over the first k periods")
     covariate_share: float = Field(0.5, ge=0, le=1, description="share of customers with x = 1")
-    covariate_matrix: list[list[float]] | None = Field(default_factory=lambda: [
+    covariate_matrix: list[list[Probability]] | None = Field(default_factory=lambda: [
         [0.45, 0.40, 0.00, 0.00, 0.15],
         [0.05, 0.45, 0.40, 0.03, 0.07],
         [0.00, 0.02, 0.80, 0.13, 0.05],
         [0.00, 0.05, 0.20, 0.45, 0.30],
         [0.00, 0.00, 0.00, 0.00, 1.00],
     ], description="matrix of customers with x = 1 (e.g. an onboarding programme); null: no effect")
-    stage_rewards: list[float] = Field(default_factory=lambda: [-5.0, 10.0, 40.0, 15.0, 0.0],
+    stage_rewards: list[Reward] = Field(default_factory=lambda: [-5.0, 10.0, 40.0, 15.0, 0.0],
                                        description="net contribution per period by stage")
-    stable_periods_for_long_lasting: int = Field(6, ge=1)
+    stable_periods_for_long_lasting: int = Field(6, ge=1, le=240)
 
     @model_validator(mode="after")
     def _check(self):
@@ -155,7 +162,7 @@ class LifecycleParameters(ReportParameters):
     n_boot: int = Field(200, ge=0, le=5000, description="customer-cluster bootstrap resamples")
     confidence: float = Field(0.95, gt=0.5, lt=1)
     homogeneity_groups: int = Field(2, ge=2, le=24, description="equal runs of periods compared")
-    backtest_origin: int | None = Field(None, ge=1, description="period index of the forecast origin")
+    backtest_origin: int | None = Field(None, ge=1, le=1200, description="period index of the forecast origin")
     forecast_horizon: int = Field(6, ge=1, le=60)
     cohort_steps: int = Field(9, ge=1, le=36, description="periods shown in the entry-cohort flows")
     discount_rate: float = Field(0.01, gt=-1, lt=1, description="per period, for the stage values")
