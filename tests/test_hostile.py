@@ -255,6 +255,22 @@ def test_a_constant_survey_item_is_refused_before_any_kernel(tmp_path):
     assert not (tmp_path / "reports" / "satisfaction_loyalty").exists()
 
 
+def test_a_data_file_inside_a_nested_block_is_checked_before_any_kernel(tmp_path):
+    """Sources nested in a block (the bridge's survey) are loaded and checked like top-level ones."""
+    from crmresearch import datasets
+
+    survey = datasets.load_mobi().drop(columns="respondent_id")
+    survey.loc[4, "CUSA2"] = 42
+    path = tmp_path / "bridge_survey.csv"
+    survey.to_csv(path, index=False)
+    params = tmp_path / "bridge.yaml"
+    params.write_text(yaml.safe_dump({"notebook": "04_satisfaction_to_value", "variant": "nested",
+                                      "parameters": {"simulate": None, "bridge": {"survey": {"path": str(path)}}}}))
+    result = run_cli("run", params, "--reports-dir", tmp_path / "reports")
+    assert_one_error(result, 2, "parameters.bridge.survey.path", "CUSA2")
+    assert not (tmp_path / "reports" / "satisfaction_to_value").exists()
+
+
 # ---------------------------------------------------------------- the page
 
 HOSTILE = '<img src=x onerror=alert(document.domain)> | [click](javascript:alert(1)) <script>alert(2)</script>\n' \

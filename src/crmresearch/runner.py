@@ -100,8 +100,7 @@ def check_data_files(pf: ParameterFile) -> None:
     """
     from .datasets import DataValidationError
 
-    for name in type(pf.validated).model_fields:
-        source = getattr(pf.validated, name)
+    for name, source in data_sources(pf.validated):
         if getattr(source, "path", None) and hasattr(source, "load"):
             field = f"field 'parameters.{name}.path'"
             try:
@@ -138,14 +137,22 @@ def source_files() -> list[Path]:
     return sorted(p for p in config.PACKAGE_DIR.rglob("*.py") if "__pycache__" not in p.parts)
 
 
-def data_files(pf: ParameterFile) -> list[Path]:
-    """Input files named by the parameters (fields with a `file()` method: data sources)."""
-    files = []
-    for name in type(pf.validated).model_fields:
-        value = getattr(pf.validated, name)
+def data_sources(model, prefix: str = ""):
+    """(dotted field name, source) for every data source in a parameter model, nested blocks included
+    (a source is a block with a `file()` method: a shipped data set or a user's file)."""
+    from pydantic import BaseModel
+
+    for name in type(model).model_fields:
+        value = getattr(model, name)
         if hasattr(value, "file"):
-            files.append(Path(value.file()))
-    return files
+            yield f"{prefix}{name}", value
+        elif isinstance(value, BaseModel):
+            yield from data_sources(value, f"{prefix}{name}.")
+
+
+def data_files(pf: ParameterFile) -> list[Path]:
+    """Input files named by the parameters (every data source, nested blocks included)."""
+    return [Path(source.file()) for _, source in data_sources(pf.validated)]
 
 
 def fingerprint(pf: ParameterFile) -> str:
