@@ -253,22 +253,52 @@ def test_sections_run_on_a_users_subscriber_log():
 
 @pytest.fixture(scope="module")
 def fast_run(tmp_path_factory):
-    import nbformat
-    import papermill as pm
+    from conftest import run_cli
 
     out = tmp_path_factory.mktemp("contractual_fast")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setitem(parameters.SCHEMAS, NOTEBOOK, SCHEMA)
-        pf = parameters.load_parameter_file(config.PARAMS_DIR / "contractual_retention" / "fast.yaml")
-        nb = nbformat.read(pf.notebook_path, as_version=4)
-        # the kernel is a fresh process: register the schema there too (a no-op once SCHEMAS has it)
-        nb.cells.insert(1, nbformat.v4.new_code_cell(
-            f"from crmresearch import parameters as _p\n_p.SCHEMAS.setdefault({NOTEBOOK!r}, {SCHEMA!r})"))
-        patched = out / "patched.ipynb"
-        nbformat.write(nb, patched)
-        pm.execute_notebook(str(patched), str(out / "report.ipynb"), parameters=pf.papermill_parameters(out),
-                            kernel_name=config.KERNEL_NAME, cwd=str(out), progress_bar=False)
-    return json.loads((out / "results.json").read_text())
+    run = run_cli("run", config.PARAMS_DIR / "contractual_retention" / "fast.yaml", "--reports-dir", out)
+    assert run.returncode == 0, run.stdout + run.stderr
+    return json.loads((out / "contractual_retention" / "fast" / "results.json").read_text())
+
+
+@pytest.mark.slow
+def test_a_users_cohort_table_and_subscriber_log_run_end_to_end(tmp_path):
+    """tests/data/contractual/own_data.yaml through the command line, as a user would run it."""
+    import re
+
+    import nbformat
+    from conftest import run_cli
+
+    run = run_cli("run", FIXTURES / "own_data.yaml", "--reports-dir", tmp_path)
+    assert run.returncode == 0, run.stdout + run.stderr
+    folder = tmp_path / "contractual_retention" / "own_data"
+    doc = json.loads((folder / "results.json").read_text())
+    src = doc["sections"]
+    for name in ("sbg", "projection", "intervals", "value", "retention_programme"):
+        assert src[name]["source"] == "data", (name, src[name])
+    assert src["lr_test_size"]["source"] == "simulated" and src["bgbb"]["source"] == "published"
+    assert {r["tier"] for r in doc["results"]["tier_values"]} == {"business", "consumer"}
+    nb = nbformat.read(folder / "report.ipynb", as_version=4)
+    shown = "\n".join("".join(o.get("data", {}).get(kind, "")) for c in nb.cells for o in c.get("outputs", [])
+                      for kind in ("text/markdown", "text/plain"))
+    assert not re.search(r"\bnan\b", shown, re.I)
+    assert run_cli("publish", "--reports-dir", tmp_path).returncode == 0
+    assert (tmp_path / "_site" / "contractual_retention" / "own_data" / "report.pdf").exists()
+
+
+def test_a_bad_cohort_file_is_refused_before_any_kernel(tmp_path):
+    from conftest import run_cli
+
+    bad = pd.read_csv(FIXTURES / "cohorts.csv")
+    bad.loc[3, "2020"] = 999            # more customers alive than a period before
+    bad.to_csv(tmp_path / "cohorts.csv", index=False)
+    params = tmp_path / "bad.yaml"
+    params.write_text(f"notebook: 05_contractual_retention\nvariant: bad\nparameters:\n"
+                      f"  cohorts: {{path: {tmp_path / 'cohorts.csv'}}}\n")
+    run = run_cli("run", params, "--reports-dir", tmp_path / "reports")
+    assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr
+    assert "parameters.cohorts.path" in run.stderr and "2020" in run.stderr
+    assert not (tmp_path / "reports" / "contractual_retention").exists()
 
 
 def test_fast_report_records_its_numbers_and_sources(fast_run):

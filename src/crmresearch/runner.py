@@ -152,7 +152,7 @@ def data_sources(model, prefix: str = ""):
 
 def data_files(pf: ParameterFile) -> list[Path]:
     """Input files named by the parameters (every data source, nested blocks included)."""
-    return [Path(source.file()) for _, source in data_sources(pf.validated)]
+    return [Path(source.file()) for _, source in data_sources(pf.validated) if source.file() is not None]
 
 
 def fingerprint(pf: ParameterFile) -> str:

@@ -9,17 +9,18 @@ illustration).
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from . import ReportParameters
-from .sources import resolve_data_path
+from .sources import DataSource, resolve_data_path
 
 _STRICT = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
-class CohortSource(BaseModel):
+class CohortSource(DataSource):
     """Survivor counts per cohort: `dataset: fader_hardie_2007` (the published tables) or `path:` to a
     CSV/Parquet with a period column (0, 1, 2, ...) and one column of customers still active per cohort."""
 
@@ -29,13 +30,9 @@ class CohortSource(BaseModel):
     path: str | None = None
     period_column: str = Field("period", min_length=1, max_length=200, description="column holding 0, 1, 2, ...")
 
-    _check_path = field_validator("path")(classmethod(lambda cls, v: resolve_data_path(v)))
-
-    @model_validator(mode="after")
-    def _one_source(self):
-        if (self.dataset is None) == (self.path is None):
-            raise ValueError("exactly one of 'dataset' or 'path'")
-        return self
+    def file(self):
+        """The user's file; None for the published tables, which live in the code (`contractual.models`)."""
+        return Path(self.path) if self.path else None
 
     def load(self):
         from ..contractual import data
@@ -62,6 +59,9 @@ class SubscriberSource(BaseModel):
     date_format: str | None = Field(None, max_length=50, description="strftime format of the dates (default: ISO)")
 
     _check_path = field_validator("path")(classmethod(lambda cls, v: resolve_data_path(v)))
+
+    def file(self) -> Path:
+        return Path(self.path)
 
     def load(self):
         from ..contractual import data
