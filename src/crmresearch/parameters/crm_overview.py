@@ -13,13 +13,13 @@ from pydantic import Field, PrivateAttr, model_validator
 
 from . import ReportParameters
 from .satisfaction_loyalty import CUTOFFS, _cutoff
-from .sources import SurveySource, TransactionSource, nps_defined, resolve_cutoffs
+from .sources import SurveyCutoffs, SurveySource, TransactionSource, resolve_cutoffs
 
 OVERVIEW_CUTOFFS = {k: CUTOFFS[k] for k in ("satisfied_min", "would_not_choose_again_max", "promoter_min",
                                             "detractor_max")}
 
 
-class CrmOverviewParameters(ReportParameters):
+class CrmOverviewParameters(SurveyCutoffs, ReportParameters):
     survey: SurveySource = SurveySource(dataset="mobi")
     transactions: TransactionSource = TransactionSource(dataset="cdnow_sample")
     satisfied_min: float | None = _cutoff("SAT from which a respondent counts as satisfied")
@@ -32,17 +32,6 @@ class CrmOverviewParameters(ReportParameters):
     top_fraction: float = Field(0.2, gt=0, lt=1, description="top share of customers for concentration")
     confidence: float = Field(0.95, gt=0.5, lt=1)
     _origins: dict = PrivateAttr(default_factory=dict)
-
-    def scale_of(self, measure: str):
-        return self.survey.measure_scale(measure)
-
-    @property
-    def nps_defined(self) -> bool:
-        return nps_defined(self.scale_of("recommendation"))
-
-    @property
-    def cutoff_origins(self) -> dict:
-        return dict(self._origins)
 
     @model_validator(mode="after")
     def _resolve_cutoffs(self):

@@ -76,7 +76,7 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from . import ReportParameters
-from .sources import MIN_RESPONDENTS, SurveySource, default_bands, nps_defined, resolve_cutoffs
+from .sources import MIN_RESPONDENTS, SurveyCutoffs, SurveySource, default_bands, resolve_cutoffs
 
 MOBI_QUALITY_ITEMS = [f"PERQ{i}" for i in range(1, 8)]
 
@@ -189,7 +189,7 @@ def _cutoff(description: str):
     return Field(None, ge=-1e6, le=1e6, allow_inf_nan=False, description=description)
 
 
-class SatisfactionLoyaltyParameters(ReportParameters):
+class SatisfactionLoyaltyParameters(SurveyCutoffs, ReportParameters):
     survey: SatisfactionSurvey | None = Field(
         default_factory=lambda: SatisfactionSurvey(dataset="mobi"),
         description="the survey (default: the shipped ECSI mobile survey); null when `simulation` is given")
@@ -229,15 +229,6 @@ class SatisfactionLoyaltyParameters(ReportParameters):
     def scale_of(self, measure: str):
         """The declared scale of a measure (the simulated market's scale for a simulation)."""
         return self.survey.measure_scale(measure) if self.survey is not None else self.simulation.scale
-
-    @property
-    def nps_defined(self) -> bool:
-        return nps_defined(self.scale_of("recommendation"))
-
-    @property
-    def cutoff_origins(self) -> dict:
-        """cut-off -> where its value comes from (its default rule and scale, or the parameter file)."""
-        return dict(self._origins)
 
     @model_validator(mode="after")
     def _one_source(self):

@@ -146,6 +146,24 @@ def nps_defined(scale: Scale) -> bool:
     return scale.high == 10 and scale.low in (0, 1)
 
 
+class SurveyCutoffs:
+    """Mixin for a report's parameters whose cut-offs follow their measures' declared scales
+    (`resolve_cutoffs` fills `_origins` in the report's own validator)."""
+
+    def scale_of(self, measure: str):
+        """The declared scale of a survey measure."""
+        return self.survey.measure_scale(measure)
+
+    @property
+    def nps_defined(self) -> bool:
+        return nps_defined(self.scale_of("recommendation"))
+
+    @property
+    def cutoff_origins(self) -> dict:
+        """cut-off -> where its value comes from (its default rule and scale, or the parameter file)."""
+        return dict(self._origins)
+
+
 def check_cutoff(name: str, value: float, scale: Scale, measure: str) -> None:
     if not scale.low <= value <= scale.high:
         raise ValueError(f"'{name}' within the {measure} scale {scale.label()} (got {value:g}); a cut-off is "

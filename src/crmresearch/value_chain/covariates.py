@@ -569,7 +569,7 @@ class GammaGammaCovariates(_CovariateModel):
 # ------------------------------------------------------------------ fitted results
 
 @dataclass
-class CovariateFit:
+class CovariateFit(clv_models.InformationCriteria):
     """A fitted (or failed) covariate model: unconstrained estimates, covariance, tests and predictions.
 
     `params` are the log base parameters (`log_r`, `log_alpha0`, ...) and the coefficients
@@ -594,18 +594,6 @@ class CovariateFit:
     rows_dropped: dict = field(default_factory=dict)
     iterations: int = -1
     sm_results: object = field(default=None, repr=False)
-
-    @property
-    def k_params(self) -> int:
-        return int(self.params.size)
-
-    @property
-    def aic(self) -> float:
-        return -2 * self.loglike + 2 * self.k_params
-
-    @property
-    def bic(self) -> float:
-        return -2 * self.loglike + np.log(self.n_customers) * self.k_params
 
     @property
     def base(self) -> pd.Series:
