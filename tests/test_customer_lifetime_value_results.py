@@ -38,7 +38,9 @@ def direct(fast_run):
 def test_results_file_is_complete(fast_run):
     _, results, doc = fast_run
     assert doc["notebook"] == NOTEBOOK and doc["variant"] == "fast" and doc["finding"]
-    for key in ("dwyer_table", "dwyer_uplift", "parameters", "tracking_errors", "clv_total", "concentration", "tiers"):
+    for key in ("dwyer_table", "dwyer_uplift", "parameters", "tracking_errors", "clv_total", "concentration", "tiers",
+                "value_intervals", "frequency_histogram_band", "conditional_band", "p_alive_history",
+                "heterogeneity_r_alpha", "heterogeneity_a_b"):
         assert key in results
 
 
@@ -48,8 +50,10 @@ def test_every_section_names_the_source_of_its_numbers(fast_run):
     for name in ("dwyer_retention", "dwyer_uplift", "dwyer_migration"):
         assert sections[name]["source"] == "published"      # a worked example with stated assumptions
     for name in ("rfm", "fit_bgnbd", "fit_paretonbd", "fit_gamma_gamma", "models", "tracking", "holdout",
-                 "spend_check", "clv", "concentration", "tiers", "quadrant"):
+                 "spend_check", "clv", "concentration", "tiers", "quadrant", "heterogeneity", "p_alive_history",
+                 "value_intervals"):
         assert sections[name]["source"] == "data", name
+    assert sections["fit_bgbb"]["source"] == "not_computed" and "discrete" in sections["fit_bgbb"]["note"]
     assert sections["rfm"]["rows_used"] == 2357 and sections["fit_gamma_gamma"]["rows_used"] == 946
     assert doc["results"]["reference_comparison"]["all_within_rounding"]
 
@@ -94,3 +98,33 @@ def test_clv_dwyer_and_concentration_match_direct_computation(fast_run, direct):
     assert [row["customers"] for row in results["dwyer_table"]] == pytest.approx([20000, 13000, 9100, 6825, 5460])
     revenue = log[log["date"] <= np.datetime64(params.holdout_end)].groupby("customer_id")["amount"].sum()
     assert results["concentration"]["top_share_revenue"] == pytest.approx(crm.stats.top_share(revenue, 0.2), rel=1e-9)
+
+
+def test_value_intervals_bracket_the_clv_estimates(fast_run):
+    _, results, _ = fast_run
+    totals = {row["quantity"]: row for row in results["value_intervals"]["totals"]}
+    clv_row = totals["cohort CLV (total)"]
+    assert clv_row["estimate"] == pytest.approx(results["clv_total"]["total"], rel=1e-10)
+    for route in ("parametric", "bootstrap"):
+        assert clv_row[f"{route} 95% lower"] < clv_row["estimate"] < clv_row[f"{route} 95% upper"]
+    assert results["value_intervals"]["bootstrap_dropped"] == 0
+    band = results["frequency_histogram_band"]
+    assert [row["expected"] for row in band] == pytest.approx([row["BG/NBD"] for row in results["frequency_histogram"]])
+
+
+def test_donations_variant_reproduces_fader_hardie_shang(tmp_path):
+    pf = parameters.load_parameter_file(config.PARAMS_DIR / "customer_lifetime_value" / "donations.yaml")
+    pm.execute_notebook(str(pf.notebook_path), str(tmp_path / "report.ipynb"), parameters=pf.papermill_parameters(tmp_path),
+                        kernel_name=config.KERNEL_NAME, cwd=str(tmp_path), progress_bar=False)
+    doc = json.loads((tmp_path / "results.json").read_text())
+    results, sections = doc["results"], doc["sections"]
+    bb = results["fit_bgbb"]["params"]
+    assert [round(bb[k], 3) for k in ("alpha", "beta", "gamma", "delta")] == [1.204, 0.750, 0.657, 2.783]
+    assert round(results["fit_bgbb"]["loglike"], 1) == -33225.6
+    assert results["reference_comparison"]["all_within_rounding"]
+    for name in ("fit_bgnbd", "fit_paretonbd", "fit_gamma_gamma", "tracking", "holdout", "spend_check", "clv",
+                 "concentration", "tiers", "quadrant"):
+        assert sections[name]["source"] == "not_computed", name
+    for name in ("rfm", "fit_bgbb", "models", "heterogeneity", "frequency_histogram", "p_alive_history", "value_intervals"):
+        assert sections[name]["source"] == "data", name
+    assert results["bgbb_totals"]["customers"] == 11104 and "BG/BB" in doc["finding"]

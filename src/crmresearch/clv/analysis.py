@@ -22,13 +22,15 @@ import pandas as pd
 
 from .. import sections as sec
 from ..sections import Section, table_spec
-from . import dwyer, models, predictions, rfm, simulate, value
+from . import dwyer, intervals, models, predictions, rfm, simulate, value
 
 # Fader, Hardie & Lee's CDNOW set-up: the sample, calibration to 1997-09-30, holdout to 1998-06-30.
 CDNOW_PUBLISHED_SETUP = {"dataset": "cdnow_sample", "calibration_end": date(1997, 9, 30)}
 DWYER_NOTE = ("Dwyer's (1989) worked example: the cohort and retention path of the parameter file; revenue, "
               "costs, acquisition cost and discount rate are stated assumptions, not data")
 PURCHASE_ORDER = ("BG/NBD", "Pareto/NBD")
+SUMMARY_COLUMNS = ("frequency", "recency", "T", "monetary_value", "frequency_holdout", "monetary_holdout",
+                   "duration_holdout")
 
 
 def weeks_text(weeks: float) -> str:
@@ -48,6 +50,16 @@ class ClvData:
     cohort_start: date
     calibration_end: date
     holdout_end: date
+    discrete: pd.DataFrame | None = None      # (frequency, recency, periods, count) of a discrete-time summary
+    discrete_settings: dict | None = None     # future_periods, discount_rate, dataset
+
+    @property
+    def unavailable(self) -> str | None:
+        """Why the transaction-log sections cannot run (a discrete-time summary replaces the log), else None."""
+        if self.discrete is None:
+            return None
+        return (f"the data are a discrete-time summary ({self.discrete_settings['dataset']}), not a dated "
+                "transaction log")
 
     @property
     def calibration_weeks(self) -> float:
@@ -85,8 +97,27 @@ def load_log(params, rng: np.random.Generator):
     return log, None, None
 
 
+def load_discrete(settings) -> pd.DataFrame:
+    """A discrete-time summary as rows (frequency, recency, periods, count)."""
+    from ..contractual import data as cdata
+
+    donations = cdata.load_donations()
+    return pd.DataFrame({"frequency": donations["frequency"].to_numpy(), "recency": donations["recency"].to_numpy(),
+                         "periods": donations["periods"].to_numpy(), "count": donations["donors"].to_numpy()})
+
+
 def prepare(params, rng: np.random.Generator) -> ClvData:
-    """The log, its calibration/holdout summary and the reference values of a run."""
+    """The log, its calibration/holdout summary and the reference values of a run (or, for a
+    `discrete` source, the discrete-time summary with an empty log)."""
+    if params.discrete is not None:
+        from ..contractual.bgbb import PUBLISHED_DONATIONS
+
+        empty_log = pd.DataFrame({"customer_id": pd.Series(dtype=str), "date": pd.Series(dtype="datetime64[ns]"),
+                                  "amount": pd.Series(dtype=float)})
+        empty = pd.DataFrame({c: pd.Series(dtype=float) for c in SUMMARY_COLUMNS})
+        return ClvData(empty_log, empty, {"BG/BB": PUBLISHED_DONATIONS}, "published", "data", params.cohort_start,
+                       params.calibration_end, params.holdout_end, load_discrete(params.discrete),
+                       params.discrete.model_dump())
     log, reference, label = load_log(params, rng)
     summary = rfm.rfm_summary(log, params.calibration_end, params.holdout_end)
     return ClvData(log, summary, reference, label, "simulated" if params.simulate is not None else "data",
@@ -94,6 +125,10 @@ def prepare(params, rng: np.random.Generator) -> ClvData:
 
 
 def data_files(params) -> dict:
+    if params.discrete is not None:
+        from ..contractual import data as cdata
+
+        return {params.discrete.dataset: cdata.donations_path()}
     return {} if params.simulate is not None else {"transactions": params.transactions.file()}
 
 
@@ -315,7 +350,37 @@ def rfm_text(overview: dict, window: dict) -> str:
                    f"{overview['holdout_repeat_transactions']:,} more.")
 
 
+def discrete_overview(frame: pd.DataFrame) -> dict:
+    w = frame["count"].to_numpy(float)
+    x = frame["frequency"].to_numpy(float)
+    return {"customers": int(w.sum()), "unique_rows": int(len(frame)), "periods": int(frame["periods"].max()),
+            "share_no_transaction": float(w[x == 0].sum() / w.sum()),
+            "transactions": int(w @ x), "mean_frequency": float(w @ x / w.sum())}
+
+
+def discrete_overview_text(overview: dict) -> str:
+    text = (f"The data summarise **{overview['customers']:,} customers** with up to {overview['periods']} later "
+            f"chances to buy each ({overview['unique_rows']} distinct patterns of frequency, recency and periods). ")
+    if overview["transactions"] == 0:
+        return text + "**None of them bought again.**"
+    return text + (f"**{overview['share_no_transaction']:.1%}** never bought again; together the others made "
+                   f"{overview['transactions']:,} transactions ({overview['mean_frequency']:.2f} per customer).")
+
+
 def rfm_section(data: ClvData) -> Section:
+    """The calibration cohort (transaction log) or, for a discrete-time summary, its customers and periods."""
+    if data.discrete is not None:
+        overview = discrete_overview(data.discrete)
+        shown = pd.DataFrame([("customers", overview["customers"]), ("distinct (x, t_x, n) patterns", overview["unique_rows"]),
+                              ("chances to buy (periods)", overview["periods"]),
+                              ("share with no transaction", overview["share_no_transaction"]),
+                              ("transactions", overview["transactions"]),
+                              ("mean transactions per customer (x)", overview["mean_frequency"])],
+                             columns=["quantity", "value"], dtype=object)
+        return Section({"discrete_overview": overview}, discrete_overview_text(overview),
+                       table_spec(shown, "The discrete-time summary: customers and their transactions.",
+                                  label="tbl-rfm", decimals={"value": 3}),
+                       source=data.source, rows_used=overview["customers"])
     overview = rfm_overview(data.summary, data.log)
     window = {"cohort_start": data.cohort_start, "calibration_end": data.calibration_end,
               "holdout_end": data.holdout_end, "calibration_weeks": data.calibration_weeks,
@@ -349,8 +414,18 @@ class FitSet(dict):
         return fits[0] if fits else None
 
 
-def fit_all(summary: pd.DataFrame, with_pareto: bool = True) -> FitSet:
-    """BG/NBD, Pareto/NBD (optional) and Gamma-Gamma, each from several starting points; never raises."""
+def fit_all(summary: pd.DataFrame, with_pareto: bool = True, discrete: pd.DataFrame | None = None) -> FitSet:
+    """BG/NBD, Pareto/NBD (optional) and Gamma-Gamma, each from several starting points; never raises.
+    With a discrete-time summary (`discrete`), the BG/BB instead, and the others are not fitted."""
+    if discrete is not None:
+        from ..contractual import bgbb
+
+        fit = bgbb.fit_bgbb(*(discrete[c].to_numpy() for c in ("frequency", "recency", "periods", "count")))
+        ok = isinstance(fit, models.FittedModel)
+        return FitSet({"BG/BB": fit} if ok else {}, {} if ok else {"BG/BB": fit},
+                      {n: f"{n} not fitted: it needs dated transactions{' with spend' if n == 'Gamma-Gamma' else ''}, "
+                          "and the data are a discrete-time summary (the BG/BB is fitted instead)"
+                       for n in ("BG/NBD", "Pareto/NBD", "Gamma-Gamma")})
     x, t_x, T = summary["frequency"], summary["recency"], summary["T"]
     results = {"BG/NBD": models.try_fit("BG/NBD", x, t_x, T)}
     skipped = {}
@@ -361,6 +436,8 @@ def fit_all(summary: pd.DataFrame, with_pareto: bool = True) -> FitSet:
     results["Gamma-Gamma"] = models.try_fit("Gamma-Gamma", x, monetary_value=summary["monetary_value"])
     fitted = {n: r for n, r in results.items() if isinstance(r, models.FittedModel)}
     failed = {n: r for n, r in results.items() if isinstance(r, models.FailedFit)}
+    skipped["BG/BB"] = ("BG/BB not fitted: it is for discrete-time data (a `discrete:` source), and this variant "
+                        "analyses a dated transaction log")
     return FitSet(fitted, failed, skipped)
 
 
@@ -419,7 +496,8 @@ def model_section(name: str, fits: FitSet, source: str) -> Section:
 
 def model_sections(fits: FitSet, source: str) -> dict:
     """results.json name -> each model's own section (fitted, failed or not asked for), in report order."""
-    return {f"fit_{slug(name)}": model_section(name, fits, source) for name in ("BG/NBD", "Pareto/NBD", "Gamma-Gamma")}
+    return {f"fit_{slug(name)}": model_section(name, fits, source)
+            for name in ("BG/NBD", "Pareto/NBD", "Gamma-Gamma", "BG/BB")}
 
 
 def reference_comparison(fits: dict, reference: dict | None) -> dict | None:
@@ -456,6 +534,14 @@ def parameter_text(fits: dict, comparison: dict | None, reference_label: str | N
                      + (", so most customers buy rarely and a few often" if bg["r"] < 1 else "")
                      + f"; the mean rate is {bg['r'] / bg['alpha']:.3f} purchases a week) and that a customer drops "
                      f"out after a repeat purchase with probability {bg['a'] / (bg['a'] + bg['b']):.2f} on average.")
+    elif "BG/BB" in fits:
+        bb = fits["BG/BB"].params
+        buy, drop = bb["alpha"] / (bb["alpha"] + bb["beta"]), bb["gamma"] / (bb["gamma"] + bb["delta"])
+        parts.append(f"The BG/BB estimates say that a customer who is still active buys in a period with probability "
+                     f"{buy:.2f} on average and drops out before the next period with probability {drop:.2f} on "
+                     "average" + ("; both vary widely between customers (beta distributions with shape sums "
+                                  f"{bb['alpha'] + bb['beta']:.2f} and {bb['gamma'] + bb['delta']:.2f})."
+                                  if max(bb["alpha"] + bb["beta"], bb["gamma"] + bb["delta"]) < 5 else "."))
     elif "Pareto/NBD" in fits:
         pn = fits["Pareto/NBD"].params
         parts.append(f"The Pareto/NBD gives a mean purchase rate of {pn['r'] / pn['alpha']:.3f} a week while active "
@@ -523,6 +609,8 @@ def spend_frequency_text(independence: dict) -> str:
 
 
 def spend_frequency_section(data: ClvData, confidence: float) -> Section:
+    if data.unavailable:
+        return sec.not_computed(f"no spend to correlate: {data.unavailable}")
     repeaters = int((data.summary["frequency"] > 0).sum())
     if repeaters < 4:
         return sec.not_computed(f"the correlation needs at least 4 repeat buyers (the log has {repeaters})",
@@ -540,6 +628,44 @@ def spend_frequency_section(data: ClvData, confidence: float) -> Section:
 @dataclass
 class HistogramSection(Section):
     histogram: pd.DataFrame | None = None
+    band: pd.DataFrame | None = None          # label, actual, expected, lower, upper (parameter draws)
+    unit: str = "repeat purchases in calibration"
+    model: str = "BG/NBD"
+
+
+def parameter_draws(fits: FitSet, params) -> dict:
+    """Draws of every fitted model's parameters from their asymptotic normal (log scale), `interval_draws`
+    of each, from a generator of its own so that the report's other numbers do not depend on them."""
+    rng = np.random.default_rng([params.seed, 11])
+    return {name: fit.draw_parameters(params.interval_draws, rng) for name, fit in fits.items()}
+
+
+def discrete_histogram_band(fit, frame: pd.DataFrame, thetas, confidence: float) -> pd.DataFrame:
+    """Customers by number of transactions (0..n) in a discrete-time summary: actual against the BG/BB's
+    expectation (FHS 2010, eq. 7), with a band over parameter draws; customers grouped by their n."""
+    from ..contractual import bgbb
+
+    n_max = int(frame["periods"].max())
+    w = frame["count"].to_numpy(float)
+    actual = np.bincount(frame["frequency"].astype(int), weights=w, minlength=n_max + 1)
+    per_n = frame.groupby("periods")["count"].sum()
+
+    def expected(theta):
+        return sum(c * np.pad(bgbb.expected_count_distribution(theta, int(n)), (0, n_max - int(n)))
+                   for n, c in per_n.items())
+
+    drawn = np.array([expected(theta) for theta in thetas])          # one row per draw (a few dozen numbers each)
+    lower, upper = intervals.band(drawn, confidence)
+    return pd.DataFrame({"transactions": [str(k) for k in range(n_max + 1)], "actual": actual,
+                         "expected": expected(fit.theta), "lower": lower, "upper": upper})
+
+
+def histogram_band_text(band: pd.DataFrame, confidence: float, model: str, unit: str) -> str:
+    inside = int(((band["actual"] >= band["lower"]) & (band["actual"] <= band["upper"])).sum())
+    worst = band.iloc[int(np.argmax(np.abs(band["actual"] - band["expected"]) / np.maximum(band["expected"], 1e-9)))]
+    return (f"The {confidence:.0%} band from the {model}'s parameter draws contains the actual count in **{inside} of "
+            f"{len(band)}** groups of {unit}; the largest relative gap is at {worst.iloc[0]} "
+            f"({worst['actual']:,.0f} actual against {worst['expected']:,.1f} expected).")
 
 
 def histogram_text(histogram: pd.DataFrame, actual_share: float) -> str:
@@ -548,16 +674,34 @@ def histogram_text(histogram: pd.DataFrame, actual_share: float) -> str:
             f"the actual share is **{actual_share:.1%}**.")
 
 
-def histogram_section(fits: FitSet, data: ClvData, max_frequency: int) -> HistogramSection:
-    """Customers by repeat purchases in calibration against the BG/NBD's expectation (FHL 2005, figure 1)."""
+def histogram_section(fits: FitSet, data: ClvData, max_frequency: int, draws: dict | None = None,
+                      confidence: float = 0.95) -> HistogramSection:
+    """Customers by repeat purchases in calibration against the BG/NBD's expectation (FHL 2005, figure 1),
+    with a band from parameter draws; for a discrete-time summary, customers by transactions against the BG/BB."""
+    draws = draws or {}
+    if data.discrete is not None:
+        if "BG/BB" not in fits:
+            return HistogramSection(**vars(sec.not_computed("the transaction histogram needs the BG/BB, which did not fit")))
+        band = discrete_histogram_band(fits["BG/BB"], data.discrete, draws["BG/BB"], confidence)
+        unit = "transactions in the periods observed"
+        return HistogramSection({"frequency_histogram_band": band, "histogram_draws": len(draws["BG/BB"])},
+                                histogram_band_text(band, confidence, "BG/BB", unit), source=data.source,
+                                rows_used=int(data.discrete["count"].sum()), band=band, unit=unit,
+                                model="BG/BB")
     if "BG/NBD" not in fits:
         return HistogramSection(**vars(sec.not_computed("the frequency histogram needs the BG/NBD, which did not fit")))
     histogram = predictions.frequency_histogram(fits["BG/NBD"], data.summary, max_frequency)
     expected = float(histogram["BG/NBD"].iloc[0] / histogram["BG/NBD"].sum())
     actual = float((data.summary["frequency"] == 0).mean())
-    return HistogramSection({"frequency_histogram": histogram, "share_no_repeat_expected": expected},
-                            histogram_text(histogram, actual), source=data.source, rows_used=len(data.summary),
-                            histogram=histogram)
+    results = {"frequency_histogram": histogram, "share_no_repeat_expected": expected}
+    text = histogram_text(histogram, actual)
+    band = None
+    if "BG/NBD" in draws:
+        band = intervals.histogram_band(fits["BG/NBD"], data.summary, max_frequency, draws["BG/NBD"], confidence)
+        results.update(frequency_histogram_band=band, histogram_draws=len(draws["BG/NBD"]))
+        text += " " + histogram_band_text(band, confidence, "BG/NBD", "repeat purchases")
+    return HistogramSection(results, text, source=data.source, rows_used=len(data.summary), histogram=histogram,
+                            band=band)
 
 
 def tracking_table(log: pd.DataFrame, summary: pd.DataFrame, fits, cohort_start, holdout_end) -> pd.DataFrame:
@@ -620,6 +764,8 @@ class TrackingSection(Section):
 
 def tracking_section(fits: FitSet, data: ClvData) -> TrackingSection:
     """Weekly tracking of repeat purchases, calibration and holdout, against each converged purchase model."""
+    if data.unavailable:
+        return TrackingSection(**vars(sec.not_computed(f"no weekly tracking: {data.unavailable}")))
     purchase = {f.name: f for f in fits.purchase}
     if not purchase:
         return TrackingSection(**vars(sec.not_computed("no purchase model (BG/NBD or Pareto/NBD) converged")))
@@ -654,10 +800,28 @@ def holdout_check(summary: pd.DataFrame, fits) -> pd.DataFrame:
 class HoldoutSection(Section):
     by_frequency: pd.DataFrame | None = None
     tables: list = field(default_factory=list)
+    band: pd.DataFrame | None = None
+    band_model: str | None = None
 
 
-def holdout_section(fits: FitSet, data: ClvData, max_frequency: int) -> HoldoutSection:
-    """Holdout purchases by calibration frequency (FHL 2005, figure 4) and per-customer errors."""
+def holdout_band_text(band: pd.DataFrame, model: str, confidence: float) -> str:
+    inside = (band["actual"] >= band["lower"]) & (band["actual"] <= band["upper"])
+    above = int((band["actual"] > band["upper"]).sum())
+    below = int((band["actual"] < band["lower"]).sum())
+    text = (f"The {model}'s {confidence:.0%} band from parameter draws (the uncertainty of the estimates only, not "
+            f"the purchases' own randomness) contains the actual group mean in **{int(inside.sum())} of {len(band)}** "
+            "frequency groups")
+    if above or below:
+        text += f"; the actual mean lies above the band in {above} and below it in {below}"
+    return text + "."
+
+
+def holdout_section(fits: FitSet, data: ClvData, max_frequency: int, draws: dict | None = None,
+                    confidence: float = 0.95) -> HoldoutSection:
+    """Holdout purchases by calibration frequency (FHL 2005, figure 4) and per-customer errors, with a band
+    from parameter draws for the purchase model the CLV uses."""
+    if data.unavailable:
+        return HoldoutSection(**vars(sec.not_computed(f"no holdout period: {data.unavailable}")))
     purchase = fits.purchase
     if not purchase:
         return HoldoutSection(**vars(sec.not_computed("no purchase model (BG/NBD or Pareto/NBD) converged")))
@@ -669,8 +833,15 @@ def holdout_section(fits: FitSet, data: ClvData, max_frequency: int) -> HoldoutS
               table_spec(holdout, "Per-customer holdout forecasts: totals, correlation with the actual counts, and "
                          "error.", label="tbl-holdout",
                          decimals={"actual total": 0, "predicted total": 1, "correlation": 3, "RMSE": 3})]
-    return HoldoutSection({"conditional_by_frequency": by_frequency, "holdout_check": holdout}, source=data.source,
-                          rows_used=len(data.summary), by_frequency=by_frequency, tables=tables)
+    results, band, text = {"conditional_by_frequency": by_frequency, "holdout_check": holdout}, None, None
+    model = fits.purchase_model
+    if draws and model.name in draws:
+        band = intervals.conditional_by_frequency_band(model, data.summary, data.holdout_weeks, max_frequency,
+                                                       draws[model.name], confidence)
+        results.update(conditional_band=band, conditional_band_model=model.name)
+        text = holdout_band_text(band, model.name, confidence)
+    return HoldoutSection(results, text, source=data.source, rows_used=len(data.summary), by_frequency=by_frequency,
+                          tables=tables, band=band, band_model=model.name if band is not None else None)
 
 
 def spend_check(summary: pd.DataFrame, spend_fit, max_frequency: int = 7) -> pd.DataFrame:
@@ -690,6 +861,8 @@ def spend_check(summary: pd.DataFrame, spend_fit, max_frequency: int = 7) -> pd.
 
 
 def spend_check_section(fits: FitSet, data: ClvData, max_frequency: int) -> Section:
+    if data.unavailable:
+        return sec.not_computed(f"no spend to check: {data.unavailable}")
     if "Gamma-Gamma" not in fits:
         return sec.not_computed("the spend check needs the Gamma-Gamma model, which did not fit")
     bought = int((data.summary["frequency_holdout"] > 0).sum())
@@ -736,6 +909,10 @@ class ClvSection(Section):
 
 def clv_section(fits: FitSet, data: ClvData, params) -> ClvSection:
     """Discounted CLV per customer with delta-method intervals, from the purchase model that fitted and Gamma-Gamma."""
+    if data.unavailable:
+        return ClvSection(**vars(sec.not_computed(
+            f"no money value per customer: {data.unavailable}; the BG/BB values below give expected transactions "
+            "and DERT instead")))
     purchase = fits.purchase_model
     missing = [n for n, ok in (("a purchase model (BG/NBD or Pareto/NBD)", purchase is not None),
                                ("the Gamma-Gamma spend model", "Gamma-Gamma" in fits)) if not ok]
@@ -818,6 +995,9 @@ class ConcentrationSection(Section):
 
 def concentration_section(data: ClvData, clv: ClvSection, params) -> ConcentrationSection:
     """Lorenz curve of revenue and whale curve of profit after the assumed costs to serve (data, no model)."""
+    if data.unavailable:
+        return ConcentrationSection(**vars(sec.not_computed(f"no revenue per customer: {data.unavailable}")),
+                                    top_fraction=params.top_fraction)
     frame = customer_value_frame(data.log, data.summary, clv.clv_table, params)
     concentration = value.concentration_summary(frame["revenue"], frame["profit"], params.top_fraction)
     concentration.update(top_fraction=params.top_fraction, cost_per_order=params.cost_per_order,
@@ -863,20 +1043,278 @@ def quadrant_section(concentration: ConcentrationSection, clv: ClvSection) -> Qu
 
 # ---------------------------------------------------------------- the one-line finding
 
-def finding(tracking: TrackingSection, clv: ClvSection, concentration: dict, uplift: dict) -> str:
+def finding(tracking: TrackingSection, clv: ClvSection, concentration: Section, uplift: dict,
+            values: Section | None = None) -> str:
     """The report's one line, from the sections that were computed (never from a model that failed)."""
     parts = []
-    if tracking.computed:
+    if values is not None and values.computed and "bgbb_totals" in values.results:
+        totals = values.results["bgbb_totals"]
+        parts.append(f"BG/BB expects {totals['expected_transactions']:,.0f} transactions from the "
+                     f"{totals['customers']:,} customers in the next {totals['future_periods']} periods")
+    elif tracking.computed:
         row = tracking.errors.iloc[0]
         error = f" ({row['error (%)']:+.1f}%)" if row["error (%)"] is not None and np.isfinite(row["error (%)"]) else ""
         parts.append(f"{row['model']} forecasts {row['forecast']:,.0f} repeat purchases in {weeks_text(row['weeks'])} "
                      f"weeks against {row['actual']:,.0f} actual{error}")
-    else:
+    elif values is None or not values.computed:
         parts.append("no purchase model converged")
     if clv.computed:
         parts.append(f"mean CLV {clv.total['mean_per_customer']:,.2f}")
-    parts.append(f"the top {concentration['top_fraction']:.0%} bring {concentration['top_share_revenue']:.0%} of revenue")
+    if concentration.computed:
+        share = concentration.results["concentration"]
+        parts.append(f"the top {share['top_fraction']:.0%} bring {share['top_share_revenue']:.0%} of revenue")
     parts.append(f"+{uplift['uplift_points']:g} points of retention "
                  f"{'raise' if uplift['npv_change_pct'] >= 0 else 'change'} Dwyer's cohort NPV by "
                  f"{uplift['npv_change_pct']:.0f}%")
     return "; ".join(parts) + "."
+
+
+# ---------------------------------------------------------------- evaluation with uncertainty bands
+
+@dataclass
+class BandSection(Section):
+    frames: list = field(default_factory=list)     # what the figure draws
+    kind: str = ""                                 # "history" | "patterns" | "densities"
+
+
+def alive_history_text(history: pd.DataFrame, confidence: float, model: str) -> str:
+    ends = history.groupby("customer", sort=False).tail(1)
+    parts = [f"customer {row['customer']} ends calibration with {row['repeat purchases']:.0f} repeat purchases and "
+             f"P(alive) **{row['p_alive']:.2f}** ({confidence:.0%} band {row['lower']:.2f}–{row['upper']:.2f})"
+             for _, row in ends.iterrows()]
+    return (f"Under the {model}, P(alive) jumps up at each purchase and decays while a customer is silent: "
+            + "; ".join(parts) + ".")
+
+
+def alive_patterns_text(patterns: pd.DataFrame, confidence: float) -> str:
+    last = patterns[patterns["t_x"] == patterns["n"]]
+    first = patterns[(patterns["t_x"] == 1) & (patterns["frequency"] == 1)]
+    text = "Under the BG/BB, a customer whose last transaction was longer ago is less likely to be active"
+    if len(first) and len(last):
+        low, high = first.iloc[0], last.iloc[-1]
+        text += (f": one transaction in period 1 only leaves P(alive) **{low['p_alive']:.2f}** "
+                 f"({confidence:.0%} band {low['lower']:.2f}–{low['upper']:.2f}); a transaction in every one of the "
+                 f"{int(high['n'])} periods gives **{high['p_alive']:.2f}**")
+    return text + "."
+
+
+def alive_section(fits: FitSet, data: ClvData, draws: dict, confidence: float) -> BandSection:
+    """P(alive) with bands: the history through calibration of three customers chosen by a fixed rule
+    (`intervals.choose_customers`), or for a discrete-time summary P(alive) of every (x, t_x) pattern."""
+    if data.discrete is not None:
+        if "BG/BB" not in fits:
+            return BandSection(**vars(sec.not_computed("P(alive) needs the BG/BB, which did not fit")))
+        from ..contractual import bgbb
+
+        frame, fit = data.discrete, fits["BG/BB"]
+        args = (frame["frequency"], frame["recency"], frame["periods"], data.discrete_settings["future_periods"],
+                data.discrete_settings["discount_rate"])
+        estimate = bgbb.predictions_for_draws(fit.theta[None, :], *args)["p_alive"][0]
+        lower, upper = intervals.band(bgbb.predictions_for_draws(draws["BG/BB"], *args)["p_alive"], confidence)
+        patterns = pd.DataFrame({"frequency": frame["frequency"].to_numpy(), "t_x": frame["recency"].to_numpy(),
+                                 "n": frame["periods"].to_numpy(), "customers": frame["count"].to_numpy(),
+                                 "p_alive": estimate, "lower": lower, "upper": upper}).sort_values(["frequency", "t_x"])
+        return BandSection({"p_alive_patterns": patterns}, alive_patterns_text(patterns, confidence),
+                           source=data.source, rows_used=int(frame["count"].sum()), frames=[patterns], kind="patterns")
+    model = fits.purchase_model
+    if model is None:
+        return BandSection(**vars(sec.not_computed("no purchase model (BG/NBD or Pareto/NBD) converged")))
+    chosen = intervals.choose_customers(data.summary)
+    if not chosen:
+        return BandSection(**vars(sec.not_computed("no customer made a repeat purchase in calibration")))
+    history = intervals.alive_history(model, data.log, data.summary, chosen, data.calibration_end, draws[model.name],
+                                      confidence)
+    return BandSection({"p_alive_history": history, "p_alive_history_customers": [str(c) for c in chosen],
+                        "p_alive_history_model": model.name},
+                       alive_history_text(history, confidence, model.name), source=data.source,
+                       rows_used=len(chosen), frames=[history], kind="history")
+
+
+def heterogeneity_text(frames: list, model: str, confidence: float) -> str:
+    parts = []
+    for frame in frames:
+        a = frame.attrs
+        parts.append(f"the {a['label']} has mean **{a['mean']:.3g}**" + (
+            " and most customers near zero (the density falls from its highest value at the left)"
+            if frame["density"].iloc[0] == frame["density"].max() else ""))
+    return (f"The {model} describes how customers differ: " + "; ".join(parts)
+            + f". The bands are {confidence:.0%} intervals of the density from the parameter draws.")
+
+
+def heterogeneity_section(fits: FitSet, data: ClvData, draws: dict, confidence: float) -> BandSection:
+    """Densities of the mixing distributions of the purchase model (gamma of λ; beta of p or gamma of μ;
+    for the BG/BB beta of p and of θ), with bands from parameter draws."""
+    model = fits.get("BG/BB") if data.discrete is not None else fits.purchase_model
+    if model is None:
+        return BandSection(**vars(sec.not_computed("no purchase model converged")))
+    frames = intervals.heterogeneity_bands(model, draws[model.name], confidence)
+    results = {f"heterogeneity_{'_'.join(f.attrs['parameters'])}": f for f in frames}
+    results["heterogeneity_model"] = model.name
+    results["heterogeneity_means"] = {f.attrs["label"]: f.attrs["mean"] for f in frames}
+    return BandSection(results, heterogeneity_text(frames, model.name, confidence), source=data.source,
+                       rows_used=model.n_customers, frames=frames, kind="densities")
+
+
+# ---------------------------------------------------------------- values with both kinds of interval
+
+@dataclass
+class ValueIntervalSection(Section):
+    intervals: object = None
+    tables: list = field(default_factory=list)
+
+
+def _agreement(row, lower: str, upper: str) -> str:
+    p_lo, p_hi = row[f"parametric {lower}"], row[f"parametric {upper}"]
+    b_lo, b_hi = row[f"bootstrap {lower}"], row[f"bootstrap {upper}"]
+    if not np.isfinite(b_lo):
+        return ""
+    ratio = (b_hi - b_lo) / (p_hi - p_lo) if p_hi > p_lo else np.nan
+    if not np.isfinite(ratio):
+        return ""
+    verdict = ("about as wide as" if 0.8 <= ratio <= 1.25 else "wider than" if ratio > 1.25 else "narrower than")
+    return f" (the bootstrap interval is {verdict} the parametric one, width ratio {ratio:.2f})"
+
+
+def value_intervals_text(totals: pd.DataFrame, summary: dict) -> str:
+    conf = summary["confidence"]
+    lower, upper = f"{conf:.0%} lower", f"{conf:.0%} upper"
+    parts = []
+    for _, row in totals.iterrows():
+        fmt = ",.3f" if row["quantity"].startswith("mean") else ",.0f"
+        text = (f"- {row['quantity']}: **{row['estimate']:{fmt}}**, parametric {conf:.0%} interval "
+                f"{row[f'parametric {lower}']:{fmt}} to {row[f'parametric {upper}']:{fmt}}")
+        if np.isfinite(row[f"bootstrap {lower}"]):
+            text += (f", bootstrap {row[f'bootstrap {lower}']:{fmt}} to {row[f'bootstrap {upper}']:{fmt}}"
+                     + _agreement(row, lower, upper))
+        parts.append(text)
+    boot = summary["bootstrap_resamples"]
+    models_used = summary["purchase_model"] + (" and Gamma-Gamma" if any("CLV" in p for p in parts) else "")
+    head = f"Intervals of the {models_used} predictions from {summary['parametric_draws']} parameter draws"
+    if boot:
+        kept = boot - summary["bootstrap_dropped"]
+        head += (f" and from {boot} customer-bootstrap re-fits"
+                 + (f" ({summary['bootstrap_dropped']} did not converge and are left out)" if summary["bootstrap_dropped"]
+                    else " (all converged)") + ("" if kept else "; with no converged re-fit there is no bootstrap interval"))
+    else:
+        head += " (no bootstrap re-fits were asked for)"
+    return head + ":\n\n" + ";\n".join(parts) + "."
+
+
+def _customer_rows(table: pd.DataFrame, confidence: float, top: int = 10) -> pd.DataFrame:
+    pick = table.nlargest(top, "clv") if "clv" in table else table.nlargest(top, "expected_transactions")
+    out = pd.DataFrame({"customer": pick.index.astype(str)})
+    for q, label in (("p_alive", "P(alive)"), ("expected_transactions", "purchases"), ("clv", "CLV")):
+        if q not in pick:
+            continue
+        digits = 2 if q == "p_alive" else 1 if q == "expected_transactions" else 0
+        out[label] = pick[q].to_numpy()
+        out[f"{label} param."] = [f"{lo:,.{digits}f}–{hi:,.{digits}f}" for lo, hi in
+                                  zip(pick[f"{q}_parametric_lower"], pick[f"{q}_parametric_upper"])]
+        if f"{q}_bootstrap_lower" in pick:
+            out[f"{label} boot."] = [f"{lo:,.{digits}f}–{hi:,.{digits}f}" for lo, hi in
+                                     zip(pick[f"{q}_bootstrap_lower"], pick[f"{q}_bootstrap_upper"])]
+    return out
+
+
+def discrete_value_intervals(fit, frame: pd.DataFrame, settings: dict, thetas, confidence: float, resamples: int,
+                             rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """BG/BB P(alive), expected transactions in the next periods and DERT per (x, t_x, n) row and in total,
+    with parametric and customer-bootstrap (multinomial on the rows, warm-started re-fit) intervals."""
+    from ..contractual import bgbb
+
+    x, t_x, n, w = (frame[c].to_numpy(float) for c in ("frequency", "recency", "periods", "count"))
+    args = (x, t_x, n, settings["future_periods"], settings["discount_rate"])
+    names = {"p_alive": "p_alive", "expected": "expected_transactions", "dert": "dert"}
+    estimate = bgbb.predictions_for_draws(fit.theta[None, :], *args)
+    drawn = bgbb.predictions_for_draws(thetas, *args)
+    counts = rng.multinomial(int(w.sum()), w / w.sum(), size=resamples) if resamples else np.zeros((0, w.size))
+    refits = [intervals.refit(bgbb.BetaGeometricBetaBinomial(x, t_x, n, sample), fit.theta) for sample in counts]
+    kept = np.array([theta for theta, ok in refits if ok]).reshape(-1, 4)
+    booted = bgbb.predictions_for_draws(kept, *args) if len(kept) else None
+    rows = pd.DataFrame({"x": x, "t_x": t_x, "n": n, "customers": w})
+    table, totals_rows = rows.copy(), []
+    lower_name, upper_name = f"{confidence:.0%} lower", f"{confidence:.0%} upper"
+    for key, name in names.items():
+        table[name] = estimate[key][0]
+        table[f"{name}_parametric_lower"], table[f"{name}_parametric_upper"] = intervals.band(drawn[key], confidence)
+        if booted is not None:
+            table[f"{name}_bootstrap_lower"], table[f"{name}_bootstrap_upper"] = intervals.band(booted[key], confidence)
+        total = (lambda v: v @ w / w.sum()) if key == "p_alive" else (lambda v: v @ w)
+        p_lo, p_hi = intervals.band(total(drawn[key]), confidence)
+        b_lo, b_hi = intervals.band(total(booted[key]), confidence) if booted is not None else (np.nan, np.nan)
+        label = {"p_alive": "mean P(alive)", "expected": f"expected transactions, next {settings['future_periods']} "
+                 "periods (total)", "dert": f"DERT at {settings['discount_rate']:.0%} (total)"}[key]
+        totals_rows.append({"quantity": label, "estimate": float(total(estimate[key][0])),
+                            f"parametric {lower_name}": float(p_lo), f"parametric {upper_name}": float(p_hi),
+                            f"bootstrap {lower_name}": float(b_lo), f"bootstrap {upper_name}": float(b_hi)})
+    summary = {"confidence": confidence, "purchase_model": "BG/BB", "parametric_draws": len(thetas),
+               "bootstrap_resamples": resamples, "bootstrap_dropped": int(resamples - len(kept)),
+               "unique_rows": int(len(frame)), "customers": int(w.sum())}
+    return table, pd.DataFrame(totals_rows), summary
+
+
+def value_intervals_section(fits: FitSet, data: ClvData, draws: dict, params) -> ValueIntervalSection:
+    """Customer-level and cohort-total values with parametric and bootstrap intervals: CLV, P(alive) and
+    expected purchases for a transaction log; P(alive), expected transactions and DERT under the BG/BB."""
+    rng = np.random.default_rng([params.seed, 12])
+    conf = params.confidence
+    if data.discrete is not None:
+        if "BG/BB" not in fits:
+            return ValueIntervalSection(**vars(sec.not_computed("the values need the BG/BB, which did not fit")))
+        table, totals, summary = discrete_value_intervals(fits["BG/BB"], data.discrete, data.discrete_settings,
+                                                          draws["BG/BB"], conf, params.bootstrap_resamples, rng)
+        shown = table[["x", "t_x", "n", "customers"]].copy()
+        for q, label in (("p_alive", "P(alive)"), ("dert", "DERT")):
+            shown[label] = table[q]
+            shown[f"{label} param."] = [f"{lo:.2f}–{hi:.2f}" for lo, hi in
+                                        zip(table[f"{q}_parametric_lower"], table[f"{q}_parametric_upper"])]
+            if f"{q}_bootstrap_lower" in table:
+                shown[f"{label} boot."] = [f"{lo:.2f}–{hi:.2f}" for lo, hi in
+                                           zip(table[f"{q}_bootstrap_lower"], table[f"{q}_bootstrap_upper"])]
+        lower, upper = interval_columns(conf)
+        totals_dec = {c: 3 for c in totals.columns if c != "quantity"}
+        tables = [table_spec(totals, f"BG/BB totals over all customers with {conf:.0%} parametric and bootstrap "
+                             "intervals.", label="tbl-value-intervals", decimals=totals_dec),
+                  table_spec(shown,
+                             f"Each pattern of transactions (x in n periods, the last in period t_x): P(alive) and DERT "
+                             f"(discounted at {data.discrete_settings['discount_rate']:.0%} a period), each with its "
+                             f"{conf:.0%} parametric (param.) and bootstrap (boot.) interval; the expected transactions "
+                             "of each pattern, with both intervals, are in results.json (bgbb_patterns).",
+                             label="tbl-bgbb-patterns",
+                             decimals={"x": 0, "t_x": 0, "n": 0, "customers": 0, "P(alive)": 3, "DERT": 3})]
+        grand = {"customers": summary["customers"], "future_periods": data.discrete_settings["future_periods"],
+                 "expected_transactions": float(totals.iloc[1]["estimate"]), "dert": float(totals.iloc[2]["estimate"])}
+        section = ValueIntervalSection({"value_intervals": {**summary, "totals": totals}, "bgbb_totals": grand,
+                                        "bgbb_patterns": table},
+                                       value_intervals_text(totals, summary), source=data.source,
+                                       rows_used=summary["customers"])
+        section.tables = tables
+        return section
+    purchase = fits.purchase_model
+    if purchase is None:
+        return ValueIntervalSection(**vars(sec.not_computed("no purchase model (BG/NBD or Pareto/NBD) converged")))
+    spend = fits.get("Gamma-Gamma")
+    result = intervals.value_intervals(purchase, spend, data.summary, params.clv_horizon_weeks, params.clv_step_weeks,
+                                       params.annual_discount_rate, params.margin, conf, params.interval_draws,
+                                       params.bootstrap_resamples, rng)
+    summary = result.summary()
+    customers = result.customer_table(data.summary.index)
+    top = _customer_rows(customers, conf)
+    shown_top = top.drop(columns=[c for c in top.columns if c.startswith("purchases ")])
+    dec = {c: 3 for c in summary["totals"].columns if c != "quantity"}
+    tables = [table_spec(summary["totals"], f"Cohort totals over the horizon with {conf:.0%} parametric and bootstrap "
+                         "intervals" + ("" if spend is not None else " (no CLV: Gamma-Gamma did not fit)") + ".",
+                         label="tbl-value-intervals", decimals=dec),
+              table_spec(shown_top, f"The ten customers with the highest value: P(alive), expected purchases over the "
+                         f"horizon{' and CLV' if spend is not None else ''}; P(alive){' and CLV' if spend is not None else ''} "
+                         f"with {conf:.0%} parametric (param.) and bootstrap (boot.) intervals (those of the purchases are "
+                         "in results.json, value_interval_top_customers).",
+                         label="tbl-customer-intervals", decimals={"P(alive)": 3, "purchases": 2, "CLV": 2})]
+    widths = {q: float(np.median(customers[f"{q}_parametric_upper"] - customers[f"{q}_parametric_lower"]))
+              for q in result.estimate}
+    section = ValueIntervalSection({"value_intervals": summary, "value_interval_top_customers": top,
+                                    "value_interval_median_width": widths},
+                                   value_intervals_text(summary["totals"], summary), source=data.source,
+                                   rows_used=len(data.summary), intervals=result)
+    section.tables = tables
+    return section

@@ -84,6 +84,19 @@ def collapse_rows(**columns) -> CollapsedRows:
                          np.bincount(group, minlength=n_groups).astype(float), group)
 
 
+def collapse_counted(counts=None, **columns) -> CollapsedRows:
+    """`collapse_rows`, with each input row standing for `counts` customers (rows with count 0 dropped;
+    `inverse` then maps the kept rows). Used by the customer bootstrap, whose resamples are counts
+    on already collapsed rows."""
+    if counts is None:
+        return collapse_rows(**columns)
+    counts = np.asarray(counts, dtype=float)
+    keep = counts > 0
+    base = collapse_rows(**{k: np.asarray(v, dtype=float)[keep] for k, v in columns.items()})
+    return CollapsedRows(base.columns, np.bincount(base.inverse, weights=counts[keep], minlength=base.weights.size),
+                         base.inverse)
+
+
 def _dot(weights: np.ndarray, values: np.ndarray) -> float:
     """Σ w·v without BLAS: on a shared, loaded machine BLAS's threaded ddot stalls (measured 1.3 ms
     against 0.18 ms for einsum on 10^5 rows), and it is called ~10 times per likelihood evaluation."""
@@ -179,8 +192,8 @@ class BetaGeometricNbd(_LogParameterModel):
 
     natural_names = ("r", "alpha", "a", "b")
 
-    def __init__(self, frequency, recency, T, **kwds):
-        rows = collapse_rows(x=frequency, t_x=recency, T=T)
+    def __init__(self, frequency, recency, T, counts=None, **kwds):
+        rows = collapse_counted(counts, x=frequency, t_x=recency, T=T)
         super().__init__(rows, **kwds)
         c = rows.columns
         self.x, self.t_x, self.T = c["x"], c["t_x"], c["T"]
@@ -257,8 +270,8 @@ class ParetoNbd(_LogParameterModel):
 
     natural_names = ("r", "alpha", "s", "beta")
 
-    def __init__(self, frequency, recency, T, **kwds):
-        rows = collapse_rows(x=frequency, t_x=recency, T=T)
+    def __init__(self, frequency, recency, T, counts=None, **kwds):
+        rows = collapse_counted(counts, x=frequency, t_x=recency, T=T)
         super().__init__(rows, **kwds)
         c = rows.columns
         self.x, self.t_x, self.T = c["x"], c["t_x"], c["T"]
@@ -340,13 +353,13 @@ class GammaGamma(_LogParameterModel):
 
     natural_names = ("p", "q", "gamma")
 
-    def __init__(self, frequency, monetary_value, **kwds):
+    def __init__(self, frequency, monetary_value, counts=None, **kwds):
         x = np.asarray(frequency, dtype=float)
         m = np.asarray(monetary_value, dtype=float)
         keep = (x > 0) & np.isfinite(m)
         if np.any(m[keep] <= 0):
             raise ValueError("Gamma-Gamma needs positive average spend for every repeat buyer")
-        rows = collapse_rows(x=x[keep], m=m[keep])
+        rows = collapse_counted(None if counts is None else np.asarray(counts, float)[keep], x=x[keep], m=m[keep])
         super().__init__(rows, **kwds)
         self.x, self.m = rows.columns["x"], rows.columns["m"]
         self.log_m, self.log_x = np.log(self.m), np.log(self.x)
@@ -375,8 +388,25 @@ class GammaGamma(_LogParameterModel):
 
 # ------------------------------------------------------------------ fitted results
 
+class InformationCriteria:
+    """AIC and BIC of a fitted likelihood model (mixin: needs `params`, `loglike` and `n_customers`;
+    BIC counts customers as the sample size)."""
+
+    @property
+    def k_params(self) -> int:
+        return int(self.params.size)
+
+    @property
+    def aic(self) -> float:
+        return -2 * self.loglike + 2 * self.k_params
+
+    @property
+    def bic(self) -> float:
+        return -2 * self.loglike + np.log(self.n_customers) * self.k_params
+
+
 @dataclass
-class FittedModel:
+class FittedModel(InformationCriteria):
     """Natural-scale view of a fitted BTYD model (parameters, delta-method SEs, fit statistics)."""
 
     name: str
@@ -389,18 +419,6 @@ class FittedModel:
     iterations: int
     sm_results: object = field(repr=False)
     starts_tried: int = 1          # starting points tried before this one converged (multi-start)
-
-    @property
-    def k_params(self) -> int:
-        return self.params.size
-
-    @property
-    def aic(self) -> float:
-        return -2 * self.loglike + 2 * self.k_params
-
-    @property
-    def bic(self) -> float:
-        return -2 * self.loglike + np.log(self.n_customers) * self.k_params
 
     @property
     def theta(self) -> np.ndarray:
@@ -498,6 +516,10 @@ class FailedFit:
 
     @property
     def tried(self) -> str:
+        if not self.starts:
+            return "no fit (the data cannot support the model)"
+        if len(self.starts) == 1:
+            return "1 starting point (the one given)"
         return (f"{len(self.starts)} starting points (the default and the default scaled by e^±1 and e^±2 "
                 "in the log-parameters)")
 

@@ -68,11 +68,16 @@ def frequency_histogram_figure(histogram: pd.DataFrame):
     return fig
 
 
-def conditional_figure(table: pd.DataFrame, holdout_label: str = "holdout"):
-    """Mean holdout transactions by calibration frequency: actual vs models."""
+def conditional_figure(table: pd.DataFrame, holdout_label: str = "holdout", band: pd.DataFrame | None = None,
+                       band_model: str | None = None, confidence: float = 0.95):
+    """Mean holdout transactions by calibration frequency: actual vs models, with the band of one model
+    from its parameter draws when given."""
     fig, ax = report.new_figure()
     models = [c for c in table.columns if c not in ("frequency", "customers", "actual")]
     positions = np.arange(len(table))
+    if band is not None:
+        ax.fill_between(positions, band["lower"], band["upper"], color="C0", alpha=0.25, lw=0,
+                        label=f"{band_model} {confidence:.0%} band (parameter draws)")
     ax.plot(positions, table["actual"], color="black", marker="o", label="actual")
     for name, marker in zip(models, ["s", "^", "d"]):
         ax.plot(positions, table[name], ls="--", marker=marker, label=name)
@@ -158,4 +163,63 @@ def absent_figure(reason: str):
     ax.axis("off")
     ax.text(0.5, 0.5, "Not computed: " + "\n".join(textwrap.wrap(reason, 110)), ha="center", va="center",
             fontsize=9, color="#555555", transform=ax.transAxes)
+    return fig
+
+
+def histogram_band_figure(band: pd.DataFrame, unit: str, model: str, confidence: float = 0.95):
+    """Customers by number of transactions: actual bars against the model's expectation with the band
+    from parameter draws as error bars."""
+    fig, ax = report.new_figure()
+    positions = np.arange(len(band))
+    ax.bar(positions - 0.2, band["actual"], width=0.4, color="black", label="actual")
+    ax.bar(positions + 0.2, band["expected"], width=0.4, color="C0", label=f"{model} expected")
+    ax.errorbar(positions + 0.2, band["expected"], yerr=[band["expected"] - band["lower"], band["upper"] - band["expected"]],
+                fmt="none", ecolor="C3", capsize=3, lw=1.2, label=f"{confidence:.0%} band (parameter draws)")
+    ax.set_xticks(positions, band.iloc[:, 0])
+    ax.set_xlabel(unit)
+    ax.set_ylabel("customers")
+    ax.legend()
+    return fig
+
+
+def alive_figure(frame: pd.DataFrame, kind: str, confidence: float = 0.95):
+    """P(alive) with bands: the history of chosen customers through calibration (`kind` "history", purchases
+    marked), or P(alive) of each discrete-time pattern against recency, one line per frequency ("patterns")."""
+    fig, ax = report.new_figure()
+    if kind == "history":
+        for i, (name, part) in enumerate(frame.groupby("customer", sort=False)):
+            ax.plot(part["weeks"], part["p_alive"], color=f"C{i}", label=f"customer {name}")
+            ax.fill_between(part["weeks"], part["lower"], part["upper"], color=f"C{i}", alpha=0.2, lw=0)
+            jumps = part["repeat purchases"].diff().fillna(0) > 0
+            ax.plot(part.loc[jumps, "weeks"], np.ones(int(jumps.sum())) * 1.02, "|", color=f"C{i}", ms=8)
+        ax.set_xlabel("weeks since the customer's first purchase (ticks at the top: repeat purchases)")
+    else:
+        for i, (x, part) in enumerate(frame[frame["frequency"] > 0].groupby("frequency")):
+            ax.errorbar(part["t_x"] + (i - 2.5) * 0.05, part["p_alive"],
+                        yerr=[part["p_alive"] - part["lower"], part["upper"] - part["p_alive"]], marker="o", ms=3,
+                        capsize=2, label=f"x = {x:g}")
+        none = frame[frame["frequency"] == 0]
+        if len(none):
+            ax.scatter([0], none["p_alive"].iloc[:1], color="black", marker="s", label="x = 0")
+        ax.set_xlabel("period of the last transaction (t_x)")
+    ax.set_ylim(0, 1.06)
+    ax.set_ylabel(f"P(alive), {confidence:.0%} band from parameter draws")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def heterogeneity_figure(frames: list, model: str, confidence: float = 0.95):
+    """Densities of the model's mixing distributions at the estimates, with bands from parameter draws."""
+    fig, axes = report.new_figure(ncols=len(frames))
+    for ax, frame in zip(np.atleast_1d(axes), frames):
+        a = frame.attrs
+        ax.fill_between(frame["value"], frame["lower"], frame["upper"], color="C0", alpha=0.25, lw=0,
+                        label=f"{confidence:.0%} band")
+        ax.plot(frame["value"], frame["density"], color="C0", label=f"{a['kind']}({a['parameters'][0]}, {a['parameters'][1]})")
+        ax.axvline(a["mean"], color="grey", lw=0.8, ls=":", label=f"mean {a['mean']:.3g}")
+        ax.set_xlabel(a["label"])
+        ax.set_ylabel("density")
+        if a["kind"] == "gamma":
+            ax.set_yscale("log")
+        ax.legend(fontsize=8)
     return fig

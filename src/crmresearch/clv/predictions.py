@@ -81,13 +81,14 @@ def bgnbd_pmf(theta, t, max_count: int) -> np.ndarray:
         log_nb = (special.gammaln(r + x) - special.gammaln(r) - special.gammaln(x + 1)
                   + r * np.log(alpha / (alpha + t)) + x * np.log(t / (alpha + t)))
     nb = np.exp(log_nb)
-    below = np.cumsum(nb, axis=1) - nb                     # Σ_{j<x} NB(j)
+    below = np.cumsum(nb, axis=-1) - nb                    # Σ_{j<x} NB(j)
     log_beta_ab = special.betaln(a, b)
     stay = np.exp(special.betaln(a, b + x) - log_beta_ab)
     with np.errstate(invalid="ignore"):
         drop = np.where(x > 0, np.exp(special.betaln(a + 1, np.maximum(b + x - 1, 1e-300)) - log_beta_ab), 0.0)
     probs = stay * nb + drop * (1 - below)
-    return np.concatenate([probs, 1 - probs.sum(axis=1, keepdims=True)], axis=1)
+    # The last axis is the count; θ given as arrays of shape (k, 1, 1) gives one (t × count) table per draw.
+    return np.concatenate([probs, 1 - probs.sum(axis=-1, keepdims=True)], axis=-1)
 
 
 def frequency_histogram(fit, summary: pd.DataFrame, max_count: int = 7) -> pd.DataFrame:

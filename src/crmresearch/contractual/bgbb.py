@@ -179,3 +179,36 @@ def summary_table(theta, x, t_x, n, counts, future: int, discount_rate: float) -
     out["expected_next"] = expected_transactions(theta, x, t_x, n, future)
     out["dert"] = dert(theta, x, t_x, n, discount_rate)
     return out
+
+
+# ------------------------------------------------------------------ predictions for many θ at once
+
+def predictions_for_draws(thetas, x, t_x, n, future: int, discount_rate: float) -> dict:
+    """P(alive), E[X(n, n + future)] and DERT for every parameter draw (rows of `thetas`, shape (k, 4))
+    and every row (x, t_x, n): arrays of shape (k, rows), by the same formulas as `prob_alive`,
+    `expected_transactions` and `dert`, broadcast over draws × rows × sum terms (no loops)."""
+    thetas = np.atleast_2d(np.asarray(thetas, dtype=float))
+    alpha, beta, gamma, delta = (thetas[:, j].reshape(-1, 1, 1) for j in range(4))
+    x, t_x, n = (np.asarray(v, dtype=float).reshape(1, -1, 1) for v in (x, t_x, n))
+    width = max(int((n - t_x).max()), 1)
+    i = np.arange(width).reshape(1, 1, -1)
+    mask = i < (n - t_x)
+    b_ab, b_gd = special.betaln(alpha, beta), special.betaln(gamma, delta)
+    alive = special.betaln(alpha + x, beta + n - x) - b_ab + special.betaln(gamma, delta + n) - b_gd
+    died = np.where(mask, special.betaln(alpha + x, np.where(mask, beta + t_x - x + i, 1.0)) - b_ab
+                    + special.betaln(gamma + 1, delta + t_x + i) - b_gd, -np.inf)
+    log_l = special.logsumexp(np.concatenate([alive, died], axis=-1), axis=-1)          # (k, rows)
+    a, b, g, d = (v[..., 0] for v in (alpha, beta, gamma, delta))
+    x, n = x[..., 0], n[..., 0]
+    p_alive = np.exp(special.betaln(a + x, b + n - x) - special.betaln(a, b)
+                     + special.betaln(g, d + n + 1) - special.betaln(g, d) - log_l)
+    gl = special.gammaln
+    front = np.exp(special.betaln(a + x + 1, b + n - x) - special.betaln(a, b) - log_l)
+    span = (np.exp(gl(g + d) - gl(1 + d) + gl(1 + d + n) - gl(g + d + n))
+            - np.exp(gl(g + d) - gl(1 + d) + gl(1 + d + n + future) - gl(g + d + n + future)))
+    expected = front * d / (g - 1) * span
+    dert_front = np.exp(special.betaln(a + x + 1, b + n - x) - special.betaln(a, b)
+                        + special.betaln(g, d + n + 1) - special.betaln(g, d) - log_l)
+    q = discount_rate
+    dert_values = dert_front / (1 + q) * special.hyp2f1(1, d + n + 1, g + d + n + 1, 1 / (1 + q))
+    return {"p_alive": p_alive, "expected": expected, "dert": dert_values}

@@ -1,0 +1,353 @@
+"""Intervals for what the CLV report predicts per customer and for the cohort: parameter draws and a
+customer bootstrap that re-fits, plus the uncertainty bands of the model-evaluation figures.
+
+Two routes, both at the report's confidence level (percentile intervals):
+
+* **parametric** (Krinsky & Robb 1986): draws of the log-parameters from their asymptotic normal
+  N(log θ̂, Σ̂) (`FittedModel.draw_parameters`), purchase and spend models drawn independently
+  (they are fitted separately). Every prediction is evaluated for all draws at once: θ is passed
+  as arrays of shape (k, 1) (or (k, 1, 1) with a time grid), which the prediction formulas
+  broadcast against the customers' rows, so there is no loop over customers.
+* **customer bootstrap** (as CLVTools' bootstrap prediction intervals): the customers are
+  resampled with replacement, as multinomial counts on the collapsed rows (x, t_x, T, m̄), both
+  models are re-fitted from the original estimates (warm start, BFGS with the analytic score),
+  and the predictions for the report's own customers are recomputed under each re-fit. Only
+  the re-fits loop (one per resample); re-fits that do not converge are counted and left out.
+
+Customers with identical (x, t_x, T, m̄) have identical predictions and intervals, so everything
+is computed on the unique rows and mapped back.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import optimize, special, stats
+
+from . import models, predictions
+
+BLOCK = 40          # parameter draws evaluated together (bounds memory: block × rows × grid)
+
+
+def percentile_interval(values: np.ndarray, confidence: float, axis: int = 0):
+    """Equal-tailed percentile interval along `axis`, ignoring draws that gave NaN."""
+    tail = 100 * (1 - confidence) / 2
+    return np.nanpercentile(values, tail, axis=axis), np.nanpercentile(values, 100 - tail, axis=axis)
+
+
+# ------------------------------------------------------------------ predictions for many θ at once
+
+def _draw_axes(thetas: np.ndarray, extra: int) -> tuple:
+    """Columns of a (k, p) draw matrix as arrays of shape (k, 1, ...) with `extra` trailing unit axes."""
+    thetas = np.atleast_2d(np.asarray(thetas, dtype=float))
+    return tuple(thetas[:, j].reshape((-1,) + (1,) * extra) for j in range(thetas.shape[1]))
+
+
+def purchase_predictions(name: str, thetas, x, t_x, T, horizon: float, grid=None, discount=None) -> dict:
+    """P(alive), E[Y(horizon) | x, t_x, T] and (when `grid` is given) discounted expected transactions
+    for every draw (rows of `thetas`) and every row (x, t_x, T): arrays of shape (k, rows).
+
+    The BG/NBD formulas broadcast over draws in blocks; the Pareto/NBD's P(alive) needs its
+    quadrature at one θ at a time, so it loops over the draws (never over customers).
+    """
+    thetas = np.atleast_2d(np.asarray(thetas, dtype=float))
+    x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
+    out = {"p_alive": [], "expected": [], "dert": []}
+    if grid is not None:
+        weights = (1 + discount) ** -np.arange(1, len(grid) + 1)
+    if name == "BG/NBD":
+        for start in range(0, thetas.shape[0], BLOCK):        # blocks of draws, all rows at once
+            block = thetas[start:start + BLOCK]
+            theta = _draw_axes(block, 1)
+            out["p_alive"].append(predictions.bgnbd_prob_alive(theta, x, t_x, T))
+            out["expected"].append(predictions.bgnbd_conditional_expected(theta, horizon, x, t_x, T))
+            if grid is not None:
+                cumulative = predictions.bgnbd_conditional_expected(_draw_axes(block, 2), np.asarray(grid)[None, :],
+                                                                    x, t_x, T)
+                increments = np.diff(cumulative, axis=-1, prepend=0.0)
+                out["dert"].append(increments @ weights)
+    else:
+        _, conditional, alive = predictions.PURCHASE_MODELS[name]
+        for theta in thetas:                                   # one θ at a time (quadrature), all rows at once
+            out["p_alive"].append(alive(theta, x, t_x, T)[None, :])
+            out["expected"].append(conditional(theta, horizon, x, t_x, T)[None, :])
+            if grid is not None:
+                cumulative = conditional(theta, np.asarray(grid)[None, :], x, t_x, T)
+                out["dert"].append((np.diff(cumulative, axis=-1, prepend=0.0) @ weights)[None, :])
+    return {k: np.concatenate(v, axis=0) for k, v in out.items() if v}
+
+
+def spend_predictions(thetas, x, m) -> np.ndarray:
+    """Gamma-Gamma expected spend per purchase for every draw and row: (k, rows)."""
+    return predictions.gamma_gamma_expected_spend(_draw_axes(thetas, 1), x, m)
+
+
+# ------------------------------------------------------------------ re-fits of the bootstrap
+
+def refit(model, start) -> tuple[np.ndarray, bool]:
+    """Maximum of a log-parameter model by BFGS with the analytic score from a warm start.
+
+    Only the estimate is needed in a bootstrap re-fit, so statsmodels' bookkeeping and the
+    Hessian are skipped; converged means BFGS succeeded (or the score is below 1e-3) and no
+    parameter ran to 0 or infinity.
+    """
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = optimize.minimize(lambda p: -model.loglike(p), np.log(np.asarray(start, float)),
+                                jac=lambda p: -model.score(p), method="BFGS", options={"gtol": 1e-6, "maxiter": 500})
+        ok = bool(res.success or np.max(np.abs(model.score(res.x))) < 1e-3) and bool(np.all(np.abs(res.x) < 18))
+    return np.exp(res.x), ok
+
+
+PURCHASE_CLASSES = {"BG/NBD": models.BetaGeometricNbd, "Pareto/NBD": models.ParetoNbd}
+
+
+def bootstrap_thetas(purchase_fit, spend_fit, rows: models.CollapsedRows, resamples: int,
+                     rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, int]:
+    """Re-fitted (purchase θ, spend θ) of `resamples` customer bootstraps on collapsed rows (x, t_x, T, m).
+
+    Returns the two (k, p) arrays of the re-fits where both models converged, and the number of
+    resamples dropped because a re-fit did not converge (or the resample had no repeat buyer).
+    """
+    c, w = rows.columns, rows.weights
+    n = int(w.sum())
+    counts = rng.multinomial(n, w / n, size=resamples)
+    cls = PURCHASE_CLASSES[purchase_fit.name]
+    m = np.where(c["x"] > 0, c["m"], np.nan)
+    kept_p, kept_s = [], []
+    for sample in counts:                       # one re-fit per resample (never per customer)
+        if not np.any(sample[c["x"] > 0]):
+            continue
+        theta_p, ok_p = refit(cls(c["x"], c["t_x"], c["T"], counts=sample), purchase_fit.theta)
+        theta_s, ok_s = (refit(models.GammaGamma(c["x"], m, counts=sample), spend_fit.theta)
+                         if spend_fit is not None else (np.full(3, np.nan), True))
+        if ok_p and ok_s:
+            kept_p.append(theta_p)
+            kept_s.append(theta_s)
+    k = len(kept_p)
+    return (np.array(kept_p).reshape(k, -1), np.array(kept_s).reshape(k, -1), resamples - k)
+
+
+# ------------------------------------------------------------------ customer and cohort values
+
+@dataclass
+class ValueIntervals:
+    """Per-row estimates and intervals (both routes) of P(alive), expected purchases and CLV, and the cohort totals."""
+
+    confidence: float
+    rows: models.CollapsedRows
+    estimate: dict                 # quantity -> (rows,)
+    parametric: dict               # quantity -> (lower, upper) per row
+    bootstrap: dict                # quantity -> (lower, upper) per row (empty when no resample)
+    totals: pd.DataFrame           # one row per cohort quantity: estimate and both intervals
+    draws: int
+    resamples: int
+    resamples_dropped: int
+    purchase_model: str
+    with_spend: bool = True
+    parametric_totals: dict = field(default_factory=dict)   # quantity -> (k,) draws, for tests and figures
+
+    def customer_table(self, index) -> pd.DataFrame:
+        """One row per customer (in `index` order): estimates and both intervals."""
+        inv = self.rows.inverse
+        out = {}
+        for q, est in self.estimate.items():
+            out[q] = est[inv]
+            out[f"{q}_parametric_lower"], out[f"{q}_parametric_upper"] = (v[inv] for v in self.parametric[q])
+            if q in self.bootstrap:
+                out[f"{q}_bootstrap_lower"], out[f"{q}_bootstrap_upper"] = (v[inv] for v in self.bootstrap[q])
+        return pd.DataFrame(out, index=index)
+
+    def summary(self) -> dict:
+        return {"confidence": self.confidence, "purchase_model": self.purchase_model, "parametric_draws": self.draws,
+                "bootstrap_resamples": self.resamples, "bootstrap_dropped": self.resamples_dropped,
+                "unique_rows": int(self.rows.weights.size), "customers": int(self.rows.weights.sum()),
+                "totals": self.totals}
+
+
+def _values(purchase_name, theta_p, theta_s, c, horizon, grid, discount, margin) -> dict:
+    pred = purchase_predictions(purchase_name, theta_p, c["x"], c["t_x"], c["T"], horizon, grid, discount)
+    out = {"p_alive": pred["p_alive"], "expected_transactions": pred["expected"]}
+    if theta_s is not None:
+        out["clv"] = margin * spend_predictions(theta_s, c["x"], c["m"]) * pred["dert"]
+    return out
+
+
+TOTAL_LABELS = {"clv": "cohort CLV (total)", "expected_transactions": "expected purchases over the horizon (total)",
+                "p_alive": "mean P(alive)"}
+
+
+def value_intervals(purchase_fit, spend_fit, summary: pd.DataFrame, horizon: float, step: float,
+                    annual_discount_rate: float, margin: float, confidence: float, draws: int, resamples: int,
+                    rng: np.random.Generator, periods_per_year: float = 52.0) -> ValueIntervals:
+    """Customer-level and cohort-total P(alive), expected purchases over `horizon` and discounted CLV
+    (as `predictions.customer_lifetime_value`), each with a parametric and a bootstrap interval.
+
+    `spend_fit` may be None (then CLV is left out). `draws` parameter draws; `resamples`
+    bootstrap re-fits (0: no bootstrap).
+    """
+    m = np.nan_to_num(summary["monetary_value"].to_numpy(dtype=float), nan=0.0)
+    rows = models.collapse_rows(x=summary["frequency"], t_x=summary["recency"], T=summary["T"], m=m)
+    c, w = rows.columns, rows.weights
+    discount = (1 + annual_discount_rate) ** (step / periods_per_year) - 1
+    grid = np.arange(1, int(round(horizon / step)) + 1) * step
+    args = (c, horizon, grid, discount, margin)
+    with_spend = spend_fit is not None
+    estimate = {k: v[0] for k, v in _values(purchase_fit.name, purchase_fit.theta[None, :],
+                                            spend_fit.theta[None, :] if with_spend else None, *args).items()}
+    theta_p = purchase_fit.draw_parameters(draws, rng)
+    theta_s = spend_fit.draw_parameters(draws, rng) if with_spend else None
+    drawn = _values(purchase_fit.name, theta_p, theta_s, *args)
+    parametric = {k: percentile_interval(v, confidence) for k, v in drawn.items()}
+    boot, dropped, booted = {}, 0, {}
+    if resamples > 0:
+        bp, bs, dropped = bootstrap_thetas(purchase_fit, spend_fit, rows, resamples, rng)
+        if len(bp):
+            booted = _values(purchase_fit.name, bp, bs if with_spend else None, *args)
+            boot = {k: percentile_interval(v, confidence) for k, v in booted.items()}
+    lower_name, upper_name = f"{confidence:.0%} lower", f"{confidence:.0%} upper"
+    table, totals_draws = [], {}
+    for q in estimate:
+        total = (lambda v: v @ w / w.sum()) if q == "p_alive" else (lambda v: v @ w)
+        totals_draws[q] = total(drawn[q])
+        p_lo, p_hi = percentile_interval(totals_draws[q], confidence)
+        b_lo, b_hi = percentile_interval(total(booted[q]), confidence) if q in booted else (np.nan, np.nan)
+        table.append({"quantity": TOTAL_LABELS[q], "estimate": float(total(estimate[q])),
+                      f"parametric {lower_name}": float(p_lo), f"parametric {upper_name}": float(p_hi),
+                      f"bootstrap {lower_name}": float(b_lo), f"bootstrap {upper_name}": float(b_hi)})
+    return ValueIntervals(confidence, rows, estimate, parametric, boot, pd.DataFrame(table), draws, resamples,
+                          dropped, purchase_fit.name, with_spend, totals_draws)
+
+
+# ------------------------------------------------------------------ bands of the evaluation figures
+
+def band(values: np.ndarray, confidence: float) -> tuple[np.ndarray, np.ndarray]:
+    return percentile_interval(np.asarray(values, dtype=float), confidence)
+
+
+def conditional_by_frequency_band(fit, summary: pd.DataFrame, holdout: float, max_frequency: int, thetas,
+                                  confidence: float) -> pd.DataFrame:
+    """Mean holdout purchases by calibration frequency group: actual, the model's expectation and a
+    band over parameter draws (the group mean is a linear map of the per-row predictions)."""
+    rows = models.collapse_rows(x=summary["frequency"], t_x=summary["recency"], T=summary["T"])
+    c = rows.columns
+    group = np.minimum(c["x"], max_frequency).astype(int)
+    labels = np.unique(group)
+    member = (group[:, None] == labels[None, :]) * rows.weights[:, None]
+    member = member / member.sum(axis=0, keepdims=True)            # rows -> group means
+    estimate = purchase_predictions(fit.name, fit.theta[None, :], c["x"], c["t_x"], c["T"], holdout)["expected"][0]
+    drawn = purchase_predictions(fit.name, thetas, c["x"], c["t_x"], c["T"], holdout)["expected"] @ member
+    lower, upper = band(drawn, confidence)
+    actual = (pd.DataFrame({"g": np.minimum(summary["frequency"].to_numpy(), max_frequency),
+                            "y": summary["frequency_holdout"].to_numpy()}).groupby("g")["y"].agg(["mean", "size"]))
+    return pd.DataFrame({"frequency": [f"{v}+" if v == max_frequency else str(v) for v in labels],
+                         "customers": actual["size"].reindex(labels).to_numpy(),
+                         "actual": actual["mean"].reindex(labels).to_numpy(), "expected": estimate @ member,
+                         "lower": lower, "upper": upper})
+
+
+def histogram_band(fit, summary: pd.DataFrame, max_count: int, thetas, confidence: float) -> pd.DataFrame:
+    """Customers by repeat purchases in calibration (0..max_count-1, max_count+): actual, the BG/NBD's
+    expectation and a band over parameter draws."""
+    T_values, counts = np.unique(summary["T"].to_numpy(), return_counts=True)
+    expected = counts @ predictions.bgnbd_pmf(fit.theta, T_values, max_count)
+    drawn = np.einsum("t,ktx->kx", counts, predictions.bgnbd_pmf(_draw_axes(thetas, 2), T_values, max_count))
+    lower, upper = band(drawn, confidence)
+    actual = np.bincount(np.minimum(summary["frequency"].to_numpy(), max_count), minlength=max_count + 1)
+    labels = [str(k) for k in range(max_count)] + [f"{max_count}+"]
+    return pd.DataFrame({"repeat purchases": labels, "actual": actual, "expected": expected,
+                         "lower": lower, "upper": upper})
+
+
+HETEROGENEITY = {
+    # model -> [(parameter pair, distribution, what it describes)]
+    "BG/NBD": [(("r", "alpha"), "gamma", "purchase rate λ per week"), (("a", "b"), "beta", "dropout probability p")],
+    "Pareto/NBD": [(("r", "alpha"), "gamma", "purchase rate λ per week"), (("s", "beta"), "gamma", "dropout rate μ per week")],
+    "BG/BB": [(("alpha", "beta"), "beta", "transaction probability p"), (("gamma", "delta"), "beta", "dropout probability θ")],
+}
+
+
+def _density(kind: str, shape, scale_or_b, grid):
+    if kind == "gamma":                               # shape, rate
+        return stats.gamma.pdf(grid, shape, scale=1 / scale_or_b)
+    return stats.beta.pdf(grid, shape, scale_or_b)
+
+
+def heterogeneity_bands(fit, thetas, confidence: float, points: int = 200) -> list[pd.DataFrame]:
+    """Densities of the mixing distributions (gamma of λ, beta of p, gamma of μ, ...) at the estimate,
+    with a band over parameter draws; one frame per distribution (columns value, density, lower, upper)."""
+    names = list(fit.params.index)
+    out = []
+    for (first, second), kind, label in HETEROGENEITY[fit.name]:
+        i, j = names.index(first), names.index(second)
+        a, b = fit.theta[i], fit.theta[j]
+        if kind == "gamma":
+            top = stats.gamma.ppf(0.97, a, scale=1 / b)
+            grid = np.linspace(top / points, top, points)
+        else:
+            grid = np.linspace(0.005, 0.995, points)
+        drawn = _density(kind, thetas[:, i:i + 1], thetas[:, j:j + 1], grid[None, :])
+        lower, upper = band(drawn, confidence)
+        frame = pd.DataFrame({"value": grid, "density": _density(kind, a, b, grid), "lower": lower, "upper": upper})
+        frame.attrs.update(label=label, kind=kind, parameters=(first, second), mean=float(a / b if kind == "gamma"
+                                                                                         else a / (a + b)))
+        out.append(frame)
+    return out
+
+
+def alive_history(fit, log: pd.DataFrame, summary: pd.DataFrame, customers, calibration_end, thetas,
+                  confidence: float, points: int = 120) -> pd.DataFrame:
+    """P(alive) of chosen customers through the calibration period, re-computed at each time point from
+    the purchases made up to then (lifetimes' `plot_history_alive`), with a band over parameter draws.
+
+    All customers' time grids are stacked in one array (no loop over customers): at time t weeks after
+    the first purchase, x(t) = repeat purchases up to t, t_x(t) = time of the last one.
+    """
+    from . import rfm
+
+    daily = rfm.merge_same_day(log)
+    end = rfm.day_number(calibration_end)
+    ids = pd.Index(daily.customer_ids)
+    chosen = ids.get_indexer(pd.Index(customers))
+    in_cal = np.isin(daily.customer_codes, chosen) & (daily.days <= end)
+    codes, days = daily.customer_codes[in_cal], daily.days[in_cal]
+    first = pd.Series(days).groupby(codes).transform("min").to_numpy()
+    weeks = (days - first) / 7.0                               # purchase times since each one's first
+    T = summary.loc[list(customers), "T"].to_numpy(dtype=float)
+    who = np.repeat(np.arange(len(customers)), points)
+    t = (np.tile(np.linspace(0, 1, points), len(customers)) * T[who])
+    # purchases of customer `who` at times ≤ t: sort by (customer, time) and search within the block
+    position = pd.Index(chosen).get_indexer(codes)               # 0..k-1: which chosen customer
+    order = np.lexsort((weeks, position))
+    key_c, key_t = position[order], weeks[order]
+    span = float(T.max()) + 1.0
+    flat = key_c * span + key_t
+    found = np.searchsorted(flat, who * span + t, side="right")             # purchases up to t, all customers
+    before = np.searchsorted(flat, who * span - 0.5, side="right")
+    x = np.maximum(found - before - 1, 0).astype(float)                     # repeat purchases up to t
+    last = np.where(found - before > 0, key_t[np.maximum(found - 1, 0)], 0.0)
+    estimate = purchase_predictions(fit.name, fit.theta[None, :], x, last, t, 0.0)["p_alive"][0]
+    drawn = purchase_predictions(fit.name, thetas, x, last, t, 0.0)["p_alive"]
+    lower, upper = band(drawn, confidence)
+    return pd.DataFrame({"customer": np.asarray(customers, dtype=object)[who].astype(str), "weeks": t,
+                         "repeat purchases": x, "p_alive": estimate, "lower": lower, "upper": upper})
+
+
+def choose_customers(summary: pd.DataFrame, k: int = 3) -> list:
+    """A deterministic choice of customers for the P(alive) history: the most frequent repeat buyer,
+    the repeat buyer (x ≥ 2) who has been silent longest relative to T, and the repeat buyer at the
+    median frequency with the most recent purchase; ties go to the first customer in the summary."""
+    repeat = summary[summary["frequency"] > 0]
+    if repeat.empty:
+        return []
+    picks = [repeat["frequency"].idxmax()]
+    quiet = repeat[repeat["frequency"] >= 2]
+    if not quiet.empty:
+        picks.append(((quiet["T"] - quiet["recency"]) / quiet["T"]).idxmax())
+    median = repeat["frequency"].median()
+    middle = repeat[repeat["frequency"] == repeat["frequency"].iloc[(repeat["frequency"] - median).abs().argmin()]]
+    picks.append(middle["recency"].idxmax())
+    return list(dict.fromkeys(picks))[:k]
