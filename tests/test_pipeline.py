@@ -181,7 +181,7 @@ def test_parameter_cells_are_hidden_in_the_executed_report(published_overview):
 
 
 def test_a_users_own_survey_runs_through_a_parameter_file(tmp_path):
-    """Renamed columns, no attribute items, no behaviour: the report still runs and says where it fell back."""
+    """Renamed columns, no attribute items, no behaviour: the report still runs and says what it cannot compute."""
     from crmresearch import datasets
 
     survey = tmp_path / "my_survey.csv"
@@ -199,4 +199,9 @@ def test_a_users_own_survey_runs_through_a_parameter_file(tmp_path):
     res = json.loads((reports / "satisfaction_loyalty/own_survey/results.json").read_text())["results"]
     assert res["respondents"] == 250
     nb = (reports / "satisfaction_loyalty/own_survey/report.ipynb").read_text()
-    assert "my_survey.csv" in nb and "simulated competitive market" in nb
+    assert "my_survey.csv" in nb and "Not computed" in nb
+    sections = json.loads((reports / "satisfaction_loyalty/own_survey/results.json").read_text())["sections"]
+    # no attribute items, no behaviour, no switching cost: said where they would be, nothing simulated instead
+    for name in ("attributes", "loyalty_types", "switching_cost", "competitiveness"):
+        assert sections[name]["source"] == "not_computed" and sections[name]["note"], name
+    assert sections["curve"]["source"] == "data" and sections["curve"]["rows_used"] == 250

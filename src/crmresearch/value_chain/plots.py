@@ -76,3 +76,50 @@ def stated_actual_figure(section):
     if section.source == "simulated":
         fig.suptitle(f"{SIMULATED_LABEL} (simulated panel with known truth)", fontsize=10)
     return fig
+
+
+def coefficients_figure(models_section):
+    """The satisfaction (and other measures') coefficients of each fitted model with their intervals:
+    one panel per process (purchase, dropout, spend), one marker per model; crosses mark a simulated truth."""
+    fitted = {name.removeprefix("model_"): fit for name, fit in (models_section.results.get("models") or {}).items()
+              if isinstance(fit, dict) and fit.get("converged") and fit.get("coefficients")}
+    if not fitted:
+        return absent_figure(models_section.note or "no covariate model converged")
+    processes = ("purchase", "dropout", "spend")
+    fig, axes = report.new_figure(ncols=3, sharey=True)
+    terms = []
+    for fit in fitted.values():
+        for c in fit["coefficients"]:
+            term = c["parameter"].split("[", 1)[1][:-1]
+            if term not in terms:
+                terms.append(term)
+    y = {term: i for i, term in enumerate(terms)}
+    offsets = np.linspace(-0.25, 0.25, len(fitted)) if len(fitted) > 1 else [0.0]
+    for ax, process in zip(axes, processes):
+        for (name, fit), offset, marker in zip(fitted.items(), offsets, "osD"):
+            rows = [c for c in fit["coefficients"] if c["parameter"].split("[", 1)[0].startswith(process)]
+            if not rows:
+                continue
+            pos = np.array([y[c["parameter"].split("[", 1)[1][:-1]] for c in rows]) + offset
+            est = np.array([c["estimate"] for c in rows])
+            err = np.vstack([est - [c["lower"] for c in rows], [c["upper"] for c in rows] - est])
+            ax.errorbar(est, pos, xerr=np.clip(err, 0, None), fmt=marker, capsize=2, label=name)
+            truth = [c.get("truth") for c in rows]
+            if any(t is not None for t in truth):
+                ax.plot([np.nan if t is None else t for t in truth], pos, ls="none", marker="x", color="black",
+                        label="truth" if process == "purchase" and name == next(iter(fitted)) else None)
+        ax.axvline(0, color="grey", lw=0.8)
+        ax.set_title(process)
+    axes[0].set_yticks(range(len(terms)), terms)
+    axes[0].invert_yaxis()
+    handles, labels = [], []
+    for ax in axes:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            if lab not in labels:
+                handles.append(h)
+                labels.append(lab)
+    axes[-1].legend(handles, labels, fontsize=7)
+    fig.supxlabel("coefficient (log scale of the model parameter it multiplies)", fontsize=9)
+    if models_section.source == "simulated":
+        fig.suptitle(f"{SIMULATED_LABEL} (simulated panel with known truth)", fontsize=10)
+    return fig
