@@ -67,3 +67,11 @@ def test_lorenz_top_share_and_gini():
 def test_whale_curve_peaks_above_one_with_unprofitable_customers():
     pop, cum = stats.whale_curve(np.array([50.0, 30.0, 10.0, -5.0, -15.0]))
     assert cum.max() == pytest.approx(90 / 70) and cum[-1] == pytest.approx(1)
+
+
+def test_p_values_are_never_written_as_zero():
+    from crmresearch.stats import p_text
+
+    assert p_text(0.0) == "p < 1e-16" and p_text(1e-300) == "p < 1e-16"
+    assert p_text(3.1e-5) == "p = 3.1e-05" and p_text(0.0421) == "p = 0.042"
+    assert p_text(float("nan")) == "p undefined"

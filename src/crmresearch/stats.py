@@ -18,6 +18,15 @@ def z_value(confidence: float) -> float:
     return float(sps.norm.ppf(0.5 + confidence / 2))
 
 
+def p_text(p: float) -> str:
+    """A p-value as text: 'p = 0.042', 'p = 3.1e-05', 'p < 1e-16' (never 'p = 0')."""
+    if p is None or not np.isfinite(p):
+        return "p undefined"
+    if p < 1e-16:
+        return "p < 1e-16"
+    return f"p = {p:.1e}" if p < 0.001 else f"p = {p:.3f}"
+
+
 def wilson_interval(successes, n, confidence: float = 0.95):
     """Wilson score interval for a binomial proportion (Wilson 1927; Agresti & Coull 1998).
 

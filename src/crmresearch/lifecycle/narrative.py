@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ..stats import p_text
 from .chains import (absorption_analysis, first_passage_curve, markov_chain_value, quasi_stationary_distribution,
                      stationary_distribution)
 from .covariates import mnlogit_by_origin
@@ -270,9 +271,9 @@ def homogeneity_section(data: LifecycleData, params) -> HomogeneitySection:
                        "statistic per origin stage.", label="tbl-homogeneity", decimals={"G²": 1, "p": 4})
     largest = test.rows.loc[test.rows["statistic"].idxmax(), "stage"]
     text = (f"Row-conditional likelihood ratio: **G² = {test.statistic:,.1f}** on {test.df} degrees of freedom "
-            f"(p = {test.p_value:.3g}); the largest contribution comes from **{largest}**. "
+            f"({p_text(test.p_value)}); the largest contribution comes from **{largest}**. "
             f"For contrast, the joint-cell chi-square is {joint['statistic']:,.1f} on {joint['df']} df "
-            f"(p = {joint['p_value']:.3g}).")
+            f"({p_text(joint['p_value'])}).")
     if _p_significant(test.p_value, params.confidence):
         runs = ("the early and the late periods" if params.homogeneity_groups == 2
                 else f"the {params.homogeneity_groups} runs of periods")
@@ -295,7 +296,7 @@ def finer_order_text(coarse: LikelihoodRatioTest, finer: LikelihoodRatioTest, fi
     per_df = coarse.statistic / max(coarse.df, 1)
     fine_per_df = finer.statistic / max(finer.df, 1)
     text = (f"The same test on the finer stages (months since the last purchase by purchase count) gives "
-            f"G² = {finer.statistic:,.1f} on {finer.df} df (p = {finer.p_value:.3g}): the statistic per degree of "
+            f"G² = {finer.statistic:,.1f} on {finer.df} df ({p_text(finer.p_value)}): the statistic per degree of "
             f"freedom {'falls' if fine_per_df < per_df else 'does not fall'} from {per_df:,.1f} to {fine_per_df:,.1f}")
     if fine_per_df >= per_df:
         return text + (", so the dependence on earlier months is not the recency the coarse windows hide.")
@@ -322,7 +323,7 @@ def order_section(data: LifecycleData, params) -> OrderSection:
     table = table_spec(test.rows.rename(columns={"exposure": "triples", "statistic": "G²", "p_value": "p"}),
                        "Second- against first-order chain: likelihood-ratio statistic per current stage.",
                        label="tbl-order", decimals={"G²": 1, "p": 4})
-    text = f"Second- vs first-order: **G² = {test.statistic:,.1f}** on {test.df} df (p = {test.p_value:.3g})."
+    text = f"Second- vs first-order: **G² = {test.statistic:,.1f}** on {test.df} df ({p_text(test.p_value)})."
     finer = None
     if data.kind == "transactions" and params.compare_finer_states:
         finer = results["order_test_finer"] = order_test(data.fine)
@@ -578,7 +579,7 @@ def finding(summary: MatrixSummary, homogeneity: LikelihoodRatioTest, order: Lik
             time: TimeToTarget, states, period_name: str = "month") -> str:
     """The report's one-line finding."""
     parts = [f"{states[0]} stays {summary.stay[0]:.0%} per {period_name}",
-             f"homogeneity G² {homogeneity.statistic:,.0f} (df {homogeneity.df}, p {homogeneity.p_value:.2g})",
-             f"order G² {order.statistic:,.0f} (df {order.df}, p {order.p_value:.2g})",
+             f"homogeneity G² {homogeneity.statistic:,.0f} (df {homogeneity.df}, {p_text(homogeneity.p_value)})",
+             f"order G² {order.statistic:,.0f} (df {order.df}, {p_text(order.p_value)})",
              f"{time.summary['mean']:.1f} {period_name}s from entry to {time.target_names}"]
     return "; ".join(parts) + "."

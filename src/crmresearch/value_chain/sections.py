@@ -16,6 +16,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from .. import sections as sec
+from .. import stats
 from ..parameters.sources import relative_cutoff
 from ..sections import Section, table_spec
 from . import bridge as bridge_module
@@ -186,10 +187,6 @@ def lifecycle_route(a: Analysis, params) -> LifecycleRoute:
     return LifecycleRoute(effects, values, agreement, settings, d.log is None)
 
 
-def _p(p: float) -> str:
-    return "p < 1e-16" if p < 1e-16 else f"p = {p:.3g}"
-
-
 STATED_NAMES = {"stated_again": "stated again", "stated_recommend": "stated recommend",
                 "bought_in_holdout": "bought in holdout", "p_alive": "P(alive)", "actually_alive": "truly alive",
                 "response_bias": "bias"}
@@ -288,7 +285,7 @@ def models_text(tests: dict, failed: dict, confidence: float) -> str:
         verdict = "does" if p < alpha else "does not detectably"
         sentences.append(f"In the {name}, satisfaction {verdict} change {test['what']} (likelihood-ratio test "
                          f"against the model without covariates: χ² = {test['statistic']:.1f} on {test['df']} df, "
-                         f"{_p(p)}).")
+                         f"{stats.p_text(p)}).")
     for name, note in failed.items():
         sentences.append(f"*Model failed:* the {name} with covariates {note}.")
     return " ".join(sentences) if sentences else "No covariate model converged."
