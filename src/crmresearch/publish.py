@@ -180,7 +180,9 @@ def index_markdown(entries: list[ReportEntry], cfg: dict) -> str:
                                     "format": "html", "toc": False}, sort_keys=False).strip(), "---", "",
              "Each report below was executed by papermill from a parameter file; its figures and "
              "numbers were computed in that run. Every report is available as a web page and as a PDF, "
-             "and its key results are in a `results.json` file beside it.", ""]
+             "and its key results are in a `results.json` file beside it."
+             + (f" The ideas the reports test and the research they rest on are on the [Background]({BACKGROUND}.html) "
+                "page." if f"{BACKGROUND}.qmd" in cfg.get("project", {}).get("render", []) else ""), ""]
     for topic in dict.fromkeys(e.topic for e in entries):
         group = [e for e in entries if e.topic == topic]
         lines += [f"## {md_text(group[0].title)}", "", "| Variant | Finding | Run on | Read |",
