@@ -7,7 +7,7 @@ import yaml
 
 from crmresearch import config
 
-CONDA_ONLY = {"python", "quarto", "pip"}
+CONDA_ONLY = {"python", "quarto", "pip", "openjdk"}
 
 
 def _split(requirement: str) -> tuple[str, str]:

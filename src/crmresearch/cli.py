@@ -145,6 +145,32 @@ def cmd_publish(args) -> int:
     return EXIT_OK
 
 
+def cmd_generate_log(args) -> int:
+    """A synthetic transaction log (Parquet) for trying the engine layer at company scale."""
+    from .engine.generate import write_log
+
+    try:
+        path = write_log(args.path, transactions=int(args.transactions),
+                         customers=int(args.customers) if args.customers else None, seed=args.seed,
+                         partition=None if args.plain else "month", overwrite=args.overwrite)
+    except FileExistsError:
+        print(f"error: {args.path}: exists already (add --overwrite to replace it)", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except ValueError as exc:
+        print(f"error: {args.path}: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(f"log: {path}")
+    return EXIT_OK
+
+
+def _count(text: str) -> float:
+    """1e8, 100000000 or 100_000_000 (a count given on the command line)."""
+    value = float(text.replace("_", ""))
+    if not value.is_integer() or value < 1:
+        raise argparse.ArgumentTypeError(f"a whole number of at least 1 (got {text})")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="crmresearch", description=__doc__.splitlines()[0])
     parser.add_argument("--debug", action="store_true", help="show Python tracebacks of errors")
@@ -181,6 +207,16 @@ def build_parser() -> argparse.ArgumentParser:
                      help="quarto when a quarto executable exists, else pandoc + Typst (default auto)")
     add_reports_dir(pub)
     pub.set_defaults(func=cmd_publish)
+
+    gen = sub.add_parser("generate-log", help="write a synthetic transaction log as Parquet (for the engine layer)")
+    gen.add_argument("path", help="output folder (hive-partitioned by month) or file with --plain")
+    gen.add_argument("--transactions", type=_count, default=1e6, help="number of transactions, e.g. 1e8")
+    gen.add_argument("--customers", type=_count, default=None, help="number of customers (default: one per 10)")
+    gen.add_argument("--seed", type=int, default=config.DEFAULT_SEED)
+    gen.add_argument("--plain", action="store_true", help="one Parquet file instead of month partitions")
+    gen.add_argument("--overwrite", action="store_true", help="replace an existing log")
+    add_debug(gen)
+    gen.set_defaults(func=cmd_generate_log)
     return parser
 
 

@@ -1,0 +1,203 @@
+"""Benchmark: CLV and lifecycle summaries of a large transaction log, engine (DuckDB, 2 GB) vs pandas.
+
+Run:  .venv/bin/python bench/bench_scale.py [--transactions 1e8] [--memory-limit 2GB] [--threads N]
+                                            [--pandas auto|yes|no] [--steps rfm,stage,fit,clv]
+
+Generates the log once (`crmresearch.engine.generate.write_log`, hive-partitioned Parquet, 10
+transactions per customer, 3 years) and caches it under bench/results/ (gitignored). Each step
+then runs in a fresh child process, so its wall time and peak RSS (`os.wait4` rusage of that
+child) are its own:
+
+* rfm   — RFM summary with calibration/holdout split, same-day purchases merged, collapsed to the
+          unique (x, t_x, T) rows used for fitting;
+* stage — monthly stage panel (recency x purchase-count rules) and its transition counts;
+* fit   — BG/NBD on the collapsed rows and Gamma-Gamma on the repeat buyers;
+* clv   — the fits plus per-customer P(alive), expected purchases and CLV with its interval,
+          written to Parquet, with value tiers' top share and Gini computed from that file.
+
+The pandas side is today's path (the log read whole into pandas by `datasets.load_transactions`,
+then `clv.rfm`, `lifecycle.stages` and `clv.predictions`); by default it runs up to 20 million
+transactions (`--pandas yes` forces it). Engine and pandas results are cross-checked (customers,
+unique rows, transition total). Timings are printed, not asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+CALIBRATION_END, HOLDOUT_END, START = "2023-12-31", "2024-12-31", "2022-01-01"
+CLV_ARGS = dict(horizon=52.0, step=4.0, annual_discount_rate=0.10, margin=0.3)
+STEPS = ("rfm", "stage", "fit", "clv")
+
+
+def _count_rules():
+    from crmresearch.lifecycle.stages import StageRules
+
+    return StageRules(count_bounds=(1, 2), count_labels=("one", "two", "three+"))
+
+
+def cached_log(transactions: int, customers: int, seed: int, single_file: bool) -> Path:
+    """The generated log (folder, or one Parquet file for the pandas loader), made once."""
+    from crmresearch.engine import generate
+
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stem = f"log_{transactions}tx_{customers}c_s{seed}"
+    path = RESULTS / (stem + (".parquet" if single_file else ""))
+    done = RESULTS / (path.name + ".complete")
+    if not done.exists():
+        start = time.perf_counter()
+        generate.write_log(path, transactions=transactions, customers=customers, seed=seed, start=START,
+                           days=1096, partition=None if single_file else "month", overwrite=True)
+        done.write_text(f"{time.perf_counter() - start:.1f}\n")
+        print(f"generated {path.name} in {time.perf_counter() - start:.1f} s", flush=True)
+    return path
+
+
+# ------------------------------------------------------------------ child processes
+def _fits_from_engine(table):
+    """The per-customer RFM table kept in the engine (one scan of the log), its unique rows, the fits."""
+    import numpy as np
+
+    from crmresearch.clv import models
+    from crmresearch.engine import summaries as S
+
+    kept = S.materialize(S.rfm_expression(table, CALIBRATION_END, HOLDOUT_END), "rfm_customers")
+    rows = S.collapse_customer_rows(kept, holdout=True)
+    w = rows["customers"].to_numpy()
+    bg = models.fit_bgnbd(np.repeat(rows["frequency"].to_numpy(), w), np.repeat(rows["recency"].to_numpy(), w),
+                          np.repeat(rows["T"].to_numpy(), w))
+    spend = S.repeat_spend_rows(kept)
+    gg = models.fit_gamma_gamma(spend["frequency"], spend["monetary_value"])
+    return kept, rows, bg, gg
+
+
+def child_engine(step: str, log: str, memory_limit: str, threads: int | None, out_dir: Path) -> dict:
+    from crmresearch.engine import sources, spark
+    from crmresearch.engine import summaries as S
+    from crmresearch.parameters.engine import EngineSettings
+
+    settings = EngineSettings(memory_limit=memory_limit, threads=threads, temp_directory=str(RESULTS / "spill"))
+    con = spark.connect(settings)
+    table = sources.open_log(con, sources.LogSource(path=log), validate=False)
+    result = {}
+    if step == "rfm":
+        rows = S.rfm_collapsed(table, CALIBRATION_END, holdout_end=HOLDOUT_END)
+        result = {"customers": int(rows["customers"].sum()), "unique_rows": len(rows),
+                  "holdout_total": int(rows["frequency_holdout"].sum())}
+    elif step == "stage":
+        summary = S.stage_summary(table, _count_rules())
+        result = {"panel_rows": summary.rows, "transitions": int(summary.transition_counts.sum())}
+    elif step == "fit":
+        _, rows, bg, gg = _fits_from_engine(table)
+        result = {"customers": int(rows["customers"].sum()), "bgnbd": bg.theta.round(6).tolist(),
+                  "gamma_gamma": gg.theta.round(6).tolist()}
+    elif step == "clv":
+        kept, rows, bg, gg = _fits_from_engine(table)
+        path = out_dir / "customers_engine.parquet"
+        written = S.write_customer_predictions(kept, path, bg, gg, **CLV_ARGS)
+        value = con.read_parquet(str(path))
+        conc = S.concentration(value.filter(value.clv.notnull()), column="clv", top_fraction=0.2)
+        result = {"customers": written["customers"], "total_clv": round(written["total_clv"], 2),
+                  "top20_clv_share": round(conc["top_share"], 6), "gini_clv": round(conc["gini"], 6)}
+    return result
+
+
+def child_pandas(step: str, log: str, out_dir: Path) -> dict:
+    import numpy as np
+
+    from crmresearch import datasets, stats
+    from crmresearch.clv import models, predictions, rfm
+    from crmresearch.lifecycle import panel, stages
+
+    start = time.perf_counter()
+    tx = datasets.load_transactions(log, "customer_id", "date", "amount")
+    result = {"load_seconds": round(time.perf_counter() - start, 2)}
+    if step == "stage":
+        p = stages.assign_stages(tx, _count_rules())
+        counts = panel.transition_counts(p)
+        return result | {"panel_rows": p.n_rows, "transitions": int(counts.sum())}
+    summary = rfm.rfm_summary(tx, CALIBRATION_END, HOLDOUT_END)
+    del tx
+    if step == "rfm":
+        rows = models.collapse_rows(x=summary["frequency"], t_x=summary["recency"], T=summary["T"])
+        return result | {"customers": len(summary), "unique_rows": int(rows.weights.size),
+                         "holdout_total": int(summary["frequency_holdout"].sum())}
+    bg = models.fit_bgnbd(summary["frequency"], summary["recency"], summary["T"])
+    gg = models.fit_gamma_gamma(summary["frequency"], summary["monetary_value"])
+    if step == "fit":
+        return result | {"customers": len(summary), "bgnbd": bg.theta.round(6).tolist(),
+                         "gamma_gamma": gg.theta.round(6).tolist()}
+    table, total = predictions.customer_lifetime_value(bg, gg, summary, **{k: CLV_ARGS[k] for k in
+                                                       ("horizon", "step", "annual_discount_rate")},
+                                                       margin=CLV_ARGS["margin"])
+    table.to_parquet(out_dir / "customers_pandas.parquet")
+    clv = table["clv"].to_numpy()
+    return result | {"customers": len(table), "total_clv": round(total["total"], 2),
+                     "top20_clv_share": round(stats.top_share(clv, 0.2), 6),
+                     "gini_clv": round(stats.gini(clv[np.isfinite(clv)]), 6)}
+
+
+def run_child(args_list: list[str]) -> tuple[float, float, dict]:
+    """(wall seconds, peak RSS in MiB, result) of one step in a fresh process."""
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, __file__, *args_list], stdout=subprocess.PIPE, text=True)
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        return wall, usage.ru_maxrss / 1024, {"error": f"exit {proc.returncode}"}
+    return wall, usage.ru_maxrss / 1024, json.loads(out.strip().splitlines()[-1])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--transactions", type=float, default=1e8)
+    parser.add_argument("--customers", type=float, default=None, help="default: transactions / 10")
+    parser.add_argument("--seed", type=int, default=20261123)
+    parser.add_argument("--memory-limit", default="2GB")
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--pandas", choices=("auto", "yes", "no"), default="auto")
+    parser.add_argument("--steps", default=",".join(STEPS))
+    parser.add_argument("--child", nargs=3, metavar=("ENGINE", "STEP", "LOG"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    out_dir = RESULTS / "output"
+    if args.child:
+        engine, step, log = args.child
+        out_dir.mkdir(parents=True, exist_ok=True)
+        start = time.perf_counter()
+        result = (child_engine(step, log, args.memory_limit, args.threads, out_dir) if engine == "duckdb"
+                  else child_pandas(step, log, out_dir))
+        result["seconds"] = round(time.perf_counter() - start, 2)
+        print(json.dumps(result), flush=True)
+        return
+
+    n = int(args.transactions)
+    customers = int(args.customers) if args.customers else max(1, n // 10)
+    steps = [s for s in args.steps.split(",") if s]
+    with_pandas = args.pandas == "yes" or (args.pandas == "auto" and n <= 20_000_000)
+    folder = cached_log(n, customers, args.seed, single_file=False)
+    single = cached_log(n, customers, args.seed, single_file=True) if with_pandas else None
+    print(f"\n{n:,} transactions, {customers:,} customers; DuckDB memory_limit {args.memory_limit}, "
+          f"threads {args.threads or 'all'}")
+    print(f"{'step':8}{'engine':>10}{'wall s':>10}{'in-step s':>11}{'peak RSS MiB':>14}  result")
+    common = ["--memory-limit", args.memory_limit] + (["--threads", str(args.threads)] if args.threads else [])
+    for step in steps:
+        runs = [("duckdb", folder)] + ([("pandas", single)] if with_pandas else [])
+        for engine, log in runs:
+            wall, rss, result = run_child(common + ["--child", engine, step, str(log)])
+            inner = result.pop("seconds", float("nan"))
+            print(f"{step:8}{engine:>10}{wall:>10.1f}{inner:>11.1f}{rss:>14.0f}  {json.dumps(result)}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
