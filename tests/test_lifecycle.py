@@ -28,7 +28,7 @@ P_ERGODIC = np.array([
     [0.25, 0.50, 0.25],
     [0.10, 0.30, 0.60],
 ])
-# The relationship chain of domain.md §4.
+# The relationship chain of the Background page (#lifecycle): prospect, formation, stability, decline, churn.
 RELATIONSHIP_STATES = ("prospect", "formation", "stability", "decline", "churn")
 P_RELATIONSHIP = np.array([
     [0.50, 0.30, 0.00, 0.00, 0.20],

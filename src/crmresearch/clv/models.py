@@ -108,6 +108,26 @@ def _factorize(values: np.ndarray):
     return unique, inverse.ravel()
 
 
+def pareto_quadrature_setup(model, columns: dict) -> None:
+    """The Pareto/NBD's per-row quadrature (shared by `ParetoNbd` and its covariate version): x, t_x, T,
+    the distinct x, and 48-point Gauss-Legendre nodes τ clustered at t_x with their log weights."""
+    model.x, model.t_x, model.T = columns["x"], columns["t_x"], columns["T"]
+    model.ux, model.ix = _factorize(model.x)
+    model.weight_by_x = np.bincount(model.ix, weights=model.weights, minlength=model.ux.size)
+    v = (_GL_NODES + 1) / 2
+    span = (model.T - model.t_x)[:, None]
+    model.tau = model.t_x[:, None] + span * v**2
+    with np.errstate(divide="ignore"):
+        # τ = t_x + span·v² with v = (u+1)/2: dτ = 2·span·v·dv = span·v·du.
+        model.log_quad_weight = np.log(_GL_WEIGHTS * v * span)
+
+
+def pareto_default_start(model) -> np.ndarray:
+    """(r, α, s, β) start: unit shapes, α from the mean purchase rate, β from the mean observation time."""
+    mean_rate = max(np.average(model.x, weights=model.weights), 0.05) / np.average(model.T, weights=model.weights)
+    return np.array([1.0, 1.0 / mean_rate, 1.0, np.average(model.T, weights=model.weights)])
+
+
 class _LogParameterModel(GenericLikelihoodModel):
     """GenericLikelihoodModel on log-parameters with weighted rows and an analytic score.
 
@@ -273,20 +293,10 @@ class ParetoNbd(_LogParameterModel):
     def __init__(self, frequency, recency, T, counts=None, **kwds):
         rows = collapse_counted(counts, x=frequency, t_x=recency, T=T)
         super().__init__(rows, **kwds)
-        c = rows.columns
-        self.x, self.t_x, self.T = c["x"], c["t_x"], c["T"]
-        self.ux, self.ix = _factorize(self.x)
-        self.weight_by_x = np.bincount(self.ix, weights=self.weights, minlength=self.ux.size)
-        v = (_GL_NODES + 1) / 2
-        span = (self.T - self.t_x)[:, None]
-        self.tau = self.t_x[:, None] + span * v**2
-        with np.errstate(divide="ignore"):
-            # τ = t_x + span·v² with v = (u+1)/2: dτ = 2·span·v·dv = span·v·du.
-            self.log_quad_weight = np.log(_GL_WEIGHTS * v * span)
+        pareto_quadrature_setup(self, rows.columns)
 
     def default_start(self):
-        mean_rate = max(np.average(self.x, weights=self.weights), 0.05) / np.average(self.T, weights=self.weights)
-        return np.array([1.0, 1.0 / mean_rate, 1.0, np.average(self.T, weights=self.weights)])
+        return pareto_default_start(self)
 
     def _terms(self, theta):
         r, alpha, s, beta = theta

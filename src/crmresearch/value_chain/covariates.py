@@ -53,7 +53,6 @@ from statsmodels.tools.numdiff import approx_fprime
 from .. import stats
 from ..clv import models as clv_models
 
-_GL_NODES, _GL_WEIGHTS = clv_models._GL_NODES, clv_models._GL_WEIGHTS
 _dot = clv_models._dot
 
 
@@ -475,20 +474,11 @@ class ParetoNbdCovariates(_CovariateModel):
                  **kwds):
         super().__init__({"x": frequency, "t_x": recency, "T": T},
                          {"purchase": purchase_covariates, "dropout": dropout_covariates}, **kwds)
-        c = self.rows.columns
-        self.x, self.t_x, self.T = c["x"], c["t_x"], c["T"]
-        self.ux, self.ix = np.unique(self.x, return_inverse=True)
-        self.weight_by_x = np.bincount(self.ix, weights=self.weights, minlength=self.ux.size)
+        clv_models.pareto_quadrature_setup(self, self.rows.columns)
         self.pp, self.dp = self.processes[0].index, self.processes[1].index
-        v = (_GL_NODES + 1) / 2
-        span = (self.T - self.t_x)[:, None]
-        self.tau = self.t_x[:, None] + span * v**2
-        with np.errstate(divide="ignore"):
-            self.log_quad_weight = np.log(_GL_WEIGHTS * v * span)
 
     def default_start(self):
-        mean_rate = max(np.average(self.x, weights=self.weights), 0.05) / np.average(self.T, weights=self.weights)
-        return np.array([1.0, 1.0 / mean_rate, 1.0, np.average(self.T, weights=self.weights)])
+        return clv_models.pareto_default_start(self)
 
     def _terms(self, base, thetas):
         r, _, s, _ = base
