@@ -52,6 +52,8 @@ class ClvData:
     holdout_end: date
     discrete: pd.DataFrame | None = None      # (frequency, recency, periods, count) of a discrete-time summary
     discrete_settings: dict | None = None     # future_periods, discount_rate, dataset
+    tracking_counts: pd.DataFrame | None = None   # weekly repeat counts of the cohort, when an engine computed them
+    engine: str = "pandas"                    # what computed the RFM summary and tracking counts
 
     @property
     def unavailable(self) -> str | None:
@@ -119,9 +121,43 @@ def prepare(params, rng: np.random.Generator) -> ClvData:
                        params.calibration_end, params.holdout_end, load_discrete(params.discrete),
                        params.discrete.model_dump())
     log, reference, label = load_log(params, rng)
-    summary = rfm.rfm_summary(log, params.calibration_end, params.holdout_end)
+    counts, engine = None, "pandas"
+    if params.engine is None:
+        summary = rfm.rfm_summary(log, params.calibration_end, params.holdout_end)
+    else:
+        summary, counts = engine_summaries(log, params)
+        engine = params.engine.backend
     return ClvData(log, summary, reference, label, "simulated" if params.simulate is not None else "data",
-                   params.cohort_start, params.calibration_end, params.holdout_end)
+                   params.cohort_start, params.calibration_end, params.holdout_end,
+                   tracking_counts=counts, engine=engine)
+
+
+def engine_summaries(log: pd.DataFrame, params) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The RFM summary and the cohort's weekly repeat counts computed by the engine of `params.engine`
+    (`crmresearch.engine`: DuckDB or Spark), equal to `rfm.rfm_summary` and
+    `rfm.repeat_transactions_by_period`: rows in the pandas path's order (customers by first
+    appearance in the log) and indexed by the log's own customer ids."""
+    from ..engine import sources, spark
+    from ..engine import summaries as S
+
+    con = spark.connect(params.engine)
+    try:
+        table = sources.open_frame(con, log, name="crm_clv_log")
+        summary = S.rfm_summary(table, params.calibration_end, params.holdout_end)
+        counts = S.repeat_transactions_by_period(table, params.cohort_start, params.holdout_end,
+                                                 params.calibration_end)
+    finally:
+        if con.name == "duckdb":
+            con.disconnect()
+    _, ids = pd.factorize(log["customer_id"], sort=False)
+    ids = np.asarray(ids)
+    keys = pd.Series(ids).astype(str)               # the engine's ids (`sources.open_frame`)
+    if not keys.is_unique:
+        raise ValueError("customer ids that differ only in type (e.g. 1 and '1') cannot be told apart by the engine")
+    cohort = keys.isin(summary.index).to_numpy()
+    summary = summary.reindex(keys[cohort].to_numpy())
+    summary.index = pd.Index(ids[cohort], name="customer_id")
+    return summary, counts
 
 
 def data_files(params) -> dict:
@@ -388,7 +424,8 @@ def rfm_section(data: ClvData) -> Section:
     table = table_spec(rfm_overview_display(overview), "The calibration cohort and its purchases.",
                        label="tbl-rfm", decimals={"value": 2})
     dropped = {"first purchase after the calibration period": int(data.log["customer_id"].nunique() - len(data.summary))}
-    return Section({**overview, "window_weeks": {k: v for k, v in window.items() if k.endswith("weeks")}},
+    return Section({**overview, "window_weeks": {k: v for k, v in window.items() if k.endswith("weeks")},
+                    "engine": data.engine},
                    rfm_text(overview, window), table, source=data.source, rows_used=overview["customers"],
                    rows_dropped={k: v for k, v in dropped.items() if v})
 
@@ -704,14 +741,17 @@ def histogram_section(fits: FitSet, data: ClvData, max_frequency: int, draws: di
                             band=band)
 
 
-def tracking_table(log: pd.DataFrame, summary: pd.DataFrame, fits, cohort_start, holdout_end) -> pd.DataFrame:
+def tracking_table(log: pd.DataFrame, summary: pd.DataFrame, fits, cohort_start, holdout_end,
+                   actual: pd.DataFrame | None = None) -> pd.DataFrame:
     """Weekly actual vs expected repeat transactions of the calibration cohort (FHL 2005, figure 2).
 
     The count at the end of week k includes days up to cohort_start + 7k - 1, so the model's
     clock for a customer who tried on day d is (7k - 1 - d)/7 weeks, matching T; a last, partial
-    week ends at `holdout_end`, as the actual count does.
+    week ends at `holdout_end`, as the actual count does. `actual`: the weekly counts
+    (period, incremental, cumulative) when already computed (by the engine), else from `log`.
     """
-    actual = rfm.repeat_transactions_by_period(log, cohort_start, holdout_end, customers=summary.index)
+    if actual is None:
+        actual = rfm.repeat_transactions_by_period(log, cohort_start, holdout_end, customers=summary.index)
     trial = rfm.first_purchase_periods(summary, cohort_start)
     last_day = (rfm.day_number(holdout_end) - rfm.day_number(cohort_start)) / 7
     period_ends = np.minimum((7 * actual["period"].to_numpy() - 1) / 7, last_day)
@@ -769,7 +809,8 @@ def tracking_section(fits: FitSet, data: ClvData) -> TrackingSection:
     purchase = {f.name: f for f in fits.purchase}
     if not purchase:
         return TrackingSection(**vars(sec.not_computed("no purchase model (BG/NBD or Pareto/NBD) converged")))
-    tracking = tracking_table(data.log, data.summary, purchase, data.cohort_start, data.holdout_end)
+    tracking = tracking_table(data.log, data.summary, purchase, data.cohort_start, data.holdout_end,
+                              data.tracking_counts)
     errors = tracking_errors(tracking, data.calibration_weeks, data.window_weeks)
     table = table_spec(errors, "Forecast against actual cumulative repeat transactions at the last week, and "
                        "holdout-period errors (mean absolute percentage error of the cumulative curve, mean absolute "

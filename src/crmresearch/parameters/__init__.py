@@ -127,8 +127,9 @@ class PlainTextError(ValueError):
 
 MARKUP = re.compile(r"[<>\[\]`|$@\\{}\n\r]")
 MARKUP_CHARACTERS = "< > [ ] ` | $ @ \\ { } or a line break"
-FREE_TEXT_FIELDS = {"date_format"}      # strftime patterns: never shown as text
-PATH_FIELDS = {"path"}                   # only the file name is shown
+# strftime patterns and the engine's Spark settings (validated by `engine.EngineSettings`): never shown as text
+FREE_TEXT_FIELDS = {"date_format", "spark_master", "spark_config"}
+PATH_FIELDS = {"path", "temp_directory"}   # only the file or folder name is shown
 
 
 def _user_strings(value, where: str = ""):

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from . import ReportParameters
+from .engine import EngineSettings
 from .sources import TransactionSource
 
 # Bounded element types: NaN, inf and absurd magnitudes are refused before any kernel starts.
@@ -104,6 +105,8 @@ class ClvParameters(ReportParameters):
     bootstrap_resamples: int = Field(30, ge=0, le=2_000, description="customer bootstrap re-fits (0: no bootstrap)")
     discrete: DiscreteSource | None = Field(None, description="a discrete-time summary (BG/BB) instead of the transaction log")
     dwyer: DwyerScenario = DwyerScenario()
+    engine: EngineSettings | None = Field(None, description="summarise the log (RFM, weekly tracking) in DuckDB or "
+                                          "Spark instead of pandas (None: pandas)")
 
     @model_validator(mode="after")
     def _consistent(self):

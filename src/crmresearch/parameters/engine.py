@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -30,6 +30,9 @@ MAX_THREADS = 1024
 SPARK_MASTER_PATTERN = re.compile(r"^(local(\[(\d+|\*)\])?|spark://[\w.\-]+(:\d+)?(,[\w.\-]+(:\d+)?)*|yarn|"
                                   r"k8s://[\w.\-:/]+|sc://[\w.\-]+(:\d+)?(/[\w;=.\-]*)?)$")
 SPARK_KEY_PATTERN = re.compile(r"^spark\.[A-Za-z0-9_.\-]{1,200}$")
+# Numeric Spark settings (partitions, sizes in bytes, fractions), bounded like every numeric parameter.
+SparkInt = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
+SparkFloat = Annotated[float, Field(ge=-1e18, le=1e18)]
 
 
 def machine_memory_bytes() -> int:
@@ -61,7 +64,7 @@ class EngineSettings(BaseModel):
     threads: int | None = Field(None, ge=1, le=MAX_THREADS)
     temp_directory: str | None = Field(None, max_length=1000)
     spark_master: str = Field("local[*]", max_length=300)
-    spark_config: dict[str, str | int | float | bool] = Field(default_factory=dict, max_length=100)
+    spark_config: dict[str, bool | SparkInt | SparkFloat | str] = Field(default_factory=dict, max_length=100)
 
     @field_validator("memory_limit")
     @classmethod
@@ -85,6 +88,15 @@ class EngineSettings(BaseModel):
     def _master(cls, v: str) -> str:
         if not SPARK_MASTER_PATTERN.match(v):
             raise ValueError("a Spark master URL: local[N], local[*], spark://host:port, yarn, k8s://... or sc://host")
+        return v
+
+    @field_validator("spark_config", mode="before")
+    @classmethod
+    def _spark_numbers(cls, v):
+        # One clear message instead of one per member of the value union.
+        if isinstance(v, dict) and any(isinstance(x, (int, float)) and not isinstance(x, bool)
+                                       and not (-1e18 <= x <= 1e18) for x in v.values()):
+            raise ValueError("Spark configuration numbers between -1e18 and 1e18")
         return v
 
     @field_validator("spark_config")
