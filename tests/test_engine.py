@@ -352,16 +352,11 @@ def test_heartbeat_reports_a_running_query(duck, caplog):
 
 
 # ------------------------------------------------------------------ the cluster route
-def _spark_reason():
-    try:
-        spark.check_spark()
-    except spark.SparkUnavailable as exc:
-        return str(exc)
-    return None
+SPARK_UNAVAILABLE = spark.unavailable_reason()
 
 
 @pytest.mark.spark
-@pytest.mark.skipif(_spark_reason() is not None, reason=f"Spark route not testable here: {_spark_reason()}")
+@pytest.mark.skipif(SPARK_UNAVAILABLE is not None, reason=f"Spark route not testable here: {SPARK_UNAVAILABLE}")
 def test_duckdb_and_pyspark_summaries_equal(generated):
     """The same expressions on PySpark (local[1]) and DuckDB give the same summaries."""
     start = time.perf_counter()
@@ -389,7 +384,7 @@ def test_duckdb_and_pyspark_summaries_equal(generated):
 
 
 @pytest.mark.spark
-@pytest.mark.skipif(_spark_reason() is not None, reason=f"Spark route not testable here: {_spark_reason()}")
+@pytest.mark.skipif(SPARK_UNAVAILABLE is not None, reason=f"Spark route not testable here: {SPARK_UNAVAILABLE}")
 def test_pyspark_reads_csv_with_date_format_and_frames(tmp_path, cdnow):
     sp = spark.connect(EngineSettings(backend="pyspark", spark_master="local[1]", threads=1))
     path = _csv(tmp_path, "who,when,paid\nA,20240102,3.5\nB,20240103,1\nA,20240102,2\nA,20240110,4\n")

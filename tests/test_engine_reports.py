@@ -28,12 +28,7 @@ SPARK_RTOL = 1e-7
 RUN_FIELDS = {("variant",), ("results", "engine"), ("sections", "rfm", "results", "engine")}
 
 
-def _spark_reason():
-    try:
-        spark.check_spark()
-    except spark.SparkUnavailable as exc:
-        return str(exc)
-    return None
+SPARK_UNAVAILABLE = spark.unavailable_reason()
 
 
 def _log() -> pd.DataFrame:
@@ -129,14 +124,14 @@ def test_clv_report_on_duckdb_equals_pandas(tmp_path):
 
 
 @pytest.mark.spark
-@pytest.mark.skipif(_spark_reason() is not None, reason=f"Spark route not testable here: {_spark_reason()}")
+@pytest.mark.skipif(SPARK_UNAVAILABLE is not None, reason=f"Spark route not testable here: {SPARK_UNAVAILABLE}")
 def test_engine_summaries_on_pyspark_equal_pandas(monkeypatch):
     _check_prepared({"backend": "pyspark", "spark_master": "local[1]", "threads": 1}, monkeypatch)
 
 
 @pytest.mark.slow
 @pytest.mark.spark
-@pytest.mark.skipif(_spark_reason() is not None, reason=f"Spark route not testable here: {_spark_reason()}")
+@pytest.mark.skipif(SPARK_UNAVAILABLE is not None, reason=f"Spark route not testable here: {SPARK_UNAVAILABLE}")
 def test_clv_report_on_pyspark_equals_pandas(tmp_path):
     memory, routed = _run_both(tmp_path, {"backend": "pyspark", "spark_master": "local[1]", "threads": 1},
                                "fast_spark")

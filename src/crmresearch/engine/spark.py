@@ -46,6 +46,15 @@ def _java_major(java: str) -> int:
     return int(m.group(2)) if major == 1 and m.group(2) else major   # "1.8.0" is Java 8
 
 
+def unavailable_reason() -> str | None:
+    """Why the Spark route cannot run here (None when PySpark and Java are usable)."""
+    try:
+        check_spark()
+    except SparkUnavailable as exc:
+        return str(exc)
+    return None
+
+
 def check_spark() -> str:
     """A one-line description of the usable PySpark + Java, or `SparkUnavailable` with the reason."""
     if importlib.util.find_spec("pyspark") is None:

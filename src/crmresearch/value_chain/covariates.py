@@ -817,6 +817,16 @@ def _nocov(fit_function, *arrays):
     return run
 
 
+def _purchase_inputs(frequency, recency, T, purchase_covariates, dropout_covariates):
+    """(x, t_x, T, covariate frames, kept-row mask, dropped-row counts) of the complete customers."""
+    x, t_x, T_ = (np.asarray(v, dtype=float) for v in (frequency, recency, T))
+    frames = {"purchase": _as_frame(purchase_covariates, x.size, "z"),
+              "dropout": _as_frame(dropout_covariates, x.size, "w")}
+    keep, dropped = _complete({"frequency": x, "recency": t_x, "T": T_}, frames)
+    frames = {g: f[keep].reset_index(drop=True) for g, f in frames.items()}
+    return x[keep], t_x[keep], T_[keep], frames, keep, dropped
+
+
 def fit_bgnbd_covariates(frequency, recency, T, purchase_covariates=None, dropout_covariates=None,
                          start_params=None, dropout_on=("a", "b")) -> CovariateFit:
     """BG/NBD with covariates on purchase (α_i = α0·e^{−β′z}) and dropout (a_i = a0·e^{γa′w}, b_i = b0·e^{γb′w}).
@@ -828,12 +838,8 @@ def fit_bgnbd_covariates(frequency, recency, T, purchase_covariates=None, dropou
     parameters, and identified when a group shows no dropout heterogeneity (its a and b both
     run to infinity under the full specification). Never raises for a failed fit.
     """
-    x, t_x, T_ = (np.asarray(v, dtype=float) for v in (frequency, recency, T))
-    frames = {"purchase": _as_frame(purchase_covariates, x.size, "z"),
-              "dropout": _as_frame(dropout_covariates, x.size, "w")}
-    keep, dropped = _complete({"frequency": x, "recency": t_x, "T": T_}, frames)
-    x, t_x, T_ = x[keep], t_x[keep], T_[keep]
-    frames = {g: f[keep].reset_index(drop=True) for g, f in frames.items()}
+    x, t_x, T_, frames, keep, dropped = _purchase_inputs(frequency, recency, T, purchase_covariates,
+                                                         dropout_covariates)
     fixed = tuple(f"dropout_{k}" for k in ("a", "b") if k not in dropout_on)
     return _fit("BG/NBD",
                 lambda: BetaGeometricNbdCovariates(x, t_x, T_, frames["purchase"], frames["dropout"], dropout_on),
@@ -844,12 +850,8 @@ def fit_bgnbd_covariates(frequency, recency, T, purchase_covariates=None, dropou
 def fit_pareto_nbd_covariates(frequency, recency, T, purchase_covariates=None, dropout_covariates=None,
                               start_params=None) -> CovariateFit:
     """Pareto/NBD with covariates on the purchase rate (α_i = α0·e^{−β′z}) and dropout (β_i = β0·e^{−γ′w})."""
-    x, t_x, T_ = (np.asarray(v, dtype=float) for v in (frequency, recency, T))
-    frames = {"purchase": _as_frame(purchase_covariates, x.size, "z"),
-              "dropout": _as_frame(dropout_covariates, x.size, "w")}
-    keep, dropped = _complete({"frequency": x, "recency": t_x, "T": T_}, frames)
-    x, t_x, T_ = x[keep], t_x[keep], T_[keep]
-    frames = {g: f[keep].reset_index(drop=True) for g, f in frames.items()}
+    x, t_x, T_, frames, keep, dropped = _purchase_inputs(frequency, recency, T, purchase_covariates,
+                                                         dropout_covariates)
     return _fit("Pareto/NBD", lambda: ParetoNbdCovariates(x, t_x, T_, frames["purchase"], frames["dropout"]),
                 ParetoNbdCovariates.base_names, ParetoNbdCovariates.process_specs, frames,
                 _nocov(clv_models.fit_pareto_nbd, x, t_x, T_), int(keep.sum()), dropped, start_params)
