@@ -91,7 +91,7 @@ def test_parameters_cell_defaults_are_the_schema_defaults(path):
         assert value == expected, f"{path.stem}: parameters cell sets {name} = {value!r}, the schema's default is {expected!r}"
 
 
-FORBIDDEN_IN_CELLS = ("FunctionDef", "AsyncFunctionDef", "ClassDef", "Lambda", "For", "While", "If", "Try", "With",
+FORBIDDEN_IN_CELLS = ("FunctionDef", "AsyncFunctionDef", "ClassDef", "Lambda", "For", "While", "If", "IfExp", "Try", "With",
                       "ListComp", "DictComp", "SetComp", "GeneratorExp")
 
 

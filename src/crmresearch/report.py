@@ -65,6 +65,34 @@ def new_figure(ncols: int = 1, nrows: int = 1, height: float | None = None, **kw
                         **kwargs)
 
 
+def absent_figure(reason: str, what: str | None = None):
+    """The figure of a section that was not computed: a short panel saying why. A labelled figure cell
+    always shows a figure, so figure numbers are the same in every variant and in both publishing routes."""
+    import textwrap
+
+    reason = str(reason or "the section was not computed").replace("`", "")
+    text = f"{what} is not shown: {reason}" if what else f"Not computed: {reason}"
+    fig, ax = new_figure(height=1.2)
+    ax.axis("off")
+    ax.text(0.5, 0.5, textwrap.fill(text, 110), ha="center", va="center", fontsize=9, color="#555555",
+            transform=ax.transAxes)
+    return fig
+
+
+def section_figure(draw):
+    """Decorator for a figure function whose first argument is a `Section`: a section that was not
+    computed gives `absent_figure(section.note)` instead, so notebooks call one function either way."""
+    import functools
+
+    @functools.wraps(draw)
+    def figure(section, *args, **kwargs):
+        if not section.computed:
+            return absent_figure(section.note)
+        return draw(section, *args, **kwargs)
+
+    return figure
+
+
 def show_figure(fig) -> None:
     """Display a figure once as PNG and close it (so it is not drawn twice)."""
     import matplotlib.pyplot as plt

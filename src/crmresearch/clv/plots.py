@@ -154,18 +154,6 @@ def probability_alive_figure(frequency, recency, T, p_alive):
     return fig
 
 
-def absent_figure(reason: str):
-    """The figure of a section that was not computed: it says why, so the figure numbers of every
-    report variant stay the same in both publishing routes."""
-    import textwrap
-
-    fig, ax = report.new_figure(height=1.2)
-    ax.axis("off")
-    ax.text(0.5, 0.5, "Not computed: " + "\n".join(textwrap.wrap(reason, 110)), ha="center", va="center",
-            fontsize=9, color="#555555", transform=ax.transAxes)
-    return fig
-
-
 def histogram_band_figure(band: pd.DataFrame, unit: str, model: str, confidence: float = 0.95):
     """Customers by number of transactions: actual bars against the model's expectation with the band
     from parameter draws as error bars."""
@@ -223,3 +211,56 @@ def heterogeneity_figure(frames: list, model: str, confidence: float = 0.95):
             ax.set_yscale("log")
         ax.legend(fontsize=8)
     return fig
+
+
+# ---------------------------------------------------------------- one figure per report section
+# Each takes the section that holds its numbers; a section that was not computed gives a panel
+# saying why (`report.section_figure`), so the figure numbers are the same in every variant.
+
+@report.section_figure
+def heterogeneity_section_figure(section, confidence: float = 0.95):
+    return heterogeneity_figure(section.frames, section.results["heterogeneity_model"], confidence)
+
+
+@report.section_figure
+def histogram_section_figure(section, confidence: float = 0.95):
+    return histogram_band_figure(section.band, section.unit, section.model, confidence)
+
+
+@report.section_figure
+def tracking_section_figure(section):
+    return tracking_figure(section.tracking, section.calibration_weeks)
+
+
+@report.section_figure
+def conditional_section_figure(section, confidence: float = 0.95):
+    return conditional_figure(section.by_frequency, band=section.band, band_model=section.band_model,
+                              confidence=confidence)
+
+
+@report.section_figure
+def probability_alive_section_figure(value_section, summary: pd.DataFrame):
+    return probability_alive_figure(summary["frequency"], summary["recency"], summary["T"],
+                                    value_section.clv_table["p_alive"])
+
+
+@report.section_figure
+def alive_section_figure(section, confidence: float = 0.95):
+    return alive_figure(section.frames[0], section.kind, confidence)
+
+
+@report.section_figure
+def concentration_section_figure(section):
+    return concentration_figure(section.customer_value["revenue"], section.customer_value["profit"],
+                                section.top_fraction)
+
+
+@report.section_figure
+def clv_distribution_section_figure(value_section, concentration):
+    return clv_distribution_figure(concentration.customer_value["clv"], concentration.customer_value["tier"])
+
+
+@report.section_figure
+def quadrant_section_figure(section):
+    return quadrant_figure(section.quadrant, "net predicted CLV (symlog scale)",
+                           "expected purchases over the horizon (log scale, floor 0.01)")

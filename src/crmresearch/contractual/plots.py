@@ -17,11 +17,7 @@ def _frame(section, key: str):
 
 
 def _empty(section):
-    fig, ax = report.new_figure()
-    ax.axis("off")
-    ax.text(0.5, 0.5, f"Not shown: {getattr(section, 'note', None) or 'the section was not computed'}",
-            ha="center", va="center", wrap=True)
-    return fig
+    return report.absent_figure(getattr(section, "note", None))
 
 
 def _label(fig, section):

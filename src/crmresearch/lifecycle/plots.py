@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..report import PALETTE, new_figure
+from ..report import PALETTE, new_figure, section_figure
 from .estimation import TransitionMatrix
 from .panel import StagePanel
 
@@ -165,8 +165,10 @@ def cohort_alluvial(occupancy: np.ndarray, flows: np.ndarray, states, period_nam
     return fig
 
 
-def stage_occupancy(occupancy: np.ndarray, states, period_labels, shares: bool = True):
-    """Stacked area of the number (or share) of customers in each stage by period."""
+def stage_occupancy(occupancy: np.ndarray, states, period_labels=None, shares: bool = True):
+    """Stacked area of the number (or share) of customers in each stage by period (labels 0, 1, ...
+    when the panel has no period labels)."""
+    period_labels = range(len(occupancy)) if period_labels is None else period_labels
     values = occupancy / occupancy.sum(axis=1, keepdims=True) if shares else occupancy
     fig, ax = new_figure(height=3.2)
     x = np.arange(len(period_labels))
@@ -288,5 +290,15 @@ def pattern_bars(probabilities, labels, lower=None, upper=None):
     return fig
 
 
-# The figure of a section that was not computed (one definition for every report).
-from ..clv.plots import absent_figure  # noqa: E402,F401
+# ---------------------------------------------------------------- one figure per report section
+
+@section_figure
+def pattern_section_figure(section):
+    """Relationship-pattern probabilities of a pattern section (a panel saying why when not computed)."""
+    patterns = section.frame
+    return pattern_bars(patterns["probability"], patterns["pattern"], patterns.get("lower"), patterns.get("upper"))
+
+
+@section_figure
+def forecast_section_figure(section, period_name: str = "month"):
+    return forecast_panels(section.forecast, period_name=period_name)

@@ -39,6 +39,11 @@ class LifecycleData:
     data_file: Path | None = None
     period_name: str = "month"
 
+    @property
+    def data_files(self) -> dict:
+        """Input files for the provenance section (none for a simulated panel)."""
+        return {"data": self.data_file} if self.data_file else {}
+
     def codes(self, names, panel: StagePanel | None = None) -> tuple[int, ...]:
         states = (panel or self.panel).states
         return tuple(states.index(n) for n in names)

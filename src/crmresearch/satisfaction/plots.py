@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..report import PALETTE, new_figure
+from ..report import PALETTE, absent_figure, new_figure
 
 
 def _errorbars(ax, x, mean, lower, upper, **kwargs):
@@ -17,14 +17,7 @@ def _errorbars(ax, x, mean, lower, upper, **kwargs):
 
 def placeholder(section, what: str = "This figure"):
     """A figure that says why its section was not computed (so figure numbering stays the same)."""
-    import textwrap
-
-    fig, ax = new_figure(height=1.2)
-    ax.axis("off")
-    reason = (section.note or "the section was not computed").replace("`", "")
-    ax.text(0.5, 0.5, textwrap.fill(f"{what} is not shown: {reason}", 110), ha="center", va="center", fontsize=8,
-            transform=ax.transAxes)
-    return fig
+    return absent_figure(section.note, what)
 
 
 def _margin(scale, share: float) -> float:

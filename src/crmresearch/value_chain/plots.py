@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import report
-from ..clv.plots import absent_figure
+from ..report import absent_figure
 from ..sections import SIMULATED_LABEL
 
 
