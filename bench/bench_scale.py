@@ -13,7 +13,9 @@ child) are its own:
 * stage — monthly stage panel (recency x purchase-count rules) and its transition counts;
 * fit   — BG/NBD on the collapsed rows and Gamma-Gamma on the repeat buyers;
 * clv   — the fits plus per-customer P(alive), expected purchases and CLV with its interval,
-          written to Parquet, with value tiers' top share and Gini computed from that file.
+          written to Parquet, with value tiers' top share and Gini computed from that file;
+* report — the whole CLV report (`params/on_demand/clv_large_log.yaml` pointed at the log) through
+          `crmresearch run`: with its engine block, or the pandas path on the single file.
 
 The pandas side is today's path (the log read whole into pandas by `datasets.load_transactions`,
 then `clv.rfm`, `lifecycle.stages` and `clv.predictions`); by default it runs up to 20 million
@@ -35,7 +37,9 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 CALIBRATION_END, HOLDOUT_END, START = "2023-12-31", "2024-12-31", "2022-01-01"
 CLV_ARGS = dict(horizon=52.0, step=4.0, annual_discount_rate=0.10, margin=0.3)
-STEPS = ("rfm", "stage", "fit", "clv")
+STEPS = ("rfm", "stage", "fit", "clv", "report")
+PROJECT = HERE.parent
+REPORT_FILE = PROJECT / "params" / "on_demand" / "clv_large_log.yaml"
 
 
 def _count_rules():
@@ -71,9 +75,8 @@ def _fits_from_engine(table):
 
     kept = S.materialize(S.rfm_expression(table, CALIBRATION_END, HOLDOUT_END), "rfm_customers")
     rows = S.collapse_customer_rows(kept, holdout=True)
-    w = rows["customers"].to_numpy()
-    bg = models.fit_bgnbd(np.repeat(rows["frequency"].to_numpy(), w), np.repeat(rows["recency"].to_numpy(), w),
-                          np.repeat(rows["T"].to_numpy(), w))
+    bg = models.fit_bgnbd(rows["frequency"].to_numpy(), rows["recency"].to_numpy(), rows["T"].to_numpy(),
+                          weights=rows["customers"].to_numpy())      # unique rows, never expanded
     spend = S.repeat_spend_rows(kept)
     gg = models.fit_gamma_gamma(spend["frequency"], spend["monetary_value"])
     return kept, rows, bg, gg
@@ -145,6 +148,39 @@ def child_pandas(step: str, log: str, out_dir: Path) -> dict:
                      "gini_clv": round(stats.gini(clv[np.isfinite(clv)]), 6)}
 
 
+def report_step(engine: str, log: Path, memory_limit: str, threads: int | None) -> tuple[float, float, dict]:
+    """The whole CLV report (`params/on_demand/clv_large_log.yaml`, pointed at `log`) run by the CLI:
+    with its `engine:` block (the log read in place), or without it (pandas reads the single file)."""
+    import yaml
+
+    doc = yaml.safe_load(REPORT_FILE.read_text())
+    doc["variant"] = f"bench_{engine}"
+    doc["parameters"]["transactions"]["path"] = str(log)
+    if engine == "duckdb":
+        doc["parameters"]["engine"] = {"backend": "duckdb", "memory_limit": memory_limit,
+                                       **({"threads": threads} if threads else {})}
+    else:
+        doc["parameters"].pop("engine", None)
+    work = RESULTS / "output" / "report"
+    work.mkdir(parents=True, exist_ok=True)
+    param_file = work / f"bench_{engine}.yaml"
+    param_file.write_text(yaml.safe_dump(doc, sort_keys=False))
+    cli = Path(sys.executable).with_name("crmresearch")
+    start = time.perf_counter()
+    proc = subprocess.Popen([str(cli), "run", str(param_file), "--reports-dir", str(work / "reports"), "--force"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        return wall, usage.ru_maxrss / 1024, {"error": out.strip().splitlines()[-1][:200]}
+    results = json.loads((work / "reports" / "customer_lifetime_value" / f"bench_{engine}" / "results.json").read_text())
+    rfm = results["sections"]["rfm"]["results"]
+    clv = results["sections"]["clv"]["results"]
+    return wall, usage.ru_maxrss / 1024, {"customers": rfm.get("customers"),
+                                           "total_clv": round(clv.get("clv_total", {}).get("total", float("nan")), 2)}
+
+
 def run_child(args_list: list[str]) -> tuple[float, float, dict]:
     """(wall seconds, peak RSS in MiB, result) of one step in a fresh process."""
     start = time.perf_counter()
@@ -194,7 +230,10 @@ def main():
     for step in steps:
         runs = [("duckdb", folder)] + ([("pandas", single)] if with_pandas else [])
         for engine, log in runs:
-            wall, rss, result = run_child(common + ["--child", engine, step, str(log)])
+            if step == "report":
+                wall, rss, result = report_step(engine, log, args.memory_limit, args.threads)
+            else:
+                wall, rss, result = run_child(common + ["--child", engine, step, str(log)])
             inner = result.pop("seconds", float("nan"))
             print(f"{step:8}{engine:>10}{wall:>10.1f}{inner:>11.1f}{rss:>14.0f}  {json.dumps(result)}", flush=True)
 

@@ -84,10 +84,26 @@ SHIPPED = {
 
 
 def sha256_file(path) -> str:
+    """sha256 of a file; of a folder or a glob (a log read in place), the sha256 of its data files'
+    relative names and contents, in name order."""
+    import glob as globlib
+
+    p = Path(path)
+    if p.is_file():
+        h = hashlib.sha256()
+        with open(p, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+        return h.hexdigest()
+    if p.is_dir():
+        files, root = [f for f in p.rglob("*") if f.is_file() and not f.name.startswith((".", "_"))], p
+    else:
+        files = [Path(f) for f in globlib.glob(str(p), recursive=True) if Path(f).is_file()]
+        root = Path(str(p).split("*")[0].split("?")[0].split("[")[0]).parent
     h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
+    for f in sorted(files):
+        h.update(str(f.relative_to(root) if f.is_relative_to(root) else f.name).encode())
+        h.update(sha256_file(f).encode())
     return h.hexdigest()
 
 

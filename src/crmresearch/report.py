@@ -55,6 +55,28 @@ def setup() -> None:
     except ImportError:  # pragma: no cover - outside IPython
         pass
     pd.set_option("display.precision", 3)
+    _progress_log()
+
+
+PROGRESS_LOGGERS = ("crmresearch.engine",)
+
+
+def _progress_log() -> None:
+    """Under `crmresearch run`, long engine work logs its progress (step, rows, elapsed) to the file
+    the runner names, which prints it in the run log; never into the notebook's output."""
+    import logging
+    import os
+
+    path = os.environ.get("CRMRESEARCH_PROGRESS_FILE")
+    for name in PROGRESS_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.propagate = False
+        if path and not any(getattr(h, "crm_progress", False) for h in logger.handlers):
+            handler = logging.FileHandler(path, encoding="utf-8")
+            handler.setFormatter(logging.Formatter("%(message)s"))
+            handler.crm_progress = True
+            logger.addHandler(handler)
+            logger.setLevel(logging.INFO)
 
 
 def new_figure(ncols: int = 1, nrows: int = 1, height: float | None = None, **kwargs):

@@ -101,7 +101,9 @@ def check_data_files(pf: ParameterFile) -> None:
     from .datasets import DataValidationError
 
     for name, source in data_sources(pf.validated):
-        if getattr(source, "path", None) and hasattr(source, "load"):
+        if getattr(source, "in_place", False):
+            _check_log_in_place(pf, name, source)
+        elif getattr(source, "path", None) and hasattr(source, "load"):
             field = f"field 'parameters.{name}.path'"
             try:
                 data = source.load()
@@ -125,12 +127,39 @@ def check_data_files(pf: ParameterFile) -> None:
                                                       "item supports no correlation, curve or test")
 
 
+def _check_log_in_place(pf: ParameterFile, name: str, source) -> None:
+    """A log the report's engine reads in place (folder, glob, table): the engine checks its columns
+    and values now (`engine.sources.open_log`), with row numbers where the engine gives them."""
+    from .datasets import DataValidationError
+    from .engine import sources, spark
+
+    what = "path" if source.path is not None else "table"
+    try:
+        con = spark.connect(getattr(pf.validated, "engine", None))
+        try:
+            table = sources.open_log(con, sources.LogSource.from_transactions(source), name="crm_check_log")
+            rows = int(table.count().to_pyarrow().as_py())
+        finally:
+            if con.name == "duckdb":
+                con.disconnect()
+    except DataValidationError as exc:
+        raise ParameterFileError(pf.path, f"field 'parameters.{name}.{what}': {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - engines raise many types for unreadable data
+        raise ParameterFileError(pf.path, f"field 'parameters.{name}.{what}': {getattr(source, what)}: could not be "
+                                          f"read ({type(exc).__name__}: {str(exc).splitlines()[0][:160]})") from None
+    if rows < MIN_DATA_ROWS:
+        raise ParameterFileError(pf.path, f"field 'parameters.{name}.{what}': expected at least {MIN_DATA_ROWS} data "
+                                          f"rows (found {rows})")
+
+
 # ---------------------------------------------------------------- freshness
 
 def _hash_files(h, files) -> None:
+    from .datasets import sha256_file
+
     for f in files:
         h.update(str(Path(f).name).encode())
-        h.update(Path(f).read_bytes())
+        h.update(Path(f).read_bytes() if Path(f).is_file() else sha256_file(f).encode())
 
 
 def source_files() -> list[Path]:
@@ -152,7 +181,8 @@ def data_sources(model, prefix: str = ""):
 
 def data_files(pf: ParameterFile) -> list[Path]:
     """Input files named by the parameters (every data source, nested blocks included)."""
-    return [Path(source.file()) for _, source in data_sources(pf.validated) if source.file() is not None]
+    return [Path(source.file()) for _, source in data_sources(pf.validated)
+            if source.file() is not None and (source.file().exists() or "*" in str(source.file()))]
 
 
 def fingerprint(pf: ParameterFile) -> str:
@@ -367,10 +397,34 @@ class _Control:
         self.tmp_dir: Path | None = None
 
 
-def execute_one(pf: ParameterFile, reports_dir: Path, progress=None, control: _Control | None = None) -> RunOutcome:
+PROGRESS_ENV = "CRMRESEARCH_PROGRESS_FILE"
+PROGRESS_FILE = ".progress.log"
+
+
+def _follow(path: Path, emit, stop: threading.Event, every: float = 1.0) -> None:
+    """Pass each new line of `path` (the kernel's progress log) to `emit` until `stop` is set."""
+    position = 0
+    while True:
+        stopping = stop.wait(every)
+        with contextlib.suppress(OSError):
+            with open(path, encoding="utf-8", errors="replace") as fh:
+                fh.seek(position)
+                chunk = fh.read()
+                complete = chunk.rfind("\n") + 1            # whole lines only
+                position += len(chunk[:complete].encode("utf-8", errors="replace"))
+                for line in chunk[:complete].splitlines():
+                    if line.strip():
+                        emit(line.strip()[:200])
+        if stopping:
+            return
+
+
+def execute_one(pf: ParameterFile, reports_dir: Path, progress=None, control: _Control | None = None,
+                log=None) -> RunOutcome:
     """Run one report into `<reports>/_tmp/` and move it into place on success.
 
-    `progress(name, cell, total, first_line)` is called as cells start.
+    `progress(name, cell, total, first_line)` is called as cells start; `log(name, line)` with each
+    line the kernel writes to its progress log (long engine work: step, rows, elapsed).
     """
     import nbformat
     import papermill as pm
@@ -396,18 +450,30 @@ def execute_one(pf: ParameterFile, reports_dir: Path, progress=None, control: _C
         control.tmp_dir = tmp_dir
         total_cells = len(nbformat.read(pf.notebook_path, as_version=4).cells) + 1
         output = tmp_dir / "report.ipynb"
-        env_backup = os.environ.get("CRMRESEARCH_REPORTS_DIR")
+        env_backup = {k: os.environ.get(k) for k in ("CRMRESEARCH_REPORTS_DIR", PROGRESS_ENV)}
         os.environ["CRMRESEARCH_REPORTS_DIR"] = str(reports_dir)
+        progress_file = tmp_dir / PROGRESS_FILE
+        os.environ[PROGRESS_ENV] = str(progress_file)
+        stop_following = threading.Event()
+        follower = threading.Thread(target=_follow, args=(progress_file, lambda line: log(name, line),
+                                                          stop_following), daemon=True)
+        if log is not None:
+            follower.start()
         try:
             pm.execute_notebook(
                 str(pf.notebook_path), str(output), parameters=pf.papermill_parameters(tmp_dir),
                 kernel_name=config.KERNEL_NAME, cwd=str(tmp_dir), progress_bar=False, log_output=False,
                 request_save_on_cell_execute=False, on_cell_start=on_cell_start)
         finally:
-            if env_backup is None:
-                os.environ.pop("CRMRESEARCH_REPORTS_DIR", None)
-            else:
-                os.environ["CRMRESEARCH_REPORTS_DIR"] = env_backup
+            stop_following.set()
+            if follower.is_alive():
+                follower.join()
+            progress_file.unlink(missing_ok=True)
+            for key, value in env_backup.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
         if not (tmp_dir / "results.json").exists():
             raise RuntimeError("the notebook finished without writing results.json (missing provenance cell?)")
         finished = datetime.now(timezone.utc)
@@ -582,7 +648,8 @@ def _worker_main(pf_path: str, reports_dir: str, ctrl, msg) -> None:
 
     try:
         pf = load_parameter_file(pf_path)
-        outcome = execute_one(pf, Path(reports_dir), progress, control)
+        outcome = execute_one(pf, Path(reports_dir), progress, control,
+                              log=lambda name, line: send(("log", name, line)))
     except RunStopped:
         _stop_worker(control, "stopped")
     except Exception as exc:  # noqa: BLE001 - reported to the parent as this report's failure
@@ -733,6 +800,9 @@ def _read_messages(job: _Job, out) -> None:
         if item[0] == "cell":
             _, name, index, total, line = item
             print(f"  {name}: cell {index}/{total}  {line}", file=out, flush=True)
+        elif item[0] == "log":
+            _, name, line = item
+            print(f"  {name}: {line}", file=out, flush=True)
         elif item[0] == "kernels":
             job.kernels = list(item[1])
         elif item[0] == "outcome":

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -54,6 +55,38 @@ class ClvData:
     discrete_settings: dict | None = None     # future_periods, discount_rate, dataset
     tracking_counts: pd.DataFrame | None = None   # weekly repeat counts of the cohort, when an engine computed them
     engine: str = "pandas"                    # what computed the RFM summary and tracking counts
+    log_rows: int | None = None               # rows of the whole log (None: len(log))
+    log_customers: int | None = None          # customers in the whole log (None: counted in log)
+    in_place: bool = False                    # the log stayed in the engine; `log` holds only chosen customers
+
+    @property
+    def transaction_rows(self) -> int:
+        return int(len(self.log)) if self.log_rows is None else self.log_rows
+
+    @property
+    def customers_in_log(self) -> int:
+        return int(self.log["customer_id"].nunique()) if self.log_customers is None else self.log_customers
+
+    def revenue_and_orders(self) -> pd.DataFrame:
+        """Per cohort customer (rows of `summary`): revenue and purchase days up to the end of the holdout.
+
+        From the log when it is in memory; for a log read in place, from the summary's own columns
+        (calibration spend + holdout spend, 1 + repeat days + holdout days), which hold the same sums.
+        """
+        if self.in_place:
+            s = self.summary
+            holdout = (s["monetary_holdout"].fillna(0.0) * s["frequency_holdout"]).to_numpy(float)
+            return pd.DataFrame({"revenue": s["calibration_spend"].to_numpy(float) + holdout,
+                                 "orders": (1 + s["frequency"] + s["frequency_holdout"]).to_numpy(np.int64)},
+                                index=s.index)
+        daily = rfm.merge_same_day(self.log)
+        keep = daily.days <= rfm.day_number(self.holdout_end)
+        revenue = pd.Series(np.bincount(daily.customer_codes[keep], weights=daily.amounts[keep],
+                                        minlength=daily.customer_ids.size), index=daily.customer_ids)
+        orders = pd.Series(np.bincount(daily.customer_codes[keep], minlength=daily.customer_ids.size),
+                           index=daily.customer_ids)
+        return pd.DataFrame({"revenue": revenue.reindex(self.summary.index).to_numpy(),
+                             "orders": orders.reindex(self.summary.index).to_numpy()}, index=self.summary.index)
 
     @property
     def unavailable(self) -> str | None:
@@ -120,6 +153,8 @@ def prepare(params, rng: np.random.Generator) -> ClvData:
         return ClvData(empty_log, empty, {"BG/BB": PUBLISHED_DONATIONS}, "published", "data", params.cohort_start,
                        params.calibration_end, params.holdout_end, load_discrete(params.discrete),
                        params.discrete.model_dump())
+    if params.engine is not None and params.simulate is None and params.transactions.dataset is None:
+        return read_in_place(params)
     log, reference, label = load_log(params, rng)
     counts, engine = None, "pandas"
     if params.engine is None:
@@ -160,12 +195,42 @@ def engine_summaries(log: pd.DataFrame, params) -> tuple[pd.DataFrame, pd.DataFr
     return summary, counts
 
 
+def read_in_place(params) -> ClvData:
+    """A user's log read where it lives (file, folder, glob or table) by the engine of `params.engine`.
+
+    Nothing of the log enters Python but what the report uses: the per-customer RFM summary
+    (computed once in the engine and kept there for its later uses), the weekly repeat counts, the
+    log's size, and the purchases of the three customers whose P(alive) history is drawn. Rows are
+    in customer-id order.
+    """
+    from ..engine import sources, spark
+    from ..engine import summaries as S
+
+    con = spark.connect(params.engine)
+    try:
+        table = sources.open_log(con, sources.LogSource.from_transactions(params.transactions), name="crm_clv_log")
+        rfm_table = S.materialize(S.rfm_expression(table, params.calibration_end, params.holdout_end), "crm_clv_rfm")
+        summary = S.customer_rfm(rfm_table)
+        counts = S.repeat_transactions_by_period(table, params.cohort_start, params.holdout_end,
+                                                 params.calibration_end)
+        size = S.log_size(table)
+        history_log = S.customer_log(table, intervals.choose_customers(summary))
+    finally:
+        if con.name == "duckdb":
+            con.disconnect()
+    return ClvData(history_log, summary, None, None, "data", params.cohort_start, params.calibration_end,
+                   params.holdout_end, tracking_counts=counts, engine=params.engine.backend,
+                   log_rows=size["rows"], log_customers=size["customers"], in_place=True)
+
+
 def data_files(params) -> dict:
     if params.discrete is not None:
         from ..contractual import data as cdata
 
         return {params.discrete.dataset: cdata.donations_path()}
-    return {} if params.simulate is not None else {"transactions": params.transactions.file()}
+    if params.simulate is not None or (params.transactions.in_place and params.transactions.path is None):
+        return {}
+    return {"transactions": params.transactions.file()}
 
 
 # ---------------------------------------------------------------- Dwyer's worked example
@@ -345,10 +410,10 @@ def dwyer_migration_section(dw: DwyerSection) -> Section:
 
 # ---------------------------------------------------------------- frequency, recency, T
 
-def rfm_overview(summary: pd.DataFrame, log: pd.DataFrame) -> dict:
+def rfm_overview(summary: pd.DataFrame, transaction_rows: int) -> dict:
     return {
         "customers": int(len(summary)),
-        "transaction_rows": int(len(log)),
+        "transaction_rows": int(transaction_rows),
         "repeat_buyers": int((summary["frequency"] > 0).sum()),
         "share_no_repeat": float((summary["frequency"] == 0).mean()),
         "calibration_repeat_transactions": int(summary["frequency"].sum()),
@@ -417,13 +482,13 @@ def rfm_section(data: ClvData) -> Section:
                        table_spec(shown, "The discrete-time summary: customers and their transactions.",
                                   label="tbl-rfm", decimals={"value": 3}),
                        source=data.source, rows_used=overview["customers"])
-    overview = rfm_overview(data.summary, data.log)
+    overview = rfm_overview(data.summary, data.transaction_rows)
     window = {"cohort_start": data.cohort_start, "calibration_end": data.calibration_end,
               "holdout_end": data.holdout_end, "calibration_weeks": data.calibration_weeks,
               "holdout_weeks": data.holdout_weeks}
     table = table_spec(rfm_overview_display(overview), "The calibration cohort and its purchases.",
                        label="tbl-rfm", decimals={"value": 2})
-    dropped = {"first purchase after the calibration period": int(data.log["customer_id"].nunique() - len(data.summary))}
+    dropped = {"first purchase after the calibration period": int(data.customers_in_log - len(data.summary))}
     return Section({**overview, "window_weeks": {k: v for k, v in window.items() if k.endswith("weeks")},
                     "engine": data.engine},
                    rfm_text(overview, window), table, source=data.source, rows_used=overview["customers"],
@@ -463,14 +528,19 @@ def fit_all(summary: pd.DataFrame, with_pareto: bool = True, discrete: pd.DataFr
                       {n: f"{n} not fitted: it needs dated transactions{' with spend' if n == 'Gamma-Gamma' else ''}, "
                           "and the data are a discrete-time summary (the BG/BB is fitted instead)"
                        for n in ("BG/NBD", "Pareto/NBD", "Gamma-Gamma")})
+    from ..engine.progress import step
+
     x, t_x, T = summary["frequency"], summary["recency"], summary["T"]
-    results = {"BG/NBD": models.try_fit("BG/NBD", x, t_x, T)}
+    with step("fit BG/NBD", len(summary)):          # progress lines in the run log (large logs)
+        results = {"BG/NBD": models.try_fit("BG/NBD", x, t_x, T)}
     skipped = {}
     if with_pareto:
-        results["Pareto/NBD"] = models.try_fit("Pareto/NBD", x, t_x, T)
+        with step("fit Pareto/NBD", len(summary)):
+            results["Pareto/NBD"] = models.try_fit("Pareto/NBD", x, t_x, T)
     else:
         skipped["Pareto/NBD"] = "the parameter file turns the Pareto/NBD off (fit_pareto_nbd: false)"
-    results["Gamma-Gamma"] = models.try_fit("Gamma-Gamma", x, monetary_value=summary["monetary_value"])
+    with step("fit Gamma-Gamma", len(summary)):
+        results["Gamma-Gamma"] = models.try_fit("Gamma-Gamma", x, monetary_value=summary["monetary_value"])
     fitted = {n: r for n, r in results.items() if isinstance(r, models.FittedModel)}
     failed = {n: r for n, r in results.items() if isinstance(r, models.FailedFit)}
     skipped["BG/BB"] = ("BG/BB not fitted: it is for discrete-time data (a `discrete:` source), and this variant "
@@ -977,18 +1047,10 @@ def clv_section(fits: FitSet, data: ClvData, params) -> ClvSection:
                       clv_table=table, total=total)
 
 
-def customer_value_frame(log: pd.DataFrame, summary: pd.DataFrame, clv_table: pd.DataFrame | None, params) -> pd.DataFrame:
+def customer_value_frame(revenue_and_orders: pd.DataFrame, clv_table: pd.DataFrame | None, params) -> pd.DataFrame:
     """Per customer: observed revenue and orders to holdout_end, profit after cost-to-serve and, when
     CLV was computed, CLV, P(alive) and tier."""
-    daily = rfm.merge_same_day(log)
-    end = rfm.day_number(params.holdout_end)
-    keep = daily.days <= end
-    revenue = pd.Series(np.bincount(daily.customer_codes[keep], weights=daily.amounts[keep],
-                                    minlength=daily.customer_ids.size), index=daily.customer_ids)
-    orders = pd.Series(np.bincount(daily.customer_codes[keep], minlength=daily.customer_ids.size),
-                       index=daily.customer_ids)
-    frame = pd.DataFrame({"revenue": revenue.reindex(summary.index).to_numpy(),
-                          "orders": orders.reindex(summary.index).to_numpy()}, index=summary.index)
+    frame = revenue_and_orders.copy()
     frame["profit"] = value.customer_profit(frame["revenue"], frame["orders"], params.margin,
                                             params.cost_per_order, params.cost_per_customer)
     if clv_table is None:
@@ -1039,7 +1101,7 @@ def concentration_section(data: ClvData, clv: ClvSection, params) -> Concentrati
     if data.unavailable:
         return ConcentrationSection(**vars(sec.not_computed(f"no revenue per customer: {data.unavailable}")),
                                     top_fraction=params.top_fraction)
-    frame = customer_value_frame(data.log, data.summary, clv.clv_table, params)
+    frame = customer_value_frame(data.revenue_and_orders(), clv.clv_table, params)
     concentration = value.concentration_summary(frame["revenue"], frame["profit"], params.top_fraction)
     concentration.update(top_fraction=params.top_fraction, cost_per_order=params.cost_per_order,
                          cost_per_customer=params.cost_per_customer, margin=params.margin)
@@ -1048,6 +1110,47 @@ def concentration_section(data: ClvData, clv: ClvSection, params) -> Concentrati
     return ConcentrationSection({"concentration": concentration, "break_even_cost_per_customer": break_even},
                                 concentration_text(concentration, break_even), source=data.source,
                                 rows_used=len(frame), customer_value=frame, top_fraction=params.top_fraction)
+
+
+CUSTOMER_FILE = "customers.parquet"
+CUSTOMER_COLUMNS = ("frequency", "recency", "T", "monetary_value", "frequency_holdout", "monetary_holdout")
+
+
+def customer_file_text(written: dict) -> str:
+    """Where the per-customer predictions are and what they hold."""
+    text = (f"Every customer's numbers ({written['customers']:,} rows: the RFM summary, revenue and profit to the "
+            f"end of the holdout")
+    if written["predictions"]:
+        text += ", P(alive), expected purchases, expected spend, CLV with its interval and tier"
+    return text + (f") are in the Parquet file `{written['file']}` beside this report, not in the page; the "
+                   "concentration, tier and quadrant figures above are computed from the same table.")
+
+
+def customer_file_section(data: ClvData, clv: ClvSection, concentration: ConcentrationSection, output_dir) -> Section:
+    """Write one Parquet row per cohort customer beside the report (never into the notebook):
+    the RFM summary, the value frame of the concentration section and the CLV table's columns."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if concentration.customer_value is None:
+        return sec.not_computed(f"no per-customer table ({concentration.note})")
+    summary = data.summary
+    columns = {"customer_id": pa.array(summary.index.astype(str))}
+    columns.update({c: pa.array(summary[c].to_numpy()) for c in CUSTOMER_COLUMNS if c in summary})
+    frame = concentration.customer_value
+    columns.update({c: pa.array(frame[c].to_numpy()) for c in frame.columns if c != "tier"})
+    table_cols = ["p_alive", "expected_transactions", "expected_spend", "discounted_transactions", "clv_se",
+                  "clv_lower", "clv_upper"]
+    if clv.clv_table is not None:
+        columns.update({c: pa.array(clv.clv_table[c].to_numpy()) for c in table_cols})
+        columns["tier"] = pa.array(frame["tier"].astype(str).to_numpy())
+    path = Path(output_dir) / CUSTOMER_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.table(columns), path, compression="zstd")
+    written = {"file": CUSTOMER_FILE, "customers": int(len(summary)), "columns": list(columns),
+               "predictions": clv.clv_table is not None}
+    return Section({"customer_file": written}, customer_file_text(written), source=data.source,
+                   rows_used=len(summary))
 
 
 TIER_COLUMNS = {"tier": "tier", "customers": "customers", "mean_clv": "mean CLV", "total_clv": "total CLV",
@@ -1335,6 +1438,14 @@ def value_intervals_section(fits: FitSet, data: ClvData, draws: dict, params) ->
     if purchase is None:
         return ValueIntervalSection(**vars(sec.not_computed("no purchase model (BG/NBD or Pareto/NBD) converged")))
     spend = fits.get("Gamma-Gamma")
+    work = intervals.draw_work(data.summary, params.interval_draws, params.bootstrap_resamples)
+    if work["cells"] > intervals.MAX_DRAW_CELLS:
+        return ValueIntervalSection(**vars(sec.not_computed(
+            f"intervals from parameter draws for every customer were not computed: {work['rows']:,} distinct customer "
+            f"rows × {work['draws']:,} draws and re-fits are {work['cells']:,} evaluations, above this report's limit "
+            f"of {intervals.MAX_DRAW_CELLS:,}. The CLV section gives each customer's and the cohort's delta-method "
+            "interval instead; fewer `interval_draws` or `bootstrap_resamples` bring these intervals back",
+            rows_used=len(data.summary))))
     result = intervals.value_intervals(purchase, spend, data.summary, params.clv_horizon_weeks, params.clv_step_weeks,
                                        params.annual_discount_rate, params.margin, conf, params.interval_draws,
                                        params.bootstrap_resamples, rng)

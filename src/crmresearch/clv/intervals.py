@@ -59,16 +59,21 @@ def purchase_predictions(name: str, thetas, x, t_x, T, horizon: float, grid=None
     if grid is not None:
         weights = (1 + discount) ** -np.arange(1, len(grid) + 1)
     if name == "BG/NBD":
+        # E[Y(t) | x, t_x, T] = P(alive | x, t_x, T) * g(t; x, T): g is evaluated once per distinct
+        # (x, T) pair and mapped back.
+        pairs = models.collapse_rows(x=x, T=T)
+        px, pT = pairs.columns["x"], pairs.columns["T"]
         for start in range(0, thetas.shape[0], BLOCK):        # blocks of draws, all rows at once
             block = thetas[start:start + BLOCK]
             theta = _draw_axes(block, 1)
-            out["p_alive"].append(predictions.bgnbd_prob_alive(theta, x, t_x, T))
-            out["expected"].append(predictions.bgnbd_conditional_expected(theta, horizon, x, t_x, T))
+            alive = predictions.bgnbd_prob_alive(theta, x, t_x, T)
+            out["p_alive"].append(alive)
+            out["expected"].append(predictions.bgnbd_alive_expected(theta, horizon, px, pT)[:, pairs.inverse] * alive)
             if grid is not None:
-                cumulative = predictions.bgnbd_conditional_expected(_draw_axes(block, 2), np.asarray(grid)[None, :],
-                                                                    x, t_x, T)
+                cumulative = predictions.bgnbd_alive_expected(_draw_axes(block, 2), np.asarray(grid)[None, :],
+                                                              px[:, None], pT[:, None])
                 increments = np.diff(cumulative, axis=-1, prepend=0.0)
-                out["dert"].append(increments @ weights)
+                out["dert"].append((increments @ weights)[:, pairs.inverse] * alive)
     else:
         _, conditional, alive = predictions.PURCHASE_MODELS[name]
         for theta in thetas:                                   # one θ at a time (quadrature), all rows at once
@@ -180,6 +185,18 @@ TOTAL_LABELS = {"clv": "cohort CLV (total)", "expected_transactions": "expected 
                 "p_alive": "mean P(alive)"}
 
 
+# Draws x distinct customer rows that `value_intervals` evaluates at most: each quantity keeps a
+# (draws, rows) array for the per-customer percentiles, so this bounds memory (about 0.5 GB each).
+MAX_DRAW_CELLS = 60_000_000
+
+
+def draw_work(summary: pd.DataFrame, draws: int, resamples: int) -> dict:
+    """Distinct (x, t_x, T, m) rows, draws + re-fits, and their product (what `value_intervals` evaluates)."""
+    m = np.nan_to_num(summary["monetary_value"].to_numpy(dtype=float), nan=0.0)
+    rows = models.collapse_rows(x=summary["frequency"], t_x=summary["recency"], T=summary["T"], m=m).weights.size
+    return {"rows": int(rows), "draws": int(draws + resamples), "cells": int(rows * (draws + resamples))}
+
+
 def value_intervals(purchase_fit, spend_fit, summary: pd.DataFrame, horizon: float, step: float,
                     annual_discount_rate: float, margin: float, confidence: float, draws: int, resamples: int,
                     rng: np.random.Generator, periods_per_year: float = 52.0) -> ValueIntervals:
@@ -239,7 +256,10 @@ def conditional_by_frequency_band(fit, summary: pd.DataFrame, holdout: float, ma
     member = (group[:, None] == labels[None, :]) * rows.weights[:, None]
     member = member / member.sum(axis=0, keepdims=True)            # rows -> group means
     estimate = purchase_predictions(fit.name, fit.theta[None, :], c["x"], c["t_x"], c["T"], holdout)["expected"][0]
-    drawn = purchase_predictions(fit.name, thetas, c["x"], c["t_x"], c["T"], holdout)["expected"] @ member
+    thetas = np.atleast_2d(np.asarray(thetas, dtype=float))
+    drawn = np.concatenate([purchase_predictions(fit.name, thetas[k:k + BLOCK], c["x"], c["t_x"], c["T"],
+                                                 holdout)["expected"] @ member       # blocks of draws: bounded memory
+                            for k in range(0, thetas.shape[0], BLOCK)], axis=0)
     lower, upper = band(drawn, confidence)
     actual = (pd.DataFrame({"g": np.minimum(summary["frequency"].to_numpy(), max_frequency),
                             "y": summary["frequency_holdout"].to_numpy()}).groupby("g")["y"].agg(["mean", "size"]))

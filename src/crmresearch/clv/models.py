@@ -576,36 +576,43 @@ def _model_or_failure(build, name: str):
         return FailedFit(name=name, reason=str(exc), starts=[], n_customers=0)
 
 
-def fit_bgnbd(frequency, recency, T, start_params=None) -> FittedModel:
-    """Fit the BG/NBD model by maximum likelihood; `start_params` as (r, α, a, b).
+def fit_bgnbd(frequency, recency, T, start_params=None, weights=None) -> FittedModel:
+    """Fit the BG/NBD model by maximum likelihood; `start_params` as (r, α, a, b); `weights`:
+    customers per row (e.g. the unique rows an engine returns), so no row is ever expanded.
     Raises ClvConvergenceError when it does not converge (see `try_fit` for the reporting route)."""
-    return _raise_failed(try_fit("BG/NBD", frequency, recency, T, start_params=start_params))
+    return _raise_failed(try_fit("BG/NBD", frequency, recency, T, start_params=start_params, weights=weights))
 
 
-def fit_pareto_nbd(frequency, recency, T, start_params=None) -> FittedModel:
+def fit_pareto_nbd(frequency, recency, T, start_params=None, weights=None) -> FittedModel:
     """Fit the Pareto/NBD model by maximum likelihood; `start_params` as (r, α, s, β)."""
-    return _raise_failed(try_fit("Pareto/NBD", frequency, recency, T, start_params=start_params))
+    return _raise_failed(try_fit("Pareto/NBD", frequency, recency, T, start_params=start_params, weights=weights))
 
 
-def fit_gamma_gamma(frequency, monetary_value, start_params=None) -> FittedModel:
+def fit_gamma_gamma(frequency, monetary_value, start_params=None, weights=None) -> FittedModel:
     """Fit the Gamma-Gamma spend model on repeat buyers (x ≥ 1); `start_params` as (p, q, γ)."""
-    return _raise_failed(try_fit("Gamma-Gamma", frequency, monetary_value=monetary_value, start_params=start_params))
+    return _raise_failed(try_fit("Gamma-Gamma", frequency, monetary_value=monetary_value, start_params=start_params,
+                                 weights=weights))
 
 
-def try_fit(name: str, frequency, recency=None, T=None, monetary_value=None, start_params=None):
+def try_fit(name: str, frequency, recency=None, T=None, monetary_value=None, start_params=None, weights=None):
     """Fit one model ("BG/NBD", "Pareto/NBD" or "Gamma-Gamma") from several starting points;
-    returns a FittedModel, or a FailedFit when no start converges or the data cannot support it."""
+    returns a FittedModel, or a FailedFit when no start converges or the data cannot support it.
+    `weights` (customers per row, non-negative integers) fit collapsed rows without expanding them."""
+    if weights is not None:
+        weights = np.asarray(weights, float)
+        if weights.shape != np.shape(frequency) or np.any(weights < 0) or not np.all(np.isfinite(weights)):
+            raise ValueError("weights: one non-negative count per row")
     if name == "Gamma-Gamma":
         x = np.asarray(frequency, float)
         if not np.any((x > 0) & np.isfinite(np.asarray(monetary_value, float))):
             return FailedFit(name, "no customer made a repeat purchase, so spend per repeat purchase is unobserved",
                              [], 0)
-        model = _model_or_failure(lambda: GammaGamma(frequency, monetary_value), name)
+        model = _model_or_failure(lambda: GammaGamma(frequency, monetary_value, counts=weights), name)
     else:
         if not np.any(np.asarray(frequency, float) > 0):
             return FailedFit(name, "no customer made a repeat purchase", [], int(np.size(frequency)))
         cls = BetaGeometricNbd if name == "BG/NBD" else ParetoNbd
-        model = _model_or_failure(lambda: cls(frequency, recency, T), name)
+        model = _model_or_failure(lambda: cls(frequency, recency, T, counts=weights), name)
     if isinstance(model, FailedFit):
         return model
     return fit_multistart(model, name, start_params)

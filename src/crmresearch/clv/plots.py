@@ -88,18 +88,37 @@ def conditional_figure(table: pd.DataFrame, holdout_label: str = "holdout", band
     return fig
 
 
+MAX_POINTS = 20_000      # points drawn per scatter or curve; more add nothing a reader can see
+
+
+def shown_points(n: int, limit: int = MAX_POINTS) -> np.ndarray:
+    """Positions 0..n-1 to draw: all of them up to `limit`, else `limit` evenly spaced ones (a
+    systematic sample in the given order: by rank for a ranked curve, by customer id for a scatter)."""
+    if n <= limit:
+        return np.arange(n)
+    return np.unique(np.linspace(0, n - 1, limit).round().astype(np.int64))
+
+
+def _note_sample(ax, shown: int, total: int) -> None:
+    if shown < total:
+        ax.text(0.99, 0.01, f"{shown:,} of {total:,} customers drawn (evenly spaced)", transform=ax.transAxes,
+                ha="right", va="bottom", fontsize=8, color="grey")
+
+
 def concentration_figure(revenue, profit, top_fraction: float = 0.2):
     """Lorenz curve of revenue (left) and the whale curve of profit after cost-to-serve (right), with the
     top `top_fraction` of customers marked and named in the legend."""
     fig, (lorenz_ax, whale_ax) = report.new_figure(ncols=2)
     pop, share = stats.lorenz_curve(revenue)
-    lorenz_ax.plot(100 * pop, 100 * share, label="customers")
+    keep = shown_points(pop.size)
+    lorenz_ax.plot(100 * pop[keep], 100 * share[keep], label="customers")
     lorenz_ax.plot([0, 100], [0, 100], color="grey", lw=0.8, ls="--", label="equal spend")
     lorenz_ax.set_xlabel("customers, smallest spenders first (%)")
     lorenz_ax.set_ylabel("cumulative share of revenue (%)")
     lorenz_ax.legend()
     pop, cum = stats.whale_curve(profit)
-    whale_ax.plot(100 * pop, 100 * cum)
+    keep = np.union1d(shown_points(pop.size), [int(np.argmax(cum))])       # the peak is always drawn
+    whale_ax.plot(100 * pop[keep], 100 * cum[keep])
     whale_ax.axhline(100, color="grey", lw=0.8, ls="--")
     whale_ax.axvline(100 * top_fraction, color="grey", lw=0.8, ls=":", label=f"top {top_fraction:.0%}")
     whale_ax.legend()
@@ -115,9 +134,12 @@ def clv_distribution_figure(clv, tiers: pd.Series, currency: str = "$"):
     order = np.argsort(-clv, kind="stable")
     rank = 100 * (np.arange(clv.size) + 1) / clv.size
     tier_sorted = pd.Series(tiers).to_numpy()[order]
+    keep = np.zeros(clv.size, bool)
+    keep[shown_points(clv.size)] = True
     for name in pd.Series(tiers).cat.categories:
-        mask = tier_sorted == name
+        mask = (tier_sorted == name) & keep
         ax.scatter(rank[mask], np.maximum(clv[order][mask], 1e-2), s=4, label=str(name))
+    _note_sample(ax, int(keep.sum()), clv.size)
     ax.set_yscale("log")
     ax.set_xlabel("customers ranked by predicted CLV (%)")
     ax.set_ylabel(f"predicted discounted CLV ({currency}, log scale)")
@@ -128,9 +150,12 @@ def clv_distribution_figure(clv, tiers: pd.Series, currency: str = "$"):
 def quadrant_figure(quadrant: pd.DataFrame, firm_label: str, customer_label: str, customer_floor: float = 0.01):
     """Value quadrant scatter; customer values below `customer_floor` are drawn at the floor (log axis)."""
     fig, ax = report.new_figure()
-    for name, group in quadrant.groupby("quadrant"):
+    counts = quadrant["quadrant"].value_counts()
+    shown = quadrant.iloc[shown_points(len(quadrant))]
+    for name, group in shown.groupby("quadrant"):
         ax.scatter(np.maximum(group["customer_value"], customer_floor), group["firm_value"], s=5, alpha=0.6,
-                   label=f"{name} ({len(group):,})")
+                   label=f"{name} ({counts[name]:,})")
+    _note_sample(ax, len(shown), len(quadrant))
     ax.axhline(quadrant["firm_threshold"].iloc[0], color="grey", lw=0.8)
     ax.axvline(quadrant["customer_threshold"].iloc[0], color="grey", lw=0.8)
     ax.set_yscale("symlog", linthresh=1)
@@ -146,7 +171,9 @@ def probability_alive_figure(frequency, recency, T, p_alive):
     fig, ax = report.new_figure()
     frame = pd.DataFrame({"x": np.minimum(np.asarray(frequency), 5), "rel": np.asarray(recency) / np.asarray(T),
                           "p": np.asarray(p_alive)})
-    for x, group in frame.groupby("x"):
+    shown = frame.iloc[shown_points(len(frame))]
+    _note_sample(ax, len(shown), len(frame))
+    for x, group in shown.groupby("x"):
         ax.scatter(group["rel"], group["p"], s=5, alpha=0.6, label=f"x = {x}{'+' if x == 5 else ''}")
     ax.set_xlabel("recency as share of observation time (t_x / T)")
     ax.set_ylabel("P(alive) at the end of calibration")

@@ -60,11 +60,27 @@ def bgnbd_conditional_expected(theta, t, frequency, recency, T) -> np.ndarray:
     r, alpha, a, b = theta
     x, t_x, T = _col(frequency), _col(recency), _col(T)
     t = _col(t)
+    if x.ndim == 1 and x.size > 1 and np.ndim(r) == 0:
+        # The hypergeometric term depends on (x, T) only, not on t_x: evaluated once per distinct
+        # (x, T) pair (a million customers have some tens of thousands) and mapped back.
+        pairs = models.collapse_rows(x=x, T=T)
+        ux, uT = pairs.columns["x"], pairs.columns["T"]
+        if t.ndim > 0:
+            ux, uT = ux[:, None], uT[:, None]
+        term = bgnbd_alive_expected(theta, t, ux, uT)
+        alive = bgnbd_prob_alive(theta, x, t_x, T)
+        return term[pairs.inverse] * (alive[:, None] if t.ndim > 0 else alive)
     if t.ndim > 0 and x.ndim > 0:
         x, t_x, T = x[:, None], t_x[:, None], T[:, None]
+    return bgnbd_alive_expected(theta, t, x, T) * bgnbd_prob_alive(theta, x, t_x, T)
+
+
+def bgnbd_alive_expected(theta, t, x, T):
+    """E[Y(t) | x, t_x, T] / P(alive | x, t_x, T): a function of (x, T) only (FHL 2005, eq. 10)."""
+    r, alpha, a, b = theta
     z = t / (alpha + T + t)
     bracket = 1 - ((alpha + T) / (alpha + T + t)) ** (r + x) * special.hyp2f1(r + x, b + x, a + b + x - 1, z)
-    return (a + b + x - 1) / (a - 1) * bracket * bgnbd_prob_alive(theta, x, t_x, T)
+    return (a + b + x - 1) / (a - 1) * bracket
 
 
 def bgnbd_pmf(theta, t, max_count: int) -> np.ndarray:
@@ -79,7 +95,7 @@ def bgnbd_pmf(theta, t, max_count: int) -> np.ndarray:
     x = np.arange(max_count)[None, :]
     with np.errstate(divide="ignore"):
         log_nb = (special.gammaln(r + x) - special.gammaln(r) - special.gammaln(x + 1)
-                  + r * np.log(alpha / (alpha + t)) + x * np.log(t / (alpha + t)))
+                  + r * np.log(alpha / (alpha + t)) + special.xlogy(x, t / (alpha + t)))   # t = 0: X = 0
     nb = np.exp(log_nb)
     below = np.cumsum(nb, axis=-1) - nb                    # Σ_{j<x} NB(j)
     log_beta_ab = special.betaln(a, b)
@@ -224,14 +240,19 @@ def customer_lifetime_value(purchase_fit, spend_fit, summary: pd.DataFrame, hori
     discounted transactions, clv, clv_se, clv_lower, clv_upper) and a dict for the total.
     """
     d = (1 + annual_discount_rate) ** (step / periods_per_year) - 1
-    x, t_x, T = summary["frequency"], summary["recency"], summary["T"]
-    m = summary["monetary_value"]
+    x = summary["frequency"].to_numpy(float)
+    m = summary["monetary_value"].to_numpy(float)
+    # The purchase model's terms depend on (x, t_x, T) only: computed once per unique row (a
+    # million customers have about a hundred thousand) and mapped back, with the same numbers.
+    rows = models.collapse_rows(x=x, t_x=summary["recency"].to_numpy(float), T=summary["T"].to_numpy(float))
+    ux, ut_x, uT = rows.columns["x"], rows.columns["t_x"], rows.columns["T"]
 
     def discounted(theta):
-        return discounted_expected_transactions(purchase_fit, x, t_x, T, horizon, step, d, theta)
+        return discounted_expected_transactions(purchase_fit, ux, ut_x, uT, horizon, step, d, theta)
 
     base_theta = purchase_fit.theta
-    dert = discounted(base_theta)
+    dert_unique = discounted(base_theta)
+    dert = dert_unique[rows.inverse]
     spend = gamma_gamma_expected_spend(spend_fit.theta, x, m)
     clv = margin * spend * dert
 
@@ -244,15 +265,15 @@ def customer_lifetime_value(purchase_fit, spend_fit, summary: pd.DataFrame, hori
             cols.append((func(np.exp(up)) - func(np.exp(down))) / (2 * epsilon))
         return np.column_stack(cols)
 
-    jac_purchase = margin * spend[:, None] * jacobian(discounted, base_theta)
+    jac_purchase = margin * spend[:, None] * jacobian(discounted, base_theta)[rows.inverse]
     jac_spend = margin * dert[:, None] * jacobian(lambda th: gamma_gamma_expected_spend(th, x, m), spend_fit.theta)
     variance = (np.einsum("ij,jk,ik->i", jac_purchase, purchase_fit.log_cov, jac_purchase)
                 + np.einsum("ij,jk,ik->i", jac_spend, spend_fit.log_cov, jac_spend))
     z = special.ndtri(0.5 + confidence / 2)
     se = np.sqrt(variance)
     table = pd.DataFrame({
-        "p_alive": prob_alive(purchase_fit, x, t_x, T),
-        "expected_transactions": conditional_expected(purchase_fit, horizon, x, t_x, T),
+        "p_alive": prob_alive(purchase_fit, ux, ut_x, uT)[rows.inverse],
+        "expected_transactions": conditional_expected(purchase_fit, horizon, ux, ut_x, uT)[rows.inverse],
         "expected_spend": spend,
         "discounted_transactions": dert,
         "clv": clv, "clv_se": se, "clv_lower": clv - z * se, "clv_upper": clv + z * se,

@@ -54,8 +54,9 @@ class LogSource:
 
     @classmethod
     def from_transactions(cls, transactions) -> LogSource:
-        """From a `parameters.sources.TransactionSource` block (a user's file)."""
-        return cls(path=str(transactions.path), customer_column=transactions.customer_column,
+        """From a `parameters.sources.TransactionSource` block (a user's file, folder, glob or table)."""
+        return cls(path=None if transactions.path is None else str(transactions.path), table=transactions.table,
+                   database=transactions.database, customer_column=transactions.customer_column,
                    date_column=transactions.date_column, amount_column=transactions.amount_column,
                    date_format=transactions.date_format)
 

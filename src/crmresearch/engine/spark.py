@@ -83,13 +83,32 @@ def duckdb_connection(settings=None, database: str = ":memory:"):
     from ..parameters.engine import EngineSettings
 
     settings = settings or EngineSettings()
+    # Progress is tracked (for the run log's heartbeat) but never printed into a notebook's output.
     config = {"memory_limit": settings.memory_limit, "preserve_insertion_order": False}
     if settings.threads:
         config["threads"] = settings.threads
     if settings.temp_directory:
         Path(settings.temp_directory).mkdir(parents=True, exist_ok=True)
         config["temp_directory"] = settings.temp_directory
-    return ibis.duckdb.connect(database, **config)
+    else:
+        # DuckDB's own default is `.tmp` in the working directory, i.e. inside the report's folder;
+        # spill instead to a private folder of the system's temporary space, removed at exit.
+        import atexit
+        import shutil
+        import tempfile
+
+        folder = tempfile.mkdtemp(prefix="crmresearch-spill-")
+        atexit.register(shutil.rmtree, folder, True)
+        config["temp_directory"] = folder
+    con = ibis.duckdb.connect(database, **config)
+    try:
+        # Track progress for the run log's heartbeat without printing a bar into any output; inside a
+        # Jupyter kernel DuckDB refuses the setting (it wants ipywidgets) and progress shows as "running".
+        con.con.execute("SET enable_progress_bar_print = false")
+        con.con.execute("SET enable_progress_bar = true")
+    except Exception:  # noqa: BLE001 - progress is best effort
+        pass
+    return con
 
 
 def spark_session(settings):

@@ -190,6 +190,32 @@ def rfm_collapsed(t, calibration_end, period_days: float = 7.0, holdout_end=None
                                   holdout=holdout_end is not None)
 
 
+def customer_rfm(rfm_table) -> pd.DataFrame:
+    """A per-customer RFM table of the engine (`rfm_expression`, e.g. materialized) as the pandas
+    summary `clv.rfm.rfm_summary` gives, rows in customer-id order."""
+    return _rfm_frame(execute(rfm_table, "RFM summary"))
+
+
+def log_size(t) -> dict:
+    """Rows and distinct customers of a log."""
+    ids = t.select("customer_id").distinct()
+    df = execute(t.aggregate(rows=t.count()), "log rows")
+    customers = execute(ids.aggregate(customers=ids.count()), "log customers")
+    return {"rows": int(df["rows"].iloc[0]), "customers": int(customers["customers"].iloc[0])}
+
+
+def customer_log(t, customers) -> pd.DataFrame:
+    """The rows (customer_id, date, amount) of a few named customers, as a pandas log."""
+    ids = [str(c) for c in customers]
+    if not ids:
+        return pd.DataFrame({"customer_id": pd.Series(dtype=str), "date": pd.Series(dtype="datetime64[ns]"),
+                             "amount": pd.Series(dtype=float)})
+    df = execute(t.filter(t.customer_id.isin(ids)), "chosen customers' purchases")
+    df = df.sort_values(["customer_id", "date"], kind="stable").reset_index(drop=True)
+    return pd.DataFrame({"customer_id": df["customer_id"].astype(str), "date": pd.to_datetime(df["date"]),
+                         "amount": df["amount"].astype(float)})
+
+
 def repeat_spend(t, calibration_end) -> pd.DataFrame:
     """(frequency, monetary_value) of the repeat buyers: the Gamma-Gamma model's input."""
     return repeat_spend_rows(rfm_expression(t, calibration_end))
@@ -406,8 +432,12 @@ def stage_summary(t, rules: StageRules = StageRules(), end=None) -> StageSummary
     d = d.filter(d.p < n_months)
     # Purchase days per month in two plain aggregations (a COUNT DISTINCT cannot spill to disk).
     days = d.group_by(["customer_id", "p", "day"]).aggregate(spend=d.amount.sum())
+    # Each grouping is computed and kept on its own: stacked in one query, the two groupings of a
+    # 100-million-row log did not fit a 2 GB limit; one at a time they spill and do.
+    days = materialize(days, "crm_stage_days")
     a = days.group_by(["customer_id", "p"]).aggregate(purchases=days.count().cast("int64"),
                                                       revenue=days.spend.sum().cast(F64))
+    a = materialize(a, "crm_stage_activity")
     w = ibis.window(group_by="customer_id", order_by="p")
     a = a.mutate(next_p=a.p.lead().over(w), prev_p=a.p.lag().over(w),
                  cum=a.purchases.sum().over(ibis.cumulative_window(group_by="customer_id", order_by="p")))

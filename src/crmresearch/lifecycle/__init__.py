@@ -1,6 +1,7 @@
 """Lifecycle stages and their transitions (Dwyer, Schurr & Oh 1987; Pfeifer & Carraway 2000).
 
 panel        stage panels and vectorized, order-independent transition counting
+aggregates   the stage panel as an engine's aggregates (counts by month and stage, no customer rows)
 estimation   ML transition matrix, Wilson and customer-cluster bootstrap intervals
 stages       stages from a transaction log by recency-group and purchase-count rules
 inference    Anderson-Goodman homogeneity and order tests, sojourn times, per-period rates
@@ -11,6 +12,7 @@ covariates   multinomial logit per origin stage with customer-clustered errors
 workflow     report parameters -> panels; plots: the report's figures
 narrative    the report's section functions: fits, key figures, tables and computed prose
 """
+from .aggregates import StageAggregates, is_aggregated, refinement_map  # noqa: F401
 from .panel import (PanelError, StagePanel, count_transitions, customer_transition_counts,  # noqa: F401
                     period_codes_from, transition_counts)
 from .estimation import (TransitionMatrix, bootstrap_count_tables, entry_distribution,  # noqa: F401
@@ -24,7 +26,7 @@ from .inference import (LikelihoodRatioTest, empirical_first_passage, homogeneit
                         period_rates, sojourn_survival, split_periods)
 from .forecasting import backtest, bootstrap_matrices, forecast_with_bands, transitions_by_period  # noqa: F401
 from .covariates import mnlogit_by_origin, origin_rows  # noqa: F401
-from .workflow import LifecycleData, prepare, stage_rules_from  # noqa: F401
+from .workflow import LifecycleData, engine_aggregates, prepare, stage_rules_from  # noqa: F401
 from .summaries import (batched_expected_time, pattern_probabilities, pooled_truth, stage_summary,  # noqa: F401
                         time_to_target_table, truth_comparison)
 from . import narrative, plots  # noqa: F401

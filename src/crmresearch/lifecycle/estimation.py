@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ..stats import wilson_interval
+from .aggregates import is_aggregated
 from .panel import StagePanel, customer_transition_counts, transition_counts
 
 
@@ -160,6 +161,9 @@ def estimate_transition_matrix(panel: StagePanel | None = None, counts=None, all
 
 def entry_distribution(panel: StagePanel) -> np.ndarray:
     """Share of customers by the stage in which they are first observed."""
-    _, _, stage = panel.entries()
-    counts = np.bincount(stage, minlength=panel.n_states)
+    if is_aggregated(panel):
+        counts = panel.entering()
+    else:
+        _, _, stage = panel.entries()
+        counts = np.bincount(stage, minlength=panel.n_states)
     return counts / counts.sum()

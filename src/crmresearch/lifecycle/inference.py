@@ -26,6 +26,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from ..stats import wilson_interval
+from .aggregates import is_aggregated
 from .panel import StagePanel, transition_counts
 
 
@@ -79,7 +80,10 @@ def homogeneity_test(panel: StagePanel, groups) -> LikelihoodRatioTest:
 
 def split_periods(panel: StagePanel, n_groups: int = 2) -> np.ndarray:
     """Group code per period: the periods that carry transitions cut into `n_groups` equal runs."""
-    _, per, _, _ = panel.pairs()
+    if is_aggregated(panel):
+        per = np.flatnonzero(panel.moves_by_period().sum(axis=(1, 2)) > 0)
+    else:
+        _, per, _, _ = panel.pairs()
     first, last = int(per.min()), int(per.max())
     codes = np.zeros(panel.n_periods, np.int64)
     span = np.arange(first, last + 1)
@@ -162,19 +166,23 @@ def period_rates(panel: StagePanel, active, lost, confidence: float = 0.95) -> p
 
     retention = P(active at t+1 | active at t); reactivation = P(active at t+1 | not active at t);
     churn = P(lost at t+1 | not lost at t). `active` and `lost` are lists of stage codes.
+    An engine's `StageAggregates` gives the same counts from its moves by origin period.
     """
-    _, per, a, b = panel.pairs()
     is_active = np.isin(np.arange(panel.n_states), list(active))
     is_lost = np.isin(np.arange(panel.n_states), list(lost))
-    definitions = {
-        "retention": (is_active[a], is_active[b]),
-        "reactivation": (~is_active[a], is_active[b]),
-        "churn": (~is_lost[a], is_lost[b]),
-    }
+    stage_sets = {"retention": (is_active, is_active), "reactivation": (~is_active, is_active),
+                  "churn": (~is_lost, is_lost)}
+    if is_aggregated(panel):
+        moves = panel.moves_by_period()
+        counts = {name: (moves[:, origin].sum(axis=(1, 2)), moves[:, origin][:, :, target].sum(axis=(1, 2)))
+                  for name, (origin, target) in stage_sets.items()}
+    else:
+        _, per, a, b = panel.pairs()
+        counts = {name: (np.bincount(per[origin[a]], minlength=panel.n_periods),
+                         np.bincount(per[origin[a] & target[b]], minlength=panel.n_periods))
+                  for name, (origin, target) in stage_sets.items()}
     out = []
-    for name, (at_risk, event) in definitions.items():
-        n = np.bincount(per[at_risk], minlength=panel.n_periods)
-        k = np.bincount(per[at_risk & event], minlength=panel.n_periods)
+    for name, (n, k) in counts.items():
         lo, hi = wilson_interval(k, n, confidence)
         with np.errstate(invalid="ignore", divide="ignore"):
             rate = np.where(n > 0, k / n, np.nan)

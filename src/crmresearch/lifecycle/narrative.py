@@ -15,6 +15,12 @@ fitted objects later sections and figures need) whose
 
 A model that fails (the bootstrap, a multinomial logit) becomes a failed section or a note in
 its section; the report goes on with what did fit.
+
+With an `engine:` block the data's panel is a `StageAggregates` (counts by month and stage, no
+customer rows): the sections computed from counts give the in-memory panel's numbers; those that
+need each customer's own history (the first entry cohort, the order test, sojourn times, the
+backtest, the covariate model, the customer-cluster bootstrap) return `not_computed` with the reason
+(`needs_panel`), and their figures draw the shared absent-figure panel.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from .covariates import mnlogit_by_origin
 from .estimation import TransitionMatrix, entry_distribution, estimate_transition_matrix
 from .forecasting import backtest, forecast_with_bands
 from .inference import (LikelihoodRatioTest, empirical_first_passage, homogeneity_test, joint_cell_chi_square,
-                        order_test, split_periods)
+                        order_test, sojourn_survival, split_periods)
 from .panel import StagePanel, panel_gaps, transition_counts
 from .summaries import pattern_probabilities, pooled_truth, stage_summary, time_to_target_table, truth_comparison
 from .plots import cohort_flows
@@ -43,6 +49,16 @@ RELATIONSHIP_STAGES = ("prospect", "formation", "stability", "decline", "churn")
 ROWS_PER_PAGE = 12   # long tables are split so that each part fits on a PDF page (names wrap)
 INTERVAL_COLUMNS = {"wilson_lower": "Wilson low", "wilson_upper": "Wilson high",
                     "boot_lower": "bootstrap low", "boot_upper": "bootstrap high"}
+
+
+ENGINE_NAMES = {"duckdb": "DuckDB", "pyspark": "Spark (PySpark)", "pandas": "pandas"}
+
+
+def needs_panel(what: str, data: LifecycleData) -> str:
+    """Why a section that needs customer-level rows is not computed in a run with an engine."""
+    return (f"{what} needs the customer-level stage panel (each customer's own sequence of stages), which a run "
+            f"with an engine ({ENGINE_NAMES.get(data.engine, data.engine)}) does not bring into memory; run the "
+            "report without `engine:` on a sample of customers for it")
 
 
 def source_of(data: LifecycleData) -> str:
@@ -74,6 +90,17 @@ def source_description(data: LifecycleData, entry_periods: int | None = None) ->
     return "The stage panel is the user's own file, one row per customer and period."
 
 
+def engine_text(data: LifecycleData, customers: int, rows: int) -> str:
+    """Which engine computed the monthly stages, and what came back into memory."""
+    if data.engine == "pandas":
+        return f"The monthly stages were computed in memory (pandas), one row per customer and {data.period_name}."
+    return (f"The monthly stages were computed by **{ENGINE_NAMES.get(data.engine, data.engine)}** where the log lives: "
+            f"of the {rows:,} customer-{data.period_name}s of {customers:,} customers only the counts of moves by "
+            f"{data.period_name} and stage, the customers and revenue in each stage by {data.period_name} and the "
+            f"customers entering each stage came back. Every figure below that follows from these counts equals what "
+            f"the in-memory panel gives; the sections that need each customer's own history say so.")
+
+
 def gaps_text(gaps: dict, unit: str) -> str:
     """How the panel's gaps (periods missing inside a customer's history) are treated, if there are any."""
     if not gaps["customers_with_gaps"]:
@@ -96,10 +123,12 @@ def panel_overview(data: LifecycleData, params) -> Section:
     text = (f"{source_description(data, entry_periods)}\n\nThe panel has **{panel.n_customers:,} customers** observed "
             f"{span}: **{panel.n_rows:,} customer-{unit}s** and **{pairs:,} {unit}-to-{unit} moves**."
             + gaps_text(gaps, unit))
+    if data.kind == "transactions":
+        text += " " + engine_text(data, panel.n_customers, panel.n_rows)
     table = table_spec(stage_summary(panel), f"Stages: customer-{unit}s in each stage and customers entering in it.",
                        label="tbl-stages", decimals={"share of customer-periods": 3})
     results = {"customers": panel.n_customers, "periods": panel.n_periods, "customer_periods": panel.n_rows,
-               "transitions": pairs}
+               "transitions": pairs, "engine": data.engine}
     if gaps["customers_with_gaps"]:
         results["panel_gaps"] = gaps
     dropped = ({f"customer-{unit}s missing inside histories (moves across them not counted)": gaps["missing_periods"]}
@@ -171,8 +200,9 @@ def matrix_section(data: LifecycleData, params, rng: np.random.Generator) -> Mat
     panel = data.panel
     args = dict(allowed=data.allowed, absorbing=data.absorbing, confidence=params.confidence)
     failure = None
+    n_boot = 0 if data.aggregated else params.n_boot
     try:
-        matrix = estimate_transition_matrix(panel, **args, n_boot=params.n_boot, rng=rng)
+        matrix = estimate_transition_matrix(panel, **args, n_boot=n_boot, rng=rng)
     except (ValueError, np.linalg.LinAlgError, FloatingPointError, MemoryError) as exc:
         if params.n_boot == 0:
             raise
@@ -184,6 +214,10 @@ def matrix_section(data: LifecycleData, params, rng: np.random.Generator) -> Mat
     if failure:
         summary.note = f"{failure}; the matrix is shown with Wilson intervals only, and the sections that need the bootstrap say so"
         summary.text = f"*Model failed:* {summary.note}.\n\n{summary.text}"
+    elif data.aggregated and params.n_boot:
+        summary.note = (needs_panel(f"the customer-cluster bootstrap ({params.n_boot} resamples)", data)
+                        + "; the intervals are Wilson's")
+        summary.text = f"{summary.text}\n\n*Not computed:* {summary.note}."
     return summary
 
 
@@ -231,6 +265,13 @@ def entry_cohort_flows(panel: StagePanel, max_steps: int, source: str = "data", 
                "cohort_mix_last_step": dict(zip(panel.states, occupancy[-1] / occupancy[-1].sum()))}
     return CohortFlows(results, occupancy=occupancy, flows=flows, source=source,
                        rows_used=int(occupancy[0].sum()))
+
+
+def cohort_section(data: LifecycleData, params) -> CohortFlows:
+    """The flows of the first entry cohort (customer-level: not computed from an engine's aggregates)."""
+    if data.aggregated:
+        return CohortFlows(**vars(sec.not_computed(needs_panel("Following the first entry cohort", data))))
+    return entry_cohort_flows(data.panel, params.cohort_steps, source_of(data), data.absorbing)
 
 
 def rates_section(data: LifecycleData, params) -> Section:
@@ -318,6 +359,9 @@ class OrderSection(Section):
 
 def order_section(data: LifecycleData, params) -> OrderSection:
     """Second- against first-order chain, on the report's stages and (transactions) on the finer ones."""
+    if data.aggregated:
+        return OrderSection(**vars(sec.not_computed(needs_panel(
+            "The second-order test counts each customer's stages in three consecutive periods and", data))))
     test = order_test(data.panel)
     results = {"order_test": test}
     table = table_spec(test.rows.rename(columns={"exposure": "triples", "statistic": "G²", "p_value": "p"}),
@@ -333,6 +377,20 @@ def order_section(data: LifecycleData, params) -> OrderSection:
              " There is no evidence that earlier stages matter once the current stage is known.")
     return OrderSection(results, text, table, source=source_of(data), rows_used=int(test.rows["exposure"].sum()),
                         test=test, finer=finer)
+
+
+@dataclass
+class SojournSection(Section):
+    frame: pd.DataFrame | None = None   # Kaplan-Meier and geometric survival by stage and duration
+
+
+def sojourn_section(data: LifecycleData, P, params) -> SojournSection:
+    """Time spent in each stage (Kaplan-Meier over spells) against the geometric law of the chain."""
+    if data.aggregated:
+        return SojournSection(**vars(sec.not_computed(needs_panel(
+            "The time spent in a stage is measured on each customer's spells and", data))))
+    frame = sojourn_survival(data.panel, P, params.sojourn_max)
+    return SojournSection(source=source_of(data), rows_used=data.panel.n_rows, frame=frame)
 
 
 # ---------------------------------------------------------------- forecasting backtest
@@ -362,6 +420,9 @@ def backtest_text(summary: pd.DataFrame) -> str:
 
 def backtest_section(data: LifecycleData, params) -> BacktestSection:
     """Holdout backtest of the stage chain (and, for a transaction log, the finer chain) from one origin."""
+    if data.aggregated:
+        return BacktestSection(**vars(sec.not_computed(needs_panel(
+            "The holdout backtest follows the customers present at the origin and scores each one's stage, so it", data))))
     panel = data.panel
     origin = params.backtest_origin if params.backtest_origin is not None else panel.n_periods // 2
     origin = min(origin, panel.n_periods - 2)
@@ -421,11 +482,18 @@ def time_to_target_section(matrix: TransitionMatrix, data: LifecycleData, params
         curves["finer chain"] = first_passage_curve(fine_P, fine_entry, data.fine_target, horizon)
         text += (f" The finer chain, which knows each customer's months since the last purchase, expects "
                  f"**{fine_time['mean']:.1f}** (SD {fine_time['sd']:.1f}).")
-    observed = empirical_first_passage(panel, data.target, horizon)
-    gap = {name: float(np.max(np.abs(curve - observed["reached"].to_numpy()))) for name, curve in curves.items()}
-    results["first_passage_max_gap"] = gap
-    text += (" @fig-first-passage compares the share of customers who have reached it k periods after entry with what "
-             "each chain implies; the largest gap is " + ", ".join(f"{v:.3f} for the {k}" for k, v in gap.items()) + ".")
+    observed = None
+    if data.aggregated:
+        text += (" @fig-first-passage shows what each chain implies for the share of customers who have reached it k "
+                 "periods after entry; the observed share (Kaplan-Meier) is not computed: "
+                 + needs_panel("it", data) + ".")
+    else:
+        observed = empirical_first_passage(panel, data.target, horizon)
+        gap = {name: float(np.max(np.abs(curve - observed["reached"].to_numpy()))) for name, curve in curves.items()}
+        results["first_passage_max_gap"] = gap
+        text += (" @fig-first-passage compares the share of customers who have reached it k periods after entry with "
+                 "what each chain implies; the largest gap is "
+                 + ", ".join(f"{v:.3f} for the {k}" for k, v in gap.items()) + ".")
     return TimeToTarget(results, text, table, source=source_of(data), rows_used=panel.n_rows, entry_mix=entry_mix,
                         summary=summary, target_names=names, observed=observed, curves=curves)
 
@@ -486,8 +554,10 @@ class ForecastSection(Section):
 def forecast_section(matrix: TransitionMatrix, data: LifecycleData, horizon: int) -> ForecastSection:
     """Stage mix of the last period's customers projected `horizon` periods ahead, with bootstrap bands."""
     if matrix.boot_samples is None:
-        return ForecastSection(**vars(sec.not_computed(
-            "the forecast bands push the bootstrap matrices forward, and there is no bootstrap in this run")))
+        reason = "the forecast bands push the bootstrap matrices forward, and there is no bootstrap in this run"
+        if data.aggregated:
+            reason += ": " + needs_panel("the customer-cluster bootstrap", data)
+        return ForecastSection(**vars(sec.not_computed(reason)))
     last = data.panel.occupancy()[-1]
     forecast = forecast_with_bands(last / last.sum(), matrix, horizon)
     end = forecast[forecast["step"] == horizon]
@@ -501,6 +571,8 @@ def covariate_section(data: LifecycleData, params, n_shown: int = 16) -> Section
     """Multinomial-logit covariate effects per origin stage (the largest by |z| are shown)."""
     if not params.covariate_model:
         return sec.not_computed("the covariate model is turned off in the parameter file")
+    if data.aggregated:
+        return sec.not_computed(needs_panel("The covariate model relates each customer's moves to their own history and", data))
     if data.covariates is None:
         return sec.not_computed("the data have no covariates")
     try:
@@ -579,7 +651,8 @@ def finding(summary: MatrixSummary, homogeneity: LikelihoodRatioTest, order: Lik
             time: TimeToTarget, states, period_name: str = "month") -> str:
     """The report's one-line finding."""
     parts = [f"{states[0]} stays {summary.stay[0]:.0%} per {period_name}",
-             f"homogeneity G² {homogeneity.statistic:,.0f} (df {homogeneity.df}, {p_text(homogeneity.p_value)})",
-             f"order G² {order.statistic:,.0f} (df {order.df}, {p_text(order.p_value)})",
-             f"{time.summary['mean']:.1f} {period_name}s from entry to {time.target_names}"]
+             f"homogeneity G² {homogeneity.statistic:,.0f} (df {homogeneity.df}, {p_text(homogeneity.p_value)})"]
+    if order is not None:       # None: not computed (a run with an engine has no triples)
+        parts.append(f"order G² {order.statistic:,.0f} (df {order.df}, {p_text(order.p_value)})")
+    parts.append(f"{time.summary['mean']:.1f} {period_name}s from entry to {time.target_names}")
     return "; ".join(parts) + "."

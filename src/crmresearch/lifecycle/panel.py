@@ -19,6 +19,8 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
+from .aggregates import is_aggregated
+
 # The grid costs n_customers * n_periods bytes; above this multiple of the row count the
 # sort-based path is cheaper.
 _GRID_DENSITY_LIMIT = 4
@@ -242,7 +244,10 @@ def transition_counts(panel: StagePanel, groups=None, n_groups: int | None = Non
     """Counts n_ij (S x S), or n_gij (G x S x S) when `groups` maps each origin period to a group.
 
     `groups` is an integer array indexed by period (e.g. 0 for the first half, 1 for the second).
+    An engine's `StageAggregates` gives the same counts from its moves by origin period.
     """
+    if is_aggregated(panel):
+        return panel.transition_counts(groups, n_groups)
     s = panel.n_states
     if groups is None:
         return count_transitions(panel.customer, panel.period, panel.stage, s, panel.n_customers, panel.n_periods)
@@ -280,9 +285,12 @@ def panel_gaps(panel: StagePanel) -> dict:
 
     Moves are counted only between consecutive observed periods, so each gap (a run of missing
     periods) removes the one move that would have crossed it. Returns the number of customers with
-    a gap, of missing customer-periods, and of moves not counted because of gaps.
+    a gap, of missing customer-periods, and of moves not counted because of gaps. The panel an
+    engine builds from a transaction log has a row for every month from entry (no gaps).
     """
     n = panel.n_customers
+    if is_aggregated(panel):
+        return {"customers_with_gaps": 0, "missing_periods": 0, "moves_not_counted": 0}
     if n == 0:
         return {"customers_with_gaps": 0, "missing_periods": 0, "moves_not_counted": 0}
     first = np.full(n, np.iinfo(np.int64).max)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..report import PALETTE, new_figure, section_figure
+from ..report import PALETTE, absent_figure, new_figure, section_figure
 from .estimation import TransitionMatrix
 from .panel import StagePanel
 
@@ -225,12 +225,20 @@ def sojourn_panels(sojourn: pd.DataFrame, period_name: str = "month"):
     return fig
 
 
-def first_passage_panel(empirical: pd.DataFrame, curves: dict, target_name: str, period_name: str = "month"):
+def first_passage_panel(empirical: pd.DataFrame | None, curves: dict, target_name: str, period_name: str = "month"):
     """Share of customers who have reached the target stage k periods after entry: observed
-    (Kaplan-Meier) against the curve each fitted chain implies."""
+    (Kaplan-Meier) against the curve each fitted chain implies. Without `empirical` (an engine's
+    aggregates carry no customer histories) the chains' curves are drawn alone, with a note why."""
+    import textwrap
+
     fig, ax = new_figure(height=3.0)
-    ax.step(empirical["step"], empirical["reached"], where="post", color="black", lw=1.6,
-            label="observed (Kaplan-Meier)")
+    if empirical is not None:
+        ax.step(empirical["step"], empirical["reached"], where="post", color="black", lw=1.6,
+                label="observed (Kaplan-Meier)")
+    else:
+        ax.text(0.98, 0.04, textwrap.fill("Observed curve not computed: it needs the customer-level stage panel, "
+                                          "which a run with an engine does not bring into memory.", 60),
+                ha="right", va="bottom", fontsize=7, color="#555555", transform=ax.transAxes)
     for (name, curve), colour in zip(curves.items(), PALETTE):
         ax.plot(np.arange(len(curve)), curve, color=colour, ls="--", marker="o", ms=2.5, label=name)
     ax.set_xlabel(f"{period_name}s since entry")
@@ -302,3 +310,33 @@ def pattern_section_figure(section):
 @section_figure
 def forecast_section_figure(section, period_name: str = "month"):
     return forecast_panels(section.forecast, period_name=period_name)
+
+
+@section_figure
+def cohort_section_figure(section, states, period_name: str = "month"):
+    """Alluvial diagram of a cohort section (a panel saying why when not computed)."""
+    return cohort_alluvial(section.occupancy, section.flows, states, period_name)
+
+
+def occupancy_figure(data):
+    """Stage mix of all customers observed in each period, from a `LifecycleData` (a customer-level
+    panel or an engine's aggregates: both give the customers per period and stage)."""
+    return stage_occupancy(data.panel.occupancy(), data.panel.states, data.panel.period_labels)
+
+
+@section_figure
+def sojourn_section_figure(section, period_name: str = "month"):
+    return sojourn_panels(section.frame, period_name)
+
+
+@section_figure
+def backtest_section_figure(section, period_name: str = "month"):
+    return backtest_panels(section.backtests, period_name)
+
+
+def first_passage_section_figure(section, period_name: str = "month"):
+    """The first-passage figure of a time-to-target section (without the observed curve in a run
+    with an engine: the chains' curves are drawn alone and the panel says why)."""
+    if not section.computed:
+        return absent_figure(section.note)
+    return first_passage_panel(section.observed, section.curves, section.target_names, period_name)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .aggregates import is_aggregated
 from .chains import PATTERNS, absorption_analysis, relationship_pattern_chain
 from .estimation import TransitionMatrix
 from .forecasting import bootstrap_matrices
@@ -16,9 +17,12 @@ from .panel import StagePanel
 def stage_summary(panel: StagePanel) -> pd.DataFrame:
     """Customer-periods, share and entering customers by stage."""
     s = panel.n_states
-    rows = np.bincount(panel.stage, minlength=s)
-    _, _, entry_stage = panel.entries()
-    entering = np.bincount(entry_stage, minlength=s)
+    if is_aggregated(panel):
+        rows, entering = panel.occupancy().sum(axis=0), panel.entering()
+    else:
+        rows = np.bincount(panel.stage, minlength=s)
+        _, _, entry_stage = panel.entries()
+        entering = np.bincount(entry_stage, minlength=s)
     return pd.DataFrame({"stage": list(panel.states), "customer-periods": rows,
                          "share of customer-periods": rows / rows.sum(), "customers entering here": entering})
 

@@ -13,24 +13,26 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .aggregates import StageAggregates, is_aggregated, refinement_map
 from .chains import simulate_panel
 from .panel import StagePanel
 from .stages import StageRules, assign_stages, finer_rules, stage_revenue, state_map
 
 
+
 @dataclass
 class LifecycleData:
     kind: str                          # transactions | panel | simulation
-    panel: StagePanel                  # the stages the report is about
+    panel: StagePanel | StageAggregates   # the stages the report is about (aggregates with an engine)
     allowed: np.ndarray                # False = structural zero
     absorbing: tuple[int, ...]         # stages that are absorbing in the data
     target: tuple[int, ...]            # stages whose first passage is "churn" / "lost"
-    rates_panel: StagePanel            # the panel the per-period rates are read from
+    rates_panel: StagePanel | StageAggregates   # the panel the per-period rates are read from
     active: tuple[int, ...]            # in rates_panel codes
     lost: tuple[int, ...]              # in rates_panel codes
     rewards: np.ndarray | None         # per period and stage
     covariates: pd.DataFrame | None    # one row per panel row
-    fine: StagePanel | None = None     # finer state space (transactions)
+    fine: StagePanel | StageAggregates | None = None   # finer state space (transactions)
     fine_allowed: np.ndarray | None = None
     fine_map: np.ndarray | None = None
     fine_target: tuple[int, ...] = ()
@@ -38,11 +40,20 @@ class LifecycleData:
     truth: dict | None = None
     data_file: Path | None = None
     period_name: str = "month"
+    engine: str = "pandas"             # what built the stages: pandas, or the engine (duckdb | pyspark)
+
+    @property
+    def aggregated(self) -> bool:
+        """True when an engine computed the panel's aggregates and no customer-level panel exists."""
+        return is_aggregated(self.panel)
 
     @property
     def data_files(self) -> dict:
-        """Input files for the provenance section (none for a simulated panel)."""
-        return {"data": self.data_file} if self.data_file else {}
+        """Input files for the provenance section (none for a simulated panel or a database table;
+        every data file of a folder or glob an engine read)."""
+        if not self.data_file:
+            return {}
+        return {"data": Path(self.data_file)}      # a folder or glob gets one checksum over its files
 
     def codes(self, names, panel: StagePanel | None = None) -> tuple[int, ...]:
         states = (panel or self.panel).states
@@ -63,6 +74,8 @@ def _stages_with_recency(rules: StageRules, label: str) -> tuple[int, ...]:
 def prepare(params, rng: np.random.Generator) -> LifecycleData:
     """Build the report's panels from LifecycleParameters (see crmresearch.parameters)."""
     kind = params.source_kind
+    if kind == "transactions" and getattr(params, "engine", None) is not None:
+        return _from_engine(params)
     if kind == "transactions":
         return _from_transactions(params)
     if kind == "panel":
@@ -92,6 +105,59 @@ def _from_transactions(params) -> LifecycleData:
         fine=fine, fine_allowed=fine_rules.allowed_transitions(), fine_map=state_map(fine, panel),
         fine_target=_stages_with_recency(fine_rules, fine_rules.recency_labels[-1]),
         rules=rules, data_file=params.transactions.file(), period_name="month")
+
+
+def engine_aggregates(params) -> tuple[StageAggregates, StageAggregates]:
+    """The report's and the finer stages' aggregates, computed by the engine of `params.engine`.
+
+    The log is read where it lives (a user's file, folder or glob through `engine.sources.open_log`,
+    with its column mapping and date format; a shipped data set is loaded with pandas and
+    registered, it is small). One engine pass computes the finer stages' aggregates
+    (`engine.summaries.stage_summary`); the report's stages are their sums (`StageAggregates.coarsen`).
+    Only monthly counts and revenue by stage come back into memory.
+    """
+    from ..engine import sources, spark
+    from ..engine import summaries as engine_summaries
+
+    rules = stage_rules_from(params)
+    fine_rules = finer_rules(rules)
+    tx = params.transactions
+    con = spark.connect(params.engine)
+    try:
+        if tx.dataset:
+            table = sources.open_frame(con, tx.load())
+        else:
+            table = sources.open_log(con, sources.LogSource.from_transactions(tx))
+        summary = engine_summaries.stage_summary(table, fine_rules, params.stage_rules.end_month)
+    finally:
+        if params.engine.backend == "duckdb":
+            con.disconnect()
+    fine = StageAggregates.from_summary(summary)
+    return fine.coarsen(refinement_map(fine_rules, rules), rules.states), fine
+
+
+def _from_engine(params) -> LifecycleData:
+    rules = stage_rules_from(params)
+    fine_rules = finer_rules(rules)
+    panel, fine = engine_aggregates(params)
+    lost_label = rules.recency_labels[-1]
+    return LifecycleData(
+        kind="transactions", panel=panel, allowed=rules.allowed_transitions(), absorbing=(),
+        target=_stages_with_recency(rules, lost_label), rates_panel=fine,
+        active=_stages_with_recency(fine_rules, fine_rules.recency_labels[0]),
+        lost=_stages_with_recency(fine_rules, fine_rules.recency_labels[-1]),
+        rewards=params.margin * panel.stage_revenue(), covariates=None,
+        fine=fine, fine_allowed=fine_rules.allowed_transitions(), fine_map=refinement_map(fine_rules, rules),
+        fine_target=_stages_with_recency(fine_rules, fine_rules.recency_labels[-1]),
+        rules=rules, data_file=_log_file(params.transactions), period_name="month", engine=params.engine.backend)
+
+
+def _log_file(tx) -> Path | None:
+    """The file, folder or glob of a log for the provenance (a DuckDB database file for a table;
+    nothing for a table of the Spark catalog)."""
+    if getattr(tx, "table", None) is not None and getattr(tx, "database", None) is None:
+        return None
+    return tx.file()
 
 
 def _from_panel(params) -> LifecycleData:

@@ -288,5 +288,14 @@ def load_parameter_file(path) -> ParameterFile:
                          parameters=params, validated=validated)
 
 
-def discover(params_dir: Path | None = None) -> list[Path]:
-    return sorted((params_dir or config.PARAMS_DIR).glob("*/*.yaml"))
+ON_DEMAND_DIR = "on_demand"
+
+
+def discover(params_dir: Path | None = None, on_demand: bool = False) -> list[Path]:
+    """Parameter files under `params/<topic>/`. Files in `params/on_demand/` (long runs on data a
+    user makes first, such as the 100-million-transaction log) are run only when named, so
+    `run --all` and `make reports` leave them out; `on_demand=True` lists them instead."""
+    root = params_dir or config.PARAMS_DIR
+    if on_demand:
+        return sorted((root / ON_DEMAND_DIR).glob("*.yaml"))
+    return sorted(p for p in root.glob("*/*.yaml") if p.parent.name != ON_DEMAND_DIR)

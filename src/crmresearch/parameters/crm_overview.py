@@ -13,7 +13,7 @@ from pydantic import Field, PrivateAttr, model_validator
 
 from . import ReportParameters
 from .satisfaction_loyalty import CUTOFFS, _cutoff
-from .sources import SurveyCutoffs, SurveySource, TransactionSource, resolve_cutoffs
+from .sources import SurveyCutoffs, SurveySource, TransactionSource, require_engine_for_in_place, resolve_cutoffs
 
 OVERVIEW_CUTOFFS = {k: CUTOFFS[k] for k in ("satisfied_min", "would_not_choose_again_max", "promoter_min",
                                             "detractor_max")}
@@ -36,6 +36,7 @@ class CrmOverviewParameters(SurveyCutoffs, ReportParameters):
     @model_validator(mode="after")
     def _resolve_cutoffs(self):
         self._origins = resolve_cutoffs(self, OVERVIEW_CUTOFFS, self.scale_of)
+        require_engine_for_in_place(self.transactions, None)
         if self.promoter_min <= self.detractor_max:
             raise ValueError(f"'promoter_min' above 'detractor_max' (got {self.promoter_min:g} and "
                              f"{self.detractor_max:g})")

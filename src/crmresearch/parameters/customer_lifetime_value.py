@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from . import ReportParameters
 from .engine import EngineSettings
-from .sources import TransactionSource
+from .sources import TransactionSource, require_engine_for_in_place
 
 # Bounded element types: NaN, inf and absurd magnitudes are refused before any kernel starts.
 Share = Annotated[float, Field(ge=0, le=1)]
@@ -120,4 +120,6 @@ class ClvParameters(ReportParameters):
             raise ValueError("either 'discrete' or 'simulate', not both")
         if self.clv_step_weeks > self.clv_horizon_weeks:
             raise ValueError("clv_step_weeks no longer than clv_horizon_weeks")
+        if self.simulate is None and self.discrete is None:
+            require_engine_for_in_place(self.transactions, self.engine)
         return self

@@ -7,6 +7,9 @@ Three kinds of input, exactly one per parameter file:
 * `panel`: the user's own stage panel (customer, period, stage);
 * `simulation`: a chain with known matrix (the relationship stages prospect -> formation ->
   stability -> decline -> churn of Dwyer, Schurr & Oh 1987), simulated for a check against the truth.
+
+`engine:` (transaction logs only) builds the monthly stages in DuckDB or Spark and brings back only
+their aggregates, for logs whose customer-month panel does not fit in memory.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from . import ReportParameters
-from .sources import TransactionSource, resolve_data_path
+from .engine import EngineSettings
+from .sources import TransactionSource, require_engine_for_in_place, resolve_data_path
 
 RELATIONSHIP_STATES = ["prospect", "formation", "stability", "decline", "churn"]
 
@@ -170,6 +174,8 @@ class LifecycleParameters(ReportParameters):
     margin: float = Field(1.0, gt=0, le=1, description="contribution share of revenue (transactions only)")
     covariate_model: bool = True
     sojourn_max: int = Field(12, ge=2, le=60)
+    engine: EngineSettings | None = Field(None, description="build the monthly stages of a transaction log in DuckDB "
+                                          "or Spark and bring back only their aggregates (None: pandas)")
 
     @model_validator(mode="after")
     def _one_source(self):
@@ -177,6 +183,10 @@ class LifecycleParameters(ReportParameters):
             raise ValueError("at most one of 'panel' or 'simulation' (without them 'transactions' is used)")
         if self.panel is None and self.simulation is None and self.transactions is None:
             raise ValueError("a data source: 'transactions', 'panel' or 'simulation'")
+        if self.engine is not None and (self.panel is not None or self.simulation is not None):
+            raise ValueError("'engine' only with a transaction log ('transactions'), not with 'panel' or 'simulation'")
+        if self.simulation is None and self.panel is None:
+            require_engine_for_in_place(self.transactions, self.engine)
         return self
 
     @property

@@ -17,7 +17,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from . import ReportParameters
-from .sources import MissingCode, SurveySource, TransactionSource
+from .sources import MissingCode, SurveySource, TransactionSource, require_engine_for_in_place
 
 Effect = Annotated[float, Field(ge=-5, le=5)]
 Edge = Annotated[float, Field(ge=-1e6, le=1e6)]
@@ -93,6 +93,7 @@ class SatisfactionToValueParameters(ReportParameters):
             raise ValueError("'survey.id_column': the survey column holding the customer id used for the join")
         if not self.cohort_start <= self.calibration_end < self.holdout_end:
             raise ValueError("cohort_start <= calibration_end < holdout_end")
+        require_engine_for_in_place(self.transactions, None)
         if self.band_edges is not None and sorted(set(self.band_edges)) != list(self.band_edges):
             raise ValueError("'band_edges' strictly increasing")
         if self.clv_step_weeks > self.clv_horizon_weeks:

@@ -63,23 +63,90 @@ class DataSource(BaseModel):
         return datasets.SHIPPED[self.dataset].path if self.dataset else Path(self.path)
 
 
+def resolve_log_path(value: str | None) -> str | None:
+    """A transaction log's path: a data file (`resolve_data_path`), or, for a log an engine reads
+    in place, a folder of CSV or Parquet files (hive-partitioned folders included) or a glob
+    such as `logs/2025-*.parquet` that matches at least one such file."""
+    import glob as globlib
+
+    if value is None or not (globlib.has_magic(value) or Path(value).expanduser().is_dir()
+                             or (config.PROJECT_DIR / value).is_dir()):
+        return resolve_data_path(value)
+    p = Path(value).expanduser()
+    p = p if p.is_absolute() else config.PROJECT_DIR / p
+    shown = str(p) if len(str(p)) <= 200 else str(p)[:199] + "…"
+    if globlib.has_magic(str(p)):
+        matches = (m for m in globlib.iglob(str(p), recursive=True) if Path(m).is_file())
+    else:
+        matches = (m for m in p.rglob("*") if m.is_file() and not m.name.startswith((".", "_")))
+    first = next((m for m in matches if str(m).lower().endswith(DATA_SUFFIXES)), None)
+    if first is None:
+        raise ValueError(f"a regular data file, or a folder or glob of .csv or .parquet files (none in {shown})")
+    return str(p)
+
+
 class TransactionSource(DataSource):
-    """Either `dataset: cdnow_sample | cdnow_master` or `path:` plus the column mapping."""
+    """Either `dataset: cdnow_sample | cdnow_master`, or a user's log plus the column mapping:
+    `path:` (a file; with an engine also a folder or a glob) or `table:` (a table of the DuckDB
+    `database:` file, or of the Spark catalog), read in place by the report's `engine:`."""
 
     dataset: Literal["cdnow_sample", "cdnow_master"] | None = None
     path: str | None = None
+    table: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){0,2}$",
+                              max_length=200, description="a table name (schema.table allowed)")
+    database: str | None = Field(None, max_length=1000, description="the DuckDB file holding `table`")
     customer_column: str = "customer_id"
     date_column: str = "date"
     amount_column: str | None = "amount"
     date_format: str | None = None
+
+    _check_path = field_validator("path")(classmethod(lambda cls, v: resolve_log_path(v)))
+
+    @field_validator("database")
+    @classmethod
+    def _database(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        p = Path(v).expanduser()
+        p = p if p.is_absolute() else config.PROJECT_DIR / p
+        if not p.is_file():
+            raise ValueError(f"an existing DuckDB database file (not found: {str(p)[:200]})")
+        return str(p)
+
+    @model_validator(mode="after")
+    def _one_source(self):
+        if sum(x is not None for x in (self.dataset, self.path, self.table)) != 1:
+            raise ValueError("exactly one of 'dataset', 'path' or 'table'")
+        if self.database is not None and self.table is None:
+            raise ValueError("'database' only together with 'table'")
+        return self
+
+    @property
+    def in_place(self) -> bool:
+        """True when only an engine can read the log (a folder, a glob or a table)."""
+        return self.table is not None or (self.path is not None and not Path(self.path).is_file())
+
+    def file(self) -> Path:
+        if self.table is not None:
+            return Path(self.database) if self.database else Path(self.table)
+        return super().file()
 
     def load(self):
         from .. import datasets
 
         if self.dataset:
             return datasets.load_cdnow(self.dataset.removeprefix("cdnow_"))
+        if self.in_place:
+            raise ValueError("a folder, glob or table is read by an engine (add an `engine:` block)")
         return datasets.load_transactions(self.path, self.customer_column, self.date_column,
                                           self.amount_column, self.date_format)
+
+
+def require_engine_for_in_place(transactions, engine) -> None:
+    """A log read in place (folder, glob, table) needs the report's `engine:` block."""
+    if transactions is not None and transactions.in_place and engine is None:
+        raise ValueError("transactions given as a folder, glob or table need an `engine:` block "
+                         "(e.g. engine: {backend: duckdb}) to be read in place")
 
 
 # Bounds of every number a scale declares (answers, missing-value codes).
