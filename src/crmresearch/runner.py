@@ -450,8 +450,11 @@ def execute_one(pf: ParameterFile, reports_dir: Path, progress=None, control: _C
         control.tmp_dir = tmp_dir
         total_cells = len(nbformat.read(pf.notebook_path, as_version=4).cells) + 1
         output = tmp_dir / "report.ipynb"
-        env_backup = {k: os.environ.get(k) for k in ("CRMRESEARCH_REPORTS_DIR", PROGRESS_ENV)}
+        from .engine.sources import CHECKED_ENV
+
+        env_backup = {k: os.environ.get(k) for k in ("CRMRESEARCH_REPORTS_DIR", PROGRESS_ENV, CHECKED_ENV)}
         os.environ["CRMRESEARCH_REPORTS_DIR"] = str(reports_dir)
+        os.environ[CHECKED_ENV] = "1"          # `validate_files` checked the data before this kernel
         progress_file = tmp_dir / PROGRESS_FILE
         os.environ[PROGRESS_ENV] = str(progress_file)
         stop_following = threading.Event()

@@ -208,7 +208,8 @@ def read_in_place(params) -> ClvData:
 
     con = spark.connect(params.engine)
     try:
-        table = sources.open_log(con, sources.LogSource.from_transactions(params.transactions), name="crm_clv_log")
+        table = sources.open_log(con, sources.LogSource.from_transactions(params.transactions), name="crm_clv_log",
+                                 validate=not sources.checked_by_runner())
         rfm_table = S.materialize(S.rfm_expression(table, params.calibration_end, params.holdout_end), "crm_clv_rfm")
         summary = S.customer_rfm(rfm_table)
         counts = S.repeat_transactions_by_period(table, params.cohort_start, params.holdout_end,
@@ -990,7 +991,7 @@ def spend_check_section(fits: FitSet, data: ClvData, max_frequency: int) -> Sect
 
 def top_customers(summary: pd.DataFrame, clv_table: pd.DataFrame, n: int = 10, confidence: float = 0.95) -> pd.DataFrame:
     """The n customers with the highest CLV, with short column names that fit a printed page."""
-    top = clv_table.nlargest(n, "clv")
+    top = clv_table.sort_index(kind="stable").nlargest(n, "clv")      # ties: smallest customer id
     rfm_part = summary.loc[top.index]
     return pd.DataFrame({
         "customer": top.index.astype(str), "x": rfm_part["frequency"].to_numpy(),
@@ -1345,6 +1346,7 @@ def value_intervals_text(totals: pd.DataFrame, summary: dict) -> str:
 
 
 def _customer_rows(table: pd.DataFrame, confidence: float, top: int = 10) -> pd.DataFrame:
+    table = table.sort_index(kind="stable")                              # ties: smallest customer id
     pick = table.nlargest(top, "clv") if "clv" in table else table.nlargest(top, "expected_transactions")
     out = pd.DataFrame({"customer": pick.index.astype(str)})
     for q, label in (("p_alive", "P(alive)"), ("expected_transactions", "purchases"), ("clv", "CLV")):

@@ -359,8 +359,9 @@ def alive_history(fit, log: pd.DataFrame, summary: pd.DataFrame, customers, cali
 def choose_customers(summary: pd.DataFrame, k: int = 3) -> list:
     """A deterministic choice of customers for the P(alive) history: the most frequent repeat buyer,
     the repeat buyer (x ≥ 2) who has been silent longest relative to T, and the repeat buyer at the
-    median frequency with the most recent purchase; ties go to the first customer in the summary."""
-    repeat = summary[summary["frequency"] > 0]
+    median frequency with the most recent purchase; ties go to the smallest customer id."""
+    # In customer-id order, so that ties never depend on the order of the log's rows.
+    repeat = summary[summary["frequency"] > 0].sort_index(kind="stable")
     if repeat.empty:
         return []
     picks = [repeat["frequency"].idxmax()]

@@ -62,8 +62,8 @@ def collapse_rows(**columns) -> CollapsedRows:
     """Unique combinations of the given equal-length arrays, with counts as weights.
 
     Each column is hash-factorized (pandas, O(n)) and the codes are combined into one integer
-    key, so a million customers collapse in a fraction of a second; rows keep the order of
-    their first appearance.
+    key, so a million customers collapse in a fraction of a second; the unique rows come sorted by
+    their values, whatever the order of the input.
     """
     names = list(columns)
     arrays = [np.asarray(columns[n], dtype=float) for n in names]
@@ -80,8 +80,13 @@ def collapse_rows(**columns) -> CollapsedRows:
     n_groups = int(group.max()) + 1 if group.size else 0
     first = np.full(n_groups, group.size, dtype=np.int64)
     np.minimum.at(first, group, np.arange(group.size))
-    return CollapsedRows({n: arr[first] for n, arr in zip(names, arrays)},
-                         np.bincount(group, minlength=n_groups).astype(float), group)
+    # Unique rows sorted by their values (first column first), so that nothing computed from them
+    # (sums, numerical derivatives, bootstrap resamples) depends on the order of the input rows.
+    order = np.lexsort([arr[first] for arr in reversed(arrays)]) if n_groups else np.arange(0)
+    rank = np.empty(n_groups, dtype=np.int64)
+    rank[order] = np.arange(n_groups)
+    return CollapsedRows({n: arr[first][order] for n, arr in zip(names, arrays)},
+                         np.bincount(group, minlength=n_groups).astype(float)[order], rank[group])
 
 
 def collapse_counted(counts=None, **columns) -> CollapsedRows:

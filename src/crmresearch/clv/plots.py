@@ -169,8 +169,10 @@ def quadrant_figure(quadrant: pd.DataFrame, firm_label: str, customer_label: str
 def probability_alive_figure(frequency, recency, T, p_alive):
     """P(alive) against recency, by frequency (the BTYD 'recency matters' picture)."""
     fig, ax = report.new_figure()
-    frame = pd.DataFrame({"x": np.minimum(np.asarray(frequency), 5), "rel": np.asarray(recency) / np.asarray(T),
-                          "p": np.asarray(p_alive)})
+    t_x, T = np.asarray(recency, float), np.asarray(T, float)
+    # A customer first seen on the last calibration day (T = 0) bought at the end: recency share 1.
+    rel = np.divide(t_x, T, out=np.ones_like(T), where=T > 0)
+    frame = pd.DataFrame({"x": np.minimum(np.asarray(frequency), 5), "rel": rel, "p": np.asarray(p_alive)})
     shown = frame.iloc[shown_points(len(frame))]
     _note_sample(ax, len(shown), len(frame))
     for x, group in shown.groupby("x"):

@@ -223,9 +223,16 @@ def discounted_expected_transactions(purchase_fit, frequency, recency, T, horizo
     rows = models.collapse_rows(x=frequency, t_x=recency, T=T)
     c = rows.columns
     grid = np.arange(1, int(round(horizon / step)) + 1) * step
+    discount = (1 + discount_per_step) ** -np.arange(1, grid.size + 1)
+    if purchase_fit.name == "BG/NBD":
+        # E[Y(t) | x, t_x, T] = P(alive | x, t_x, T) * g(t; x, T): the discounted sum over the grid is
+        # taken once per distinct (x, T) pair, then scaled by each row's P(alive).
+        pairs = models.collapse_rows(x=c["x"], T=c["T"])
+        g = bgnbd_alive_expected(theta, grid[None, :], pairs.columns["x"][:, None], pairs.columns["T"][:, None])
+        per_pair = np.diff(g, axis=1, prepend=0.0) @ discount
+        return (bgnbd_prob_alive(theta, c["x"], c["t_x"], c["T"]) * per_pair[pairs.inverse])[rows.inverse]
     cumulative = conditional(theta, grid[None, :], c["x"], c["t_x"], c["T"])
     increments = np.diff(np.concatenate([np.zeros((cumulative.shape[0], 1)), cumulative], axis=1), axis=1)
-    discount = (1 + discount_per_step) ** -np.arange(1, grid.size + 1)
     return (increments @ discount)[rows.inverse]
 
 

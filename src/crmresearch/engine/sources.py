@@ -162,7 +162,11 @@ def _check_values(db, relation: str, path, source, row_numbers: bool) -> None:
             found = db.execute(f"SELECT filename, file_row_number + 1 FROM {relation} WHERE {cond} "
                                f"ORDER BY filename, file_row_number LIMIT {MAX_ROWS_SHOWN}").fetchall()
             where, rows = found[0][0], [r[1] for r in found if r[0] == found[0][0]]
-        raise DataValidationError(where, column, f"{expected} ({n:,} rows fail)", rows)
+        raise DataValidationError(where, column, f"{expected} ({_rows_fail(n)})", rows)
+
+
+def _rows_fail(n: int) -> str:
+    return f"{n:,} row fails" if n == 1 else f"{n:,} rows fail"
 
 
 def _date_expression(source: LogSource, dtype: str) -> str:
@@ -220,7 +224,7 @@ def _duckdb_log(con, source: LogSource, validate: bool, name: str):
             bad = db.execute(f"SELECT count(*) FROM {relation} WHERE {amount_sql} IS NULL AND "
                              f"{_quote(source.amount_column)} IS NOT NULL").fetchone()[0]
             if bad:
-                raise DataValidationError(path, source.amount_column, f"numeric values ({bad:,} rows fail)")
+                raise DataValidationError(path, source.amount_column, f"numeric values ({_rows_fail(bad)})")
         renamed = (f"CAST({_quote(source.customer_column)} AS VARCHAR) AS {_quote(source.customer_column)}, "
                    f"{_date_expression(source, types[source.date_column])} AS {_quote(source.date_column)}")
         if source.amount_column:
@@ -261,8 +265,20 @@ def _spark_log(con, source: LogSource, validate: bool):
                   ("n", source.amount_column, "values at least 0")]
         for key, column, expected in checks:
             if counts[key]:
-                raise DataValidationError(path, column, f"{expected} ({int(counts[key]):,} rows fail)")
+                raise DataValidationError(path, column, f"{expected} ({_rows_fail(int(counts[key]))})")
     return out
+
+
+CHECKED_ENV = "CRMRESEARCH_DATA_CHECKED"
+
+
+def checked_by_runner() -> bool:
+    """True inside a kernel started by `crmresearch run`, which has already checked the report's data
+    files before the kernel started (`runner.check_data_files`): the kernel need not scan a large log
+    a second time. A notebook run any other way (JupyterLab, papermill) checks it itself."""
+    import os
+
+    return os.environ.get(CHECKED_ENV) == "1"
 
 
 def open_log(con, source: LogSource, validate: bool = True, name: str = "crm_log"):

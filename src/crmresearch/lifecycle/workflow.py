@@ -127,7 +127,7 @@ def engine_aggregates(params) -> tuple[StageAggregates, StageAggregates]:
         if tx.dataset:
             table = sources.open_frame(con, tx.load())
         else:
-            table = sources.open_log(con, sources.LogSource.from_transactions(tx))
+            table = sources.open_log(con, sources.LogSource.from_transactions(tx), validate=not sources.checked_by_runner())
         summary = engine_summaries.stage_summary(table, fine_rules, params.stage_rules.end_month)
     finally:
         if params.engine.backend == "duckdb":

@@ -36,7 +36,7 @@ class CrmOverviewParameters(SurveyCutoffs, ReportParameters):
     @model_validator(mode="after")
     def _resolve_cutoffs(self):
         self._origins = resolve_cutoffs(self, OVERVIEW_CUTOFFS, self.scale_of)
-        require_engine_for_in_place(self.transactions, None)
+        require_engine_for_in_place(self.transactions, None, engine_allowed=False)
         if self.promoter_min <= self.detractor_max:
             raise ValueError(f"'promoter_min' above 'detractor_max' (got {self.promoter_min:g} and "
                              f"{self.detractor_max:g})")

@@ -54,6 +54,11 @@ class IntentionBridge(BaseModel):
                                         description="factors by which stated intention overstates retention")
     years: int = Field(5, ge=1, le=50, description="horizon of the retention-based value, in years")
 
+    @model_validator(mode="after")
+    def _log_in_memory(self):
+        require_engine_for_in_place(self.transactions, None, engine_allowed=False)
+        return self
+
 
 class SatisfactionToValueParameters(ReportParameters):
     survey: SurveySource | None = Field(None, description="the survey wave (path, id_column, items and scale)")
@@ -93,7 +98,7 @@ class SatisfactionToValueParameters(ReportParameters):
             raise ValueError("'survey.id_column': the survey column holding the customer id used for the join")
         if not self.cohort_start <= self.calibration_end < self.holdout_end:
             raise ValueError("cohort_start <= calibration_end < holdout_end")
-        require_engine_for_in_place(self.transactions, None)
+        require_engine_for_in_place(self.transactions, None, engine_allowed=False)
         if self.band_edges is not None and sorted(set(self.band_edges)) != list(self.band_edges):
             raise ValueError("'band_edges' strictly increasing")
         if self.clv_step_weeks > self.clv_horizon_weeks:

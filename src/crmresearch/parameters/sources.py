@@ -142,9 +142,16 @@ class TransactionSource(DataSource):
                                           self.amount_column, self.date_format)
 
 
-def require_engine_for_in_place(transactions, engine) -> None:
-    """A log read in place (folder, glob, table) needs the report's `engine:` block."""
-    if transactions is not None and transactions.in_place and engine is None:
+def require_engine_for_in_place(transactions, engine, engine_allowed: bool = True) -> None:
+    """A log read in place (folder, glob, table) needs the report's `engine:` block; a report
+    without one (`engine_allowed=False`) needs a data file."""
+    if transactions is None or not transactions.in_place:
+        return
+    if not engine_allowed:
+        raise ValueError("transactions as one .csv or .parquet file: this report reads its log into memory "
+                         "(a folder, glob or table is read in place only by the CLV and lifecycle reports, "
+                         "with an `engine:` block)")
+    if engine is None:
         raise ValueError("transactions given as a folder, glob or table need an `engine:` block "
                          "(e.g. engine: {backend: duckdb}) to be read in place")
 
