@@ -162,8 +162,9 @@ def rfm_expression(t, calibration_end, holdout_end=None, period_days: float = 7.
 RFM_INT = ("frequency", "frequency_holdout")
 
 
-def _rfm_frame(df: pd.DataFrame) -> pd.DataFrame:
-    df = df.sort_values("customer_id", kind="stable")
+def _rfm_frame(df: pd.DataFrame, presorted: bool = False) -> pd.DataFrame:
+    if not presorted:
+        df = df.sort_values("customer_id", kind="stable")
     for c in df.columns:
         if c in RFM_INT:
             df[c] = df[c].astype(np.int64)
@@ -192,8 +193,8 @@ def rfm_collapsed(t, calibration_end, period_days: float = 7.0, holdout_end=None
 
 def customer_rfm(rfm_table) -> pd.DataFrame:
     """A per-customer RFM table of the engine (`rfm_expression`, e.g. materialized) as the pandas
-    summary `clv.rfm.rfm_summary` gives, rows in customer-id order."""
-    return _rfm_frame(execute(rfm_table, "RFM summary"))
+    summary `clv.rfm.rfm_summary` gives, rows in customer-id order (sorted by the engine)."""
+    return _rfm_frame(execute(rfm_table.order_by("customer_id"), "RFM summary"), presorted=True)
 
 
 def log_size(t) -> dict:
@@ -295,11 +296,18 @@ def repeat_spend_rows(rfm_table) -> pd.DataFrame:
 
 
 # ------------------------------------------------------------------ tracking
-def repeat_transactions_by_period(t, start, end, calibration_end=None, period_days: float = 7.0) -> pd.DataFrame:
+def repeat_transactions_by_period(t, start, end, calibration_end=None, period_days: float = 7.0,
+                                  first_days=None) -> pd.DataFrame:
     """`rfm.repeat_transactions_by_period` for the cohort of customers whose first purchase is on
-    or before `calibration_end` (all customers when None): period, incremental, cumulative."""
+    or before `calibration_end` (all customers when None): period, incremental, cumulative.
+    `first_days`: a table of (customer_id, first_day) already computed (e.g. the materialized RFM
+    table), which saves the engine one grouping of the log."""
     s, e = day_number(start), day_number(end)
-    j = with_first_day(daily(t))
+    if first_days is None:
+        j = with_first_day(daily(t))
+    else:
+        d = daily(t)
+        j = d.join(first_days.select("customer_id", "first_day"), "customer_id")
     keep = (j.day > j.first_day) & (j.day >= s) & (j.day <= e)
     if calibration_end is not None:
         keep &= j.first_day <= day_number(calibration_end)
