@@ -73,7 +73,8 @@ def _fits_from_engine(table):
     from crmresearch.clv import models
     from crmresearch.engine import summaries as S
 
-    kept = S.materialize(S.rfm_expression(table, CALIBRATION_END, HOLDOUT_END), "rfm_customers")
+    days = S.materialize(S.daily(table), "days")
+    kept = S.materialize(S.rfm_expression(table, CALIBRATION_END, HOLDOUT_END, days=days), "rfm_customers")
     rows = S.collapse_customer_rows(kept, holdout=True)
     bg = models.fit_bgnbd(rows["frequency"].to_numpy(), rows["recency"].to_numpy(), rows["T"].to_numpy(),
                           weights=rows["customers"].to_numpy())      # unique rows, never expanded
@@ -92,7 +93,8 @@ def child_engine(step: str, log: str, memory_limit: str, threads: int | None, ou
     table = sources.open_log(con, sources.LogSource(path=log), validate=False)
     result = {}
     if step == "rfm":
-        rows = S.rfm_collapsed(table, CALIBRATION_END, holdout_end=HOLDOUT_END)
+        days = S.materialize(S.daily(table), "days")         # as the CLV report does (see analysis.read_in_place)
+        rows = S.rfm_collapsed(table, CALIBRATION_END, holdout_end=HOLDOUT_END, days=days)
         result = {"customers": int(rows["customers"].sum()), "unique_rows": len(rows),
                   "holdout_total": int(rows["frequency_holdout"].sum())}
     elif step == "stage":
@@ -175,10 +177,8 @@ def report_step(engine: str, log: Path, memory_limit: str, threads: int | None) 
     if os.waitstatus_to_exitcode(status) != 0:
         return wall, usage.ru_maxrss / 1024, {"error": out.strip().splitlines()[-1][:200]}
     results = json.loads((work / "reports" / "customer_lifetime_value" / f"bench_{engine}" / "results.json").read_text())
-    rfm = results["sections"]["rfm"]["results"]
-    clv = results["sections"]["clv"]["results"]
-    return wall, usage.ru_maxrss / 1024, {"customers": rfm.get("customers"),
-                                           "total_clv": round(clv.get("clv_total", {}).get("total", float("nan")), 2)}
+    return wall, usage.ru_maxrss / 1024, {"customers": results["sections"]["rfm"].get("rows_used"),
+                                           "total_clv": round(results["results"]["clv_total"]["total"], 2)}
 
 
 def run_child(args_list: list[str]) -> tuple[float, float, dict]:

@@ -114,10 +114,13 @@ def _divide(numerator, denominator):
 
 
 # ------------------------------------------------------------------ RFM
-def rfm_expression(t, calibration_end, holdout_end=None, period_days: float = 7.0):
-    """Per-customer RFM expression (columns as `clv.rfm.rfm_summary`, plus integer day numbers)."""
+def rfm_expression(t, calibration_end, holdout_end=None, period_days: float = 7.0, days=None):
+    """Per-customer RFM expression (columns as `clv.rfm.rfm_summary`, plus integer day numbers).
+
+    `days`: the log's customer-days (`daily(t)`) already computed and kept (`materialize`): on a
+    log of 100 million rows the two groupings and the join do not fit a 2 GB limit in one query."""
     cal = day_number(calibration_end)
-    j = with_first_day(daily(t))
+    j = with_first_day(days if days is not None else daily(t))
     j = j.filter(j.first_day <= cal)
     in_cal = j.day <= cal
     repeat = in_cal & (j.day > j.first_day)
@@ -181,13 +184,13 @@ def rfm_summary(t, calibration_end, holdout_end=None, period_days: float = 7.0) 
     return _rfm_frame(execute(rfm_expression(t, calibration_end, holdout_end, period_days), "RFM summary"))
 
 
-def rfm_collapsed(t, calibration_end, period_days: float = 7.0, holdout_end=None) -> pd.DataFrame:
+def rfm_collapsed(t, calibration_end, period_days: float = 7.0, holdout_end=None, days=None) -> pd.DataFrame:
     """Unique (frequency, recency, T) rows with their customer counts (`customers`), for fitting.
 
     Grouped on integer day counts and divided after, so the times equal the per-customer ones.
     With `holdout_end` the holdout purchases are summed per row too (`frequency_holdout`).
     """
-    return collapse_customer_rows(rfm_expression(t, calibration_end, holdout_end, period_days), period_days,
+    return collapse_customer_rows(rfm_expression(t, calibration_end, holdout_end, period_days, days), period_days,
                                   holdout=holdout_end is not None)
 
 
@@ -297,16 +300,17 @@ def repeat_spend_rows(rfm_table) -> pd.DataFrame:
 
 # ------------------------------------------------------------------ tracking
 def repeat_transactions_by_period(t, start, end, calibration_end=None, period_days: float = 7.0,
-                                  first_days=None) -> pd.DataFrame:
+                                  first_days=None, days=None) -> pd.DataFrame:
     """`rfm.repeat_transactions_by_period` for the cohort of customers whose first purchase is on
     or before `calibration_end` (all customers when None): period, incremental, cumulative.
     `first_days`: a table of (customer_id, first_day) already computed (e.g. the materialized RFM
-    table), which saves the engine one grouping of the log."""
+    table) and `days` the kept customer-days (see `rfm_expression`): each saves the engine a
+    grouping of the log."""
     s, e = day_number(start), day_number(end)
+    d = days if days is not None else daily(t)
     if first_days is None:
-        j = with_first_day(daily(t))
+        j = with_first_day(d)
     else:
-        d = daily(t)
         j = d.join(first_days.select("customer_id", "first_day"), "customer_id")
     keep = (j.day > j.first_day) & (j.day >= s) & (j.day <= e)
     if calibration_end is not None:
