@@ -74,7 +74,8 @@ def _fits_from_engine(table):
     from crmresearch.engine import summaries as S
 
     days = S.materialize(S.daily(table), "days")
-    kept = S.materialize(S.rfm_expression(table, CALIBRATION_END, HOLDOUT_END, days=days), "rfm_customers")
+    kept = S.materialize_parts([S.rfm_expression(table, CALIBRATION_END, HOLDOUT_END, days=p)
+                                for p in S.customer_parts(days)], "rfm_customers")
     rows = S.collapse_customer_rows(kept, holdout=True)
     bg = models.fit_bgnbd(rows["frequency"].to_numpy(), rows["recency"].to_numpy(), rows["T"].to_numpy(),
                           weights=rows["customers"].to_numpy())      # unique rows, never expanded
@@ -94,7 +95,9 @@ def child_engine(step: str, log: str, memory_limit: str, threads: int | None, ou
     result = {}
     if step == "rfm":
         days = S.materialize(S.daily(table), "days")         # as the CLV report does (see analysis.read_in_place)
-        rows = S.rfm_collapsed(table, CALIBRATION_END, holdout_end=HOLDOUT_END, days=days)
+        kept = S.materialize_parts([S.rfm_expression(table, CALIBRATION_END, HOLDOUT_END, days=p)
+                                    for p in S.customer_parts(days)], "rfm_customers")
+        rows = S.collapse_customer_rows(kept, holdout=True)
         result = {"customers": int(rows["customers"].sum()), "unique_rows": len(rows),
                   "holdout_total": int(rows["frequency_holdout"].sum())}
     elif step == "stage":

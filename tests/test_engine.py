@@ -167,6 +167,26 @@ def test_materialized_customer_table_gives_same_rows(duck, generated):
     np.testing.assert_allclose(spend["monetary_value"], repeat["monetary_value"], rtol=RTOL, atol=0)
 
 
+def test_customer_parts_give_the_whole(duck, generated):
+    """The RFM table and the weekly counts computed part by part (customers split by a hash of their
+    id, as a 100-million-row log is within a 2 GB limit) equal the whole: every customer once."""
+    table = sources.open_log(duck, sources.LogSource(path=str(generated["folder"])))
+    days = S.materialize(S.daily(table), "days_for_parts")
+    parts = S.customer_parts(days, rows_per_part=20_000)
+    assert len(parts) >= 4
+    whole = S.customer_rfm(S.materialize(S.rfm_expression(table, GEN["calibration_end"], GEN["holdout_end"],
+                                                          days=days), "rfm_whole"))
+    split = S.customer_rfm(S.materialize_parts([S.rfm_expression(table, GEN["calibration_end"], GEN["holdout_end"],
+                                                                 days=p) for p in parts], "rfm_split"))
+    pd.testing.assert_frame_equal(whole, split, check_exact=False, rtol=RTOL)
+    memory = rfm.rfm_summary(generated["log"], GEN["calibration_end"], GEN["holdout_end"]).sort_index()
+    assert list(split.index) == list(memory.index.astype(str))
+    counts = S.sum_periods([S.repeat_transactions_by_period(table, GEN["start"], GEN["holdout_end"],
+                                                            GEN["calibration_end"], days=p) for p in parts])
+    expected = S.repeat_transactions_by_period(table, GEN["start"], GEN["holdout_end"], GEN["calibration_end"])
+    pd.testing.assert_frame_equal(counts, expected, check_exact=True, check_dtype=False)
+
+
 def test_customer_predictions_streamed_to_parquet(duck, generated, tmp_path):
     from crmresearch.clv import predictions
 

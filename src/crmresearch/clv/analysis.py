@@ -210,14 +210,16 @@ def read_in_place(params) -> ClvData:
     try:
         table = sources.open_log(con, sources.LogSource.from_transactions(params.transactions), name="crm_clv_log",
                                  validate=not sources.checked_by_runner())
-        # The customer-days and the cohort's RFM table are computed once each and kept (each step
-        # spills on its own within the memory limit); the weekly counts read both.
+        # The customer-days are computed once and kept, then the cohort's RFM table part by part
+        # (customers split by a hash of their id, so each part fits the memory limit); the weekly
+        # counts are sums over the same parts.
         days = S.materialize(S.daily(table), "crm_clv_days")
-        rfm_table = S.materialize(S.rfm_expression(table, params.calibration_end, params.holdout_end, days=days),
-                                  "crm_clv_rfm")
+        parts = S.customer_parts(days)
+        rfm_table = S.materialize_parts([S.rfm_expression(table, params.calibration_end, params.holdout_end, days=p)
+                                         for p in parts], "crm_clv_rfm")
         summary = S.customer_rfm(rfm_table)
-        counts = S.repeat_transactions_by_period(table, params.cohort_start, params.holdout_end,
-                                                 params.calibration_end, first_days=rfm_table, days=days)
+        counts = S.sum_periods([S.repeat_transactions_by_period(table, params.cohort_start, params.holdout_end,
+                                                                params.calibration_end, days=p) for p in parts])
         size = S.log_size(table)
         history_log = S.customer_log(table, intervals.choose_customers(summary))
     finally:

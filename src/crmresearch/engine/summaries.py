@@ -258,6 +258,43 @@ def materialize(expr, name: str):
         return expr.cache()
 
 
+ROWS_PER_PART = 25_000_000       # customer-days per part (see `customer_parts`)
+
+
+def customer_parts(days, rows_per_part: int = ROWS_PER_PART) -> list:
+    """The customer-days split into parts by a hash of the customer id (every customer wholly in
+    one part), about `rows_per_part` rows each, for DuckDB; one part on Spark, which spills by itself.
+
+    A grouping of 10 million customers joined with their first days does not fit a 2 GB limit in one
+    query; part by part it does, and since a customer's rows never span parts, per-customer results
+    (and sums over customers) are those of the whole."""
+    con = days._find_backend()
+    if con.name != "duckdb":
+        return [days]
+    n = int(execute(days.aggregate(n=days.count()), "customer-days")["n"].iloc[0])
+    k = max(1, math.ceil(n / rows_per_part))
+    if k == 1:
+        return [days]
+    h = days.customer_id.hash() % ibis.literal(k, "int64")
+    bucket = (h + ibis.literal(k, "int64")) % ibis.literal(k, "int64")        # 0..k-1 whatever the hash's sign
+    return [days.filter(bucket == ibis.literal(i, "int64")) for i in range(k)]
+
+
+def materialize_parts(exprs: list, name: str):
+    """`materialize` for an expression given in parts (see `customer_parts`): the parts are
+    computed one after another into one folder of Parquet files, read as one table."""
+    if len(exprs) == 1:
+        return materialize(exprs[0], name)
+    con = exprs[0]._find_backend()
+    folder = Path(_scratch_folder(con)) / name
+    folder.mkdir()
+    for i, expr in enumerate(exprs):
+        with _Heartbeat(con, f"materialize {name} part {i + 1} of {len(exprs)}", None, 10.0):
+            con.con.execute(f"COPY ({con.compile(expr)}) TO '{folder / f'part-{i:04d}.parquet'}' (FORMAT parquet)")
+    con.con.execute(f'CREATE OR REPLACE TEMP VIEW "{name}" AS SELECT * FROM read_parquet(\'{folder}/*.parquet\')')
+    return con.table(name)
+
+
 def _scratch_folder(con) -> str:
     """A folder for intermediate files inside DuckDB's temp_directory, removed at exit."""
     import atexit
@@ -330,6 +367,14 @@ def repeat_transactions_by_period(t, start, end, calibration_end=None, period_da
     incremental[p[ok]] = df["incremental"].to_numpy(np.int64)[ok]
     return pd.DataFrame({"period": np.arange(1, n_periods + 1), "incremental": incremental,
                          "cumulative": np.cumsum(incremental)})
+
+
+def sum_periods(tables: list) -> pd.DataFrame:
+    """Per-period counts (period, incremental, cumulative) summed over parts of the customers."""
+    out = tables[0].copy()
+    out["incremental"] = np.sum([t["incremental"].to_numpy() for t in tables], axis=0)
+    out["cumulative"] = np.cumsum(out["incremental"].to_numpy())
+    return out
 
 
 # ------------------------------------------------------------------ stage panel
