@@ -212,14 +212,13 @@ def read_in_place(params) -> ClvData:
                                  validate=not sources.checked_by_runner())
         # The customer-days are computed once and kept, then the cohort's RFM table part by part
         # (customers split by a hash of their id, so each part fits the memory limit); the weekly
-        # counts are sums over the same parts.
+        # counts join the customer-days with the kept first days.
         days = S.materialize(S.daily(table), "crm_clv_days")
-        parts = S.customer_parts(days)
         rfm_table = S.materialize_parts([S.rfm_expression(table, params.calibration_end, params.holdout_end, days=p)
-                                         for p in parts], "crm_clv_rfm")
+                                         for p in S.customer_parts(days)], "crm_clv_rfm")
         summary = S.customer_rfm(rfm_table)
-        counts = S.sum_periods([S.repeat_transactions_by_period(table, params.cohort_start, params.holdout_end,
-                                                                params.calibration_end, days=p) for p in parts])
+        counts = S.repeat_transactions_by_period(table, params.cohort_start, params.holdout_end,
+                                                 params.calibration_end, first_days=rfm_table, days=days)
         size = S.log_size(table)
         history_log = S.customer_log(table, intervals.choose_customers(summary))
     finally:

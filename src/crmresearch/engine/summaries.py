@@ -258,7 +258,7 @@ def materialize(expr, name: str):
         return expr.cache()
 
 
-ROWS_PER_PART = 25_000_000       # customer-days per part (see `customer_parts`)
+ROWS_PER_PART = 50_000_000       # customer-days per part (see `customer_parts`)
 
 
 def customer_parts(days, rows_per_part: int = ROWS_PER_PART) -> list:
