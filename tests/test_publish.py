@@ -229,6 +229,7 @@ def test_quarto_output_is_logged_on_success(tmp_path, monkeypatch):
     reports = tmp_path / "reports"
     (reports / "crm_overview" / "fast").mkdir(parents=True)
     (reports / "crm_overview" / "fast" / "results.json").write_text("{}")
+    (reports / "crm_overview" / "fast" / "customers.parquet").write_bytes(b"PAR1 stand-in")
     fake = tmp_path / "quarto"
     fake.write_text("#!/bin/sh\nmkdir -p \"$2/_site_build/crm_overview/fast\"\n"
                     "echo 'Rendering crm_overview/fast/report.ipynb' >&2\n"
@@ -239,5 +240,7 @@ def test_quarto_output_is_logged_on_success(tmp_path, monkeypatch):
     entries = [publish.ReportEntry("00_crm_overview", "crm_overview", "fast", "T", "S", "F", "2026-01-01", "")]
     build = publish.render_with_quarto(reports, entries, lines.append)
     assert (build / "crm_overview" / "fast" / "results.json").exists()
+    # A report's data output goes to the site with it (both routes use `_copy_outputs`).
+    assert (build / "crm_overview" / "fast" / "customers.parquet").read_bytes() == b"PAR1 stand-in"
     assert any("unable to resolve crossref @fig-patterns" in line for line in lines)
     assert any("Output created" in line for line in lines) and all(line.startswith("  quarto: ") for line in lines)

@@ -410,7 +410,7 @@ def render_with_pandoc(reports_dir: Path, entries: list[ReportEntry], cfg: dict,
                             formats='Also as <a href="report.pdf">PDF</a> · '
                                     '<a href="results.json">results.json</a>')
         _render_pdf(md, cfg)
-        shutil.copy2(reports_dir / e.rel / "results.json", out / "results.json")
+        _copy_outputs(reports_dir / e.rel, out)
         md.unlink()
         (out / "report.typ").unlink()
         log(f"  rendered {e.rel}: report.html, report.pdf")
@@ -456,8 +456,28 @@ def render_with_quarto(reports_dir: Path, entries: list[ReportEntry], log) -> Pa
     for line in lines[-QUARTO_LOG_LINES:]:
         log(f"  quarto: {line}")
     for e in entries:
-        shutil.copy2(reports_dir / e.rel / "results.json", build / e.topic / e.variant / "results.json")
+        _copy_outputs(reports_dir / e.rel, build / e.topic / e.variant)
     return build
+
+
+# Files a report writes beside itself that readers of the site may download with it.
+REPORT_OUTPUTS = ("results.json", "customers.parquet")
+
+
+def _copy_outputs(source: Path, target: Path) -> None:
+    """results.json and the report's data outputs (e.g. every customer's predictions) into its site
+    folder; a large Parquet file is hard-linked where the file system allows, not copied."""
+    import os
+
+    for name in REPORT_OUTPUTS:
+        src, dst = source / name, target / name
+        if not src.exists():
+            continue
+        dst.unlink(missing_ok=True)
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copy2(src, dst)
 
 
 def publish(reports_dir: Path | None = None, engine: str = "auto", log=print) -> Path:
