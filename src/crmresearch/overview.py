@@ -77,7 +77,7 @@ def repeat_purchase(transactions: pd.DataFrame, window_days: int, confidence: fl
     end = days["day"].max()
     eligible = days.loc[first + pd.Timedelta(days=window_days) <= end, "customer_id"].unique()
     in_window = days[(days["day"] > first) & (days["day"] <= first + pd.Timedelta(days=window_days))]
-    repeaters = np.isin(eligible, in_window["customer_id"].unique())
+    repeaters = pd.Index(eligible).isin(in_window["customer_id"].unique())     # hash lookup, not pairwise
     return stats.proportion(repeaters, confidence)
 
 
