@@ -184,13 +184,13 @@ def rfm_summary(t, calibration_end, holdout_end=None, period_days: float = 7.0) 
     return _rfm_frame(execute(rfm_expression(t, calibration_end, holdout_end, period_days), "RFM summary"))
 
 
-def rfm_collapsed(t, calibration_end, period_days: float = 7.0, holdout_end=None, days=None) -> pd.DataFrame:
+def rfm_collapsed(t, calibration_end, period_days: float = 7.0, holdout_end=None) -> pd.DataFrame:
     """Unique (frequency, recency, T) rows with their customer counts (`customers`), for fitting.
 
     Grouped on integer day counts and divided after, so the times equal the per-customer ones.
     With `holdout_end` the holdout purchases are summed per row too (`frequency_holdout`).
     """
-    return collapse_customer_rows(rfm_expression(t, calibration_end, holdout_end, period_days, days), period_days,
+    return collapse_customer_rows(rfm_expression(t, calibration_end, holdout_end, period_days), period_days,
                                   holdout=holdout_end is not None)
 
 
