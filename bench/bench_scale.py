@@ -8,10 +8,12 @@ transactions per customer, 3 years) and caches it under bench/results/ (gitignor
 then runs in a fresh child process, so its wall time and peak RSS (`os.wait4` rusage of that
 child) are its own:
 
-* rfm   — RFM summary with calibration/holdout split, same-day purchases merged, collapsed to the
-          unique (x, t_x, T) rows used for fitting;
+* rfm   — RFM summary with calibration/holdout split, same-day purchases merged: the per-customer
+          table (x, t_x, T, spends, holdout count and spend) kept in the engine, as the CLV report
+          does, with its customer count and holdout total;
 * stage — monthly stage panel (recency x purchase-count rules) and its transition counts;
-* fit   — BG/NBD on the collapsed rows and Gamma-Gamma on the repeat buyers;
+* fit   — the RFM table collapsed to its unique (x, t_x, T) rows, BG/NBD fitted on them with their
+          customer counts, Gamma-Gamma on the repeat buyers;
 * clv   — the fits plus per-customer P(alive), expected purchases and CLV with its interval,
           written to Parquet, with value tiers' top share and Gini computed from that file;
 * report — the whole CLV report (`params/on_demand/clv_large_log.yaml` pointed at the log) through
@@ -66,6 +68,17 @@ def cached_log(transactions: int, customers: int, seed: int, single_file: bool) 
 
 
 # ------------------------------------------------------------------ child processes
+def _kept_rfm(table):
+    """The cohort's per-customer RFM table, range by range of customer ids, kept in the engine
+    (as the CLV report does, see `clv.analysis.read_in_place`)."""
+    from crmresearch.engine import sources
+    from crmresearch.engine import summaries as S
+
+    sample = sources.id_sample(table._find_backend())
+    parts = [S.in_range(table, r) for r in S.customer_ranges(table, sample=sample)]
+    return S.materialize_parts([S.rfm_expression(p, CALIBRATION_END, HOLDOUT_END) for p in parts], "rfm_customers")
+
+
 def _fits_from_engine(table):
     """The per-customer RFM table kept in the engine (one scan of the log), its unique rows, the fits."""
     import numpy as np
@@ -73,9 +86,7 @@ def _fits_from_engine(table):
     from crmresearch.clv import models
     from crmresearch.engine import summaries as S
 
-    days = S.materialize(S.daily(table), "days")
-    kept = S.materialize_parts([S.rfm_expression(table, CALIBRATION_END, HOLDOUT_END, days=p)
-                                for p in S.customer_parts(days)], "rfm_customers")
+    kept = _kept_rfm(table)
     rows = S.collapse_customer_rows(kept, holdout=True)
     bg = models.fit_bgnbd(rows["frequency"].to_numpy(), rows["recency"].to_numpy(), rows["T"].to_numpy(),
                           weights=rows["customers"].to_numpy())      # unique rows, never expanded
@@ -94,18 +105,17 @@ def child_engine(step: str, log: str, memory_limit: str, threads: int | None, ou
     table = sources.open_log(con, sources.LogSource(path=log), validate=False)
     result = {}
     if step == "rfm":
-        days = S.materialize(S.daily(table), "days")         # as the CLV report does (see analysis.read_in_place)
-        kept = S.materialize_parts([S.rfm_expression(table, CALIBRATION_END, HOLDOUT_END, days=p)
-                                    for p in S.customer_parts(days)], "rfm_customers")
-        rows = S.collapse_customer_rows(kept, holdout=True)
-        result = {"customers": int(rows["customers"].sum()), "unique_rows": len(rows),
-                  "holdout_total": int(rows["frequency_holdout"].sum())}
+        kept = _kept_rfm(table)
+        totals = S.execute(kept.aggregate(customers=kept.count(), holdout_total=kept.frequency_holdout.sum(),
+                                          repeat_buyers=kept.count(where=kept.frequency > 0)), "RFM totals")
+        result = {k: int(totals[k].iloc[0]) for k in ("customers", "repeat_buyers", "holdout_total")}
     elif step == "stage":
         summary = S.stage_summary(table, _count_rules())
         result = {"panel_rows": summary.rows, "transitions": int(summary.transition_counts.sum())}
     elif step == "fit":
         _, rows, bg, gg = _fits_from_engine(table)
-        result = {"customers": int(rows["customers"].sum()), "bgnbd": bg.theta.round(6).tolist(),
+        result = {"customers": int(rows["customers"].sum()), "unique_rows": bg.n_unique_rows,
+                  "bgnbd": bg.theta.round(6).tolist(),
                   "gamma_gamma": gg.theta.round(6).tolist()}
     elif step == "clv":
         kept, rows, bg, gg = _fits_from_engine(table)
@@ -135,13 +145,12 @@ def child_pandas(step: str, log: str, out_dir: Path) -> dict:
     summary = rfm.rfm_summary(tx, CALIBRATION_END, HOLDOUT_END)
     del tx
     if step == "rfm":
-        rows = models.collapse_rows(x=summary["frequency"], t_x=summary["recency"], T=summary["T"])
-        return result | {"customers": len(summary), "unique_rows": int(rows.weights.size),
+        return result | {"customers": len(summary), "repeat_buyers": int((summary["frequency"] > 0).sum()),
                          "holdout_total": int(summary["frequency_holdout"].sum())}
     bg = models.fit_bgnbd(summary["frequency"], summary["recency"], summary["T"])
     gg = models.fit_gamma_gamma(summary["frequency"], summary["monetary_value"])
     if step == "fit":
-        return result | {"customers": len(summary), "bgnbd": bg.theta.round(6).tolist(),
+        return result | {"customers": len(summary), "unique_rows": bg.n_unique_rows, "bgnbd": bg.theta.round(6).tolist(),
                          "gamma_gamma": gg.theta.round(6).tolist()}
     table, total = predictions.customer_lifetime_value(bg, gg, summary, **{k: CLV_ARGS[k] for k in
                                                        ("horizon", "step", "annual_discount_rate")},

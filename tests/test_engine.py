@@ -167,24 +167,77 @@ def test_materialized_customer_table_gives_same_rows(duck, generated):
     np.testing.assert_allclose(spend["monetary_value"], repeat["monetary_value"], rtol=RTOL, atol=0)
 
 
-def test_customer_parts_give_the_whole(duck, generated):
-    """The RFM table and the weekly counts computed part by part (customers split by a hash of their
-    id, as a 100-million-row log is within a 2 GB limit) equal the whole: every customer once."""
+def test_customer_ranges_give_the_whole(duck, generated):
+    """The RFM table and the weekly counts computed range by range of customer ids (as a
+    100-million-row log is within a 2 GB limit) equal the whole, bit for bit: every customer once."""
     table = sources.open_log(duck, sources.LogSource(path=str(generated["folder"])))
-    days = S.materialize(S.daily(table), "days_for_parts")
-    parts = S.customer_parts(days, rows_per_part=20_000)
-    assert len(parts) >= 4
-    whole = S.customer_rfm(S.materialize(S.rfm_expression(table, GEN["calibration_end"], GEN["holdout_end"],
-                                                          days=days), "rfm_whole"))
-    split = S.customer_rfm(S.materialize_parts([S.rfm_expression(table, GEN["calibration_end"], GEN["holdout_end"],
-                                                                 days=p) for p in parts], "rfm_split"))
-    pd.testing.assert_frame_equal(whole, split, check_exact=False, rtol=RTOL)
+    ranges = S.customer_ranges(table, rows_per_part=20_000)
+    assert len(ranges) >= 4 and ranges[0][0] is None and ranges[-1][1] is None
+    parts = [S.in_range(table, r) for r in ranges]
+    whole = S.customer_rfm(S.materialize(S.rfm_expression(table, GEN["calibration_end"], GEN["holdout_end"]),
+                                         "rfm_whole"))
+    kept = S.materialize_parts([S.rfm_expression(p, GEN["calibration_end"], GEN["holdout_end"], cohort_only=False)
+                                for p in parts], "rfm_split")
+    split = S.customer_rfm(S.cohort(kept, GEN["calibration_end"]))
+    pd.testing.assert_frame_equal(whole, split, check_exact=True)
     memory = rfm.rfm_summary(generated["log"], GEN["calibration_end"], GEN["holdout_end"]).sort_index()
     assert list(split.index) == list(memory.index.astype(str))
-    counts = S.sum_periods([S.repeat_transactions_by_period(table, GEN["start"], GEN["holdout_end"],
-                                                            GEN["calibration_end"], days=p) for p in parts])
+    assert S.log_size(table, customers=kept) == S.log_size(table)
+    counts = S.sum_periods([S.repeat_transactions_by_period(p, GEN["start"], GEN["holdout_end"], GEN["calibration_end"],
+                                                            first_days=S.in_range(S.cohort(kept, GEN["calibration_end"]), r))
+                            for p, r in zip(parts, ranges)])
     expected = S.repeat_transactions_by_period(table, GEN["start"], GEN["holdout_end"], GEN["calibration_end"])
     pd.testing.assert_frame_equal(counts, expected, check_exact=True, check_dtype=False)
+
+
+def test_ranges_follow_the_memory_limit():
+    """A range holds what the engine's memory limit holds: 25 million transactions at 2 GB (four
+    ranges for 100 million, as benchmarked), a quarter of that at 512 MB."""
+    from crmresearch.parameters.engine import EngineSettings
+
+    at = {m: S.part_rows(spark.connect(EngineSettings(memory_limit=m))) for m in ("2GB", "512MB")}
+    assert 25_000_000 <= at["2GB"] < 100_000_000 / 3
+    assert at["512MB"] == pytest.approx(at["2GB"] / 4, rel=0.1)        # DuckDB shows 2 GB as 1.8 GiB
+
+
+def test_spends_are_the_same_bits_in_pandas_and_the_engine(duck, generated):
+    """Spends are exact sums of whole-number limbs rounded once (`crmresearch.spend_sums`), day
+    totals included: the engine's RFM spends equal pandas' bit for bit, whatever the order of the
+    rows, also for the customers with a day of three or more purchases (where a plain sum depends
+    on the order of its terms)."""
+    table = sources.open_log(duck, sources.LogSource(path=str(generated["folder"])))
+    engine = S.rfm_summary(table, GEN["calibration_end"], GEN["holdout_end"])
+    log = generated["log"]
+    per_day = log.groupby(["customer_id", log["date"].dt.floor("D")]).size()
+    crowded = set(per_day[per_day >= 3].index.get_level_values(0).astype(str))
+    assert len(crowded) > 100                                   # 189 of 7,298 customers
+    for rows in (log, log.sample(frac=1.0, random_state=7), log.iloc[::-1]):
+        memory = rfm.rfm_summary(rows, GEN["calibration_end"], GEN["holdout_end"]).sort_index()
+        memory.index = memory.index.astype(str)
+        for column in ("monetary_value", "first_spend", "calibration_spend", "monetary_holdout"):
+            np.testing.assert_array_equal(engine[column].to_numpy(), memory.loc[engine.index, column].to_numpy(),
+                                          err_msg=column)
+
+
+def test_spend_sums_are_exact_and_order_free():
+    """The limbs of `spend_sums` rebuild every amount of at least 2**-8 exactly and add to the exact
+    sum rounded once (checked against `math.fsum`), in any order."""
+    import math
+
+    from crmresearch import spend_sums
+
+    rng = np.random.default_rng(20261130)
+    amounts = np.concatenate([rng.gamma(2.0, 30.0, 3000).round(2), rng.gamma(0.5, 1e6, 1000),
+                              rng.uniform(2.0 ** -8, 1.0, 1000), [0.0, 0.01, 0.1, 0.2, 0.3, 1e12]])
+    assert np.array_equal(spend_sums.from_limbs(*spend_sums.limbs(amounts)), amounts)
+    groups = rng.integers(0, 400, amounts.size)
+    got = spend_sums.grouped_sum(groups, amounts, 400)
+    order = rng.permutation(amounts.size)
+    assert np.array_equal(spend_sums.grouped_sum(groups[order], amounts[order], 400), got)
+    small = amounts < 1e9                           # a group's total must stay below 2**33 to be exact
+    exact = spend_sums.grouped_sum(groups[small], amounts[small], 400)
+    want = [math.fsum(amounts[small][groups[small] == g]) for g in range(400)]
+    assert np.array_equal(exact, np.array(want))
 
 
 def test_customer_predictions_streamed_to_parquet(duck, generated, tmp_path):

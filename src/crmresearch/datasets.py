@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import config
+from . import config, spend_sums
 
 
 class DataValidationError(ValueError):
@@ -245,6 +245,9 @@ def load_transactions(path, customer: str, date: str, amount: str | None = None,
                                   _bad_rows(dates.isna()))
     out = pd.DataFrame({"customer_id": df[customer].astype(str), "date": dates})
     out["amount"] = validate_numeric(df, path, amount, low=0) if amount else 1.0
+    if amount and (out["amount"] > spend_sums.MAX_AMOUNT).any():
+        raise DataValidationError(path, amount, f"values at most {spend_sums.MAX_AMOUNT:.0e}",
+                                  _bad_rows(out["amount"] > spend_sums.MAX_AMOUNT))
     return out
 
 

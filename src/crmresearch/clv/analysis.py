@@ -210,16 +210,21 @@ def read_in_place(params) -> ClvData:
     try:
         table = sources.open_log(con, sources.LogSource.from_transactions(params.transactions), name="crm_clv_log",
                                  validate=not sources.checked_by_runner())
-        # The customer-days are computed once and kept, then the cohort's RFM table part by part
-        # (customers split by a hash of their id, so each part fits the memory limit); the weekly
-        # counts join the customer-days with the kept first days.
-        days = S.materialize(S.daily(table), "crm_clv_days")
-        rfm_table = S.materialize_parts([S.rfm_expression(table, params.calibration_end, params.holdout_end, days=p)
-                                         for p in S.customer_parts(days)], "crm_clv_rfm")
+        # The customers are cut into ranges of their ids that each fit the memory limit; each range's
+        # RFM rows are computed in one grouping and kept (with the customers who first bought after
+        # the calibration end, for the log's customer count); the weekly counts join each range's
+        # customer-days with its kept first days.
+        ranges = S.customer_ranges(table, sample=sources.id_sample(con, "crm_clv_log"))
+        parts = [S.in_range(table, r) for r in ranges]
+        customers = S.materialize_parts([S.rfm_expression(p, params.calibration_end, params.holdout_end,
+                                                          cohort_only=False) for p in parts], "crm_clv_rfm")
+        rfm_table = S.cohort(customers, params.calibration_end)
         summary = S.customer_rfm(rfm_table)
-        counts = S.repeat_transactions_by_period(table, params.cohort_start, params.holdout_end,
-                                                 params.calibration_end, first_days=rfm_table, days=days)
-        size = S.log_size(table)
+        counts = S.sum_periods([S.repeat_transactions_by_period(p, params.cohort_start, params.holdout_end,
+                                                                params.calibration_end,
+                                                                first_days=S.in_range(rfm_table, r))
+                                for p, r in zip(parts, ranges)])
+        size = S.log_size(table, customers=customers)
         history_log = S.customer_log(table, intervals.choose_customers(summary))
     finally:
         if con.name == "duckdb":

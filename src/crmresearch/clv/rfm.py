@@ -14,7 +14,9 @@ alternative to the Pareto/NBD model", Marketing Science 24(2), section 4:
   "RFM and CLV: using iso-value curves", J. Marketing Research 42(4)); undefined when x = 0.
 
 Everything is vectorized on integer codes (customer codes and day numbers); no loop runs over
-customers, so 10 million transactions take seconds (see bench/bench_rfm.py).
+customers, so 10 million transactions take seconds (see bench/bench_rfm.py). A customer's spends
+over days are summed with `crmresearch.spend_sums` (exact, whatever the row order), so the
+engine route gives the same bits.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
+from .. import spend_sums
 
 
 @dataclass(frozen=True)
@@ -66,7 +70,11 @@ def merge_same_day(transactions: pd.DataFrame, customer: str = "customer_id", da
     key_sorted = key[order]
     starts = np.flatnonzero(np.r_[True, key_sorted[1:] != key_sorted[:-1]])
     merged_key = key_sorted[starts]
-    amounts = np.add.reduceat(spend[order], starts) if starts.size else np.zeros(0)
+    if starts.size:       # a day's purchases summed exactly and rounded once (the engines' day totals)
+        hi, lo = spend_sums.limbs(spend[order])
+        amounts = spend_sums.from_limbs(np.add.reduceat(hi, starts), np.add.reduceat(lo, starts))
+    else:
+        amounts = np.zeros(0)
     return DailyTransactions(np.asarray(ids), merged_key // day_span, merged_key % day_span + days.min(),
                              amounts)
 
@@ -91,15 +99,16 @@ def rfm_summary(transactions: pd.DataFrame, calibration_end, holdout_end=None, p
     first_day = np.empty(n_customers, dtype=np.int64)
     first_day[codes[first]] = days[first]
     first_spend = np.zeros(n_customers)
-    first_spend[codes[first]] = spend[first]
+    first_spend[codes[first]] = spend_sums.from_limbs(*spend_sums.limbs(spend[first]))
 
     in_calibration = days <= cal_end
     repeat_cal = in_calibration & ~first
     frequency = np.bincount(codes[repeat_cal], minlength=n_customers)
     last_day = np.full(n_customers, np.iinfo(np.int64).min)
     np.maximum.at(last_day, codes[in_calibration], days[in_calibration])
-    repeat_spend = np.bincount(codes[repeat_cal], weights=spend[repeat_cal], minlength=n_customers)
-    calibration_spend = np.bincount(codes[in_calibration], weights=spend[in_calibration], minlength=n_customers)
+    # Sums of whole-number limbs: the same bits whatever the row order, and the engines' sums.
+    repeat_spend = spend_sums.grouped_sum(codes[repeat_cal], spend[repeat_cal], n_customers)
+    calibration_spend = spend_sums.grouped_sum(codes[in_calibration], spend[in_calibration], n_customers)
 
     with np.errstate(invalid="ignore", divide="ignore"):
         monetary = np.where(frequency > 0, repeat_spend / frequency, np.nan)
@@ -116,7 +125,7 @@ def rfm_summary(transactions: pd.DataFrame, calibration_end, holdout_end=None, p
         hold_end = day_number(holdout_end)
         in_holdout = (days > cal_end) & (days <= hold_end)
         count = np.bincount(codes[in_holdout], minlength=n_customers)
-        total = np.bincount(codes[in_holdout], weights=spend[in_holdout], minlength=n_customers)
+        total = spend_sums.grouped_sum(codes[in_holdout], spend[in_holdout], n_customers)
         with np.errstate(invalid="ignore", divide="ignore"):
             out["frequency_holdout"] = count
             out["monetary_holdout"] = np.where(count > 0, total / count, np.nan)
