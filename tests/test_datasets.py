@@ -70,6 +70,7 @@ def test_bad_survey_names_file_column_and_rows(survey_csv, rows, column, expecte
 @pytest.mark.parametrize("rows, column, expected, bad_rows", [
     ({"cust": ["a", "b"], "when": ["2024-01-02", "2024-13-45"], "amt": [3.0, 4.0]}, "when", "dates", [2]),
     ({"cust": ["a", "b"], "when": ["2024-01-02", "2024-01-03"], "amt": [3.0, -4.0]}, "amt", "values at least 0", [2]),
+    ({"cust": ["a", "b", "c"], "when": ["2024-01-02"] * 3, "amt": [3.0, 2e12, 1e12]}, "amt", "values at most 1e+12", [2]),
     ({"cust": ["a", "b"], "when": ["2024-01-02", "2024-01-03"]}, "amt", "a column named 'amt'", []),
 ])
 def test_bad_transactions_name_file_column_and_rows(survey_csv, rows, column, expected, bad_rows):

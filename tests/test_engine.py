@@ -292,6 +292,8 @@ def test_csv_with_mapping_and_date_format(duck, tmp_path):
     ("c,d,a\nx,2024-01-02,1\n,2024-01-02,2\n", "c", "a customer id on every row", []),
     ("c,d,a\nx,2024-01-02,-1\n", "a", "values at least 0", []),
     ("c,d,a\nx,2024-01-02,\n", "a", "no missing values", []),
+    ("c,d,a\nx,2024-01-02,1\ny,2024-01-02,2e12\n", "a", "values at most 1e+12", []),
+    ("c,d,a\nx,2024-01-02,1\ny,2024-01-02,inf\n", "a", "values at most 1e+12", []),
 ])
 def test_csv_errors_name_column_and_rows(duck, tmp_path, text, column, expected, rows):
     path = _csv(tmp_path, text)
