@@ -110,7 +110,7 @@ def child_engine(step: str, log: str, memory_limit: str, threads: int | None, ou
                                           repeat_buyers=kept.count(where=kept.frequency > 0)), "RFM totals")
         result = {k: int(totals[k].iloc[0]) for k in ("customers", "repeat_buyers", "holdout_total")}
     elif step == "stage":
-        summary = S.stage_summary(table, _count_rules())
+        summary = S.stage_summary(table, _count_rules(), sample=sources.id_sample(con))
         result = {"panel_rows": summary.rows, "transitions": int(summary.transition_counts.sum())}
     elif step == "fit":
         _, rows, bg, gg = _fits_from_engine(table)

@@ -553,30 +553,15 @@ def _group_code(values, bounds):
     return sum((values > b).cast("int64") for b in bounds)
 
 
-def stage_summary(t, rules: StageRules = StageRules(), end=None) -> StageSummary:
-    """Transition counts by month, occupancy, entries and revenue of the monthly stage panel.
-
-    Computed without expanding the panel in the engine: between two purchase months a customer's
-    stage follows from (months since the purchase, cumulative purchases), so one aggregation of the
-    customer-month *activity* rows by (month, previous stage, count group, next purchase month)
-    holds everything; the months without purchase are expanded here from that small table
-    (at most months^2 x stages rows). The result equals the panel of `stage_panel_expression`.
-    """
-    lo, hi = month_range(t, end)
-    n_months = hi - lo + 1
-    s = len(rules.states)
-    n_count = len(rules.count_labels) if rules.count_bounds is not None else 1
+def _stage_groups(t, rules: StageRules, lo: int, n_months: int, n_count: int):
+    """The (month, previous stage, count group, next purchase month) counts and revenue of `t`."""
     d = day_numbers(t)
     d = d.mutate(p=_month_number(d) - lo)
     d = d.filter(d.p < n_months)
     # Purchase days per month in two plain aggregations (a COUNT DISTINCT cannot spill to disk).
     days = d.group_by(["customer_id", "p", "day"]).aggregate(spend=d.amount.sum())
-    # Each grouping is computed and kept on its own: stacked in one query, the two groupings of a
-    # 100-million-row log did not fit a 2 GB limit; one at a time they spill and do.
-    days = materialize(days, "crm_stage_days")
     a = days.group_by(["customer_id", "p"]).aggregate(purchases=days.count().cast("int64"),
                                                       revenue=days.spend.sum().cast(F64))
-    a = materialize(a, "crm_stage_activity")
     w = ibis.window(group_by="customer_id", order_by="p")
     a = a.mutate(next_p=a.p.lead().over(w), prev_p=a.p.lag().over(w),
                  cum=a.purchases.sum().over(ibis.cumulative_window(group_by="customer_id", order_by="p")))
@@ -588,9 +573,36 @@ def stage_summary(t, rules: StageRules = StageRules(), end=None) -> StageSummary
     previous = ibis.ifelse(a.prev_p.isnull(), ibis.null("int64"),
                            _group_code(a.p - a.prev_p, rules.recency_bounds) * n_count
                            + count_group(a.prev_cum))
-    g = a.group_by(p=a.p, previous=previous, count_group=count_group(a.cum),
-                   next_p=a.next_p.fill_null(n_months)).aggregate(n=a.count(), revenue=a.revenue.sum())
-    df = execute(g, "stage panel and transitions")
+    return a.group_by(p=a.p, previous=previous, count_group=count_group(a.cum),
+                      next_p=a.next_p.fill_null(n_months)).aggregate(n=a.count(), revenue=a.revenue.sum())
+
+
+def stage_summary(t, rules: StageRules = StageRules(), end=None, sample=None,
+                  rows_per_part: int | None = None) -> StageSummary:
+    """Transition counts by month, occupancy, entries and revenue of the monthly stage panel.
+
+    Computed without expanding the panel in the engine: between two purchase months a customer's
+    stage follows from (months since the purchase, cumulative purchases), so one aggregation of the
+    customer-month *activity* rows by (month, previous stage, count group, next purchase month)
+    holds everything; the months without purchase are expanded here from that small table
+    (at most months^2 x stages rows). The result equals the panel of `stage_panel_expression`.
+
+    On DuckDB the customers are taken range by range of their ids (`customer_ranges`, `sample` and
+    `rows_per_part` as there), each range's groupings and windows within the memory limit; the small
+    tables add up.
+    """
+    lo, hi = month_range(t, end)
+    n_months = hi - lo + 1
+    s = len(rules.states)
+    n_count = len(rules.count_labels) if rules.count_bounds is not None else 1
+    ranges = customer_ranges(t, rows_per_part, sample=sample)
+    parts = []
+    for i, r in enumerate(ranges):
+        step = "stage panel and transitions" + (f", part {i + 1} of {len(ranges)}" if len(ranges) > 1 else "")
+        parts.append(execute(_stage_groups(in_range(t, r), rules, lo, n_months, n_count), step))
+    # Rows in key order, so the sums below add in the same order whatever order the engine returned.
+    df = pd.concat(parts, ignore_index=True).sort_values(["p", "previous", "count_group", "next_p", "n", "revenue"],
+                                                         kind="stable", na_position="first")
 
     p = df["p"].to_numpy(np.int64)
     n = df["n"].to_numpy(np.int64)
