@@ -241,6 +241,8 @@ def _duckdb_log(con, source: LogSource, validate: bool, name: str):
         db.execute(f"CREATE OR REPLACE TEMP VIEW {_quote(name + ID_SAMPLE)} AS SELECT "
                    f"CAST({_quote(source.customer_column)} AS VARCHAR) AS customer_id FROM read_parquet("
                    f"[{', '.join(_literal(f) for f in sample_files)}], hive_partitioning=true, union_by_name=true)")
+    else:
+        db.execute(f"DROP VIEW IF EXISTS {_quote(name + ID_SAMPLE)}")      # none from an earlier log of this name
     return con.table(name)
 
 
