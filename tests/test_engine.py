@@ -202,6 +202,22 @@ def test_stage_summary_by_ranges_gives_the_whole(duck, generated):
     assert (split.rows, split.customers) == (whole.rows, whole.customers)
 
 
+def test_id_sample_reads_a_spread_of_many_files(duck, tmp_path):
+    """A log of many Parquet files gets a sample of ids from 64 files spread over it (for range
+    bounds); a log of few files, or the same name reopened on one, has none."""
+    many, few = tmp_path / "many", tmp_path / "few"
+    for folder, n in ((many, 130), (few, 10)):
+        folder.mkdir()
+        for i in range(n):
+            pd.DataFrame({"customer_id": [f"k{i:03d}", f"k{i:03d}x"], "date": pd.to_datetime(["2024-01-02"] * 2),
+                          "amount": [1.0, 2.0]}).to_parquet(folder / f"part-{i:03d}.parquet")
+    sources.open_log(duck, sources.LogSource(path=str(many)), name="spread")
+    sample = sources.id_sample(duck, "spread").to_pandas()["customer_id"]
+    assert len(sample) == 2 * 64 and sample.str.match(r"k\d{3}x?$").all() and sample.nunique() == 128
+    sources.open_log(duck, sources.LogSource(path=str(few)), name="spread")
+    assert sources.id_sample(duck, "spread") is None
+
+
 def test_ranges_follow_the_memory_limit():
     """A range holds what the engine's memory limit holds: 25 million transactions at 2 GB (four
     ranges for 100 million, as benchmarked), a quarter of that at 512 MB."""
