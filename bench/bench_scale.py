@@ -71,11 +71,9 @@ def cached_log(transactions: int, customers: int, seed: int, single_file: bool) 
 def _kept_rfm(table):
     """The cohort's per-customer RFM table, range by range of customer ids, kept in the engine
     (as the CLV report does, see `clv.analysis.read_in_place`)."""
-    from crmresearch.engine import sources
     from crmresearch.engine import summaries as S
 
-    sample = sources.id_sample(table._find_backend())
-    parts = [S.in_range(table, r) for r in S.customer_ranges(table, sample=sample)]
+    parts = [S.in_range(table, r) for r in S.customer_ranges(table)]
     return S.materialize_parts([S.rfm_expression(p, CALIBRATION_END, HOLDOUT_END) for p in parts], "rfm_customers")
 
 
@@ -110,7 +108,7 @@ def child_engine(step: str, log: str, memory_limit: str, threads: int | None, ou
                                           repeat_buyers=kept.count(where=kept.frequency > 0)), "RFM totals")
         result = {k: int(totals[k].iloc[0]) for k in ("customers", "repeat_buyers", "holdout_total")}
     elif step == "stage":
-        summary = S.stage_summary(table, _count_rules(), sample=sources.id_sample(con))
+        summary = S.stage_summary(table, _count_rules())
         result = {"panel_rows": summary.rows, "transitions": int(summary.transition_counts.sum())}
     elif step == "fit":
         _, rows, bg, gg = _fits_from_engine(table)

@@ -214,7 +214,7 @@ def read_in_place(params) -> ClvData:
         # RFM rows are computed in one grouping and kept (with the customers who first bought after
         # the calibration end, for the log's customer count); the weekly counts join each range's
         # customer-days with its kept first days.
-        ranges = S.customer_ranges(table, sample=sources.id_sample(con, "crm_clv_log"))
+        ranges = S.customer_ranges(table)
         parts = [S.in_range(table, r) for r in ranges]
         customers = S.materialize_parts([S.rfm_expression(p, params.calibration_end, params.holdout_end,
                                                           cohort_only=False) for p in parts], "crm_clv_rfm")

@@ -36,6 +36,7 @@ from pathlib import Path
 
 import ibis
 import ibis.expr.datatypes as dt
+import ibis.expr.operations as ops
 import numpy as np
 import pandas as pd
 
@@ -311,7 +312,7 @@ def part_rows(con) -> int:
     return max(1_000_000, int(limit / BYTES_PER_ROW))
 
 
-def customer_ranges(t, rows_per_part: int | None = None, sample=None) -> list[tuple[str | None, str | None]]:
+def customer_ranges(t, rows_per_part: int | None = None) -> list[tuple[str | None, str | None]]:
     """The customers split into ranges of their ids, about `rows_per_part` transactions each (by
     default what the memory limit holds, see `part_rows`), for DuckDB: [(None, b1), (b1, b2),
     ..., (bk, None)], lower bound included; one range on Spark, which spills by itself.
@@ -320,8 +321,9 @@ def customer_ranges(t, rows_per_part: int | None = None, sample=None) -> list[tu
     range by range it does, and since every customer is wholly in one range, per-customer results
     (and sums over customers) are those of the whole. Ranges, not hashes: DuckDB pushes a range
     of a Parquet column into the scan (0.6 s for 100 million rows against 1.8 s for a hash).
-    The bounds are quantiles of a seeded sample of the ids (of `sample`, a table of ids such as
-    `sources.id_sample`, else of the log); they only change how the work is cut, never a result.
+    The bounds are quantiles of a seeded sample of the ids (from a spread of the log's files when
+    `sources.open_log` made an id sample for `t`, else of the whole log); they only change how the
+    work is cut, never a result.
     """
     con = t._find_backend()
     if con.name != "duckdb":
@@ -331,6 +333,10 @@ def customer_ranges(t, rows_per_part: int | None = None, sample=None) -> list[tu
     if k == 1:
         return [(None, None)]
     probs = ", ".join(f"{i / k!r}" for i in range(1, k))
+    from . import sources
+
+    opened = t.op()
+    sample = sources.id_sample(con, opened.name) if isinstance(opened, ops.DatabaseTable) else None
     ids = sample if sample is not None else t
     sql = (f"SELECT quantile_disc(customer_id, [{probs}]) FROM (SELECT customer_id FROM ({con.compile(ids)}) "
            f"USING SAMPLE reservoir({RANGE_SAMPLE_ROWS} ROWS) REPEATABLE (20261130))")
@@ -576,8 +582,7 @@ def _stage_groups(t, rules: StageRules, lo: int, n_months: int, n_count: int):
                       next_p=a.next_p.fill_null(n_months)).aggregate(n=a.count(), revenue=a.revenue.sum())
 
 
-def stage_summary(t, rules: StageRules = StageRules(), end=None, sample=None,
-                  rows_per_part: int | None = None) -> StageSummary:
+def stage_summary(t, rules: StageRules = StageRules(), end=None, rows_per_part: int | None = None) -> StageSummary:
     """Transition counts by month, occupancy, entries and revenue of the monthly stage panel.
 
     Computed without expanding the panel in the engine: between two purchase months a customer's
@@ -586,15 +591,15 @@ def stage_summary(t, rules: StageRules = StageRules(), end=None, sample=None,
     holds everything; the months without purchase are expanded here from that small table
     (at most months^2 x stages rows). The result equals the panel of `stage_panel_expression`.
 
-    On DuckDB the customers are taken range by range of their ids (`customer_ranges`, `sample` and
-    `rows_per_part` as there), each range's groupings and windows within the memory limit; the small
+    On DuckDB the customers are taken range by range of their ids (`customer_ranges`, `rows_per_part`
+    as there), each range's groupings and windows within the memory limit; the small
     tables add up.
     """
     lo, hi = month_range(t, end)
     n_months = hi - lo + 1
     s = len(rules.states)
     n_count = len(rules.count_labels) if rules.count_bounds is not None else 1
-    ranges = customer_ranges(t, rows_per_part, sample=sample)
+    ranges = customer_ranges(t, rows_per_part)
     parts = []
     for i, r in enumerate(ranges):
         step = "stage panel and transitions" + (f", part {i + 1} of {len(ranges)}" if len(ranges) > 1 else "")

@@ -128,8 +128,7 @@ def engine_aggregates(params) -> tuple[StageAggregates, StageAggregates]:
             table = sources.open_frame(con, tx.load())
         else:
             table = sources.open_log(con, sources.LogSource.from_transactions(tx), validate=not sources.checked_by_runner())
-        summary = engine_summaries.stage_summary(table, fine_rules, params.stage_rules.end_month,
-                                                 sample=sources.id_sample(con))
+        summary = engine_summaries.stage_summary(table, fine_rules, params.stage_rules.end_month)
     finally:
         if params.engine.backend == "duckdb":
             con.disconnect()
