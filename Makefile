@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 JOBS   ?= 2
 
-.PHONY: install reports run publish test lab bench list clean
+.PHONY: install reports run publish test test-all lab bench list clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,11 +29,21 @@ publish: $(STAMP)
 list: $(STAMP)
 	$(BIN)/crmresearch list
 
-test: $(STAMP)                ## unit tests, statistical proofs, notebook runs (nbval) and an end-to-end publish
+# `make test`: everything not marked `slow` (unit tests, statistical proofs at sizes that still
+# discriminate, every notebook's fast variant run once and published by the shared fixture) and
+# nbval on one notebook as committed. `make test-all` adds the `slow` tests (full-size studies,
+# end-to-end runs of the other variants, the engine and Spark report comparisons) and nbval over
+# every notebook at its committed defaults.
+test: $(STAMP)                ## the everyday suite (under 10 minutes on 2 cores; see README)
+	$(BIN)/python -m pytest -m "not slow" --nbval-lax --nbval-current-env tests notebooks/00_crm_overview.ipynb
+
+test-all: $(STAMP)            ## the whole suite: `make test`, the slow tests and nbval on every notebook
 	$(BIN)/python -m pytest --nbval-lax --nbval-current-env tests notebooks
 
-lab: $(STAMP)
-	$(BIN)/jupyter lab notebooks/
+# As root (a container, a VM) Jupyter refuses to start without --allow-root, and there is rarely a
+# browser to open; LAB_ARGS adds options of your own, e.g. `make lab LAB_ARGS="--port 8890"`.
+lab: $(STAMP)                 ## JupyterLab on notebooks/, with the crmresearch kernel
+	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root --no-browser) $(LAB_ARGS) notebooks/
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[bench]"

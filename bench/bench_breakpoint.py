@@ -1,6 +1,6 @@
 """Benchmark: broken-line fit with bootstrap at n = 100,000 respondents.
 
-Compares `crmresearch.satisfaction.segmented` (grouped sufficient statistics, batched Muggeo
+Compares `crmresearch.models.segmented` (grouped sufficient statistics, batched Muggeo
 iterations over all resamples) with PyPI `piecewise-regression` (one statsmodels fit per
 Muggeo iteration, one Python loop per bootstrap resample), the reference implementation of
 Muggeo's method in Python. Two designs:
@@ -20,7 +20,7 @@ import time
 
 import numpy as np
 
-from crmresearch.satisfaction import segmented
+from crmresearch.models import segmented
 
 
 def survey_design(n: int, rng):

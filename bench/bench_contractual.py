@@ -30,7 +30,9 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special
 
-from crmresearch.contractual import bgbb, models, simulate
+from crmresearch.contractual import simulate
+from crmresearch.models import bgbb, retention
+from crmresearch.models.bgbb import BetaGeoBetaBinomial
 
 from timing import best_of  # bench/timing.py (the script folder is on sys.path)
 
@@ -84,15 +86,15 @@ def main():
     donors = simulate.simulate_bgbb(BGBB_TRUE, args.donors, 6, rng)
     print(f"simulated {args.donors:,} donors in {time.perf_counter() - start:.2f} s")
     x, t_x, n = (donors[c].to_numpy() for c in ("frequency", "recency", "periods"))
-    ours_time, ours = best_of(lambda: bgbb.fit_bgbb(x, t_x, n), args.repeats)
+    ours_time, ours = best_of(lambda: BetaGeoBetaBinomial().fit(frequency=x, recency=t_x, periods=n), args.repeats)
     grouped = donors.value_counts().reset_index(name="count")
     gx, gt, gn, gw = (grouped[c].to_numpy(dtype=float) for c in ("frequency", "recency", "periods", "count"))
-    fit_time, _ = best_of(lambda: bgbb.fit_bgbb(gx, gt, gn, gw), args.repeats)
+    fit_time, _ = best_of(lambda: BetaGeoBetaBinomial().fit(frequency=gx, recency=gt, periods=gn, weights=gw), args.repeats)
     scipy_time, (scipy_theta, scipy_ll) = best_of(lambda: plain_scipy_bgbb(gx, gt, gn, gw), args.repeats)
     print(f"\nBG/BB on {args.donors:,} donors ({ours.n_unique_rows} distinct rows)")
     print(f"{'':14}{'alpha':>10}{'beta':>10}{'gamma':>10}{'delta':>10}{'LL':>16}{'seconds':>10}")
     print(f"{'truth':14}" + "".join(f"{v:>10.4f}" for v in BGBB_TRUE))
-    print(f"{'crmresearch':14}" + "".join(f"{v:>10.5f}" for v in ours.theta) + f"{ours.loglike:>16.3f}{ours_time:>10.3f}")
+    print(f"{'crmresearch':14}" + "".join(f"{v:>10.5f}" for v in ours.theta) + f"{ours.llf:>16.3f}{ours_time:>10.3f}")
     print(f"{'  (fit only)':14}" + " " * 56 + f"{fit_time:>10.3f}")
     print(f"{'plain scipy':14}" + "".join(f"{v:>10.5f}" for v in scipy_theta) + f"{scipy_ll:>16.3f}{scipy_time:>10.3f}")
     try:
@@ -104,7 +106,7 @@ def main():
             warnings.simplefilter("ignore")
             ref_time, ref = best_of(lambda: BetaGeoBetaBinomFitter().fit(gx, gt, gn, weights=gw), args.repeats)
         ref_params = ref.params_[["alpha", "beta", "gamma", "delta"]].to_numpy()
-        model = bgbb.BetaGeometricBetaBinomial(gx, gt, gn, gw)
+        model = bgbb.BgBbLikelihood(gx, gt, gn, weights=gw)
         print(f"{'lifetimes':14}" + "".join(f"{v:>10.5f}" for v in ref_params)
               + f"{model.loglike(np.log(ref_params)):>16.3f}{ref_time:>10.3f}")
         print(f"largest relative difference from lifetimes: {np.max(np.abs(ours.theta / ref_params - 1)):.2e}")
@@ -126,12 +128,12 @@ def main():
     customers = int(rows["count"].sum())
     print(f"\nsBG on a table of {args.cohorts} cohorts, {customers:,} customers, {len(rows)} duration rows "
           f"(simulated in {time.perf_counter() - start:.2f} s)")
-    sbg_time, sbg = best_of(lambda: models.fit_sbg(rows), args.repeats)
+    sbg_time, sbg = best_of(lambda: retention.ShiftedBetaGeometric().fit(rows), args.repeats)
     t, c, w = (rows[k].to_numpy(dtype=float) for k in ("t", "churned", "count"))
     plain_time, (plain_theta, plain_ll) = best_of(lambda: plain_scipy_sbg(t, c, w), args.repeats)
     print(f"{'':14}{'alpha':>10}{'beta':>10}{'LL':>18}{'seconds':>10}")
     print(f"{'truth':14}" + "".join(f"{v:>10.4f}" for v in SBG_TRUE))
-    print(f"{'crmresearch':14}" + "".join(f"{v:>10.5f}" for v in sbg.theta) + f"{sbg.loglike:>18.3f}{sbg_time:>10.4f}")
+    print(f"{'crmresearch':14}" + "".join(f"{v:>10.5f}" for v in sbg.theta) + f"{sbg.llf:>18.3f}{sbg_time:>10.4f}")
     print(f"{'plain scipy':14}" + "".join(f"{v:>10.5f}" for v in plain_theta) + f"{plain_ll:>18.3f}{plain_time:>10.4f}")
     print(f"largest relative difference: {np.max(np.abs(sbg.theta / plain_theta - 1)):.2e}; "
           f"crmresearch also returns standard errors {sbg.bse.round(6).to_dict()}")

@@ -29,7 +29,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from crmresearch import clv
+from crmresearch.models import BetaGeoNBD
 from crmresearch import value_chain as vc
 
 from timing import best_of  # bench/timing.py (the script folder is on sys.path)
@@ -108,22 +108,22 @@ def main():
         internal = np.r_[np.log(ref[:4]), ref[4:]]
         model = vc.covariates.BetaGeometricNbdCovariates(x, t_x, T, Z, Z)
         ll_ref = model.loglike(np.linalg.solve(model.to_user, internal))
-        print(f"log-likelihood: crmresearch {ours.loglike:.3f}, pymc-marketing (evaluated by crmresearch) {ll_ref:.3f}")
+        print(f"log-likelihood: crmresearch {ours.llf:.3f}, pymc-marketing (evaluated by crmresearch) {ll_ref:.3f}")
         gap = np.abs(ours_values - ref) / columns["crmresearch_se"]
         print(f"largest difference of the estimates: {gap.max():.3f} standard errors "
               f"({columns['parameter'][int(np.argmax(gap))]})")
     else:
-        ref_time, ref = best_of(lambda: clv.fit_bgnbd(x, t_x, T), args.repeats)
+        ref_time, ref = best_of(lambda: BetaGeoNBD().fit(frequency=x, recency=t_x, T=T), args.repeats)
         columns["covariate-free BG/NBD"] = np.r_[ref.theta, np.full(len(names) - 4, np.nan)]
         timings["crmresearch (covariate-free)"] = ref_time
-        lr = 2 * (ours.loglike - ref.loglike)
+        lr = 2 * (ours.llf - ref.llf)
         print(f"LR statistic covariates vs none: {lr:.1f} on {len(names) - 4} df")
 
     table = pd.DataFrame(columns)
     with pd.option_context("display.width", 160, "display.max_columns", 10, "display.float_format", "{:.5f}".format):
         print()
         print(table.to_string(index=False))
-    print(f"\nunique (x, t_x, T, covariate) rows: {ours.n_unique_rows:,} of {ours.n_customers:,}")
+    print(f"\nunique (x, t_x, T, covariate) rows: {ours.n_unique_rows:,} of {ours.nobs:,}")
     for name, seconds in timings.items():
         print(f"{name:40s} {seconds:8.2f} s")
     if reference_name:

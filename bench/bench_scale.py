@@ -19,7 +19,7 @@ child) are its own:
 * report — the whole CLV report (`params/on_demand/clv_large_log.yaml` pointed at the log) through
           `crmresearch run`: with its engine block, or the pandas path on the single file.
 
-The pandas side is today's path (the log read whole into pandas by `datasets.load_transactions`,
+The pandas side is the in-memory path (the log read whole into pandas by `datasets.load_transactions`,
 then `clv.rfm`, `lifecycle.stages` and `clv.predictions`); by default it runs up to 20 million
 transactions (`--pandas yes` forces it). Engine and pandas results are cross-checked (customers,
 unique rows, transition total). Timings are printed, not asserted.
@@ -81,19 +81,19 @@ def _fits_from_engine(table):
     """The per-customer RFM table kept in the engine (one scan of the log), its unique rows, the fits."""
     import numpy as np
 
-    from crmresearch.clv import models
+    from crmresearch.models import BetaGeoNBD, GammaGamma
     from crmresearch.engine import summaries as S
 
     kept = _kept_rfm(table)
     rows = S.collapse_customer_rows(kept, holdout=True)
-    bg = models.fit_bgnbd(rows["frequency"].to_numpy(), rows["recency"].to_numpy(), rows["T"].to_numpy(),
-                          weights=rows["customers"].to_numpy())      # unique rows, never expanded
+    bg = BetaGeoNBD().fit(frequency=rows["frequency"].to_numpy(), recency=rows["recency"].to_numpy(), T=rows["T"].to_numpy(), weights=rows["customers"].to_numpy())      # unique rows, never expanded
     spend = S.repeat_spend_rows(kept)
-    gg = models.fit_gamma_gamma(spend["frequency"], spend["monetary_value"])
+    gg = GammaGamma().fit(frequency=spend["frequency"], monetary_value=spend["monetary_value"])
     return kept, rows, bg, gg
 
 
 def child_engine(step: str, log: str, memory_limit: str, threads: int | None, out_dir: Path) -> dict:
+    from crmresearch.clv import predictions
     from crmresearch.engine import sources, spark
     from crmresearch.engine import summaries as S
     from crmresearch.parameters.engine import EngineSettings
@@ -118,7 +118,10 @@ def child_engine(step: str, log: str, memory_limit: str, threads: int | None, ou
     elif step == "clv":
         kept, rows, bg, gg = _fits_from_engine(table)
         path = out_dir / "customers_engine.parquet"
-        written = S.write_customer_predictions(kept, path, bg, gg, **CLV_ARGS)
+        def predict(frame):
+            return predictions.customer_lifetime_value(bg, gg, frame, **CLV_ARGS)[0]
+
+        written = S.write_customer_predictions(kept, path, predict)
         value = con.read_parquet(str(path))
         conc = S.concentration(value.filter(value.clv.notnull()), column="clv", top_fraction=0.2)
         result = {"customers": written["customers"], "total_clv": round(written["total_clv"], 2),
@@ -130,7 +133,8 @@ def child_pandas(step: str, log: str, out_dir: Path) -> dict:
     import numpy as np
 
     from crmresearch import datasets, stats
-    from crmresearch.clv import models, predictions, rfm
+    from crmresearch.clv import predictions, rfm
+    from crmresearch.models import BetaGeoNBD, GammaGamma
     from crmresearch.lifecycle import panel, stages
 
     start = time.perf_counter()
@@ -145,8 +149,8 @@ def child_pandas(step: str, log: str, out_dir: Path) -> dict:
     if step == "rfm":
         return result | {"customers": len(summary), "repeat_buyers": int((summary["frequency"] > 0).sum()),
                          "holdout_total": int(summary["frequency_holdout"].sum())}
-    bg = models.fit_bgnbd(summary["frequency"], summary["recency"], summary["T"])
-    gg = models.fit_gamma_gamma(summary["frequency"], summary["monetary_value"])
+    bg = BetaGeoNBD().fit(frequency=summary["frequency"], recency=summary["recency"], T=summary["T"])
+    gg = GammaGamma().fit(frequency=summary["frequency"], monetary_value=summary["monetary_value"])
     if step == "fit":
         return result | {"customers": len(summary), "unique_rows": bg.n_unique_rows, "bgnbd": bg.theta.round(6).tolist(),
                          "gamma_gamma": gg.theta.round(6).tolist()}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pytest
 
@@ -19,7 +19,31 @@ def run_cli(*args, env_extra=None, timeout=600) -> subprocess.CompletedProcess:
                           text=True, env=env, timeout=timeout, cwd=config.PROJECT_DIR)
 
 
-FAST_PARAMS = sorted(config.PARAMS_DIR.glob("*/fast.yaml"))
+def project_parameter_files(pattern: str = "*/*.yaml", on_demand: bool = False) -> list[Path]:
+    """The project's own parameter files in `params/` whose path below it matches `pattern`.
+
+    In a git checkout these are the files git tracks, so a researcher's own file put beside them
+    (its data file git-ignored, perhaps absent) is not run by the tests; elsewhere every file the
+    glob finds. As with `crmresearch run --all`, `params/on_demand/` is left out unless `on_demand`.
+    """
+    root = config.PARAMS_DIR.resolve()
+    try:
+        listed = subprocess.run(["git", "ls-files", "-z"], cwd=root, capture_output=True, text=True,
+                                timeout=30)    # paths relative to params/
+        tracked = [root / name for name in listed.stdout.split("\0") if name] if listed.returncode == 0 else []
+    except (OSError, subprocess.SubprocessError):
+        tracked = []
+    found = [p.resolve() for p in tracked if p.is_file()] if tracked else root.glob(pattern)
+    files = []
+    for path in found:
+        relative = PurePosixPath(path.resolve().relative_to(root).as_posix())
+        if (len(relative.parts) == len(PurePosixPath(pattern).parts) and relative.match(pattern)
+                and (relative.parts[0] == "on_demand") == on_demand):
+            files.append(path)
+    return sorted(files)
+
+
+FAST_PARAMS = project_parameter_files("*/fast.yaml")
 
 
 @pytest.fixture(scope="session")

@@ -10,8 +10,12 @@ import pandas as pd
 import pytest
 
 from crmresearch import clv
-from crmresearch.clv import intervals, models, predictions
-from crmresearch.contractual import bgbb
+from crmresearch.clv import intervals, predictions
+from crmresearch.models import base, bgbb, bgnbd, paretonbd
+from crmresearch.models.bgbb import BetaGeoBetaBinomial
+from crmresearch.models.bgnbd import BetaGeoNBD, BetaGeoNBDResults
+from crmresearch.models.paretonbd import ParetoNBDResults
+from crmresearch.models.gammagamma import GammaGamma
 from crmresearch.contractual import simulate as csim
 
 # Not CDNOW's values: a cohort that buys more often and drops out faster.
@@ -29,10 +33,10 @@ def _cohort(rng, n=600):
 
 def _true_totals(summary, horizon, step, rate, margin):
     m = np.nan_to_num(summary["monetary_value"].to_numpy(float), nan=0.0)
-    rows = models.collapse_rows(x=summary["frequency"], t_x=summary["recency"], T=summary["T"], m=m)
+    rows = base.collapse_rows(x=summary["frequency"], t_x=summary["recency"], T=summary["T"], m=m)
     d = (1 + rate) ** (step / 52) - 1
     grid = np.arange(1, int(round(horizon / step)) + 1) * step
-    values = intervals._values("BG/NBD", np.array(TRUE_BG)[None, :], np.array(TRUE_GG)[None, :], rows.columns,
+    values = intervals._values(BetaGeoNBDResults, np.array(TRUE_BG)[None, :], np.array(TRUE_GG)[None, :], rows.columns,
                                horizon, grid, d, margin)
     w = rows.weights
     return {"clv": float(values["clv"][0] @ w), "expected_transactions": float(values["expected_transactions"][0] @ w),
@@ -56,8 +60,8 @@ def test_parametric_and_bootstrap_intervals_cover_the_truth_at_about_the_nominal
     hits = {"parametric": [], "bootstrap": []}
     for _ in range(40):
         summary = _cohort(rng, 1000)
-        bg = models.fit_bgnbd(summary["frequency"], summary["recency"], summary["T"])
-        gg = models.fit_gamma_gamma(summary["frequency"], summary["monetary_value"])
+        bg = BetaGeoNBD().fit(frequency=summary["frequency"], recency=summary["recency"], T=summary["T"])
+        gg = GammaGamma().fit(frequency=summary["frequency"], monetary_value=summary["monetary_value"])
         truth = _true_totals(summary, 26, 52 / 12, 0.1, 0.3)
         result = intervals.value_intervals(bg, gg, summary, 26, 52 / 12, 0.1, 0.3, confidence=0.90, draws=150,
                                            resamples=15, rng=rng)
@@ -77,8 +81,8 @@ def test_parametric_and_bootstrap_intervals_cover_the_truth_at_about_the_nominal
 def test_parametric_interval_agrees_with_the_delta_method_and_contains_the_estimate():
     rng = np.random.default_rng(7)
     summary = _cohort(rng, 1500)
-    bg = models.fit_bgnbd(summary["frequency"], summary["recency"], summary["T"])
-    gg = models.fit_gamma_gamma(summary["frequency"], summary["monetary_value"])
+    bg = BetaGeoNBD().fit(frequency=summary["frequency"], recency=summary["recency"], T=summary["T"])
+    gg = GammaGamma().fit(frequency=summary["frequency"], monetary_value=summary["monetary_value"])
     result = intervals.value_intervals(bg, gg, summary, 52, 52 / 12, 0.15, 0.3, 0.95, 1000, 0, rng)
     table, total = predictions.customer_lifetime_value(bg, gg, summary, 52, 52 / 12, 0.15, margin=0.3)
     row = result.totals.set_index("quantity").loc["cohort CLV (total)"]
@@ -97,9 +101,9 @@ def test_pareto_predictions_for_draws_equal_one_theta_at_a_time():
     rng = np.random.default_rng(3)
     summary = _cohort(rng, 300)
     thetas = np.array([0.5, 8.0, 0.7, 10.0]) * rng.uniform(0.8, 1.2, (3, 4))
-    got = intervals.purchase_predictions("Pareto/NBD", thetas, summary["frequency"], summary["recency"], summary["T"], 10.0)
+    got = intervals.purchase_predictions(ParetoNBDResults, thetas, summary["frequency"], summary["recency"], summary["T"], 10.0)
     for k, theta in enumerate(thetas):
-        np.testing.assert_allclose(got["p_alive"][k], predictions.pareto_prob_alive(theta, summary["frequency"],
+        np.testing.assert_allclose(got["p_alive"][k], paretonbd.pareto_prob_alive(theta, summary["frequency"],
                                                                                     summary["recency"], summary["T"]))
 
 
@@ -109,7 +113,7 @@ def test_bgbb_predictions_for_draws_equal_the_row_formulas_and_bootstrap_covers(
     sim = csim.simulate_bgbb(theta, 4000, 8, rng)
     rows = sim.groupby(["frequency", "recency", "periods"]).size().reset_index(name="count")
     x, t_x, n, w = (rows[c].to_numpy(float) for c in ("frequency", "recency", "periods", "count"))
-    fit = bgbb.fit_bgbb(x, t_x, n, w)
+    fit = BetaGeoBetaBinomial().fit(frequency=x, recency=t_x, periods=n, weights=w)
     draws = fit.draw_parameters(5, rng)
     got = bgbb.predictions_for_draws(draws, x, t_x, n, 4, 0.12)
     for k, th in enumerate(draws):
@@ -132,14 +136,14 @@ def test_alive_history_ends_at_each_customers_p_alive_and_choice_is_deterministi
     rng = np.random.default_rng(5)
     log = clv.simulate.simulate_transaction_log(TRUE_BG, TRUE_GG, 400, "2021-01-01", 60, "2021-12-31", rng)
     summary = clv.rfm_summary(log, "2021-09-30", "2021-12-31")
-    fit = models.fit_bgnbd(summary["frequency"], summary["recency"], summary["T"])
+    fit = BetaGeoNBD().fit(frequency=summary["frequency"], recency=summary["recency"], T=summary["T"])
     chosen = intervals.choose_customers(summary)
     assert chosen == intervals.choose_customers(summary.sample(frac=1, random_state=1).sort_index())
     assert summary.loc[chosen[0], "frequency"] == summary["frequency"].max()
     history = intervals.alive_history(fit, log, summary, chosen, pd.Timestamp("2021-09-30"),
                                       fit.draw_parameters(50, rng), 0.9)
     ends = history.groupby("customer", sort=False).tail(1)
-    direct = predictions.bgnbd_prob_alive(fit.theta, summary.loc[chosen, "frequency"], summary.loc[chosen, "recency"],
+    direct = bgnbd.bgnbd_prob_alive(fit.theta, summary.loc[chosen, "frequency"], summary.loc[chosen, "recency"],
                                           summary.loc[chosen, "T"])
     np.testing.assert_allclose(ends["p_alive"], direct, rtol=1e-9)
     np.testing.assert_array_equal(ends["repeat purchases"], summary.loc[chosen, "frequency"])
@@ -151,13 +155,13 @@ def test_donations_variant_fits_the_bgbb_and_marks_the_log_sections_not_computed
     from crmresearch.clv import analysis
 
     params = parameters.schema_for("03_customer_lifetime_value")(discrete={"dataset": "donations"},
-                                                                 bootstrap_resamples=5, interval_draws=60)
+                                                                 bootstrap_resamples=5, parameter_draws=60)
     data = analysis.prepare(params, np.random.default_rng(0))
     fits = analysis.fit_all(data.summary, discrete=data.discrete)
     bb = fits["BG/BB"].params
     assert (round(bb["alpha"], 3), round(bb["beta"], 3), round(bb["gamma"], 3), round(bb["delta"], 3)) == \
         (1.204, 0.750, 0.657, 2.783)
-    assert round(fits["BG/BB"].loglike, 1) == -33225.6
+    assert round(fits["BG/BB"].llf, 1) == -33225.6
     draws = analysis.parameter_draws(fits, params)
     assert analysis.tracking_section(fits, data).source == "not_computed"
     assert analysis.clv_section(fits, data, params).source == "not_computed"

@@ -13,8 +13,10 @@ import pytest
 from statsmodels.tools.numdiff import approx_fprime
 
 from crmresearch import config, parameters
-from crmresearch.contractual import data, models, sections, simulate, value
+from crmresearch.contractual import analyse, data, sections, simulate, value
+from crmresearch.contractual.analyse import coverage_check
 from crmresearch.datasets import DataValidationError
+from crmresearch.models import retention
 
 FIXTURES = Path(__file__).parent / "data" / "contractual"
 NOTEBOOK = "05_contractual_retention"
@@ -37,19 +39,19 @@ def _params(**kw):
 
 @pytest.mark.parametrize("cohort", ["regular", "high end"])
 def test_sbg_reproduces_fader_hardie_2007(cohort):
-    pub = models.PUBLISHED_FADER_HARDIE_2007
-    fit = models.fit_sbg(models.rows_from_survivors(pub["survivors"][cohort]))
+    pub = retention.PUBLISHED_FADER_HARDIE_2007
+    fit = retention.ShiftedBetaGeometric().fit(retention.rows_from_survivors(pub["survivors"][cohort]))
     expected = pub["estimates"][cohort]
     assert round(fit.params["alpha"], 3) == expected["alpha"]
     assert round(fit.params["beta"], 3) == expected["beta"]
-    assert round(fit.loglike, 2) == expected["loglike"]
-    assert fit.n_customers == 1000 and np.all(fit.bse > 0)
+    assert round(fit.llf, 2) == expected["loglike"]
+    assert fit.nobs == 1000 and np.all(fit.bse > 0)
 
 
 def test_sbg_is_bdw_with_c_one_and_scores_are_analytic():
-    rows = models.rows_from_survivors([500, 310, 220, 170, 140, 121])
+    rows = retention.rows_from_survivors([500, 310, 220, 170, 140, 121])
     args = (rows["t"].to_numpy(), rows["churned"].to_numpy(), rows["count"].to_numpy())
-    sbg, bdw = models.ShiftedBetaGeometric(*args), models.BetaDiscreteWeibull(*args)
+    sbg, bdw = retention.SbgLikelihood(*args), retention.BdwLikelihood(*args)
     p = np.log([0.8, 1.7])
     assert sbg.loglike(p) == pytest.approx(bdw.loglike(np.r_[p, 0.0]), rel=1e-12)
     for model, point in ((sbg, p), (bdw, np.log([0.8, 1.7, 0.6]))):
@@ -59,10 +61,10 @@ def test_sbg_is_bdw_with_c_one_and_scores_are_analytic():
 def test_retention_rises_by_sorting_while_mean_churn_of_survivors_falls():
     theta = np.array([0.704, 1.182])
     t = np.arange(1, 30)
-    r = models.retention_rates(theta, t)
+    r = retention.retention_rates(theta, t)
     assert r == pytest.approx((theta[1] + t - 1) / (theta.sum() + t - 1))
     assert np.all(np.diff(r) > 0)
-    churn = models.mean_churn_among_survivors(theta, t)
+    churn = retention.mean_churn_among_survivors(theta, t)
     assert churn == pytest.approx(theta[0] / (theta.sum() + t))
     assert np.all(np.diff(churn) < 0)
 
@@ -72,24 +74,24 @@ def test_retention_rises_by_sorting_while_mean_churn_of_survivors_falls():
 def test_sbg_and_bdw_recover_simulated_truth():
     rng = np.random.default_rng(11)
     rows = simulate.cohort_rows(1.3, 3.1, 60_000, 10, rng)
-    fit = models.fit_sbg(rows)
+    fit = retention.ShiftedBetaGeometric().fit(rows)
     assert np.all(np.abs(fit.theta - [1.3, 3.1]) < 3 * fit.bse.to_numpy())
     rows_dd = simulate.cohort_rows(0.9, 2.0, 60_000, 12, rng, c=0.7)
-    bdw = models.fit_bdw(rows_dd)
+    bdw = retention.BetaDiscreteWeibull().fit(rows_dd)
     assert np.all(np.abs(bdw.theta - [0.9, 2.0, 0.7]) < 3 * bdw.bse.to_numpy())
-    test = models.lr_test(models.fit_sbg(rows_dd), bdw)
+    test = retention.duration_dependence_test(retention.ShiftedBetaGeometric().fit(rows_dd), bdw)
     assert test.p_value < 1e-6 and test.c < 1
 
 
 def test_fits_that_cannot_work_are_reported_not_raised():
     no_churn = pd.DataFrame({"t": [5.0], "churned": [0.0], "count": [100.0]})
-    out = models.fit_sbg(no_churn)
-    assert not models.converged(out) and "no customer left" in out.reason
+    out = retention.ShiftedBetaGeometric().fit(no_churn)
+    assert not out.converged and "no customer left" in out.reason
     # a small, nearly homogeneous tier: α and β run to infinity together
     rng = np.random.default_rng(3)
     rows = simulate.cohort_rows(2000.0, 40_000.0, 150, 24, rng)
-    out = models.fit_sbg(rows)
-    assert not models.converged(out) and out.reason
+    out = retention.ShiftedBetaGeometric().fit(rows)
+    assert not out.converged and out.reason
 
 
 def test_subscriber_tiers_are_recovered_from_the_simulated_log():
@@ -98,7 +100,7 @@ def test_subscriber_tiers_are_recovered_from_the_simulated_log():
     frame = simulate.simulate_subscribers(tiers, 60_000, 24, 48, np.random.default_rng(5), start="2018-07-01")
     log = data.load_subscriber_log(None, simulate.observation_end("2018-07-01", 48), frame=frame)
     for tier, rows in log.duration_rows().items():
-        fit = models.fit_sbg(rows)
+        fit = retention.ShiftedBetaGeometric().fit(rows)
         truth = np.array([tiers[tier]["alpha"], tiers[tier]["beta"]])
         assert np.all(np.abs(fit.theta - truth) < 3.5 * fit.bse.to_numpy()), tier
 
@@ -108,12 +110,12 @@ def test_subscriber_tiers_are_recovered_from_the_simulated_log():
 def test_derl_closed_form_equals_its_series_and_bdw_series():
     for theta in ([0.704, 1.182], [0.668, 3.806], [2.0, 9.0]):
         renewals = np.array([0, 1, 4, 15])
-        closed = value.derl_sbg(theta, renewals, 0.1)
-        assert closed == pytest.approx(value.derl_series(theta, renewals, 0.1), rel=1e-9)
-        assert value.derl_series(np.r_[theta, 1.0], renewals, 0.1) == pytest.approx(closed, rel=1e-9)
+        closed = retention.derl_sbg(theta, renewals, 0.1)
+        assert closed == pytest.approx(retention.derl_series(theta, renewals, 0.1), rel=1e-9)
+        assert retention.derl_series(np.r_[theta, 1.0], renewals, 0.1) == pytest.approx(closed, rel=1e-9)
     # DERL rises with tenure under heterogeneity; a homogeneous base has a constant DERL
-    assert np.all(np.diff(value.derl_sbg([0.704, 1.182], np.arange(10), 0.1)) > 0)
-    flat = value.derl_sbg([3e4, 7e4], np.arange(5), 0.1)          # mean churn 0.3, almost no spread
+    assert np.all(np.diff(retention.derl_sbg([0.704, 1.182], np.arange(10), 0.1)) > 0)
+    flat = retention.derl_sbg([3e4, 7e4], np.arange(5), 0.1)          # mean churn 0.3, almost no spread
     assert flat == pytest.approx(0.7 * 1.1 / 0.4, rel=1e-3)
 
 
@@ -129,8 +131,8 @@ def test_programme_lowers_mean_churn_and_raises_value():
 
 
 def test_parametric_and_bootstrap_intervals_agree_roughly():
-    rows = models.rows_from_survivors(models.PUBLISHED_FADER_HARDIE_2007["survivors"]["regular"])
-    fit = models.fit_sbg(rows)
+    rows = retention.rows_from_survivors(retention.PUBLISHED_FADER_HARDIE_2007["survivors"]["regular"])
+    fit = retention.ShiftedBetaGeometric().fit(rows)
     rng = np.random.default_rng(8)
     stat = value.survival_statistic([7, 15])
     par = value.parametric_interval(fit, stat, 0.9, 4000, rng)
@@ -143,7 +145,7 @@ def test_parametric_and_bootstrap_intervals_agree_roughly():
 
 
 def test_parametric_interval_covers_the_truth_at_about_the_nominal_rate():
-    result = sections.coverage_check(np.array([0.9, 2.4]), 800, 6, 15, 200, 0.9, 400, np.random.default_rng(21))
+    result = coverage_check(np.array([0.9, 2.4]), 800, 6, 15, 200, 0.9, 400, np.random.default_rng(21))
     assert result["replications"] == 200
     assert 0.83 <= result["coverage"] <= 0.96
 
@@ -160,8 +162,8 @@ def test_cohort_table_loads_cohorts_of_different_lengths():
     table = data.load_cohort_table(FIXTURES / "cohorts.csv")
     assert list(table.survivors) == ["2019", "2020", "2021"]
     assert [len(v) for v in table.survivors.values()] == [10, 7, 4]
-    fits = {k: models.fit_sbg(r) for k, r in table.duration_rows().items()}
-    assert all(models.converged(f) for f in fits.values())
+    fits = {k: retention.ShiftedBetaGeometric().fit(r) for k, r in table.duration_rows().items()}
+    assert all(f.converged for f in fits.values())
 
 
 @pytest.mark.parametrize("edit, column, expected", [
@@ -235,17 +237,16 @@ def test_sections_run_on_a_users_subscriber_log():
                      subscribers={"path": str(FIXTURES / "subscribers.csv"), "observation_end": "2024-09-30",
                                   "customer_column": "subscriber_id", "start_column": "signup",
                                   "end_column": "cancelled", "tier_column": "segment", "revenue_column": "arpu"},
-                     discount_rate=0.01, parametric_draws=200, programme={"tier": "consumer"})
-    rng = np.random.default_rng(0)
-    report_data = sections.load_data(params, rng)
-    assert report_data.retention.source == "data" and report_data.valuation.kind == "tier"
-    fits = sections.fit_segments(report_data.valuation)
-    val = sections.value_section(report_data.valuation, fits, params, rng)
+                     discount_rate=0.01, parameter_draws=200, programme={"tier": "consumer"},
+                     size_check_cohorts=20, coverage_replications=20, bootstrap_resamples=20, donations=False)
+    analysis = analyse(params)
+    assert analysis.retention.source == "data" and analysis.valuation.kind == "tier"
+    val = sections.value(analysis)
     assert val.source == "data" and val.heading is None
     table = val.results["tier_values"]
     assert set(table["tier"]) == {"business", "consumer"}
     assert np.all((table["value_lower"] < table["residual_value"]) & (table["residual_value"] < table["value_upper"]))
-    prog = sections.programme_section(report_data.valuation, fits, params)
+    prog = sections.programme(analysis)
     assert prog.results["retention_programme"]["tier"] == "consumer"
 
 
@@ -301,6 +302,7 @@ def test_a_bad_cohort_file_is_refused_before_any_kernel(tmp_path):
     assert not (tmp_path / "reports" / "contractual_retention").exists()
 
 
+@pytest.mark.slow
 def test_fast_report_records_its_numbers_and_sources(fast_run):
     doc = fast_run
     assert doc["notebook"] == NOTEBOOK and doc["variant"] == "fast" and doc["finding"]

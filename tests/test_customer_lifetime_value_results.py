@@ -1,12 +1,16 @@
 """The CLV report's key figures, as written to results.json by the notebook on its fast
-parameters, equal a direct computation with the package (the notebook adds no logic)."""
+parameters, equal a direct computation with the package (the notebook adds no logic).
+
+The report is not executed here: the tests read the fast report of the session's shared run
+(`published_overview` in conftest.py, every fast variant run once). The donations variant is a
+run of its own and goes to `make test-all`; its published values are also checked without a
+kernel in tests/test_clv_intervals.py."""
 
 from __future__ import annotations
 
 import json
 
 import numpy as np
-import papermill as pm
 import pytest
 
 import crmresearch as crm
@@ -17,12 +21,10 @@ NOTEBOOK = "03_customer_lifetime_value"
 
 
 @pytest.fixture(scope="module")
-def fast_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("clv_fast")
+def fast_run(published_overview):
+    """The fast report's results.json from the shared run, with the parameters it was run with."""
     pf = parameters.load_parameter_file(config.PARAMS_DIR / "customer_lifetime_value" / "fast.yaml")
-    pm.execute_notebook(str(pf.notebook_path), str(out / "report.ipynb"), parameters=pf.papermill_parameters(out),
-                        kernel_name=config.KERNEL_NAME, cwd=str(out), progress_bar=False)
-    doc = json.loads((out / "results.json").read_text())
+    doc = json.loads((published_overview / "customer_lifetime_value" / "fast" / "results.json").read_text())
     return pf.validated, doc["results"], doc
 
 
@@ -67,7 +69,7 @@ def test_cohort_and_fits_match_direct_computation(fast_run, direct):
         stored = results[f"fit_{analysis.slug(name)}"]
         for p, v in fit.params.items():
             assert stored["params"][p] == pytest.approx(v, rel=1e-9)
-        assert stored["loglike"] == pytest.approx(fit.loglike, rel=1e-12)
+        assert stored["loglike"] == pytest.approx(fit.llf, rel=1e-12)
     bg = results["fit_bgnbd"]["params"]
     assert (round(bg["r"], 3), round(bg["alpha"], 3), round(bg["a"], 3), round(bg["b"], 3)) == (0.243, 4.414, 0.793, 2.426)
 
@@ -112,7 +114,11 @@ def test_value_intervals_bracket_the_clv_estimates(fast_run):
     assert [row["expected"] for row in band] == pytest.approx([row["BG/NBD"] for row in results["frequency_histogram"]])
 
 
+@pytest.mark.slow
 def test_donations_variant_reproduces_fader_hardie_shang(tmp_path):
+    """End to end, a variant of its own (make test-all)."""
+    import papermill as pm
+
     pf = parameters.load_parameter_file(config.PARAMS_DIR / "customer_lifetime_value" / "donations.yaml")
     pm.execute_notebook(str(pf.notebook_path), str(tmp_path / "report.ipynb"), parameters=pf.papermill_parameters(tmp_path),
                         kernel_name=config.KERNEL_NAME, cwd=str(tmp_path), progress_bar=False)

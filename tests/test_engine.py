@@ -13,16 +13,20 @@ import pandas as pd
 import pytest
 
 from crmresearch import datasets, stats
-from crmresearch.clv import models, rfm
+from crmresearch.clv import rfm
+from crmresearch.models import base
+from crmresearch.models.bgnbd import BetaGeoNBD
+from crmresearch.models.gammagamma import GammaGamma
 from crmresearch.datasets import DataValidationError
 from crmresearch.engine import generate, sources, spark
 from crmresearch.engine import summaries as S
 from crmresearch.lifecycle import panel as P
 from crmresearch.lifecycle import stages
 from crmresearch.parameters.engine import EngineSettings
+from crmresearch.stage_rules import StageRules
 
 RTOL = 1e-12
-COUNT_RULES = stages.StageRules(count_bounds=(1, 2), count_labels=("one", "two", "three+"))
+COUNT_RULES = StageRules(count_bounds=(1, 2), count_labels=("one", "two", "three+"))
 CDNOW = {"calibration_end": "1997-09-30", "holdout_end": "1998-06-30", "start": "1997-01-01"}
 GEN = {"calibration_end": "2023-06-30", "holdout_end": "2024-06-30", "start": "2022-01-01"}
 
@@ -76,7 +80,7 @@ def check_all_summaries(table, log, setup) -> None:
     assert_frames_equal(engine, memory)
 
     collapsed = S.rfm_collapsed(table, setup["calibration_end"])
-    rows = models.collapse_rows(x=memory["frequency"], t_x=memory["recency"], T=memory["T"])
+    rows = base.collapse_rows(x=memory["frequency"], t_x=memory["recency"], T=memory["T"])
     mem_rows = pd.DataFrame({"frequency": rows.columns["x"].astype(np.int64), "recency": rows.columns["t_x"],
                              "T": rows.columns["T"], "customers": rows.weights.astype(np.int64)})
     mem_rows = mem_rows.sort_values(["frequency", "recency", "T"]).reset_index(drop=True)
@@ -86,7 +90,7 @@ def check_all_summaries(table, log, setup) -> None:
     expected = rfm.repeat_transactions_by_period(log, setup["start"], setup["holdout_end"], customers=memory.index)
     pd.testing.assert_frame_equal(tracking, expected, check_exact=True)
 
-    for rules in (stages.StageRules(), COUNT_RULES):
+    for rules in (StageRules(), COUNT_RULES):
         panel = _memory_stage_panel(log, rules)
         summary = S.stage_summary(table, rules)
         np.testing.assert_array_equal(summary.transition_counts, P.transition_counts(panel))
@@ -100,7 +104,7 @@ def check_all_summaries(table, log, setup) -> None:
     revenue = S.customer_revenue_expression(table, setup["holdout_end"], setup["calibration_end"])
     conc = S.concentration(revenue, top_fraction=0.2)
     daily = rfm.merge_same_day(log)
-    keep = daily.days <= rfm.day_number(setup["holdout_end"])
+    keep = daily.days <= datasets.day_number(setup["holdout_end"])
     per_customer = pd.Series(np.bincount(daily.customer_codes[keep], weights=daily.amounts[keep],
                                          minlength=daily.customer_ids.size), index=daily.customer_ids)
     values = per_customer.reindex(memory.index).to_numpy()
@@ -273,11 +277,12 @@ def test_customer_predictions_streamed_to_parquet(duck, generated, tmp_path):
 
     table = sources.open_log(duck, sources.LogSource(path=str(generated["file"])))
     memory = rfm.rfm_summary(generated["log"], GEN["calibration_end"]).sort_index()
-    bg = models.fit_bgnbd(memory["frequency"], memory["recency"], memory["T"])
-    gg = models.fit_gamma_gamma(memory["frequency"], memory["monetary_value"])
+    bg = BetaGeoNBD().fit(frequency=memory["frequency"], recency=memory["recency"], T=memory["T"])
+    gg = GammaGamma().fit(frequency=memory["frequency"], monetary_value=memory["monetary_value"])
     args = dict(horizon=52.0, step=4.0, annual_discount_rate=0.1)
-    out = S.write_customer_predictions(S.rfm_expression(table, GEN["calibration_end"]), tmp_path / "clv.parquet",
-                                       bg, gg, batch_rows=1_500, margin=0.3, **args)
+    out = S.write_customer_predictions(
+        S.rfm_expression(table, GEN["calibration_end"]), tmp_path / "clv.parquet",
+        lambda frame: predictions.customer_lifetime_value(bg, gg, frame, margin=0.3, **args)[0], batch_rows=1_500)
     expected, total = predictions.customer_lifetime_value(bg, gg, memory, margin=0.3, **args)
     written = pd.read_parquet(out["path"]).set_index("customer_id").sort_index()
     assert out["customers"] == len(memory) and out["total_clv"] == pytest.approx(total["total"], rel=1e-9)
@@ -390,17 +395,32 @@ def test_engine_settings_bounds():
             EngineSettings(**bad)
 
 
-def test_pyspark_backend_rejected_without_java(monkeypatch):
+def _pyspark_file(tmp_path):
+    from crmresearch.parameters import load_parameter_file
+
+    path = tmp_path / "spark.yaml"
+    path.write_text("notebook: 03_customer_lifetime_value\nvariant: spark\nparameters:\n  engine: {backend: pyspark}\n")
+    return load_parameter_file(path)     # the schema is data only: the machine is checked by the pre-flight
+
+
+def test_pyspark_backend_rejected_without_java(monkeypatch, tmp_path):
+    from crmresearch.parameters import ParameterFileError
+    from crmresearch.runner import check_environment
+
     monkeypatch.setattr(spark, "java_executable", lambda: None)
-    with pytest.raises(ValueError, match="needs Java and PySpark on this machine: no Java runtime found"):
-        EngineSettings(backend="pyspark")
+    with pytest.raises(ParameterFileError, match="'parameters.engine': backend 'pyspark' needs Java and PySpark on "
+                                                 "this machine: no Java runtime found"):
+        check_environment(_pyspark_file(tmp_path))
 
 
-def test_pyspark_backend_rejected_without_pyspark(monkeypatch):
+def test_pyspark_backend_rejected_without_pyspark(monkeypatch, tmp_path):
+    from crmresearch.parameters import ParameterFileError
+    from crmresearch.runner import check_environment
+
     real = spark.importlib.util.find_spec
     monkeypatch.setattr(spark.importlib.util, "find_spec", lambda name: None if name == "pyspark" else real(name))
-    with pytest.raises(ValueError, match="PySpark is not installed"):
-        EngineSettings(backend="pyspark")
+    with pytest.raises(ParameterFileError, match="PySpark is not installed"):
+        check_environment(_pyspark_file(tmp_path))
 
 
 # ------------------------------------------------------------------ generator and progress
@@ -458,6 +478,7 @@ def test_heartbeat_reports_a_running_query(duck, caplog):
 SPARK_UNAVAILABLE = spark.unavailable_reason()
 
 
+@pytest.mark.slow   # starts a JVM and a local Spark session: make test-all
 @pytest.mark.spark
 @pytest.mark.skipif(SPARK_UNAVAILABLE is not None, reason=f"Spark route not testable here: {SPARK_UNAVAILABLE}")
 def test_duckdb_and_pyspark_summaries_equal(generated):
@@ -486,6 +507,7 @@ def test_duckdb_and_pyspark_summaries_equal(generated):
     logging.getLogger("crmresearch.engine").info("DuckDB vs PySpark test: %.1f s", time.perf_counter() - start)
 
 
+@pytest.mark.slow   # starts a JVM and a local Spark session: make test-all
 @pytest.mark.spark
 @pytest.mark.skipif(SPARK_UNAVAILABLE is not None, reason=f"Spark route not testable here: {SPARK_UNAVAILABLE}")
 def test_pyspark_reads_csv_with_date_format_and_frames(tmp_path, cdnow):

@@ -21,7 +21,7 @@ from crmresearch.parameters.customer_lifetime_value import ClvParameters
 FAST = config.PARAMS_DIR / "customer_lifetime_value" / "fast.yaml"
 RTOL = 1e-9
 # Spark adds in the order its partitions arrive, which changes from run to run; the spends are exact
-# limb sums (`crmresearch.spend_sums`), so that order no longer matters and Spark is held to RTOL too
+# limb sums (`crmresearch.spend_sums`), so that order does not matter and Spark is held to RTOL too
 # (before the limb sums it needed 1e-7: last-bit spend differences reached the numerical Hessians).
 SPARK_RTOL = RTOL
 # Fields that name the run rather than state a result.
@@ -123,6 +123,7 @@ def test_clv_report_on_duckdb_equals_pandas(tmp_path):
     _check_reports(memory, routed, "duckdb")
 
 
+@pytest.mark.slow   # starts a JVM and a local Spark session: make test-all
 @pytest.mark.spark
 @pytest.mark.skipif(SPARK_UNAVAILABLE is not None, reason=f"Spark route not testable here: {SPARK_UNAVAILABLE}")
 def test_engine_summaries_on_pyspark_equal_pandas(monkeypatch):

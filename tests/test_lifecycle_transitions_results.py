@@ -1,8 +1,9 @@
 """The lifecycle report's key figures equal a direct computation with the package.
 
-Executes notebooks/02_lifecycle_transitions.ipynb with the `fast` parameter file (CDNOW sample)
-into a temporary folder (about 10 s), reads its results.json and recomputes the matrix, the
-tests, the expected time to the lost stage and the stage values without the notebook.
+Reads the results.json of notebooks/02_lifecycle_transitions.ipynb run with the `fast` parameter
+file (CDNOW sample) in the session's shared run (`published_overview` in conftest.py: each fast
+variant is executed once per session) and recomputes the matrix, the tests, the expected time to
+the lost stage and the stage values without the notebook.
 """
 
 from __future__ import annotations
@@ -15,20 +16,13 @@ import pytest
 from crmresearch import config, lifecycle as lc
 from crmresearch.parameters import load_parameter_file
 
-pytestmark = pytest.mark.slow   # executes the notebook end to end (about 10 s)
-
 FAST = config.PARAMS_DIR / "lifecycle_transitions" / "fast.yaml"
 
 
 @pytest.fixture(scope="module")
-def executed(tmp_path_factory):
-    papermill = pytest.importorskip("papermill")
-    out = tmp_path_factory.mktemp("lifecycle_fast")
+def executed(published_overview):
     pf = load_parameter_file(FAST)
-    papermill.execute_notebook(str(pf.notebook_path), str(out / "report.ipynb"),
-                               parameters=pf.papermill_parameters(out), kernel_name=config.KERNEL_NAME,
-                               progress_bar=False, cwd=str(out))
-    doc = json.loads((out / "results.json").read_text())
+    doc = json.loads((published_overview / "lifecycle_transitions" / "fast" / "results.json").read_text())
     return pf.validated, doc["results"], doc
 
 

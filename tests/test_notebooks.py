@@ -1,4 +1,4 @@
-"""Structural checks on the committed notebooks and their parameter sets (conventions 2, 9, 10, 11)."""
+"""Structural checks on the committed notebooks and their parameter sets (the conventions of notebooks/README.md)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import yaml
 
 from crmresearch import config, parameters
 from crmresearch.runner import parameters_cell_names
+
+from conftest import project_parameter_files
 
 NOTEBOOKS = sorted(config.NOTEBOOKS_DIR.glob("*.ipynb"))
 
@@ -37,10 +39,7 @@ def test_notebook_follows_the_skeleton(path):
     nb = load(path)
     front = yaml.safe_load(source(nb["cells"][0]).strip().strip("-"))
     assert nb["cells"][0]["cell_type"] == "raw" and {"title", "subtitle", "abstract"} <= set(front)
-    names = parameters_cell_names(path)
-    assert set(parameters.RESERVED) | {"seed"} <= names
-    schema = parameters.schema_for(path.stem)
-    assert names <= set(schema.model_fields), f"parameters without a schema field: {names - set(schema.model_fields)}"
+    assert parameters_cell_names(path) == set(parameters.CELL_NAMES)
     code = [source(c) for c in nb["cells"] if c["cell_type"] == "code"]
     idx = next(i for i, c in enumerate(nb["cells"]) if "parameters" in c.get("metadata", {}).get("tags", []))
     assert f'from_namespace("{path.stem}", globals())' in source(nb["cells"][idx + 1])
@@ -55,7 +54,7 @@ def test_notebook_follows_the_skeleton(path):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_every_notebook_has_parameter_sets_including_a_fast_one(path):
     topic = parameters.topic(path.stem)
-    files = sorted((config.PARAMS_DIR / topic).glob("*.yaml"))
+    files = project_parameter_files(f"{topic}/*.yaml")
     assert len(files) >= 2 and (config.PARAMS_DIR / topic / "fast.yaml").exists()
     for f in files:
         pf = parameters.load_parameter_file(f)
@@ -69,26 +68,30 @@ def _parameters_cell(nb) -> str:
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_parameters_cell_defaults_are_the_schema_defaults(path):
-    """One name and one default per setting: the pydantic schema is the only source of defaults."""
+def test_parameters_cell_cannot_disagree_with_the_schema(path):
+    """The pydantic schema is the only source of defaults: the parameters cell sets the reserved names
+    to None and `overrides` to an empty dict, once each, and no parameter of the schema."""
     import ast
 
-    from pydantic import TypeAdapter
-
+    body = ast.parse(_parameters_cell(load(path))).body
+    assigned = {}
+    for node in body:
+        assert isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name), \
+            f"{path.stem}: only `name = value` lines in the parameters cell"
+        assert node.targets[0].id not in assigned, f"{path.stem}: {node.targets[0].id} set twice"
+        assigned[node.targets[0].id] = ast.literal_eval(node.value)
+    assert assigned == {**dict.fromkeys(parameters.RESERVED), parameters.OVERRIDES: {}}, assigned
     schema = parameters.schema_for(path.stem)
-    defaults = schema.model_construct().model_dump(mode="json")
-    for node in ast.parse(_parameters_cell(load(path))).body:
-        assert isinstance(node, ast.Assign) and len(node.targets) == 1, "only `name = literal` lines"
-        name = node.targets[0].id
-        value = ast.literal_eval(node.value)   # literal values only
-        if name in parameters.RESERVED:
-            continue
-        expected = defaults[name]
-        if isinstance(value, dict) and isinstance(expected, dict):   # a nested block: compare once validated
-            field = schema.model_fields[name]
-            value = TypeAdapter(field.annotation).dump_python(
-                TypeAdapter(field.annotation).validate_python(value), mode="json")
-        assert value == expected, f"{path.stem}: parameters cell sets {name} = {value!r}, the schema's default is {expected!r}"
+    assert set(parameters.RESERVED) <= set(schema.model_fields) and parameters.OVERRIDES not in schema.model_fields
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_the_cell_as_it_stands_gives_the_schema_defaults(path):
+    """Run as committed (JupyterLab, nbval), the notebook's parameters are exactly the schema's defaults."""
+    namespace = {}
+    exec(_parameters_cell(load(path)), namespace)   # noqa: S102 - the committed cell: four literal lines
+    params = parameters.from_namespace(path.stem, namespace)
+    assert params == parameters.schema_for(path.stem)(), path.stem
 
 
 FORBIDDEN_IN_CELLS = ("FunctionDef", "AsyncFunctionDef", "ClassDef", "Lambda", "For", "While", "If", "IfExp", "Try", "With",

@@ -11,7 +11,7 @@ import yaml
 from crmresearch import config
 from crmresearch.parameters import ParameterFileError, load_parameter_file
 
-from conftest import run_cli
+from conftest import project_parameter_files, run_cli
 
 
 def write(tmp_path, text, name="p.yaml"):
@@ -38,8 +38,6 @@ def test_good_file_validates(tmp_path):
     ({"parameters": {"survey": {"dataset": "mobi"}, "colour": "red"}}, "parameters.colour", "unknown key"),
     ({"parameters": {"repeat_window_days": "a year"}}, "parameters.repeat_window_days", "valid integer"),
     ({"parameters": {"top_fraction": 1.5}}, "parameters.top_fraction", "less than 1"),
-    ({"parameters": {"transactions": {"path": "data/nowhere.csv"}}}, "parameters.transactions.path",
-     "existing data file"),
     ({"notebook": "99_nothing"}, "notebook", "expected one of"),
     ({"variant": "Bad Name"}, "variant", "lower-case slug"),
     ({"parameters": {"output_dir": "/tmp"}}, "parameters.output_dir", "reserved"),
@@ -52,6 +50,24 @@ def test_bad_files_name_file_field_and_expectation(tmp_path, change, field, expe
         load_parameter_file(path)
     message = str(info.value)
     assert str(path) in message and f"'{field}'" in message and expected in message, message
+
+
+def test_a_missing_data_file_is_named_by_the_pre_flight(tmp_path):
+    """The schema reads no file: the input layer's checks (`checks.check_data`), run by the runner's
+    pre-flight and by a notebook's `from_namespace`, name file, field and expectation."""
+    from crmresearch.parameters import from_namespace
+    from crmresearch.runner import validate_files
+
+    doc = {**yaml.safe_load(GOOD), "parameters": {"transactions": {"path": "data/nowhere.csv"}}}
+    path = write(tmp_path, yaml.safe_dump(doc))
+    assert load_parameter_file(path).validated.transactions.path == str(config.PROJECT_DIR / "data/nowhere.csv")
+    good, errors = validate_files([path])
+    message = str(errors[0])
+    assert not good and str(path) in message and "'parameters.transactions.path'" in message, message
+    assert "existing data file" in message and "nowhere.csv" in message, message
+    with pytest.raises(ParameterFileError) as info:
+        from_namespace("00_crm_overview", {"params_file": str(path)})
+    assert str(info.value) == message
 
 
 def test_cli_exits_2_before_any_kernel_starts(tmp_path):
@@ -87,15 +103,64 @@ def test_cli_rejects_user_data_with_schema_violations(tmp_path):
 
 
 def test_every_shipped_parameter_file_is_valid():
-    result = run_cli("validate", "--all")
+    result = run_cli("validate", *project_parameter_files())
     assert result.returncode == 0, result.stderr
 
 
-def test_parameter_files_only_use_names_of_the_notebooks_parameters_cell(tmp_path):
+def test_the_parameters_cell_defines_the_reserved_names_and_overrides_only():
+    from crmresearch.parameters import CELL_NAMES
     from crmresearch.runner import parameters_cell_names
 
     names = parameters_cell_names(config.NOTEBOOKS_DIR / "00_crm_overview.ipynb")
-    assert {"variant", "output_dir", "params_file", "survey", "transactions"} <= names
+    assert names == {"variant", "output_dir", "params_file", "overrides"} == set(CELL_NAMES)
+
+
+# ---------------------------------------------------------------- a notebook on a parameter file (JupyterLab)
+
+def test_the_kernel_gets_exactly_what_the_runner_validated(tmp_path):
+    """The runner's injection, read back by `from_namespace`, is the validated model (output_dir aside)."""
+    from crmresearch.parameters import from_namespace
+
+    for path in project_parameter_files("*/fast.yaml") + project_parameter_files("customer_lifetime_value/*.yaml"):
+        pf = load_parameter_file(path)
+        injected = pf.papermill_parameters(tmp_path)
+        assert set(injected) == {"variant", "output_dir", "params_file", "overrides"}
+        assert set(injected["overrides"]) == set(pf.parameters)
+        params = from_namespace(pf.notebook, injected)
+        assert params.model_dump() == {**pf.validated.model_dump(), "output_dir": str(tmp_path)}, path
+
+
+def test_a_notebook_opened_on_a_parameter_file(tmp_path):
+    """`params_file` (relative to the project root or absolute) and `overrides`, as a researcher sets them."""
+    from crmresearch.parameters import from_namespace
+
+    cell = {"variant": None, "output_dir": None, "params_file": None, "overrides": {}}
+    fast = config.PARAMS_DIR / "crm_overview" / "fast.yaml"
+    default = from_namespace("00_crm_overview", cell)
+    on_file = from_namespace("00_crm_overview", {**cell, "params_file": "params/crm_overview/fast.yaml"})
+    assert on_file == load_parameter_file(fast).validated and on_file.variant == "fast"
+    assert on_file.params_file == str(fast) and default.params_file is None and default.variant == "default"
+    changed = from_namespace("00_crm_overview", {**cell, "params_file": str(fast), "overrides": {"top_fraction": 0.1}})
+    assert changed.top_fraction == 0.1 and changed.survey == on_file.survey
+    assert from_namespace("00_crm_overview", {**cell, "overrides": {"seed": 7}}).seed == 7
+
+
+@pytest.mark.parametrize("cell, field, expected", [
+    ({"params_file": "params/customer_lifetime_value/fast.yaml"}, "notebook", "for 03_customer_lifetime_value"),
+    ({"params_file": "params/crm_overview/nothing.yaml"}, None, "file not found"),
+    ({"overrides": {"colour": "red"}}, "overrides.colour", "unknown key"),
+    ({"overrides": {"top_fraction": 1.5}}, "overrides.top_fraction", "less than 1"),
+    ({"overrides": {"variant": "x"}}, "overrides.variant", "reserved"),
+    ({"overrides": [("seed", 1)]}, "overrides", "expected a dict"),
+])
+def test_a_notebook_on_a_bad_file_or_override_names_the_field(cell, field, expected):
+    from crmresearch.parameters import from_namespace
+
+    with pytest.raises(ParameterFileError) as info:
+        from_namespace("00_crm_overview", {"variant": None, "output_dir": None, "params_file": None,
+                                           "overrides": {}, **cell})
+    message = str(info.value)
+    assert (field is None or f"'{field}'" in message) and expected in message, message
 
 
 def test_cli_rejects_a_stage_panel_with_unknown_stages_and_duplicates(tmp_path):

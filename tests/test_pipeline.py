@@ -17,7 +17,8 @@ from crmresearch import config
 
 from conftest import FAST_PARAMS, run_cli
 
-pytestmark = pytest.mark.slow
+# The tests on `published_overview` read the session's one run of every fast variant (conftest.py) and
+# are part of `make test`; the tests that make runs of their own are `slow` (make test-all).
 
 
 class PageParser(HTMLParser):
@@ -143,8 +144,10 @@ def test_second_run_is_skipped_and_force_reruns(published_overview):
     assert re.search(r"crm_overview/fast\s+params/crm_overview/fast.yaml\s+fresh", listing.stdout), listing.stdout
 
 
-def test_failed_run_keeps_last_good_report(tmp_path):
-    """A project copy whose notebook breaks after a good run: exit 1, cell named, old report intact."""
+@pytest.mark.slow
+def test_failed_run_keeps_last_good_report_until_a_success_clears_it(tmp_path):
+    """A project copy whose notebook breaks after a good run: exit 1, cell named, old report intact, the
+    executed notebook kept in _failed/; once the notebook is fixed, a good run removes that stale copy."""
     project = tmp_path / "project"
     (project / "notebooks").mkdir(parents=True)
     (project / "params" / "crm_overview").mkdir(parents=True)
@@ -170,6 +173,15 @@ def test_failed_run_keeps_last_good_report(tmp_path):
     listing = run_cli("list", "--reports-dir", reports, env_extra=env)
     assert re.search(r"crm_overview/fast\s+\S+\s+failed", listing.stdout), listing.stdout
 
+    shutil.copy(config.NOTEBOOKS_DIR / "00_crm_overview.ipynb", project / "notebooks")
+    third = run_cli("run", "--all", "--reports-dir", reports, env_extra=env)
+    assert third.returncode == 0, third.stdout + third.stderr
+    assert not (reports / "_failed").exists(), sorted((reports / "_failed").rglob("*"))
+    state = json.loads((reports / "_state/crm_overview/fast.json").read_text())
+    assert state["status"] == "ok" and "failed_notebook" not in state and "cell" not in state
+    listing = run_cli("list", "--reports-dir", reports, env_extra=env)
+    assert re.search(r"crm_overview/fast\s+\S+\s+fresh", listing.stdout), listing.stdout
+
 
 def test_parameter_cells_are_hidden_in_the_executed_report(published_overview):
     nb = nbformat.read(published_overview / "crm_overview/fast/report.ipynb", as_version=4)
@@ -180,6 +192,7 @@ def test_parameter_cells_are_hidden_in_the_executed_report(published_overview):
     assert front["crmresearch"]["variant"] == "fast" and "variant: fast" in front["subtitle"] and front["date"]
 
 
+@pytest.mark.slow
 def test_a_users_own_survey_runs_through_a_parameter_file(tmp_path):
     """Renamed columns, no attribute items, no behaviour: the report still runs and says what it cannot compute."""
     from crmresearch import datasets
@@ -192,7 +205,7 @@ def test_a_users_own_survey_runs_through_a_parameter_file(tmp_path):
     params.write_text(yaml.safe_dump({"notebook": "01_satisfaction_loyalty", "variant": "own_survey", "parameters": {
         "survey": {"path": str(survey), "id_column": "rid", "satisfaction": ["s1", "s2", "s3"],
                    "loyalty": ["again", "rec"], "repurchase": "again", "recommendation": "rec"},
-        "n_null_simulations": 199, "n_boot": 50}}))
+        "n_null_simulations": 199, "bootstrap_resamples": 50}}))
     reports = tmp_path / "reports"
     result = run_cli("run", params, "--reports-dir", reports)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -6,6 +6,7 @@ docstrings and asserted with a tolerance of about three Monte Carlo standard err
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -13,7 +14,9 @@ import pandas as pd
 import pytest
 
 import crmresearch as crm
-from crmresearch.satisfaction import attributes, ceiling, curves, loyalty_types, segmented, simulation, topbox
+from crmresearch.models import segmented
+from crmresearch.satisfaction import attributes, ceiling, curves, loyalty_types, simulation, topbox
+from textnumbers import numbers
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
 
@@ -350,12 +353,12 @@ def test_user_survey_with_column_mapping(tmp_path):
     params = SatisfactionLoyaltyParameters(survey={
         "path": str(path), "id_column": "id", "satisfaction": ["s1", "s2"], "loyalty": ["again", "nps"],
         "repurchase": "again", "recommendation": "nps", "behaviour": "churned", "behaviour_means": "churned",
-        "switching_cost": "lock_in", "attributes": ["price", "delight"], "segment": "region"})
+        "switching_cost": "lock_in", "attributes": ["price", "delight"]})
     data = analysis.load_report_data(params)
     assert data.has_behaviour and data.n == 300
     assert data.frame["satisfaction"].to_numpy() == pytest.approx(df[["sat1", "sat2"]].mean(axis=1).to_numpy())
     assert (data.frame["repurchased"].astype(bool) == df["repurchased"]).all()
-    assert set(data.frame["segment"]) == {"north", "south"} and data.attributes == ["price", "delight"]
+    assert data.attributes == ["price", "delight"] and "region" not in data.frame
 
     user.loc[5, "churned"] = 2
     user.to_csv(path, index=False)
@@ -412,7 +415,11 @@ def test_sections_record_behaviour_results_only_when_behaviour_is_observed():
     assert list(trap.table["df"]["basis"]) == ["would not choose again"] * 3 + ["defected"] * 3
     defected = ~frame["repurchased"].to_numpy(bool)
     assert trap.behaviour.satisfied_who_defect.successes == int((satisfied & defected).sum())
-    assert "Among actual defectors" in trap.text
+    # the stated trap (two shares with their 95% CIs), then the share of actual defectors who were satisfied
+    def pct(p):
+        return [round(100 * p.estimate, 1), 95, round(100 * p.lower, 1), round(100 * p.upper, 1)]
+    stated_numbers = pct(trap.intention.satisfied_who_defect) + pct(trap.intention.defectors_who_were_satisfied)
+    assert numbers(trap.text) == stated_numbers + [round(100 * trap.behaviour.defectors_who_were_satisfied.estimate, 1)]
     js = analysis.jones_sasser_section(data, frame["choose_again"].to_numpy() >= params.top_box_min, params)
     assert list(js.results) == ["jones_sasser_top_box", "jones_sasser_repurchase"]
     types = analysis.loyalty_types_section(data, params)
@@ -422,7 +429,7 @@ def test_sections_record_behaviour_results_only_when_behaviour_is_observed():
     stated_only = dataclasses.replace(data, has_behaviour=False, source="survey")
     trap = analysis.trap_section(stated_only, params)
     assert list(trap.results) == ["trap_intention"] and set(trap.table["df"]["basis"]) == {"would not choose again"}
-    assert "actual defectors" not in trap.text
+    assert numbers(trap.text) == stated_numbers            # no behavioural figure without behaviour
     assert list(analysis.jones_sasser_section(stated_only, np.zeros(data.n, bool), params).results) == \
         ["jones_sasser_top_box"]
     types = analysis.loyalty_types_section(stated_only, params)
@@ -453,18 +460,19 @@ def test_model_choice_and_retention_sentences_state_the_computed_values():
                            "bic": [1.0, 3.0, 2.0], "cv_rmse": [0.3, 0.2, 0.1]})
     best = analysis.best_models(models)
     assert best == {"aic": "spline", "bic": "linear", "cv_rmse": "broken line"}
-    assert "AIC prefers the **spline**, BIC the **linear**" in analysis.model_choice_sentence(best)
+    # the models each criterion prefers, in the order AIC, BIC, cross-validation (bold values, not wording)
+    assert re.findall(r"\*\*(.+?)\*\*", analysis.model_choice_sentence(best)) == ["spline", "linear", "broken line"]
     assert analysis.slope_range(pd.DataFrame({"slope": [0.4, -0.1, 0.9]})) == [-0.1, 0.9]
 
     table = pd.DataFrame({"market": ["with switching cost", "switching cost removed"],
                           "customers": ["dissatisfied", "dissatisfied"], "retention": [0.9, 0.25]})
     text = analysis.switching_cost_sentence(table, 7)
-    assert "**90.0%** of dissatisfied customers (SAT < 7)" in text and "only **25.0%**" in text
+    assert numbers(text) == [90.0, 7, 25.0]       # retention with the cost, the SAT cut-off, retention without
 
     curves = pd.DataFrame([{"scenario": s, "level": float(level), "share": share}
                            for s, shares in (("competitive", (0.2, 0.8)), ("intermediate", (0.5, 0.9)),
                                              ("monopoly", (0.95, 0.97)))
                            for level, share in zip((8, 10), shares)])
     text = analysis.competitiveness_sentence(curves, 7, 9, 10)
-    assert text.startswith("At SAT 8, retention is **20%** in the competitive market")
-    assert "at SAT 10, retention is **80%** in the competitive market, **90%**" in text and "**97%** in the monopoly" in text
+    # per SAT level, retention in the competitive, intermediate and monopoly markets
+    assert numbers(text) == [8, 20, 50, 95, 10, 80, 90, 97]

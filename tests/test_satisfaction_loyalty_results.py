@@ -1,6 +1,7 @@
 """Every figure 01_satisfaction_loyalty states, read back from results.json and recomputed directly.
 
-The notebook runs once (fast parameter set, ~15 s) into a temporary folder; each test then
+The notebook is not executed here: the tests read the fast report of the session's shared run
+(`published_overview` in conftest.py, each fast variant run once per session); each test then
 recomputes one group of numbers with the package and compares.
 """
 
@@ -14,23 +15,17 @@ import pytest
 
 import crmresearch as crm
 from crmresearch import config, parameters
-from crmresearch.satisfaction import ceiling, loyalty_types, segmented, simulation, topbox
+from crmresearch.models import segmented
+from crmresearch.satisfaction import ceiling, loyalty_types, simulation, topbox
 
-pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore")]
+pytestmark = pytest.mark.filterwarnings("ignore")
 
 NOTEBOOK = "01_satisfaction_loyalty"
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    import papermill
-
-    out = tmp_path_factory.mktemp("satisfaction_loyalty")
-    pf = parameters.load_parameter_file(config.PARAMS_DIR / "satisfaction_loyalty" / "fast.yaml")
-    papermill.execute_notebook(str(config.NOTEBOOKS_DIR / f"{NOTEBOOK}.ipynb"), str(out / "report.ipynb"),
-                               parameters=pf.papermill_parameters(out), kernel_name=config.KERNEL_NAME,
-                               progress_bar=False)
-    doc = json.loads((out / "results.json").read_text())
+def run(published_overview):
+    doc = json.loads((published_overview / "satisfaction_loyalty" / "fast" / "results.json").read_text())
     params = parameters.schema_for(NOTEBOOK).model_validate(doc["provenance"]["parameters"])
     mobi = crm.datasets.load_mobi()
     sat = mobi[params.survey.satisfaction].mean(axis=1).to_numpy()
@@ -64,7 +59,7 @@ def test_descriptives(run):
 
 def test_breakpoint_and_davies(run):
     r, p, sat, loyalty = run["results"], run["params"], run["sat"], run["loyalty"]
-    fit = segmented.bootstrap_segmented(sat, loyalty, segmented.fit_segmented(sat, loyalty), p.n_boot, seed=p.seed)
+    fit = segmented.bootstrap_segmented(sat, loyalty, segmented.fit_segmented(sat, loyalty), p.bootstrap_resamples, seed=p.seed)
     got = r["segmented"]
     assert got["breakpoint"] == pytest.approx(fit.breakpoint)
     assert got["breakpoint_ci_lower"] == pytest.approx(fit.breakpoint_ci[0])

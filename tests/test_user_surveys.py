@@ -23,6 +23,7 @@ from crmresearch.satisfaction import analysis, topbox
 from crmresearch.sections import Section
 
 from conftest import run_cli
+from textnumbers import assert_omits, assert_states, numbers
 
 SURVEYS = config.PROJECT_DIR / "tests" / "data" / "surveys"
 PARAMS = sorted(SURVEYS.glob("*.yaml"))
@@ -122,7 +123,7 @@ def test_surveys_that_cannot_support_the_report_stop_before_any_kernel(tmp_path,
 # ---------------------------------------------------------------- sentences follow their numbers (fast)
 
 def _broken(breakpoint=7.4, ci=(6.4, 8.3)):
-    from crmresearch.satisfaction.segmented import SegmentedFit
+    from crmresearch.models.segmented import SegmentedFit
 
     return SegmentedFit(250, breakpoint, 0.4, ci, 1.0, 0.8, 0.3, -0.5, (0.6, 1.0), (0.1, 0.5), (-0.8, -0.2), 1.0, 1.0,
                         1.0, 1.0, True, 0.95, {"breakpoint_ci_lower": ci[0], "breakpoint_ci_upper": ci[1],
@@ -146,15 +147,18 @@ def _trap(successes=30, n=100):
 
 
 def test_the_one_line_finding_follows_the_verdict():
+    """A ceiling verdict quotes the naive and calibrated p-values, not the breakpoint; a real bend quotes the
+    breakpoint and its interval; each states the trap share and its cut-off (numbers, not wording)."""
     ceiling = analysis.one_line_finding(_broken(), _checks(False, True), _trap(), 7)
-    assert ceiling.startswith("The apparent bend in loyalty is the ceiling") and "Breakpoint" not in ceiling
-    assert "7.4" not in ceiling and "30% of satisfied respondents (SAT ≥ 7)" in ceiling
+    assert numbers(ceiling) == [0.001, 0.300, 30, 7]
     real = analysis.one_line_finding(_broken(), _checks(True, True), _trap(), 7)
-    assert real.startswith("Loyalty bends at SAT 7.4 (95% CI 6.4–8.3)")
+    assert numbers(real)[:4] == [7.4, 95, 6.4, 8.3] and numbers(real)[-2:] == [30, 7]
+    assert_states(real, 0.010)
     none = analysis.one_line_finding(_broken(), _checks(False, False), _trap(), 7)
-    assert none.startswith("Loyalty shows no change in slope")
+    assert numbers(none) == [0.400, 0.300, 30, 7]
+    assert none != ceiling.replace("0.001", "0.400")            # no bend is not the ceiling verdict
     failed = analysis.one_line_finding(_broken(), _checks(False, False, failed=True), _trap(0, 0), 5)
-    assert "did not fit" in failed and "no respondent reaches SAT 5" in failed and "nan" not in failed
+    assert numbers(failed) == [5] and "nan" not in failed
 
 
 def test_the_breakpoint_sentence_never_says_flattens_and_flags_an_undetermined_breakpoint():
@@ -162,9 +166,11 @@ def test_the_breakpoint_sentence_never_says_flattens_and_flags_an_undetermined_b
 
     davies = SimpleNamespace(p_value=0.01, statistic=3.0, grid=np.arange(10))
     text = analysis.breakpoint_sentence(_broken(), davies, (1, 10))
-    assert "flattens" not in text and "clearly less than below it" in text and "hardly determine" not in text
+    assert "flattens" not in text
+    assert_states(text, 7.40, 6.40, 8.30, 0.80, 0.60, 1.00, 0.30, 0.10, 0.50, 0.010, 3.00, 10)
     loose = analysis.breakpoint_sentence(_broken(4.0, (-30.8, 38.8)), davies, (1, 7))
-    assert "hardly determine it" in loose and "beyond the observed SAT range (1–7)" in loose
+    assert_states(loose, 4.00, -30.80, 38.80, 1, 7)      # the interval and the observed range it leaves
+    assert len(loose) > len(text)                        # the undetermined breakpoint is flagged
 
 
 def test_undefined_ratios_are_written_as_undefined():
@@ -173,18 +179,25 @@ def test_undefined_ratios_are_written_as_undefined():
     assert nobody.as_dict()["ratio"] is None
     text = analysis.jones_sasser_text(nobody, None, 7, 5, 7, 0.95)
     assert "**undefined**" in text and "nan" not in text
+    assert_states(text, 0, 7, 66.7, 3, 5)
     defined = topbox.jones_sasser_ratio(np.array([7.0, 7, 6, 6, 5]), np.array([True, True, True, False, False]), 7, 5)
-    assert defined.undefined_reason is None and "ratio of **" in analysis.jones_sasser_text(defined, None, 7, 5, 7, 0.9)
-    assert "90% CI" in analysis.jones_sasser_text(defined, None, 7, 5, 7, 0.9)
+    assert defined.undefined_reason is None
+    shown = analysis.jones_sasser_text(defined, None, 7, 5, 7, 0.9)
+    r = defined.as_dict()
+    assert_states(shown, 2, 100.0, 33.3, 3, 90)
+    assert_states(shown, r["ratio"], r["ci_lower"], r["ci_upper"], places=1)     # 3.0 (90% CI 0.6–14.9)
 
 
 def test_nps_only_on_a_0_to_10_item_otherwise_the_net_top_box_score():
     score = stats.net_promoter_score(np.array([7, 7, 1, 4, 6]), 0.95, 7, 4)
     nps = analysis.net_score_text(analysis.NetScore(score, True, 9, 6, "0–10", 0, 0.95))
     net = analysis.net_score_text(analysis.NetScore(score, False, 7, 4, "1–7", 1, 0.95))
-    assert nps.startswith("The Net Promoter Score is") and "not defined" not in nps
-    assert "NPS is not defined on the 1–7 recommendation scale" in net and "net top-box score" in net
-    assert "7 or more" in net and "4 or less" in net and "1 satisfaction band" in net
+    assert_states(nps, score.nps, score.lower, score.upper, score.promoters, score.detractors, places=1)
+    assert_states(nps, 9, 6)                                  # the NPS cut-offs on 0-10
+    assert_states(net, score.nps, score.lower, score.upper, places=1)
+    assert_states(net, 7, 4, 1)                               # the top-box cut-offs and the empty band
+    assert_omits(net, 9)
+    assert nps != net
 
 
 def test_the_switching_cost_sentence_follows_the_interaction():
@@ -212,15 +225,17 @@ def test_overview_text_uses_the_shares_and_confidence_as_given():
     text = overview.one_line_finding(sec(nps=stats.NetPromoterScore(50, 30, 40, 30, 0.0, -5, 5)),
                                      sec(satisfied_would_not_choose_again=rep),
                                      sec(repeat_purchase=rep, top_share_of_revenue=0.6), 180, 0.125)
-    assert "top 12.5% of customers" in text and "within 180 days" in text
+    assert numbers(text) == [0, 25, 25, 180, 12.5, 60]     # NPS, trap share, repeat share, window, top share, revenue
     table = overview.behaviour_table({"customers": 40, "transaction_lines": 90, "repeat_purchase": rep,
                                       "inter_purchase_days_median": float("nan"), "top_share_of_revenue": 0.6,
                                       "gini_revenue": 0.4}, 180, 0.25, 0.9)
-    assert "revenue share of the top 25%" in table["measure"].tolist()
-    assert any("90% CI" in m for m in table["measure"]) and "nan" not in table.to_string().lower()
+    measures = table.set_index("measure")["value"]
+    assert [numbers(m) for m in table["measure"]] == [[], [], [180, 90], [], [25], []]   # the window, CI level, top share
+    assert numbers(measures.iloc[2]) == [25.0, 10.0, 40.0] and numbers(measures.iloc[4]) == [60.0]
+    assert "nan" not in table.to_string().lower()
     trap = overview.trap_text(overview.TrapSummary(stats.Proportion(0, 0, float("nan"), float("nan"), float("nan")),
                                                    8, 6, "q", 0.95))
-    assert "undefined" in trap and "nan" not in trap
+    assert numbers(trap) == [8] and "nan" not in trap      # the cut-off only: no share of nobody
 
 
 # ---------------------------------------------------------------- end to end (slow)
@@ -322,7 +337,7 @@ def test_user_survey_verdicts_and_numbers(user_reports):
     assert "nps" not in overview["results"] and "net_top_box" in overview["results"]
     assert overview["provenance"]["parameters"]["satisfied_min"] == 5            # the same rule as report 01
     assert overview["sections"]["satisfaction"]["rows_dropped"]
-    assert "top 12.5% of customers" in overview["finding"] and "Net top-box score" in overview["finding"]
+    assert_states(overview["finding"], 12.5) and "Net top-box score" in overview["finding"]   # the file's top share
     page = _outputs_text(json.loads((user_reports / "crm_overview" / "user_likert7" / "report.ipynb").read_text()))
     assert "90% CI" in page and "95%" not in page and not NAN.search(page)
 

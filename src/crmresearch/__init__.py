@@ -16,14 +16,25 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 
 _LAZY_SUBMODULES = {
     "config", "stats", "datasets", "parameters", "report", "satisfaction", "lifecycle", "clv",
-    "overview", "runner", "publish", "sections", "value_chain", "contractual",
+    "overview", "runner", "publish", "sections", "value_chain", "contractual", "models",
 }
+# The models a researcher fits in a notebook: crm.BetaGeoNBD().fit(rfm).summary()
+_MODELS = {"BetaGeoNBD", "ParetoNBD", "GammaGamma", "ShiftedBetaGeometric", "BetaDiscreteWeibull",
+           "BetaGeoBetaBinomial", "TransitionMatrixModel", "SegmentedRegression", "CeilingModel"}
 
 
 def __getattr__(name: str):
     if name in _LAZY_SUBMODULES:
         return importlib.import_module(f"{__name__}.{name}")
+    if name in _MODELS:
+        return getattr(importlib.import_module(f"{__name__}.models"), name)
+    if name == "rfm_summary":
+        return importlib.import_module(f"{__name__}.clv.rfm").rfm_summary
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["__version__", *sorted(_LAZY_SUBMODULES)]
+def __dir__():
+    return sorted([*globals(), *_LAZY_SUBMODULES, *_MODELS, "rfm_summary"])
+
+
+__all__ = ["__version__", "rfm_summary", *sorted(_LAZY_SUBMODULES), *sorted(_MODELS)]

@@ -39,3 +39,8 @@ DEFAULT_SEED = 20261123
 FIGURE_WIDTH_IN = 6.3
 FIGURE_HEIGHT_IN = 3.6
 FIGURE_DPI = 150
+
+# Uncertainty defaults, here once: every schema field and function signature that takes them uses these.
+CONFIDENCE = 0.95               # level of every interval
+PARAMETER_DRAWS = 500           # parameter draws for intervals of predictions
+BOOTSTRAP_RESAMPLES = 200       # customer bootstrap resamples (each one re-fits a model)

@@ -232,6 +232,12 @@ def validate_numeric(df, path, column, low=None, high=None, allow_missing=False)
     return values.astype(float)
 
 
+def day_number(date) -> int:
+    """Days since 1970-01-01 of a date: the day numbers of every route that reads a transaction log
+    (`clv.rfm` in memory, `engine.summaries` in the engine)."""
+    return int(np.datetime64(pd.Timestamp(date).date(), "D").astype(np.int64))
+
+
 def load_transactions(path, customer: str, date: str, amount: str | None = None,
                       date_format: str | None = None) -> pd.DataFrame:
     """A user's transaction log, renamed to customer_id, date, amount (amount 1.0 when absent)."""

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from . import config
 from . import stats
 from .sections import Section, table_spec
 
@@ -48,7 +49,7 @@ def score_distribution(scores, low: int, high: int) -> pd.DataFrame:
 
 
 def satisfied_would_not_rechoose(satisfaction, repurchase, satisfied_min: float,
-                                 not_again_max: float, confidence: float = 0.95):
+                                 not_again_max: float, confidence: float = config.CONFIDENCE):
     """Among satisfied respondents, the share whose repurchase intention is at or below `not_again_max`."""
     sat, rep = np.asarray(satisfaction, dtype=float), np.asarray(repurchase, dtype=float)
     keep = ~np.isnan(sat) & ~np.isnan(rep)
@@ -67,7 +68,7 @@ def purchase_days(transactions: pd.DataFrame) -> pd.DataFrame:
                          "amount": daily.amounts})
 
 
-def repeat_purchase(transactions: pd.DataFrame, window_days: int, confidence: float = 0.95):
+def repeat_purchase(transactions: pd.DataFrame, window_days: int, confidence: float = config.CONFIDENCE):
     """Share of customers with a second purchase day within `window_days` of their first.
 
     Only customers observed for the full window after their first purchase count (right-censoring).
@@ -109,7 +110,7 @@ def plot_score_distribution(dist: pd.DataFrame, satisfied_min: float, label: str
     return fig
 
 
-def plot_nps(nps, loyalty_items: pd.DataFrame, labels: dict, confidence: float = 0.95, is_nps: bool = True):
+def plot_nps(nps, loyalty_items: pd.DataFrame, labels: dict, confidence: float = config.CONFIDENCE, is_nps: bool = True):
     """Left: promoter/passive/detractor split (top/middle/bottom answers off the 0-10 scale);
     right: mean of each loyalty item with its interval."""
     from .report import PALETTE, new_figure
@@ -167,7 +168,7 @@ def plot_lorenz(revenue, top_fraction: float):
 
 
 def behaviour_summary(transactions: pd.DataFrame, window_days: int, top_fraction: float,
-                      confidence: float = 0.95) -> dict:
+                      confidence: float = config.CONFIDENCE) -> dict:
     """The transaction-side figures of the overview, in one dict (all computed here)."""
     revenue = revenue_per_customer(transactions)
     gaps = inter_purchase_days(transactions)
@@ -181,7 +182,7 @@ def behaviour_summary(transactions: pd.DataFrame, window_days: int, top_fraction
     }
 
 
-def behaviour_table(summary: dict, window_days: int, top_fraction: float, confidence: float = 0.95) -> pd.DataFrame:
+def behaviour_table(summary: dict, window_days: int, top_fraction: float, confidence: float = config.CONFIDENCE) -> pd.DataFrame:
     rep = summary["repeat_purchase"]
     median = summary["inter_purchase_days_median"]
     return pd.DataFrame({

@@ -1,10 +1,11 @@
 """Validate parameter files, execute notebooks with papermill, keep the last good report.
 
 Each report is executed in `<reports>/_tmp/` (where no glob of published reports looks) and
-moved into place only when every cell ran; a failure leaves the previous report untouched, keeps
-the executed notebook in `<reports>/_failed/` and records the failure in `<reports>/_state/`
-(written atomically). A run is skipped when its fingerprint (notebook, parameter file, package
-source, input data) matches the last successful run and its results.json exists.
+moved into place only when every cell ran; a failure leaves the last good report untouched, keeps
+the executed notebook in `<reports>/_failed/<topic>/<variant>/` until a run of that report succeeds,
+and records the failure in `<reports>/_state/` (written atomically). A run is skipped when its
+fingerprint (notebook, parameter file, package source, input data) matches the last successful run
+and its results.json exists.
 
 Every report runs in its own worker process that owns its kernel. SIGINT/SIGTERM to the command
 stops workers and kernels; a worker whose parent dies (even by `kill -9`) sees its control pipe
@@ -31,7 +32,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from . import config
-from .parameters import ParameterFile, ParameterFileError, RESERVED, load_parameter_file, strict_yaml_load
+from .parameters import CELL_NAMES, ParameterFile, ParameterFileError, load_parameter_file, strict_yaml_load
 
 
 # ---------------------------------------------------------------- validation
@@ -63,6 +64,7 @@ def validate_files(paths) -> tuple[list[ParameterFile], list[ParameterFileError]
     for path in paths:
         try:
             pf = load_parameter_file(path)
+            check_environment(pf)
             if not pf.notebook_path.exists():
                 raise ParameterFileError(path, f"field 'notebook': no notebook at {pf.notebook_path}")
             try:
@@ -70,10 +72,10 @@ def validate_files(paths) -> tuple[list[ParameterFile], list[ParameterFileError]
             except (OSError, ValueError, KeyError, TypeError, SyntaxError) as exc:
                 raise ParameterFileError(path, f"field 'notebook': {pf.notebook_path} is not a readable notebook "
                                                f"({type(exc).__name__})") from None
-            missing = (set(pf.parameters) | set(RESERVED)) - declared
+            missing = set(CELL_NAMES) - declared
             if missing:
-                raise ParameterFileError(path, [f"field 'parameters.{m}': the notebook's parameters cell does not "
-                                                f"define it (it defines {', '.join(sorted(declared))})"
+                raise ParameterFileError(path, [f"field 'notebook': {pf.notebook_path.name}'s parameters cell does "
+                                                f"not define '{m}' (it defines {', '.join(sorted(declared))})"
                                                 for m in sorted(missing)])
             check_data_files(pf)
             key = (pf.topic, pf.variant)
@@ -88,48 +90,45 @@ def validate_files(paths) -> tuple[list[ParameterFile], list[ParameterFileError]
     return good, errors
 
 
-# Fewer rows than this and no estimate in any report means anything; said before a kernel starts.
-MIN_DATA_ROWS = 10
+def check_environment(pf: ParameterFile) -> None:
+    """What the machine must provide for the file's settings, checked before any kernel starts: an
+    `engine: {backend: pyspark}` block needs Java and PySpark (`engine.spark.check_spark`)."""
+    from pydantic import BaseModel
+
+    def engines(model, prefix="parameters."):
+        for name in type(model).model_fields:
+            value = getattr(model, name)
+            if isinstance(value, BaseModel):
+                if getattr(value, "backend", None) == "pyspark":
+                    yield f"{prefix}{name}"
+                yield from engines(value, f"{prefix}{name}.")
+
+    for where in engines(pf.validated):
+        from .engine.spark import SparkUnavailable, check_spark
+
+        try:
+            check_spark()
+        except SparkUnavailable as exc:
+            raise ParameterFileError(pf.path, f"field '{where}': backend 'pyspark' needs Java and PySpark on this "
+                                              f"machine: {exc}") from None
 
 
 def check_data_files(pf: ParameterFile) -> None:
-    """Load users' data files now, so a schema violation stops the run before any kernel starts.
+    """The data checks of the input layer (`checks.check_data`: files exist and are of a usable kind,
+    load with their loaders, enough rows, survey items that vary), so a problem stops the run before
+    any kernel starts; a log read in place is checked by the engine (`_check_log_in_place`)."""
+    from .checks import DataCheckError, check_data
 
-    Besides the loaders' own checks: at least `MIN_DATA_ROWS` rows, and survey items that vary
-    (a constant item has no correlation, no curve and no test).
-    """
-    from .datasets import DataValidationError
-
-    for name, source in data_sources(pf.validated):
-        if getattr(source, "in_place", False):
-            _check_log_in_place(pf, name, source)
-        elif getattr(source, "path", None) and hasattr(source, "load"):
-            field = f"field 'parameters.{name}.path'"
-            try:
-                data = source.load()
-            except DataValidationError as exc:
-                raise ParameterFileError(pf.path, f"{field}: {exc}") from None
-            except (ValueError, KeyError, TypeError, OSError) as exc:
-                raise ParameterFileError(pf.path, f"{field}: {source.path}: could not be read "
-                                                  f"({type(exc).__name__}: {str(exc)[:120]})") from None
-            rows = len(data) if hasattr(data, "__len__") else None
-            if rows is not None and rows < MIN_DATA_ROWS:
-                raise ParameterFileError(pf.path, f"{field}: {source.path}: expected at least {MIN_DATA_ROWS} "
-                                                  f"data rows (found {rows}); no estimate in the report would mean "
-                                                  "anything")
-            columns = [c for c in (getattr(source, "columns", None) or []) if c in getattr(data, "columns", [])]
-            for column in columns:
-                values = data[column].dropna()
-                if values.nunique() < 2:
-                    shown = f"every answer is {values.iloc[0]!r}"[:60] if len(values) else "no answers"
-                    raise ParameterFileError(pf.path, f"field 'parameters.{name}': {source.path}: column "
-                                                      f"'{column}': expected answers that vary ({shown}); a constant "
-                                                      "item supports no correlation, curve or test")
+    try:
+        check_data(pf.validated, lambda name, source: _check_log_in_place(pf, name, source))
+    except DataCheckError as exc:
+        raise ParameterFileError(pf.path, str(exc)) from None
 
 
 def _check_log_in_place(pf: ParameterFile, name: str, source) -> None:
     """A log the report's engine reads in place (folder, glob, table): the engine checks its columns
     and values now (`engine.sources.open_log`), with row numbers where the engine gives them."""
+    from .checks import MIN_DATA_ROWS
     from .datasets import DataValidationError
     from .engine import sources, spark
 
@@ -166,21 +165,10 @@ def source_files() -> list[Path]:
     return sorted(p for p in config.PACKAGE_DIR.rglob("*.py") if "__pycache__" not in p.parts)
 
 
-def data_sources(model, prefix: str = ""):
-    """(dotted field name, source) for every data source in a parameter model, nested blocks included
-    (a source is a block with a `file()` method: a shipped data set or a user's file)."""
-    from pydantic import BaseModel
-
-    for name in type(model).model_fields:
-        value = getattr(model, name)
-        if hasattr(value, "file"):
-            yield f"{prefix}{name}", value
-        elif isinstance(value, BaseModel):
-            yield from data_sources(value, f"{prefix}{name}.")
-
-
 def data_files(pf: ParameterFile) -> list[Path]:
     """Input files named by the parameters (every data source, nested blocks included)."""
+    from .checks import data_sources
+
     return [Path(source.file()) for _, source in data_sources(pf.validated)
             if source.file() is not None and (source.file().exists() or "*" in str(source.file()))]
 
@@ -222,8 +210,17 @@ def _atomic_write(path: Path, text: str) -> None:
         raise
 
 
-def _write_state(reports_dir: Path, pf: ParameterFile, **state) -> None:
-    _atomic_write(state_path(reports_dir, pf), json.dumps({**read_state(reports_dir, pf), **state}, indent=2))
+FAILURE_DETAILS = ("cell", "error_name", "failed_notebook")    # state keys of a failed run only
+
+
+def _write_state(reports_dir: Path, pf: ParameterFile, drop=(), **state) -> None:
+    kept = {k: v for k, v in read_state(reports_dir, pf).items() if k not in drop}
+    _atomic_write(state_path(reports_dir, pf), json.dumps({**kept, **state}, indent=2))
+
+
+def failed_dir(reports_dir: Path, pf: ParameterFile) -> Path:
+    """Where the executed notebook of this report's last failed run is kept, until a run succeeds."""
+    return reports_dir / "_failed" / pf.topic / pf.variant
 
 
 def freshness(reports_dir: Path, pf: ParameterFile) -> str:
@@ -305,7 +302,7 @@ def remove_leftovers(reports_dir: Path, pf: ParameterFile) -> list[Path]:
     removed = []
     final = pf.report_dir(reports_dir)
     patterns = [(tmp_root(reports_dir), f"{pf.topic}.{pf.variant}.*"),
-                (final.parent, f".{pf.variant}-*")]          # the layout of earlier versions
+                (final.parent, f".{pf.variant}-*")]          # hidden temporary folders beside the report
     for folder, pattern in patterns:
         for leftover in folder.glob(pattern) if folder.is_dir() else []:
             shutil.rmtree(leftover, ignore_errors=True)
@@ -490,8 +487,15 @@ def execute_one(pf: ParameterFile, reports_dir: Path, progress=None, control: _C
                 raise RunStopped()
             _replace_dir(tmp_dir, final_dir)
             seconds = time.perf_counter() - started
-            _write_state(reports_dir, pf, status="ok", fingerprint=fingerprint(pf), params_file=str(pf.path),
-                         finished=finished.isoformat(timespec="seconds"), seconds=round(seconds, 1), error=None)
+            _write_state(reports_dir, pf, drop=FAILURE_DETAILS, status="ok", fingerprint=fingerprint(pf),
+                         params_file=str(pf.path), finished=finished.isoformat(timespec="seconds"),
+                         seconds=round(seconds, 1), error=None)
+        # The failure it replaces is history: its kept notebook goes (and its folders, once empty).
+        stale = failed_dir(reports_dir, pf)
+        shutil.rmtree(stale, ignore_errors=True)
+        for folder in (stale.parent, stale.parent.parent):
+            with contextlib.suppress(OSError):
+                folder.rmdir()
         return RunOutcome(name, "ok", seconds)
     except Exception as exc:  # noqa: BLE001 - every failure is reported, none lost
         with control.commit:
@@ -501,13 +505,13 @@ def execute_one(pf: ParameterFile, reports_dir: Path, progress=None, control: _C
                 raise RunStopped() from None
             seconds = time.perf_counter() - started
             message, details = _describe_failure(exc)
-            failed_dir = reports_dir / "_failed" / pf.topic / pf.variant
+            failed = failed_dir(reports_dir, pf)
             try:
                 if tmp_dir is not None and (tmp_dir / "report.ipynb").exists():
-                    shutil.rmtree(failed_dir, ignore_errors=True)
-                    failed_dir.parent.mkdir(parents=True, exist_ok=True)
-                    shutil.move(str(tmp_dir), failed_dir)
-                    details["failed_notebook"] = str(failed_dir / "report.ipynb")
+                    shutil.rmtree(failed, ignore_errors=True)
+                    failed.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.move(str(tmp_dir), failed)
+                    details["failed_notebook"] = str(failed / "report.ipynb")
                 _write_state(reports_dir, pf, status="failed", params_file=str(pf.path), error=message,
                              finished=datetime.now(timezone.utc).isoformat(timespec="seconds"), **details)
             except OSError as write_error:

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as sps
 
+from . import config
+
 
 def z_value(confidence: float) -> float:
     """Two-sided normal quantile for a confidence level (1.959964 at 0.95)."""
@@ -27,7 +29,7 @@ def p_text(p: float) -> str:
     return f"p = {p:.1e}" if p < 0.001 else f"p = {p:.3f}"
 
 
-def wilson_interval(successes, n, confidence: float = 0.95):
+def wilson_interval(successes, n, confidence: float = config.CONFIDENCE):
     """Wilson score interval for a binomial proportion (Wilson 1927; Agresti & Coull 1998).
 
     Works elementwise on arrays. Cells with n == 0 give (nan, nan).
@@ -61,7 +63,7 @@ class Proportion:
                 "ci_lower": self.lower, "ci_upper": self.upper}
 
 
-def proportion(mask, confidence: float = 0.95) -> Proportion:
+def proportion(mask, confidence: float = config.CONFIDENCE) -> Proportion:
     """Share of True values in a boolean array with its Wilson interval."""
     mask = np.asarray(mask, dtype=bool)
     k, n = int(mask.sum()), int(mask.size)
@@ -90,7 +92,7 @@ class NetPromoterScore:
                 "ci_lower": self.lower, "ci_upper": self.upper}
 
 
-def net_promoter_score(scores, confidence: float = 0.95, promoter_min: float = PROMOTER_MIN,
+def net_promoter_score(scores, confidence: float = config.CONFIDENCE, promoter_min: float = PROMOTER_MIN,
                        detractor_max: float = DETRACTOR_MAX) -> NetPromoterScore:
     """NPS = %promoters - %detractors, in points (-100..100), with a normal interval.
 

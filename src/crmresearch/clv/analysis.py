@@ -6,7 +6,7 @@ its numbers and the rows used) or a subclass carrying the objects later sections
 Sentences come from *text functions* (`*_text`) that take result objects, never the parameters,
 and state only what the numbers they are given say.
 
-A model that does not converge from any of its starting points (`models.try_fit`) becomes a
+A model that does not converge from any of its starting points (a `FailedFit`) becomes a
 "failed" section saying what failed and what was tried; the sections that need it say they were
 not computed, and everything else (tables, tracking, CLV, the finding) uses only the models that
 did fit.
@@ -21,9 +21,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .. import config
 from .. import sections as sec
 from ..sections import Section, table_spec
-from . import dwyer, intervals, models, predictions, rfm, simulate, value
+from ..datasets import day_number
+from ..models import bgbb
+from ..models.base import quick_mle
+from ..models.bgbb import BetaGeoBetaBinomial
+from ..models.bgnbd import BetaGeoNBD
+from ..models.gammagamma import GammaGamma
+from ..models.paretonbd import ParetoNBD
+from ..models.purchases import PurchaseResults
+from . import dwyer, intervals, predictions, rfm, simulate, value
 
 # Fader, Hardie & Lee's CDNOW set-up: the sample, calibration to 1997-09-30, holdout to 1998-06-30.
 CDNOW_PUBLISHED_SETUP = {"dataset": "cdnow_sample", "calibration_end": date(1997, 9, 30)}
@@ -80,7 +89,7 @@ class ClvData:
                                  "orders": (1 + s["frequency"] + s["frequency_holdout"]).to_numpy(np.int64)},
                                 index=s.index)
         daily = rfm.merge_same_day(self.log)
-        keep = daily.days <= rfm.day_number(self.holdout_end)
+        keep = daily.days <= day_number(self.holdout_end)
         revenue = pd.Series(np.bincount(daily.customer_codes[keep], weights=daily.amounts[keep],
                                         minlength=daily.customer_ids.size), index=daily.customer_ids)
         orders = pd.Series(np.bincount(daily.customer_codes[keep], minlength=daily.customer_ids.size),
@@ -145,7 +154,7 @@ def prepare(params, rng: np.random.Generator) -> ClvData:
     """The log, its calibration/holdout summary and the reference values of a run (or, for a
     `discrete` source, the discrete-time summary with an empty log)."""
     if params.discrete is not None:
-        from ..contractual.bgbb import PUBLISHED_DONATIONS
+        from ..models.bgbb import PUBLISHED_DONATIONS
 
         empty_log = pd.DataFrame({"customer_id": pd.Series(dtype=str), "date": pd.Series(dtype="datetime64[ns]"),
                                   "amount": pd.Series(dtype=float)})
@@ -513,7 +522,7 @@ class FitSet(dict):
 
     def __init__(self, fitted: dict, failed: dict, skipped: dict | None = None):
         super().__init__(fitted)
-        self.failed = failed                  # name -> models.FailedFit
+        self.failed = failed                  # name -> FailedFit
         self.skipped = skipped or {}          # name -> reason (not asked for)
 
     @property
@@ -531,10 +540,8 @@ def fit_all(summary: pd.DataFrame, with_pareto: bool = True, discrete: pd.DataFr
     """BG/NBD, Pareto/NBD (optional) and Gamma-Gamma, each from several starting points; never raises.
     With a discrete-time summary (`discrete`), the BG/BB instead, and the others are not fitted."""
     if discrete is not None:
-        from ..contractual import bgbb
-
-        fit = bgbb.fit_bgbb(*(discrete[c].to_numpy() for c in ("frequency", "recency", "periods", "count")))
-        ok = isinstance(fit, models.FittedModel)
+        fit = BetaGeoBetaBinomial().fit(discrete)
+        ok = fit.converged
         return FitSet({"BG/BB": fit} if ok else {}, {} if ok else {"BG/BB": fit},
                       {n: f"{n} not fitted: it needs dated transactions{' with spend' if n == 'Gamma-Gamma' else ''}, "
                           "and the data are a discrete-time summary (the BG/BB is fitted instead)"
@@ -543,17 +550,17 @@ def fit_all(summary: pd.DataFrame, with_pareto: bool = True, discrete: pd.DataFr
 
     x, t_x, T = summary["frequency"], summary["recency"], summary["T"]
     with step("fit BG/NBD", len(summary)):          # progress lines in the run log (large logs)
-        results = {"BG/NBD": models.try_fit("BG/NBD", x, t_x, T)}
+        results = {"BG/NBD": BetaGeoNBD().fit(frequency=x, recency=t_x, T=T)}
     skipped = {}
     if with_pareto:
         with step("fit Pareto/NBD", len(summary)):
-            results["Pareto/NBD"] = models.try_fit("Pareto/NBD", x, t_x, T)
+            results["Pareto/NBD"] = ParetoNBD().fit(frequency=x, recency=t_x, T=T)
     else:
         skipped["Pareto/NBD"] = "the parameter file turns the Pareto/NBD off (fit_pareto_nbd: false)"
     with step("fit Gamma-Gamma", len(summary)):
-        results["Gamma-Gamma"] = models.try_fit("Gamma-Gamma", x, monetary_value=summary["monetary_value"])
-    fitted = {n: r for n, r in results.items() if isinstance(r, models.FittedModel)}
-    failed = {n: r for n, r in results.items() if isinstance(r, models.FailedFit)}
+        results["Gamma-Gamma"] = GammaGamma().fit(frequency=x, monetary_value=summary["monetary_value"])
+    fitted = {n: r for n, r in results.items() if r.converged}
+    failed = {n: r for n, r in results.items() if not r.converged}
     skipped["BG/BB"] = ("BG/BB not fitted: it is for discrete-time data (a `discrete:` source), and this variant "
                         "analyses a dated transaction log")
     return FitSet(fitted, failed, skipped)
@@ -567,14 +574,14 @@ def interval_columns(confidence: float) -> tuple[str, str]:
     return f"{confidence:.0%} lower", f"{confidence:.0%} upper"
 
 
-def parameter_table(fits: dict, reference: dict | None = None, confidence: float = 0.95) -> pd.DataFrame:
+def parameter_table(fits: dict, reference: dict | None = None, confidence: float = config.CONFIDENCE) -> pd.DataFrame:
     """One row per model parameter: estimate, SE, interval at `confidence`, the reference value if any; plus LL rows."""
     rows = []
     for name, fit in fits.items():
-        table = fit.table((reference or {}).get(name), confidence)
+        table = fit.table(confidence, (reference or {}).get(name))
         table.insert(0, "model", name)
         rows.append(table)
-        ll = {"model": name, "parameter": "log-likelihood", "estimate": fit.loglike}
+        ll = {"model": name, "parameter": "log-likelihood", "estimate": fit.llf}
         if reference and name in reference and "loglike" in reference[name]:
             ll["published"] = reference[name]["loglike"]
         rows.append(pd.DataFrame([ll]))
@@ -586,15 +593,15 @@ def parameter_table(fits: dict, reference: dict | None = None, confidence: float
 
 
 def fit_statistics(fits: dict) -> pd.DataFrame:
-    return pd.DataFrame([{"model": n, "customers": f.n_customers, "unique rows": f.n_unique_rows,
-                          "parameters": f.k_params, "log-likelihood": f.loglike, "AIC": f.aic, "BIC": f.bic,
+    return pd.DataFrame([{"model": n, "customers": f.nobs, "unique rows": f.n_unique_rows,
+                          "parameters": f.df_model, "log-likelihood": f.llf, "AIC": f.aic, "BIC": f.bic,
                           "starting points tried": f.starts_tried}
                          for n, f in fits.items()])
 
 
 def fit_record(fit) -> dict:
-    return {"params": fit.params.to_dict(), "bse": fit.bse.to_dict(), "loglike": fit.loglike, "aic": fit.aic,
-            "bic": fit.bic, "customers": fit.n_customers, "starts_tried": fit.starts_tried}
+    return {"params": fit.params.to_dict(), "bse": fit.bse.to_dict(), "loglike": fit.llf, "aic": fit.aic,
+            "bic": fit.bic, "customers": fit.nobs, "starts_tried": fit.starts_tried}
 
 
 def model_section(name: str, fits: FitSet, source: str) -> Section:
@@ -602,11 +609,11 @@ def model_section(name: str, fits: FitSet, source: str) -> Section:
     key = f"fit_{slug(name)}"
     if name in fits:
         fit = fits[name]
-        return Section({key: fit_record(fit)}, source=source, rows_used=fit.n_customers)
+        return Section({key: fit_record(fit)}, source=source, rows_used=fit.nobs)
     if name in fits.failed:
         failure = fits.failed[name]
         section = sec.failed(name, failure.tried if failure.starts else "no fit (the data cannot support the model)",
-                             failure.reason, rows_used=failure.n_customers)
+                             failure.reason, rows_used=failure.nobs)
         section.results = {key: failure.as_dict()}
         return section
     return sec.not_computed(fits.skipped.get(name, f"{name} was not fitted"))
@@ -752,17 +759,15 @@ class HistogramSection(Section):
 
 
 def parameter_draws(fits: FitSet, params) -> dict:
-    """Draws of every fitted model's parameters from their asymptotic normal (log scale), `interval_draws`
+    """Draws of every fitted model's parameters from their asymptotic normal (log scale), `parameter_draws`
     of each, from a generator of its own so that the report's other numbers do not depend on them."""
     rng = np.random.default_rng([params.seed, 11])
-    return {name: fit.draw_parameters(params.interval_draws, rng) for name, fit in fits.items()}
+    return {name: fit.draw_parameters(params.parameter_draws, rng) for name, fit in fits.items()}
 
 
 def discrete_histogram_band(fit, frame: pd.DataFrame, thetas, confidence: float) -> pd.DataFrame:
     """Customers by number of transactions (0..n) in a discrete-time summary: actual against the BG/BB's
     expectation (FHS 2010, eq. 7), with a band over parameter draws; customers grouped by their n."""
-    from ..contractual import bgbb
-
     n_max = int(frame["periods"].max())
     w = frame["count"].to_numpy(float)
     actual = np.bincount(frame["frequency"].astype(int), weights=w, minlength=n_max + 1)
@@ -793,7 +798,7 @@ def histogram_text(histogram: pd.DataFrame, actual_share: float) -> str:
 
 
 def histogram_section(fits: FitSet, data: ClvData, max_frequency: int, draws: dict | None = None,
-                      confidence: float = 0.95) -> HistogramSection:
+                      confidence: float = config.CONFIDENCE) -> HistogramSection:
     """Customers by repeat purchases in calibration against the BG/NBD's expectation (FHL 2005, figure 1),
     with a band from parameter draws; for a discrete-time summary, customers by transactions against the BG/BB."""
     draws = draws or {}
@@ -834,13 +839,13 @@ def tracking_table(log: pd.DataFrame, summary: pd.DataFrame, fits, cohort_start,
     if actual is None:
         actual = rfm.repeat_transactions_by_period(log, cohort_start, holdout_end, customers=summary.index)
     trial = rfm.first_purchase_periods(summary, cohort_start)
-    last_day = (rfm.day_number(holdout_end) - rfm.day_number(cohort_start)) / 7
+    last_day = (day_number(holdout_end) - day_number(cohort_start)) / 7
     period_ends = np.minimum((7 * actual["period"].to_numpy() - 1) / 7, last_day)
     out = pd.DataFrame({"period": actual["period"], "actual cumulative": actual["cumulative"],
                         "actual incremental": actual["incremental"]})
     for name, fit in fits.items():
-        if name in predictions.PURCHASE_MODELS:
-            cumulative = predictions.expected_cumulative_repeat(fit, trial, period_ends)
+        if isinstance(fit, PurchaseResults):
+            cumulative = fit.expected_cumulative_repeat(trial, period_ends)
             out[f"{name} cumulative"] = cumulative
             out[f"{name} incremental"] = np.diff(np.concatenate([[0.0], cumulative]))
     return out
@@ -909,9 +914,9 @@ def holdout_check(summary: pd.DataFrame, fits) -> pd.DataFrame:
     actual = summary["frequency_holdout"].to_numpy()
     rows = []
     for name, fit in fits.items():
-        if name not in predictions.PURCHASE_MODELS:
+        if not isinstance(fit, PurchaseResults):
             continue
-        predicted = predictions.conditional_expected(fit, horizon, summary["frequency"], summary["recency"], summary["T"])
+        predicted = fit.expected_purchases(summary, t=horizon)
         corr = float(np.corrcoef(predicted, actual)[0, 1]) if np.std(actual) > 0 and np.std(predicted) > 0 else None
         rows.append({"model": name, "actual total": float(actual.sum()), "predicted total": float(predicted.sum()),
                      "correlation": corr, "RMSE": float(np.sqrt(np.mean((predicted - actual) ** 2)))})
@@ -939,7 +944,7 @@ def holdout_band_text(band: pd.DataFrame, model: str, confidence: float) -> str:
 
 
 def holdout_section(fits: FitSet, data: ClvData, max_frequency: int, draws: dict | None = None,
-                    confidence: float = 0.95) -> HoldoutSection:
+                    confidence: float = config.CONFIDENCE) -> HoldoutSection:
     """Holdout purchases by calibration frequency (FHL 2005, figure 4) and per-customer errors, with a band
     from parameter draws for the purchase model the CLV uses."""
     if data.unavailable:
@@ -971,7 +976,7 @@ def spend_check(summary: pd.DataFrame, spend_fit, max_frequency: int = 7) -> pd.
     for customers who bought in the holdout period, by calibration frequency."""
     bought = summary["frequency_holdout"] > 0
     frame = summary.loc[bought]
-    expected = predictions.gamma_gamma_expected_spend(spend_fit.theta, frame["frequency"], frame["monetary_value"])
+    expected = spend_fit.expected_spend(frame)
     group = np.minimum(frame["frequency"].to_numpy(), max_frequency)
     table = (pd.DataFrame({"frequency": group, "actual": frame["monetary_holdout"].to_numpy(), "expected": expected})
              .groupby("frequency").agg(customers=("actual", "size"), actual=("actual", "mean"),
@@ -999,7 +1004,7 @@ def spend_check_section(fits: FitSet, data: ClvData, max_frequency: int) -> Sect
 
 # ---------------------------------------------------------------- what each customer is worth
 
-def top_customers(summary: pd.DataFrame, clv_table: pd.DataFrame, n: int = 10, confidence: float = 0.95) -> pd.DataFrame:
+def top_customers(summary: pd.DataFrame, clv_table: pd.DataFrame, n: int = 10, confidence: float = config.CONFIDENCE) -> pd.DataFrame:
     """The n customers with the highest CLV, with short column names that fit a printed page."""
     top = clv_table.sort_index(kind="stable").nlargest(n, "clv")      # ties: smallest customer id
     rfm_part = summary.loc[top.index]
@@ -1259,8 +1264,6 @@ def alive_section(fits: FitSet, data: ClvData, draws: dict, confidence: float) -
     if data.discrete is not None:
         if "BG/BB" not in fits:
             return BandSection(**vars(sec.not_computed("P(alive) needs the BG/BB, which did not fit")))
-        from ..contractual import bgbb
-
         frame, fit = data.discrete, fits["BG/BB"]
         args = (frame["frequency"], frame["recency"], frame["periods"], data.discrete_settings["future_periods"],
                 data.discrete_settings["discount_rate"])
@@ -1307,7 +1310,7 @@ def heterogeneity_section(fits: FitSet, data: ClvData, draws: dict, confidence: 
     results["heterogeneity_model"] = model.name
     results["heterogeneity_means"] = {f.attrs["label"]: f.attrs["mean"] for f in frames}
     return BandSection(results, heterogeneity_text(frames, model.name, confidence), source=data.source,
-                       rows_used=model.n_customers, frames=frames, kind="densities")
+                       rows_used=model.nobs, frames=frames, kind="densities")
 
 
 # ---------------------------------------------------------------- values with both kinds of interval
@@ -1376,15 +1379,13 @@ def discrete_value_intervals(fit, frame: pd.DataFrame, settings: dict, thetas, c
                              rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """BG/BB P(alive), expected transactions in the next periods and DERT per (x, t_x, n) row and in total,
     with parametric and customer-bootstrap (multinomial on the rows, warm-started re-fit) intervals."""
-    from ..contractual import bgbb
-
     x, t_x, n, w = (frame[c].to_numpy(float) for c in ("frequency", "recency", "periods", "count"))
     args = (x, t_x, n, settings["future_periods"], settings["discount_rate"])
     names = {"p_alive": "p_alive", "expected": "expected_transactions", "dert": "dert"}
     estimate = bgbb.predictions_for_draws(fit.theta[None, :], *args)
     drawn = bgbb.predictions_for_draws(thetas, *args)
     counts = rng.multinomial(int(w.sum()), w / w.sum(), size=resamples) if resamples else np.zeros((0, w.size))
-    refits = [intervals.refit(bgbb.BetaGeometricBetaBinomial(x, t_x, n, sample), fit.theta) for sample in counts]
+    refits = [quick_mle(bgbb.BgBbLikelihood(x, t_x, n, weights=sample), fit.theta) for sample in counts]
     kept = np.array([theta for theta, ok in refits if ok]).reshape(-1, 4)
     booted = bgbb.predictions_for_draws(kept, *args) if len(kept) else None
     rows = pd.DataFrame({"x": x, "t_x": t_x, "n": n, "customers": w})
@@ -1450,16 +1451,16 @@ def value_intervals_section(fits: FitSet, data: ClvData, draws: dict, params) ->
     if purchase is None:
         return ValueIntervalSection(**vars(sec.not_computed("no purchase model (BG/NBD or Pareto/NBD) converged")))
     spend = fits.get("Gamma-Gamma")
-    work = intervals.draw_work(data.summary, params.interval_draws, params.bootstrap_resamples)
+    work = intervals.draw_work(data.summary, params.parameter_draws, params.bootstrap_resamples)
     if work["cells"] > intervals.MAX_DRAW_CELLS:
         return ValueIntervalSection(**vars(sec.not_computed(
             f"intervals from parameter draws for every customer were not computed: {work['rows']:,} distinct customer "
             f"rows × {work['draws']:,} draws and re-fits are {work['cells']:,} evaluations, above this report's limit "
             f"of {intervals.MAX_DRAW_CELLS:,}. The CLV section gives each customer's and the cohort's delta-method "
-            "interval instead; fewer `interval_draws` or `bootstrap_resamples` bring these intervals back",
+            "interval instead; fewer `parameter_draws` or `bootstrap_resamples` bring these intervals back",
             rows_used=len(data.summary))))
     result = intervals.value_intervals(purchase, spend, data.summary, params.clv_horizon_weeks, params.clv_step_weeks,
-                                       params.annual_discount_rate, params.margin, conf, params.interval_draws,
+                                       params.annual_discount_rate, params.margin, conf, params.parameter_draws,
                                        params.bootstrap_resamples, rng)
     summary = result.summary()
     customers = result.customer_table(data.summary.index)

@@ -20,22 +20,18 @@ is computed on the unique rows and mapped back.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, special, stats
+from scipy import stats
 
-from . import models, predictions
+from ..datasets import day_number
+from ..models.base import CollapsedRows, collapse_rows, percentile_interval, quick_mle
+from ..models.bgnbd import BetaGeoNBDResults, bgnbd_alive_expected, bgnbd_pmf, bgnbd_prob_alive
+from ..models.gammagamma import gamma_gamma_expected_spend
 
 BLOCK = 40          # parameter draws evaluated together (bounds memory: block × rows × grid)
-
-
-def percentile_interval(values: np.ndarray, confidence: float, axis: int = 0):
-    """Equal-tailed percentile interval along `axis`, ignoring draws that gave NaN."""
-    tail = 100 * (1 - confidence) / 2
-    return np.nanpercentile(values, tail, axis=axis), np.nanpercentile(values, 100 - tail, axis=axis)
 
 
 # ------------------------------------------------------------------ predictions for many θ at once
@@ -46,9 +42,10 @@ def _draw_axes(thetas: np.ndarray, extra: int) -> tuple:
     return tuple(thetas[:, j].reshape((-1,) + (1,) * extra) for j in range(thetas.shape[1]))
 
 
-def purchase_predictions(name: str, thetas, x, t_x, T, horizon: float, grid=None, discount=None) -> dict:
+def purchase_predictions(model, thetas, x, t_x, T, horizon: float, grid=None, discount=None) -> dict:
     """P(alive), E[Y(horizon) | x, t_x, T] and (when `grid` is given) discounted expected transactions
-    for every draw (rows of `thetas`) and every row (x, t_x, T): arrays of shape (k, rows).
+    of a purchase model (its results, or their class) for every draw (rows of `thetas`) and every row (x, t_x, T): arrays of
+    shape (k, rows).
 
     The BG/NBD formulas broadcast over draws in blocks; the Pareto/NBD's P(alive) needs its
     quadrature at one θ at a time, so it loops over the draws (never over customers).
@@ -58,59 +55,41 @@ def purchase_predictions(name: str, thetas, x, t_x, T, horizon: float, grid=None
     out = {"p_alive": [], "expected": [], "dert": []}
     if grid is not None:
         weights = (1 + discount) ** -np.arange(1, len(grid) + 1)
-    if name == "BG/NBD":
+    kind = model if isinstance(model, type) else type(model)
+    if issubclass(kind, BetaGeoNBDResults):
         # E[Y(t) | x, t_x, T] = P(alive | x, t_x, T) * g(t; x, T): g is evaluated once per distinct
         # (x, T) pair and mapped back.
-        pairs = models.collapse_rows(x=x, T=T)
+        pairs = collapse_rows(x=x, T=T)
         px, pT = pairs.columns["x"], pairs.columns["T"]
         for start in range(0, thetas.shape[0], BLOCK):        # blocks of draws, all rows at once
             block = thetas[start:start + BLOCK]
             theta = _draw_axes(block, 1)
-            alive = predictions.bgnbd_prob_alive(theta, x, t_x, T)
+            alive = bgnbd_prob_alive(theta, x, t_x, T)
             out["p_alive"].append(alive)
-            out["expected"].append(predictions.bgnbd_alive_expected(theta, horizon, px, pT)[:, pairs.inverse] * alive)
+            out["expected"].append(bgnbd_alive_expected(theta, horizon, px, pT)[:, pairs.inverse] * alive)
             if grid is not None:
-                cumulative = predictions.bgnbd_alive_expected(_draw_axes(block, 2), np.asarray(grid)[None, :],
+                cumulative = bgnbd_alive_expected(_draw_axes(block, 2), np.asarray(grid)[None, :],
                                                               px[:, None], pT[:, None])
                 increments = np.diff(cumulative, axis=-1, prepend=0.0)
                 out["dert"].append((increments @ weights)[:, pairs.inverse] * alive)
     else:
-        _, conditional, alive = predictions.PURCHASE_MODELS[name]
         for theta in thetas:                                   # one θ at a time (quadrature), all rows at once
-            out["p_alive"].append(alive(theta, x, t_x, T)[None, :])
-            out["expected"].append(conditional(theta, horizon, x, t_x, T)[None, :])
+            out["p_alive"].append(kind.prob_alive_formula(theta, x, t_x, T)[None, :])
+            out["expected"].append(kind.conditional_formula(theta, horizon, x, t_x, T)[None, :])
             if grid is not None:
-                cumulative = conditional(theta, np.asarray(grid)[None, :], x, t_x, T)
+                cumulative = kind.conditional_formula(theta, np.asarray(grid)[None, :], x, t_x, T)
                 out["dert"].append((np.diff(cumulative, axis=-1, prepend=0.0) @ weights)[None, :])
     return {k: np.concatenate(v, axis=0) for k, v in out.items() if v}
 
 
 def spend_predictions(thetas, x, m) -> np.ndarray:
     """Gamma-Gamma expected spend per purchase for every draw and row: (k, rows)."""
-    return predictions.gamma_gamma_expected_spend(_draw_axes(thetas, 1), x, m)
+    return gamma_gamma_expected_spend(_draw_axes(thetas, 1), x, m)
 
 
 # ------------------------------------------------------------------ re-fits of the bootstrap
 
-def refit(model, start) -> tuple[np.ndarray, bool]:
-    """Maximum of a log-parameter model by BFGS with the analytic score from a warm start.
-
-    Only the estimate is needed in a bootstrap re-fit, so statsmodels' bookkeeping and the
-    Hessian are skipped; converged means BFGS succeeded (or the score is below 1e-3) and no
-    parameter ran to 0 or infinity.
-    """
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        res = optimize.minimize(lambda p: -model.loglike(p), np.log(np.asarray(start, float)),
-                                jac=lambda p: -model.score(p), method="BFGS", options={"gtol": 1e-6, "maxiter": 500})
-        ok = bool(res.success or np.max(np.abs(model.score(res.x))) < 1e-3) and bool(np.all(np.abs(res.x) < 18))
-    return np.exp(res.x), ok
-
-
-PURCHASE_CLASSES = {"BG/NBD": models.BetaGeometricNbd, "Pareto/NBD": models.ParetoNbd}
-
-
-def bootstrap_thetas(purchase_fit, spend_fit, rows: models.CollapsedRows, resamples: int,
+def bootstrap_thetas(purchase_fit, spend_fit, rows: CollapsedRows, resamples: int,
                      rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, int]:
     """Re-fitted (purchase θ, spend θ) of `resamples` customer bootstraps on collapsed rows (x, t_x, T, m).
 
@@ -120,14 +99,15 @@ def bootstrap_thetas(purchase_fit, spend_fit, rows: models.CollapsedRows, resamp
     c, w = rows.columns, rows.weights
     n = int(w.sum())
     counts = rng.multinomial(n, w / n, size=resamples)
-    cls = PURCHASE_CLASSES[purchase_fit.name]
     m = np.where(c["x"] > 0, c["m"], np.nan)
+    purchase_likelihood = type(purchase_fit.sm_results.model)     # the fitted models' likelihoods, re-weighted
+    spend_likelihood = type(spend_fit.sm_results.model) if spend_fit is not None else None
     kept_p, kept_s = [], []
     for sample in counts:                       # one re-fit per resample (never per customer)
         if not np.any(sample[c["x"] > 0]):
             continue
-        theta_p, ok_p = refit(cls(c["x"], c["t_x"], c["T"], counts=sample), purchase_fit.theta)
-        theta_s, ok_s = (refit(models.GammaGamma(c["x"], m, counts=sample), spend_fit.theta)
+        theta_p, ok_p = quick_mle(purchase_likelihood(c["x"], c["t_x"], c["T"], weights=sample), purchase_fit.theta)
+        theta_s, ok_s = (quick_mle(spend_likelihood(c["x"], m, weights=sample), spend_fit.theta)
                          if spend_fit is not None else (np.full(3, np.nan), True))
         if ok_p and ok_s:
             kept_p.append(theta_p)
@@ -143,7 +123,7 @@ class ValueIntervals:
     """Per-row estimates and intervals (both routes) of P(alive), expected purchases and CLV, and the cohort totals."""
 
     confidence: float
-    rows: models.CollapsedRows
+    rows: CollapsedRows
     estimate: dict                 # quantity -> (rows,)
     parametric: dict               # quantity -> (lower, upper) per row
     bootstrap: dict                # quantity -> (lower, upper) per row (empty when no resample)
@@ -173,8 +153,8 @@ class ValueIntervals:
                 "totals": self.totals}
 
 
-def _values(purchase_name, theta_p, theta_s, c, horizon, grid, discount, margin) -> dict:
-    pred = purchase_predictions(purchase_name, theta_p, c["x"], c["t_x"], c["T"], horizon, grid, discount)
+def _values(purchase_fit, theta_p, theta_s, c, horizon, grid, discount, margin) -> dict:
+    pred = purchase_predictions(purchase_fit, theta_p, c["x"], c["t_x"], c["T"], horizon, grid, discount)
     out = {"p_alive": pred["p_alive"], "expected_transactions": pred["expected"]}
     if theta_s is not None:
         out["clv"] = margin * spend_predictions(theta_s, c["x"], c["m"]) * pred["dert"]
@@ -194,7 +174,7 @@ MAX_DRAW_CELLS = 20_000_000
 def draw_work(summary: pd.DataFrame, draws: int, resamples: int) -> dict:
     """Distinct (x, t_x, T, m) rows, draws + re-fits, and their product (what `value_intervals` evaluates)."""
     m = np.nan_to_num(summary["monetary_value"].to_numpy(dtype=float), nan=0.0)
-    rows = models.collapse_rows(x=summary["frequency"], t_x=summary["recency"], T=summary["T"], m=m).weights.size
+    rows = collapse_rows(x=summary["frequency"], t_x=summary["recency"], T=summary["T"], m=m).weights.size
     return {"rows": int(rows), "draws": int(draws + resamples), "cells": int(rows * (draws + resamples))}
 
 
@@ -208,23 +188,23 @@ def value_intervals(purchase_fit, spend_fit, summary: pd.DataFrame, horizon: flo
     bootstrap re-fits (0: no bootstrap).
     """
     m = np.nan_to_num(summary["monetary_value"].to_numpy(dtype=float), nan=0.0)
-    rows = models.collapse_rows(x=summary["frequency"], t_x=summary["recency"], T=summary["T"], m=m)
+    rows = collapse_rows(x=summary["frequency"], t_x=summary["recency"], T=summary["T"], m=m)
     c, w = rows.columns, rows.weights
     discount = (1 + annual_discount_rate) ** (step / periods_per_year) - 1
     grid = np.arange(1, int(round(horizon / step)) + 1) * step
     args = (c, horizon, grid, discount, margin)
     with_spend = spend_fit is not None
-    estimate = {k: v[0] for k, v in _values(purchase_fit.name, purchase_fit.theta[None, :],
+    estimate = {k: v[0] for k, v in _values(purchase_fit, purchase_fit.theta[None, :],
                                             spend_fit.theta[None, :] if with_spend else None, *args).items()}
     theta_p = purchase_fit.draw_parameters(draws, rng)
     theta_s = spend_fit.draw_parameters(draws, rng) if with_spend else None
-    drawn = _values(purchase_fit.name, theta_p, theta_s, *args)
+    drawn = _values(purchase_fit, theta_p, theta_s, *args)
     parametric = {k: percentile_interval(v, confidence) for k, v in drawn.items()}
     boot, dropped, booted = {}, 0, {}
     if resamples > 0:
         bp, bs, dropped = bootstrap_thetas(purchase_fit, spend_fit, rows, resamples, rng)
         if len(bp):
-            booted = _values(purchase_fit.name, bp, bs if with_spend else None, *args)
+            booted = _values(purchase_fit, bp, bs if with_spend else None, *args)
             boot = {k: percentile_interval(v, confidence) for k, v in booted.items()}
     lower_name, upper_name = f"{confidence:.0%} lower", f"{confidence:.0%} upper"
     table, totals_draws = [], {}
@@ -250,15 +230,15 @@ def conditional_by_frequency_band(fit, summary: pd.DataFrame, holdout: float, ma
                                   confidence: float) -> pd.DataFrame:
     """Mean holdout purchases by calibration frequency group: actual, the model's expectation and a
     band over parameter draws (the group mean is a linear map of the per-row predictions)."""
-    rows = models.collapse_rows(x=summary["frequency"], t_x=summary["recency"], T=summary["T"])
+    rows = collapse_rows(x=summary["frequency"], t_x=summary["recency"], T=summary["T"])
     c = rows.columns
     group = np.minimum(c["x"], max_frequency).astype(int)
     labels = np.unique(group)
     member = (group[:, None] == labels[None, :]) * rows.weights[:, None]
     member = member / member.sum(axis=0, keepdims=True)            # rows -> group means
-    estimate = purchase_predictions(fit.name, fit.theta[None, :], c["x"], c["t_x"], c["T"], holdout)["expected"][0]
+    estimate = purchase_predictions(fit, fit.theta[None, :], c["x"], c["t_x"], c["T"], holdout)["expected"][0]
     thetas = np.atleast_2d(np.asarray(thetas, dtype=float))
-    drawn = np.concatenate([purchase_predictions(fit.name, thetas[k:k + BLOCK], c["x"], c["t_x"], c["T"],
+    drawn = np.concatenate([purchase_predictions(fit, thetas[k:k + BLOCK], c["x"], c["t_x"], c["T"],
                                                  holdout)["expected"] @ member       # blocks of draws: bounded memory
                             for k in range(0, thetas.shape[0], BLOCK)], axis=0)
     lower, upper = band(drawn, confidence)
@@ -274,8 +254,8 @@ def histogram_band(fit, summary: pd.DataFrame, max_count: int, thetas, confidenc
     """Customers by repeat purchases in calibration (0..max_count-1, max_count+): actual, the BG/NBD's
     expectation and a band over parameter draws."""
     T_values, counts = np.unique(summary["T"].to_numpy(), return_counts=True)
-    expected = counts @ predictions.bgnbd_pmf(fit.theta, T_values, max_count)
-    drawn = np.einsum("t,ktx->kx", counts, predictions.bgnbd_pmf(_draw_axes(thetas, 2), T_values, max_count))
+    expected = counts @ bgnbd_pmf(fit.theta, T_values, max_count)
+    drawn = np.einsum("t,ktx->kx", counts, bgnbd_pmf(_draw_axes(thetas, 2), T_values, max_count))
     lower, upper = band(drawn, confidence)
     actual = np.bincount(np.minimum(summary["frequency"].to_numpy(), max_count), minlength=max_count + 1)
     labels = [str(k) for k in range(max_count)] + [f"{max_count}+"]
@@ -330,7 +310,7 @@ def alive_history(fit, log: pd.DataFrame, summary: pd.DataFrame, customers, cali
     from . import rfm
 
     daily = rfm.merge_same_day(log)
-    end = rfm.day_number(calibration_end)
+    end = day_number(calibration_end)
     ids = pd.Index(daily.customer_ids)
     chosen = ids.get_indexer(pd.Index(customers))
     in_cal = np.isin(daily.customer_codes, chosen) & (daily.days <= end)
@@ -350,8 +330,8 @@ def alive_history(fit, log: pd.DataFrame, summary: pd.DataFrame, customers, cali
     before = np.searchsorted(flat, who * span - 0.5, side="right")
     x = np.maximum(found - before - 1, 0).astype(float)                     # repeat purchases up to t
     last = np.where(found - before > 0, key_t[np.maximum(found - 1, 0)], 0.0)
-    estimate = purchase_predictions(fit.name, fit.theta[None, :], x, last, t, 0.0)["p_alive"][0]
-    drawn = purchase_predictions(fit.name, thetas, x, last, t, 0.0)["p_alive"]
+    estimate = purchase_predictions(fit, fit.theta[None, :], x, last, t, 0.0)["p_alive"][0]
+    drawn = purchase_predictions(fit, thetas, x, last, t, 0.0)["p_alive"]
     lower, upper = band(drawn, confidence)
     return pd.DataFrame({"customer": np.asarray(customers, dtype=object)[who].astype(str), "weeks": t,
                          "repeat purchases": x, "p_alive": estimate, "lower": lower, "upper": upper})

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .. import config
 from .. import report, stats
 
 
@@ -69,7 +70,7 @@ def frequency_histogram_figure(histogram: pd.DataFrame):
 
 
 def conditional_figure(table: pd.DataFrame, holdout_label: str = "holdout", band: pd.DataFrame | None = None,
-                       band_model: str | None = None, confidence: float = 0.95):
+                       band_model: str | None = None, confidence: float = config.CONFIDENCE):
     """Mean holdout transactions by calibration frequency: actual vs models, with the band of one model
     from its parameter draws when given."""
     fig, ax = report.new_figure()
@@ -183,7 +184,7 @@ def probability_alive_figure(frequency, recency, T, p_alive):
     return fig
 
 
-def histogram_band_figure(band: pd.DataFrame, unit: str, model: str, confidence: float = 0.95):
+def histogram_band_figure(band: pd.DataFrame, unit: str, model: str, confidence: float = config.CONFIDENCE):
     """Customers by number of transactions: actual bars against the model's expectation with the band
     from parameter draws as error bars."""
     fig, ax = report.new_figure()
@@ -199,7 +200,7 @@ def histogram_band_figure(band: pd.DataFrame, unit: str, model: str, confidence:
     return fig
 
 
-def alive_figure(frame: pd.DataFrame, kind: str, confidence: float = 0.95):
+def alive_figure(frame: pd.DataFrame, kind: str, confidence: float = config.CONFIDENCE):
     """P(alive) with bands: the history of chosen customers through calibration (`kind` "history", purchases
     marked), or P(alive) of each discrete-time pattern against recency, one line per frequency ("patterns")."""
     fig, ax = report.new_figure()
@@ -225,7 +226,7 @@ def alive_figure(frame: pd.DataFrame, kind: str, confidence: float = 0.95):
     return fig
 
 
-def heterogeneity_figure(frames: list, model: str, confidence: float = 0.95):
+def heterogeneity_figure(frames: list, model: str, confidence: float = config.CONFIDENCE):
     """Densities of the model's mixing distributions at the estimates, with bands from parameter draws."""
     fig, axes = report.new_figure(ncols=len(frames))
     for ax, frame in zip(np.atleast_1d(axes), frames):
@@ -247,12 +248,12 @@ def heterogeneity_figure(frames: list, model: str, confidence: float = 0.95):
 # saying why (`report.section_figure`), so the figure numbers are the same in every variant.
 
 @report.section_figure
-def heterogeneity_section_figure(section, confidence: float = 0.95):
+def heterogeneity_section_figure(section, confidence: float = config.CONFIDENCE):
     return heterogeneity_figure(section.frames, section.results["heterogeneity_model"], confidence)
 
 
 @report.section_figure
-def histogram_section_figure(section, confidence: float = 0.95):
+def histogram_section_figure(section, confidence: float = config.CONFIDENCE):
     return histogram_band_figure(section.band, section.unit, section.model, confidence)
 
 
@@ -262,7 +263,7 @@ def tracking_section_figure(section):
 
 
 @report.section_figure
-def conditional_section_figure(section, confidence: float = 0.95):
+def conditional_section_figure(section, confidence: float = config.CONFIDENCE):
     return conditional_figure(section.by_frequency, band=section.band, band_model=section.band_model,
                               confidence=confidence)
 
@@ -274,7 +275,7 @@ def probability_alive_section_figure(value_section, summary: pd.DataFrame):
 
 
 @report.section_figure
-def alive_section_figure(section, confidence: float = 0.95):
+def alive_section_figure(section, confidence: float = config.CONFIDENCE):
     return alive_figure(section.frames[0], section.kind, confidence)
 
 

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from .. import spend_sums
+from ..datasets import day_number
 
 
 @dataclass(frozen=True)
@@ -51,10 +52,6 @@ class DailyTransactions:
 
 def _day_numbers(dates) -> np.ndarray:
     return np.asarray(pd.to_datetime(dates).values.astype("datetime64[D]").astype(np.int64))
-
-
-def day_number(date) -> int:
-    return int(np.datetime64(pd.Timestamp(date).date(), "D").astype(np.int64))
 
 
 def merge_same_day(transactions: pd.DataFrame, customer: str = "customer_id", date: str = "date",

@@ -7,6 +7,12 @@ users' cohort tables and subscriber logs, validated with the project's `DataVali
   early (blank cells after its last observed period).
 * A subscriber log has one row per subscriber: id, start date, end date (blank = still a
   customer when observation stopped, i.e. censored), tier and revenue per period.
+
+`load_data(params, rng)` gives the report's segments. Two kinds feed the report: *cohorts*
+(survivor tables: the published Fader & Hardie 2007 cohorts or a user's table) and *tiers*
+(subscribers in value tiers: a user's log or a simulation). Retention sections use the cohorts
+when there are any, else the tiers; the value sections use the tiers when there are any, else the
+cohorts with `revenue_per_period`.
 """
 
 from __future__ import annotations
@@ -17,7 +23,10 @@ import numpy as np
 import pandas as pd
 
 from ..datasets import DataValidationError, _bad_rows, _require_columns, read_table, validate_numeric, verified_path
-from .models import PUBLISHED_FADER_HARDIE_2007, rows_from_durations, rows_from_survivors
+from ..models.retention import PUBLISHED_FADER_HARDIE_2007, rows_from_durations, rows_from_survivors
+from ..sections import simulated_caption, simulated_heading
+from . import simulate
+
 
 def donations_path():
     """The shipped donations file (`datasets.SHIPPED['donations']`), checksum verified."""
@@ -163,3 +172,99 @@ def load_subscriber_log(path, observation_end, customer: str = "customer", start
     out = pd.DataFrame({"customer": df[customer].astype(str), "tier": df[tier].astype(str), "revenue": money,
                         "periods": periods, "churned": churned})
     return SubscriberLog(out, str(path) if path is not None else None, obs_end)
+
+
+# ------------------------------------------------------------------ the report's segments
+
+SOURCE_LABEL = {"published": "the published cohorts of Fader & Hardie (2007)", "data": "the report's data",
+                "simulated": "simulated subscribers"}
+
+
+@dataclass
+class Segments:
+    """Duration rows per segment, the active customers to value, and where they come from."""
+
+    kind: str                          # "cohort" or "tier"
+    rows: dict                         # name -> duration rows (t, churned, count)
+    base: pd.DataFrame                 # active customers: tier, renewals, customers, revenue
+    source: str                        # "published" | "data" | "simulated"
+    customers: int
+    revenue: np.ndarray | None = None  # per-subscriber revenue (concentration), tiers only
+    tier_of: np.ndarray | None = None
+    truth: dict | None = None          # simulated: segment -> (α, β)
+    path: str | None = None
+    rows_dropped: dict = field(default_factory=dict)
+
+    @property
+    def names(self) -> list:
+        return list(self.rows)
+
+    def heading(self, title: str) -> str | None:
+        return simulated_heading(title) if self.source == "simulated" else None
+
+    def caption(self, text: str) -> str:
+        return simulated_caption(text) if self.source == "simulated" else text
+
+
+@dataclass
+class ReportData:
+    cohorts: Segments | None
+    tiers: Segments | None
+    observation_end: str | None = None
+
+    @property
+    def retention(self) -> Segments:
+        return self.cohorts if self.cohorts is not None else self.tiers
+
+    @property
+    def valuation(self) -> Segments:
+        return self.tiers if self.tiers is not None else self.cohorts
+
+
+def _cohort_segments(table: CohortTable, source: str, revenue_per_period: float) -> Segments:
+    rows = table.duration_rows()
+    base = pd.DataFrame([{"tier": name, "renewals": float(len(counts) - 1), "customers": int(counts[-1]),
+                          "revenue": float(counts[-1] * revenue_per_period)} for name, counts in table.survivors.items()])
+    return Segments("cohort", rows, base[base["customers"] > 0].reset_index(drop=True), source, table.customers,
+                    path=table.path)
+
+
+def _tier_segments(log: SubscriberLog, source: str, truth=None) -> Segments:
+    frame = log.frame
+    return Segments("tier", log.duration_rows(), log.active_base(), source, len(frame),
+                    revenue=frame["revenue"].to_numpy(), tier_of=frame["tier"].to_numpy(), truth=truth, path=log.path)
+
+
+def load_data(params, rng: np.random.Generator) -> ReportData:
+    """The report's segments from the parameters: cohorts (published or a user's table) and tiers
+    (a user's subscriber log or simulated subscribers)."""
+    cohorts = tiers = None
+    obs_end = None
+    if params.cohorts is not None:
+        table = params.cohorts.load()
+        cohorts = _cohort_segments(table, "published" if params.cohorts.dataset else "data", params.revenue_per_period)
+    if params.subscribers is not None:
+        log = params.subscribers.load()
+        tiers = _tier_segments(log, "data")
+        obs_end = str(params.subscribers.observation_end)
+    elif params.simulate is not None:
+        sim = params.simulate
+        tiers_spec = {k: v.model_dump() for k, v in sim.tiers.items()}
+        frame = simulate.simulate_subscribers(tiers_spec, sim.customers, sim.acquisition_months,
+                                              sim.observation_months, rng)
+        end = simulate.observation_end("2020-01-01", sim.observation_months)
+        log = load_subscriber_log(None, end, frame=frame)
+        tiers = _tier_segments(log, "simulated", {k: (v.alpha, v.beta) for k, v in sim.tiers.items()})
+        obs_end = str(end.date())
+    return ReportData(cohorts, tiers, obs_end)
+
+
+def data_files(params) -> dict:
+    out = {}
+    if params.cohorts is not None and params.cohorts.path:
+        out["cohorts"] = params.cohorts.path
+    if params.subscribers is not None:
+        out["subscribers"] = params.subscribers.path
+    if params.donations:
+        out["donations"] = str(donations_path())
+    return out

@@ -8,7 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .models import rows_from_durations
+from ..models.base import quick_mle
+from ..models.retention import BdwLikelihood, SbgLikelihood, rows_from_durations
 
 
 def draw_durations(alpha: float, beta: float, size: int, rng: np.random.Generator, c: float = 1.0) -> np.ndarray:
@@ -111,8 +112,6 @@ def lr_test_size(theta, cohort_size: int, periods: int, cohorts: int, rng: np.ra
     from scipy import stats as sps
 
     from .. import stats
-    from .models import BetaDiscreteWeibull, ShiftedBetaGeometric
-    from .value import quick_mle
 
     critical = sps.chi2.ppf(1 - level, 1)
     statistics = []
@@ -120,7 +119,7 @@ def lr_test_size(theta, cohort_size: int, periods: int, cohorts: int, rng: np.ra
     for _ in range(cohorts):                      # one simulated cohort per iteration, customers vectorised
         rows = cohort_rows(theta[0], theta[1], cohort_size, periods, rng)
         args = (rows["t"].to_numpy(), rows["churned"].to_numpy(), rows["count"].to_numpy())
-        sbg, bdw = ShiftedBetaGeometric(*args), BetaDiscreteWeibull(*args)
+        sbg, bdw = SbgLikelihood(*args), BdwLikelihood(*args)
         th0, ok0 = quick_mle(sbg, theta[:2])
         if not ok0:
             failed += 1

@@ -23,59 +23,17 @@ effect; projections and values with parametric and bootstrap intervals.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, special
+from scipy import special
 
-from .models import BetaDiscreteWeibull, ShiftedBetaGeometric, log_survival
-
-SERIES_TERMS = 3000
-
-
-# ------------------------------------------------------------------ DERL
-
-def derl_sbg(theta, renewals, discount_rate: float) -> np.ndarray:
-    """DERL under the sBG for customers with `renewals` renewals so far (Fader & Hardie 2010, eq. 6).
-
-    `theta` may be one (α, β) or an array of draws (k, 2); the result broadcasts draws × renewals.
-    """
-    theta = np.asarray(theta, dtype=float)
-    alpha, beta = (theta[..., 0], theta[..., 1]) if theta.ndim > 1 else (theta[0], theta[1])
-    alpha = np.asarray(alpha)[..., None] if theta.ndim > 1 else alpha
-    beta = np.asarray(beta)[..., None] if theta.ndim > 1 else beta
-    m = np.asarray(renewals, dtype=float)
-    n = m + 1
-    with np.errstate(all="ignore"):
-        out = (beta + n - 1) / (alpha + beta + n - 1) * special.hyp2f1(1, beta + n, alpha + beta + n, 1 / (1 + discount_rate))
-    if not np.all(np.isfinite(out)):       # ₂F₁ fails for very large α, β (almost no heterogeneity): sum the series
-        series = derl_series(theta.reshape(-1, 2), np.ravel(m), discount_rate)
-        out = series.reshape(np.shape(out)) if theta.ndim > 1 else series.reshape(np.shape(m))
-    return out
+from ..models.base import IntervalResult, percentile_interval, quick_mle
+from ..models.retention import derl, derl_series, mean_churn_among_survivors, retention_rates, survival
 
 
-def derl_series(theta, renewals, discount_rate: float, terms: int = SERIES_TERMS) -> np.ndarray:
-    """DERL by summing Σ_{k≥1} S(m+k)/S(m) (1+d)^-(k-1) (any c; used for the BdW and to check eq. 6)."""
-    theta = np.atleast_2d(np.asarray(theta, dtype=float))
-    m = np.asarray(renewals, dtype=float)
-    k = np.arange(1, terms + 1, dtype=float)
-    c = theta[:, 2] if theta.shape[1] > 2 else np.ones(theta.shape[0])
-    out = np.empty((theta.shape[0], m.size))
-    for j, (row, cj) in enumerate(zip(theta, c)):      # loop over parameter draws, vectorised over tenure × k
-        ls = log_survival(row, m[:, None] + k[None, :], cj) - log_survival(row, m, cj)[:, None]
-        out[j] = np.exp(ls - (k - 1) * np.log1p(discount_rate)).sum(axis=1)
-    return out[0] if out.shape[0] == 1 and np.ndim(theta) else out
-
-
-def derl(theta, renewals, discount_rate: float) -> np.ndarray:
-    """DERL for sBG (θ of length 2: closed form) or BdW (length 3: series)."""
-    theta = np.asarray(theta, dtype=float)
-    if theta.shape[-1] == 2:
-        return derl_sbg(theta, renewals, discount_rate)
-    return derl_series(theta, renewals, discount_rate)
-
+# ------------------------------------------------------------------ values
 
 def expected_lifetime_value_new(theta, payment: float, discount_rate: float) -> float:
     """Discounted expected lifetime payments of a customer just acquired (first payment now): m · (1 + DERL(0)/(1+d))."""
@@ -186,7 +144,6 @@ def programme_effect(theta, base: pd.DataFrame, tier: str, churn_reduction: floa
 
 def projection_table(theta, periods: int, observed: pd.DataFrame | None = None) -> pd.DataFrame:
     """t, projected survival S(t), retention r_t and mean churn among survivors E[θ | alive at t-1]."""
-    from .models import mean_churn_among_survivors, retention_rates, survival
 
     t = np.arange(periods + 1, dtype=float)
     out = pd.DataFrame({"t": t.astype(int), "survival": survival(theta, t)})
@@ -199,59 +156,14 @@ def projection_table(theta, periods: int, observed: pd.DataFrame | None = None) 
 
 # ------------------------------------------------------------------ intervals
 
-@dataclass
-class IntervalResult:
-    """A statistic's estimate with a percentile interval from parameter draws or bootstrap re-fits."""
-
-    method: str
-    confidence: float
-    estimate: np.ndarray
-    lower: np.ndarray
-    upper: np.ndarray
-    draws: int
-    failed: int
-
-    def as_dict(self) -> dict:
-        return {"method": self.method, "confidence": self.confidence, "estimate": self.estimate,
-                "lower": self.lower, "upper": self.upper, "draws": self.draws, "failed_refits": self.failed}
-
-
-def _percentiles(values: np.ndarray, confidence: float):
-    tail = (1 - confidence) / 2 * 100
-    return np.nanpercentile(values, tail, axis=0), np.nanpercentile(values, 100 - tail, axis=0)
-
-
 def parametric_interval(fit, statistic, confidence: float, draws: int, rng: np.random.Generator) -> IntervalResult:
     """Percentile interval of `statistic(theta_draws)` (vectorised: (k, p) -> (k, ...)) over draws of the
     log-parameters from N(log θ̂, Σ̂) (Krinsky & Robb 1986)."""
     thetas = fit.draw_parameters(draws, rng)
     values = np.asarray(statistic(thetas), dtype=float)
-    lower, upper = _percentiles(values, confidence)
+    lower, upper = percentile_interval(values, confidence)
     estimate = np.asarray(statistic(fit.theta[None, :]), dtype=float)[0]
     return IntervalResult("parametric", confidence, estimate, lower, upper, draws, 0)
-
-
-def quick_mle(model, start) -> tuple[np.ndarray, bool]:
-    """Maximum of a log-parameter model by BFGS with the analytic score (no statsmodels bookkeeping).
-
-    Used for the many re-fits of the bootstrap and of the simulation checks, where only the
-    estimate is needed.
-    """
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        res = optimize.minimize(lambda p: -model.loglike(p), np.log(start), jac=lambda p: -model.score(p),
-                                method="BFGS", options={"gtol": 1e-6, "maxiter": 500})
-    ok = bool(res.success or np.max(np.abs(model.score(res.x))) < 1e-3) and np.all(np.abs(res.x) < 18)
-    return np.exp(res.x), ok
-
-
-def refit_rows(rows: pd.DataFrame, counts, start, with_c: bool = False) -> tuple[np.ndarray, bool]:
-    cls = BetaDiscreteWeibull if with_c else ShiftedBetaGeometric
-    counts = np.asarray(counts, dtype=float)
-    model = cls(rows["t"].to_numpy(), rows["churned"].to_numpy(), counts)
-    if model.weights[model.churned].sum() == 0:
-        return np.full(len(start), np.nan), False
-    return quick_mle(model, start)
 
 
 def bootstrap_interval(fit, rows: pd.DataFrame, statistic, confidence: float, draws: int,
@@ -261,15 +173,18 @@ def bootstrap_interval(fit, rows: pd.DataFrame, statistic, confidence: float, dr
     counts = rows["count"].to_numpy(dtype=float)
     n = int(counts.sum())
     resampled = rng.multinomial(n, counts / n, size=draws)
-    with_c = fit.theta.size == 3
+    likelihood = type(fit.sm_results.model)
+    t, churned = rows["t"].to_numpy(), rows["churned"].to_numpy()
     thetas, ok = [], []
     for sample in resampled:                       # one re-fit per bootstrap sample (not per customer)
-        theta, good = refit_rows(rows, sample, fit.theta, with_c)
+        model = likelihood(t, churned, weights=sample)
+        theta, good = (quick_mle(model, fit.theta) if model.weights[model.churned].sum() > 0
+                       else (np.full(fit.theta.size, np.nan), False))
         thetas.append(theta)
         ok.append(good)
     thetas = np.array(thetas)[np.array(ok)]
     values = np.asarray(statistic(thetas), dtype=float) if len(thetas) else np.full((1,), np.nan)
-    lower, upper = _percentiles(values, confidence)
+    lower, upper = percentile_interval(values, confidence)
     estimate = np.asarray(statistic(fit.theta[None, :]), dtype=float)[0]
     return IntervalResult("bootstrap", confidence, estimate, lower, upper, draws, int(draws - len(thetas)))
 

@@ -1,6 +1,7 @@
 """Backend selection: an Ibis connection to DuckDB (embedded, default) or to Spark through PySpark.
 
-`check_spark()` is the pre-kernel check of `engine: {backend: pyspark}`: it finds PySpark (in the
+`check_spark()` is the pre-kernel check of `engine: {backend: pyspark}` (run by the runner's pre-flight,
+`runner.check_environment`; the parameter schema itself is data only): it finds PySpark (in the
 version range the Ibis PySpark backend accepts) and a Java runtime (Spark 4 needs Java 17 or
 newer) without starting a JVM, and raises `SparkUnavailable` with the reason otherwise.
 """

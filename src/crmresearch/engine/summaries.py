@@ -15,7 +15,7 @@ concentration figures. The definitions are those of the in-memory path and give 
 * Stage panel (`crmresearch.lifecycle.stages.assign_stages`): calendar months from the first month
   in the log; one row per customer and month from the first purchase month to the end; purchases =
   distinct purchase days in the month, revenue = summed amounts; recency r = t - last purchase
-  month + 1; stage from `StageRules`; transitions are consecutive months of one customer.
+  month + 1; stage from `stage_rules.StageRules`; transitions are consecutive months of one customer.
 
 Engine-neutral rules (the same expression runs on DuckDB and Spark): integer day numbers come from
 `date.delta(epoch, unit="day")`, integers are cast to float64 before any division (Spark would
@@ -41,8 +41,8 @@ import numpy as np
 import pandas as pd
 
 from .. import spend_sums
-from ..clv.rfm import day_number
-from ..lifecycle.stages import StageRules
+from ..datasets import day_number
+from ..stage_rules import StageRules
 from .progress import LOGGER, Progress
 
 EPOCH = date(1970, 1, 1)
@@ -715,20 +715,17 @@ def arrow_batches(expr, rows: int = 1_000_000):
     return expr.to_pyarrow_batches(chunk_size=rows)
 
 
-def write_customer_predictions(rfm_expr, path, purchase_fit, spend_fit, horizon: float, step: float,
-                               annual_discount_rate: float, periods_per_year: float = 52.0, margin: float = 1.0,
-                               confidence: float = 0.95, batch_rows: int = 1_000_000) -> dict:
-    """Stream the per-customer RFM table out of the engine in batches, add P(alive), expected
-    purchases and CLV with its delta-method interval (`clv.predictions.customer_lifetime_value`)
-    and write them as one Parquet file; memory stays near one batch. Returns customers and total CLV.
-
-    The total's standard error needs the summed Jacobians over all customers, which the batch
-    function does not return, so it is not computed here (per-customer intervals are).
+def write_customer_predictions(rfm_expr, path, predict, batch_rows: int = 1_000_000) -> dict:
+    """Stream the per-customer RFM table out of the engine in batches, add the columns that
+    `predict(frame)` returns for a batch (a frame indexed by customer_id, with frequency, recency,
+    T and monetary_value; the CLV report passes `clv.predictions.customer_lifetime_value` with its
+    fitted models, returning P(alive), expected purchases and CLV with its interval) and write them
+    as one Parquet file; memory stays near one batch. Returns customers and the total of the `clv`
+    column (its standard error needs the Jacobians summed over all customers, which a batch does not
+    return, so it is not computed here). The engine computes no prediction itself: it imports no topic.
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
-
-    from ..clv import predictions
 
     cols = ["customer_id", "frequency", "recency", "T", "monetary_value"]
     reader = arrow_batches(rfm_expr.select(*cols), batch_rows)
@@ -740,8 +737,7 @@ def write_customer_predictions(rfm_expr, path, purchase_fit, spend_fit, horizon:
             if frame.empty:
                 continue
             frame["frequency"] = frame["frequency"].astype(np.int64)
-            table, _ = predictions.customer_lifetime_value(purchase_fit, spend_fit, frame, horizon, step,
-                                                           annual_discount_rate, periods_per_year, margin, confidence)
+            table = predict(frame)
             out = pd.concat([frame, table], axis=1).reset_index()
             arrow = pa.Table.from_pandas(out, preserve_index=False)
             if writer is None:

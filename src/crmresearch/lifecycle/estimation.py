@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .. import config
 from ..stats import wilson_interval
 from .aggregates import is_aggregated
 from .panel import StagePanel, customer_transition_counts, transition_counts
@@ -40,7 +41,7 @@ class TransitionMatrix:
     boot_lower: np.ndarray | None = None
     boot_upper: np.ndarray | None = None
     boot_samples: np.ndarray | None = None   # B x S x S bootstrap matrices
-    confidence: float = 0.95
+    confidence: float = config.CONFIDENCE
 
     @property
     def n_states(self) -> int:
@@ -113,7 +114,7 @@ def bootstrap_count_tables(customer_counts: np.ndarray, n_boot: int, rng: np.ran
 
 
 def estimate_transition_matrix(panel: StagePanel | None = None, counts=None, allowed=None, absorbing=(),
-                               confidence: float = 0.95, n_boot: int = 0,
+                               confidence: float = config.CONFIDENCE, n_boot: int = 0,
                                rng: np.random.Generator | None = None,
                                customer_counts: np.ndarray | None = None) -> TransitionMatrix:
     """ML transition matrix of a stage panel (or of given counts) with Wilson and bootstrap intervals.

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+from .. import config
 from ..stats import wilson_interval
 from .aggregates import is_aggregated
 from .panel import StagePanel, transition_counts
@@ -161,7 +162,7 @@ def sojourn_survival(panel: StagePanel, P, max_duration: int = 12) -> pd.DataFra
     return pd.concat(rows, ignore_index=True)
 
 
-def period_rates(panel: StagePanel, active, lost, confidence: float = 0.95) -> pd.DataFrame:
+def period_rates(panel: StagePanel, active, lost, confidence: float = config.CONFIDENCE) -> pd.DataFrame:
     """Per origin period: retention, reactivation and churn with Wilson intervals.
 
     retention = P(active at t+1 | active at t); reactivation = P(active at t+1 | not active at t);

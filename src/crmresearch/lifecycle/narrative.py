@@ -200,13 +200,13 @@ def matrix_section(data: LifecycleData, params, rng: np.random.Generator) -> Mat
     panel = data.panel
     args = dict(allowed=data.allowed, absorbing=data.absorbing, confidence=params.confidence)
     failure = None
-    n_boot = 0 if data.aggregated else params.n_boot
+    n_boot = 0 if data.aggregated else params.bootstrap_resamples
     try:
         matrix = estimate_transition_matrix(panel, **args, n_boot=n_boot, rng=rng)
     except (ValueError, np.linalg.LinAlgError, FloatingPointError, MemoryError) as exc:
-        if params.n_boot == 0:
+        if params.bootstrap_resamples == 0:
             raise
-        failure = f"the customer-cluster bootstrap ({params.n_boot} resamples) failed ({exc})"
+        failure = f"the customer-cluster bootstrap ({params.bootstrap_resamples} resamples) failed ({exc})"
         matrix = estimate_transition_matrix(panel, **args, n_boot=0)
     summary = matrix_summary(matrix, data.period_name)
     summary.results = {"transition_matrix": matrix, **summary.results}
@@ -214,8 +214,8 @@ def matrix_section(data: LifecycleData, params, rng: np.random.Generator) -> Mat
     if failure:
         summary.note = f"{failure}; the matrix is shown with Wilson intervals only, and the sections that need the bootstrap say so"
         summary.text = f"*Model failed:* {summary.note}.\n\n{summary.text}"
-    elif data.aggregated and params.n_boot:
-        summary.note = (needs_panel(f"the customer-cluster bootstrap ({params.n_boot} resamples)", data)
+    elif data.aggregated and params.bootstrap_resamples:
+        summary.note = (needs_panel(f"the customer-cluster bootstrap ({params.bootstrap_resamples} resamples)", data)
                         + "; the intervals are Wilson's")
         summary.text = f"{summary.text}\n\n*Not computed:* {summary.note}."
     return summary

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .. import config
 from ..report import PALETTE, absent_figure, new_figure, section_figure
 from .estimation import TransitionMatrix
 from .panel import StagePanel
@@ -182,7 +183,7 @@ def stage_occupancy(occupancy: np.ndarray, states, period_labels=None, shares: b
     return fig
 
 
-def period_rate_panels(rates: pd.DataFrame, period_name: str = "month", confidence: float = 0.95):
+def period_rate_panels(rates: pd.DataFrame, period_name: str = "month", confidence: float = config.CONFIDENCE):
     """Small multiples: retention, reactivation and churn by origin period with Wilson bands at `confidence`."""
     measures = list(dict.fromkeys(rates["measure"]))
     fig, axes = new_figure(ncols=len(measures), height=2.6, sharey=False)

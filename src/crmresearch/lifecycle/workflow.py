@@ -13,10 +13,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..stage_rules import StageRules
 from .aggregates import StageAggregates, is_aggregated, refinement_map
 from .chains import simulate_panel
 from .panel import StagePanel
-from .stages import StageRules, assign_stages, finer_rules, stage_revenue, state_map
+from .stages import assign_stages, finer_rules, stage_revenue, state_map
 
 
 

@@ -9,9 +9,10 @@ A parameter file (`params/<topic>/<variant>.yaml`) looks like::
       survey: {dataset: mobi}
       seed: 20261123
 
-Every notebook also receives three reserved parameters from the runner: `variant`,
-`output_dir` and `params_file`. Unknown keys, wrong types, out-of-range values and missing
-data files are rejected before any kernel starts (`ParameterFileError`, exit code 2).
+A notebook's `parameters` cell defines only the reserved names `variant`, `output_dir` and
+`params_file`, and `overrides`; every other value comes from the parameter file or the schema
+(`from_namespace`). The runner sets all four. Unknown keys, wrong types, out-of-range values and
+missing data files are rejected before any kernel starts (`ParameterFileError`, exit code 2).
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ SCHEMAS = {
 }
 
 RESERVED = ("variant", "output_dir", "params_file")
+OVERRIDES = "overrides"
+CELL_NAMES = (*RESERVED, OVERRIDES)    # what a notebook's `parameters` cell defines, and nothing else
 
 MAX_PARAMETER_FILE_BYTES = 64 * 1024   # a parameter file is a few hundred bytes; refuse anything huge
 MAX_DESCRIPTION_CHARS = 500
@@ -162,17 +165,65 @@ def schema_for(notebook: str) -> type[ReportParameters]:
 
 
 def from_namespace(notebook: str, namespace: dict) -> ReportParameters:
-    """Validate a notebook's parameter variables (its `globals()`) against its schema.
+    """The validated parameters of a notebook run, from the names of its `parameters` cell.
 
-    Called in the cell after `parameters`, so values injected by papermill are what is checked.
+    Called with the notebook's `globals()` in the cell after `parameters`, so values injected by
+    papermill are what is read, and only the names in `CELL_NAMES`:
+
+    - `params_file`: None for the schema's defaults, or a parameter file of this notebook (relative
+      to the project root, or absolute), read and validated by `load_parameter_file`;
+    - `overrides`: a dict of parameter names to values that replace the file's (or the default)
+      values one by one;
+    - `variant`: None for the file's variant (`default` without a file); `output_dir`: where
+      results.json goes (None: `reports/_scratch/<notebook>/<variant>/`).
+
+    Every other value is the schema's default. The runner injects `params_file`, and `overrides`
+    holding every value the file sets as the runner validated it, so the kernel uses those values.
     """
     schema = schema_for(notebook)
-    values = {name: namespace[name] for name in schema.model_fields if name in namespace}
+    params_file = namespace.get("params_file")
+    overrides = namespace.get(OVERRIDES)
+    overrides = {} if overrides is None else overrides
+    where = params_file or f"notebook {notebook}"
+    if not isinstance(overrides, dict) or not all(isinstance(k, str) for k in overrides):
+        raise ParameterFileError(where, f"field '{OVERRIDES}': expected a dict of parameter names to values "
+                                        f"(got {shorten(overrides)})")
+    reserved = sorted(set(overrides) & set(RESERVED))
+    if reserved:
+        raise ParameterFileError(where, [f"field '{OVERRIDES}.{k}': reserved, set `{k} = ...` in the parameters "
+                                         "cell instead" for k in reserved])
+    values, variant = {}, namespace.get("variant")
+    if params_file:
+        path = Path(str(params_file)).expanduser()
+        pf = load_parameter_file(path if path.is_absolute() else config.PROJECT_DIR / path)
+        if pf.notebook != notebook:
+            raise ParameterFileError(pf.path, f"field 'notebook': this file is for {pf.notebook}, not {notebook}; "
+                                              f"choose a file in params/{topic(notebook)}/")
+        values, params_file, variant = dict(pf.parameters), str(pf.path), variant or pf.variant
+    values.update(overrides)
+    values.update(output_dir=namespace.get("output_dir"), params_file=params_file)
+    if variant is not None:
+        values["variant"] = variant
     try:
-        return schema.model_validate(values)
+        return _data_checked(where, schema.model_validate(values))
     except ValidationError as exc:
-        raise ParameterFileError(namespace.get("params_file") or f"notebook {notebook}",
-                                 _describe(exc)) from None
+        problems = _describe(exc)
+        for key in overrides:       # name the dict a value came from
+            problems = [p.replace(f"'parameters.{key}'", f"'{OVERRIDES}.{key}'")
+                        .replace(f"'parameters.{key}.", f"'{OVERRIDES}.{key}.") for p in problems]
+        raise ParameterFileError(where, problems) from None
+
+
+def _data_checked(where, validated: ReportParameters) -> ReportParameters:
+    """`validated` once its data files pass the runner's checks (`checks.check_data`), so a notebook opened
+    in JupyterLab refuses bad data with the runner's line (logs read in place: the engine checks them)."""
+    from ..checks import DataCheckError, check_data
+
+    try:
+        check_data(validated)
+    except DataCheckError as exc:
+        raise ParameterFileError(where, str(exc)) from None
+    return validated
 
 
 class ParameterFileError(ValueError):
@@ -224,11 +275,13 @@ class ParameterFile(BaseModel):
         return reports_dir / self.topic / self.variant
 
     def papermill_parameters(self, output_dir: Path) -> dict:
-        """What papermill injects: the file's values (defaults left to the notebook) plus the reserved ones."""
+        """What papermill injects: the reserved names, and as `overrides` every value the file sets, as
+        validated here (the notebook's `from_namespace` takes these over the file it reads again, and
+        fills the rest from the schema, as `load_parameter_file` did)."""
         values = self.validated.model_dump(mode="json", exclude=set(RESERVED))
-        injected = {k: v for k, v in values.items() if k in self.parameters}
-        return {**injected, "variant": self.variant, "output_dir": str(output_dir),
-                "params_file": str(self.path)}
+        overrides = {k: v for k, v in values.items() if k in self.parameters}
+        return {"variant": self.variant, "output_dir": str(output_dir), "params_file": str(self.path),
+                OVERRIDES: overrides}
 
 
 def load_parameter_file(path) -> ParameterFile:

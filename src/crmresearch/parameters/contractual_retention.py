@@ -14,6 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from .. import config
 from . import ReportParameters
 from .sources import DataSource, resolve_data_path
 
@@ -131,9 +132,9 @@ class ContractualParameters(ReportParameters):
                                       description="payment per period of a cohort-table customer (1: values in payments)")
     projection_periods: int = Field(12, ge=1, le=600, description="periods ahead the survival curve is projected")
     discount_rate: float = Field(0.10, gt=0, le=1, description="discount rate per period (DERL)")
-    confidence: float = Field(0.95, gt=0.5, lt=1, description="confidence level of every interval in the report")
-    parametric_draws: int = Field(2000, ge=100, le=200_000, description="parameter draws for parametric intervals")
-    bootstrap_draws: int = Field(100, ge=20, le=10_000, description="customer-bootstrap re-fits")
+    confidence: float = Field(config.CONFIDENCE, gt=0.5, lt=1, description="confidence level of every interval in the report")
+    parameter_draws: int = Field(2000, ge=100, le=200_000, description="parameter draws for parametric intervals")
+    bootstrap_resamples: int = Field(100, ge=20, le=10_000, description="customer-bootstrap re-fits")
     size_check_cohorts: int = Field(100, ge=20, le=10_000, description="cohorts simulated under the sBG for the LR test's size")
     coverage_replications: int = Field(100, ge=20, le=10_000, description="simulated cohorts in the coverage check")
     programme: RetentionProgramme = RetentionProgramme()

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from pydantic import Field, PrivateAttr, model_validator
 
+from .. import config
 from . import ReportParameters
 from .satisfaction_loyalty import CUTOFFS, _cutoff
-from .sources import SurveyCutoffs, SurveySource, TransactionSource, require_engine_for_in_place, resolve_cutoffs
+from .sources import SurveyCutoffs, SurveySource, TransactionSource, resolve_cutoffs
 
 OVERVIEW_CUTOFFS = {k: CUTOFFS[k] for k in ("satisfied_min", "would_not_choose_again_max", "promoter_min",
                                             "detractor_max")}
@@ -30,13 +31,12 @@ class CrmOverviewParameters(SurveyCutoffs, ReportParameters):
     repeat_window_days: int = Field(365, ge=7, le=3650,
                                     description="window after the first purchase in which a repeat counts")
     top_fraction: float = Field(0.2, gt=0, lt=1, description="top share of customers for concentration")
-    confidence: float = Field(0.95, gt=0.5, lt=1)
+    confidence: float = Field(config.CONFIDENCE, gt=0.5, lt=1)
     _origins: dict = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _resolve_cutoffs(self):
         self._origins = resolve_cutoffs(self, OVERVIEW_CUTOFFS, self.scale_of)
-        require_engine_for_in_place(self.transactions, None, engine_allowed=False)
         if self.promoter_min <= self.detractor_max:
             raise ValueError(f"'promoter_min' above 'detractor_max' (got {self.promoter_min:g} and "
                              f"{self.detractor_max:g})")

@@ -7,9 +7,10 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from .. import config
 from . import ReportParameters
 from .engine import EngineSettings
-from .sources import TransactionSource, require_engine_for_in_place
+from .sources import TransactionSource
 
 # Bounded element types: NaN, inf and absurd magnitudes are refused before any kernel starts.
 Share = Annotated[float, Field(ge=0, le=1)]
@@ -100,8 +101,8 @@ class ClvParameters(ReportParameters):
     tier_names: list[str] = Field(["top", "middle", "mass"], min_length=2)
     top_fraction: float = Field(0.2, gt=0, lt=1)
     max_frequency: int = Field(7, ge=1, le=50, description="frequency groups 0..max-1 and max+ in the holdout check")
-    confidence: float = Field(0.95, gt=0.5, lt=1)
-    interval_draws: int = Field(500, ge=50, le=20_000, description="parameter draws for the parametric intervals and bands")
+    confidence: float = Field(config.CONFIDENCE, gt=0.5, lt=1)
+    parameter_draws: int = Field(500, ge=50, le=20_000, description="parameter draws for the parametric intervals and bands")
     bootstrap_resamples: int = Field(30, ge=0, le=2_000, description="customer bootstrap re-fits (0: no bootstrap)")
     discrete: DiscreteSource | None = Field(None, description="a discrete-time summary (BG/BB) instead of the transaction log")
     dwyer: DwyerScenario = DwyerScenario()
@@ -120,6 +121,4 @@ class ClvParameters(ReportParameters):
             raise ValueError("either 'discrete' or 'simulate', not both")
         if self.clv_step_weeks > self.clv_horizon_weeks:
             raise ValueError("clv_step_weeks no longer than clv_horizon_weeks")
-        if self.simulate is None and self.discrete is None:
-            require_engine_for_in_place(self.transactions, self.engine)
         return self

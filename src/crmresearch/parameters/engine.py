@@ -8,9 +8,9 @@
       spark_master: local[2]     # or spark://host:7077, yarn, k8s://...
       spark_config: {spark.executor.memory: 4g}
 
-`backend: pyspark` is checked when the file is validated (before any kernel starts): Java and
-PySpark must be present (`crmresearch.engine.spark.check_spark`), else the file is rejected
-with the reason.
+The schema is data only: whether Java and PySpark are present for `backend: pyspark` is checked
+by the runner's pre-flight (`crmresearch.runner.check_environment`, before any kernel starts),
+which rejects the file with the reason.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import os
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 MEMORY_PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*$", re.IGNORECASE)
 _UNIT_BYTES = {"kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
@@ -108,17 +108,6 @@ class EngineSettings(BaseModel):
         if any(isinstance(x, str) and len(x) > 1000 for x in v.values()):
             raise ValueError("Spark configuration values of at most 1000 characters")
         return v
-
-    @model_validator(mode="after")
-    def _spark_available(self):
-        if self.backend == "pyspark":
-            from ..engine.spark import SparkUnavailable, check_spark
-
-            try:
-                check_spark()
-            except SparkUnavailable as exc:
-                raise ValueError(f"backend 'pyspark' needs Java and PySpark on this machine: {exc}") from None
-        return self
 
     @property
     def memory_limit_bytes(self) -> int:

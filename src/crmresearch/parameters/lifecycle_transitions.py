@@ -20,9 +20,10 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from .. import config
 from . import ReportParameters
 from .engine import EngineSettings
-from .sources import TransactionSource, require_engine_for_in_place, resolve_data_path
+from .sources import TransactionSource, resolve_data_path
 
 RELATIONSHIP_STATES = ["prospect", "formation", "stability", "decline", "churn"]
 
@@ -163,8 +164,8 @@ class LifecycleParameters(ReportParameters):
     panel: PanelSource | None = None
     simulation: SimulationParameters | None = None
     compare_finer_states: bool = Field(True, description="also fit months-since-purchase x purchase-count stages")
-    n_boot: int = Field(200, ge=0, le=5000, description="customer-cluster bootstrap resamples")
-    confidence: float = Field(0.95, gt=0.5, lt=1)
+    bootstrap_resamples: int = Field(200, ge=0, le=5000, description="customer-cluster bootstrap resamples")
+    confidence: float = Field(config.CONFIDENCE, gt=0.5, lt=1)
     homogeneity_groups: int = Field(2, ge=2, le=24, description="equal runs of periods compared")
     backtest_origin: int | None = Field(None, ge=1, le=1200, description="period index of the forecast origin")
     forecast_horizon: int = Field(6, ge=1, le=60)
@@ -185,8 +186,6 @@ class LifecycleParameters(ReportParameters):
             raise ValueError("a data source: 'transactions', 'panel' or 'simulation'")
         if self.engine is not None and (self.panel is not None or self.simulation is not None):
             raise ValueError("'engine' only with a transaction log ('transactions'), not with 'panel' or 'simulation'")
-        if self.simulation is None and self.panel is None:
-            require_engine_for_in_place(self.transactions, self.engine)
         return self
 
     @property

@@ -5,7 +5,8 @@ The report runs on exactly one data source:
 * ``survey``: the shipped ECSI mobile survey (``dataset: mobi``) or a user's file (``path:``)
   with the column mapping below; or
 * ``simulation``: a simulated market (``crmresearch.satisfaction.simulation``), named by its
-  scenario (competitive, intermediate, monopoly) with optional knob overrides.
+  scenario (competitive, intermediate, monopoly: the presets ``SCENARIOS`` of ``MarketScenario``
+  knobs, defined here as plain data) with optional knob overrides.
 
 Each measure has a scale: ``scale`` (default 1-10) serves every measure unless ``scales`` gives
 one its own, and ``missing_codes`` (global, or per measure under ``scales``) are read as missing,
@@ -60,7 +61,6 @@ A user's survey, e.g. ``params/satisfaction_loyalty/my_survey.yaml``::
         behaviour_means: churned          # ... where 1 means churned (or: repurchased)
         switching_cost: lock_in           # optional, on the survey scale
         attributes: [price, network, service]
-        segment: region                   # optional labels
         scale: {low: 1, high: 7}          # every measure ...
         scales:                           # ... except those with their own scale
           recommendation: {low: 0, high: 10}
@@ -71,12 +71,14 @@ A user's survey, e.g. ``params/satisfaction_loyalty/my_survey.yaml``::
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass, replace
 from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
+from .. import config
 from . import ReportParameters
-from .sources import MIN_RESPONDENTS, SurveyCutoffs, SurveySource, default_bands, resolve_cutoffs
+from .sources import MIN_RESPONDENTS, Scale, SurveyCutoffs, SurveySource, default_bands, resolve_cutoffs
 
 MOBI_QUALITY_ITEMS = [f"PERQ{i}" for i in range(1, 8)]
 
@@ -87,8 +89,7 @@ class SatisfactionSurvey(SurveySource):
     ``satisfaction`` items are averaged into SAT and ``loyalty`` items into the loyalty score;
     ``repurchase`` is the "would choose again" item and ``recommendation`` the NPS item.
     Optional columns: ``behaviour`` (observed 0/1: 1 = ``behaviour_means``), ``switching_cost``
-    (on the survey scale), ``attributes`` (attribute-performance items on the survey scale) and
-    ``segment`` (any labels).
+    (on the survey scale) and ``attributes`` (attribute-performance items on the survey scale).
     """
 
     MEASURES: ClassVar[tuple] = ("satisfaction", "loyalty", "repurchase", "recommendation", "switching_cost", "attributes")
@@ -98,7 +99,6 @@ class SatisfactionSurvey(SurveySource):
     behaviour_means: Literal["repurchased", "churned"] = "repurchased"
     switching_cost: str | None = None
     attributes: list[str] = Field(default_factory=lambda: list(MOBI_QUALITY_ITEMS))
-    segment: str | None = None
 
     @model_validator(mode="after")
     def _own_file_has_no_mobi_attributes(self):
@@ -117,7 +117,7 @@ class SatisfactionSurvey(SurveySource):
                                    *([self.switching_cost] if self.switching_cost else [])]))
 
     def load(self):
-        """Validated answers (and behaviour, segment) with the shared loaders; missing codes and blanks are NaN."""
+        """Validated answers (and behaviour) with the shared loaders; missing codes and blanks are NaN."""
         from .. import datasets
 
         if self.dataset:
@@ -131,17 +131,68 @@ class SatisfactionSurvey(SurveySource):
             if bad.any():
                 raise datasets.DataValidationError(self.path, self.behaviour, "0/1 values (1 = "
                                                    f"{self.behaviour_means}) or blanks", datasets._bad_rows(bad))
-        if self.segment:
-            raw = datasets.read_table(self.path)
-            if self.segment not in raw.columns:
-                raise datasets.DataValidationError(self.path, self.segment, f"a column named '{self.segment}'")
-            labels = raw[self.segment]
-            missing = labels.isna() | labels.astype(str).str.strip().isin(["", *map(lambda c: f"{c:g}",
-                                                                                   self.missing_codes)])
-            df[self.segment] = labels.astype(str).where(~missing).to_numpy(dtype=object)
         datasets.require_respondents(self.path, df, [self.satisfaction, self.loyalty], MIN_RESPONDENTS,
                                      "satisfaction and loyalty")
         return df
+
+
+@dataclass(frozen=True)
+class MarketScenario:
+    """Knobs of the simulated market (`satisfaction.simulation`, whose docstring gives the equations)."""
+
+    name: str = "competitive"
+    n: int = 2000
+    competitiveness: float = 1.0        # c
+    switching_cost: float = 0.1         # mean barrier k
+    breakpoint: float = 0.75            # ψ, end of the zone of indifference (unit scale)
+    flat_zone_height: float = 0.25      # h_min, attitude reached at ψ when c = 1 (unit of the rise)
+    loyalty_low: float = 0.15           # ℓ_0
+    loyalty_high: float = 1.0           # ℓ_1
+    basic_attributes: int = 3
+    potential_attributes: int = 2
+    basic_weight: float = 0.6           # w_b
+    basic_level: float = 1.3            # μ for basic attributes (usually delivered)
+    potential_level: float = 0.2        # μ for potential attributes (seldom delighted)
+    curvature: float = 3.0              # κ
+    halo: float = 0.5                   # ρ
+    satisfaction_noise: float = 0.08    # σ_s
+    attitude_noise: float = 0.08        # σ_a
+    defection_threshold: float = 0.5    # τ
+    defection_spread: float = 0.12      # δ
+    item_noise: float = 0.5             # σ_item, in scale points
+    scale_low: int = 1
+    scale_high: int = 10
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    @property
+    def flat_height(self) -> float:
+        """h_c: the attitude (as a share of the rise) reached at the breakpoint."""
+        c = self.competitiveness
+        return (1 - c) * self.breakpoint + c * self.flat_zone_height
+
+    def true_curve(self) -> dict:
+        """Breakpoint and slopes of attitudinal loyalty on satisfaction, on the response scale."""
+        width = self.scale_high - self.scale_low
+        rise = self.loyalty_high - self.loyalty_low
+        h, psi = self.flat_height, self.breakpoint
+        return {"breakpoint": self.scale_low + width * psi,
+                "slope_before": rise * h / psi,
+                "slope_after": rise * (1 - h) / (1 - psi)}
+
+
+# Scenario presets: the two ends of Jones & Sasser's figure and a middle market.
+SCENARIOS = {
+    "competitive": MarketScenario("competitive", competitiveness=1.0, switching_cost=0.1),
+    "intermediate": MarketScenario("intermediate", competitiveness=0.5, switching_cost=0.4),
+    "monopoly": MarketScenario("monopoly", competitiveness=0.0, switching_cost=0.85, loyalty_low=0.0),
+}
+
+
+def scenario(name: str, **overrides) -> MarketScenario:
+    """A preset scenario with some knobs changed (e.g. ``scenario("monopoly", n=500)``)."""
+    return replace(SCENARIOS[name], **overrides)
 
 
 class SimulationSettings(BaseModel):
@@ -155,19 +206,14 @@ class SimulationSettings(BaseModel):
     switching_cost: float | None = Field(None, ge=0, le=1)
 
     @property
-    def scale(self):
-        from ..satisfaction import simulation
-        from .sources import Scale
-
-        sc = simulation.SCENARIOS[self.scenario]
+    def scale(self) -> Scale:
+        sc = SCENARIOS[self.scenario]
         return Scale(low=sc.scale_low, high=sc.scale_high)
 
-    def market(self):
-        from ..satisfaction import simulation
-
+    def market(self) -> MarketScenario:
         overrides = {k: v for k, v in (("competitiveness", self.competitiveness),
                                        ("switching_cost", self.switching_cost)) if v is not None}
-        return simulation.scenario(self.scenario, n=self.n, **overrides)
+        return scenario(self.scenario, n=self.n, **overrides)
 
 
 # cut-off field -> (measure, rule of `sources.CUTOFF_RULES`); see the module docstring's table.
@@ -215,7 +261,7 @@ class SatisfactionLoyaltyParameters(SurveyCutoffs, ReportParameters):
         False, description="show a simulated market where the data cannot support a section (headed as such)")
     spline_df: int = Field(4, ge=3, le=10)
     cv_folds: int = Field(5, ge=2, le=20)
-    n_boot: int = Field(200, ge=10, le=20_000, description="bootstrap resamples of the broken line")
+    bootstrap_resamples: int = Field(200, ge=10, le=20_000, description="bootstrap resamples of the broken line")
     n_null_simulations: int = Field(999, ge=99, le=100_000, description="data sets of the calibrated null")
     davies_k: int = Field(10, ge=5, le=50)
     size_check_samples: int = Field(
@@ -223,7 +269,7 @@ class SatisfactionLoyaltyParameters(SurveyCutoffs, ReportParameters):
     scenario_n: int = Field(2000, ge=200, le=1_000_000, description="respondents per simulated scenario")
     loyalty_source_n: int = Field(400, ge=50, le=100_000, description="respondents per loyalty source")
     alpha: float = Field(0.05, gt=0, lt=0.5)
-    confidence: float = Field(0.95, gt=0.5, lt=1)
+    confidence: float = Field(config.CONFIDENCE, gt=0.5, lt=1)
     _origins: dict = PrivateAttr(default_factory=dict)
 
     def scale_of(self, measure: str):

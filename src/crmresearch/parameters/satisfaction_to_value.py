@@ -16,8 +16,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from .. import config
 from . import ReportParameters
-from .sources import MissingCode, SurveySource, TransactionSource, require_engine_for_in_place
+from .sources import MissingCode, SurveySource, TransactionSource
 
 Effect = Annotated[float, Field(ge=-5, le=5)]
 Edge = Annotated[float, Field(ge=-1e6, le=1e6)]
@@ -54,11 +55,6 @@ class IntentionBridge(BaseModel):
                                         description="factors by which stated intention overstates retention")
     years: int = Field(5, ge=1, le=50, description="horizon of the retention-based value, in years")
 
-    @model_validator(mode="after")
-    def _log_in_memory(self):
-        require_engine_for_in_place(self.transactions, None, engine_allowed=False)
-        return self
-
 
 class SatisfactionToValueParameters(ReportParameters):
     survey: SurveySource | None = Field(None, description="the survey wave (path, id_column, items and scale)")
@@ -82,8 +78,8 @@ class SatisfactionToValueParameters(ReportParameters):
     annual_discount_rate: float = Field(0.10, ge=0, lt=1)
     margin: float = Field(0.30, gt=0, le=1)
     success_rate: float = Field(1.0, gt=0, le=1, description="share of targeted customers a programme lifts one point")
-    n_draws: int = Field(400, ge=50, le=20_000, description="parameter draws for the value intervals")
-    confidence: float = Field(0.95, gt=0.5, lt=1)
+    parameter_draws: int = Field(400, ge=50, le=20_000, description="parameter draws for the value intervals")
+    confidence: float = Field(config.CONFIDENCE, gt=0.5, lt=1)
 
     @model_validator(mode="after")
     def _one_route(self):
@@ -98,7 +94,6 @@ class SatisfactionToValueParameters(ReportParameters):
             raise ValueError("'survey.id_column': the survey column holding the customer id used for the join")
         if not self.cohort_start <= self.calibration_end < self.holdout_end:
             raise ValueError("cohort_start <= calibration_end < holdout_end")
-        require_engine_for_in_place(self.transactions, None, engine_allowed=False)
         if self.band_edges is not None and sorted(set(self.band_edges)) != list(self.band_edges):
             raise ValueError("'band_edges' strictly increasing")
         if self.clv_step_weeks > self.clv_horizon_weeks:
@@ -106,24 +101,4 @@ class SatisfactionToValueParameters(ReportParameters):
         if self.other_measures and (self.survey is None or self.survey.path is None):
             raise ValueError("'other_measures' only with a survey file given by 'survey.path' (the simulated panel "
                              "has its own switching cost)")
-        if self.other_measures:
-            header = _header(self.survey.path)
-            missing = [c for c in self.other_measures if header is not None and c not in header]
-            if missing:
-                raise ValueError(f"'other_measures' among the survey's columns (no column '{missing[0][:60]}' in "
-                                 f"{self.survey.path[-80:]})")
         return self
-
-
-def _header(path: str) -> list[str] | None:
-    """Column names of a survey file (read before any kernel starts)."""
-    import pandas as pd
-
-    try:
-        if path.lower().endswith((".parquet", ".pq")):
-            import pyarrow.parquet as pq
-
-            return list(pq.read_schema(path).names)
-        return [str(c) for c in pd.read_csv(path, nrows=0, encoding="utf-8").columns]
-    except Exception:  # noqa: BLE001 - the loader reports unreadable files with their own message
-        return None

@@ -12,33 +12,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from .. import config
 
 
-DATA_SUFFIXES = (".csv", ".parquet", ".pq", ".txt")
-
-
 def resolve_data_path(value: str | None) -> str | None:
-    """Relative paths are taken from the project root (never the working directory).
-
-    Policy for what a data path may name: a regular file whose name ends in .csv, .txt, .parquet
-    or .pq. A symbolic link is followed only when its final target is such a file too (a link to
-    `/etc/passwd`, a device, a pipe or a folder is refused), so the name a user sees is what is read.
-    """
+    """A data path as the reports read it: relative paths are taken from the project root (never the
+    working directory). Only the name is resolved here (the schema reads no file); whether it names
+    a usable file, folder or glob is checked after validation (`crmresearch.checks.check_files`)."""
     if value is None:
         return None
     p = Path(value).expanduser()
-    p = p if p.is_absolute() else config.PROJECT_DIR / p
-    shown = str(p) if len(str(p)) <= 200 else str(p)[:199] + "…"
-    try:
-        if not p.exists():
-            raise ValueError(f"an existing data file (not found: {shown})")
-        target = p.resolve()
-    except (OSError, RuntimeError) as exc:        # name too long, link loop, ...
-        raise ValueError(f"a readable data path ({type(exc).__name__} for {shown})") from None
-    if p.suffix.lower() not in DATA_SUFFIXES or target.suffix.lower() not in DATA_SUFFIXES:
-        what = p.name if target == p else f"{p.name}, a link to {target.name}"
-        raise ValueError(f"a .csv or .parquet file (got {what[:120]})")
-    if not target.is_file():
-        raise ValueError(f"a regular data file ({shown} is a folder, device or pipe)")
-    return str(p)
+    return str(p if p.is_absolute() else config.PROJECT_DIR / p)
 
 
 class DataSource(BaseModel):
@@ -63,28 +44,6 @@ class DataSource(BaseModel):
         return datasets.SHIPPED[self.dataset].path if self.dataset else Path(self.path)
 
 
-def resolve_log_path(value: str | None) -> str | None:
-    """A transaction log's path: a data file (`resolve_data_path`), or, for a log an engine reads
-    in place, a folder of CSV or Parquet files (hive-partitioned folders included) or a glob
-    such as `logs/2025-*.parquet` that matches at least one such file."""
-    import glob as globlib
-
-    if value is None or not (globlib.has_magic(value) or Path(value).expanduser().is_dir()
-                             or (config.PROJECT_DIR / value).is_dir()):
-        return resolve_data_path(value)
-    p = Path(value).expanduser()
-    p = p if p.is_absolute() else config.PROJECT_DIR / p
-    shown = str(p) if len(str(p)) <= 200 else str(p)[:199] + "…"
-    if globlib.has_magic(str(p)):
-        matches = (m for m in globlib.iglob(str(p), recursive=True) if Path(m).is_file())
-    else:
-        matches = (m for m in p.rglob("*") if m.is_file() and not m.name.startswith((".", "_")))
-    first = next((m for m in matches if str(m).lower().endswith(DATA_SUFFIXES)), None)
-    if first is None:
-        raise ValueError(f"a regular data file, or a folder or glob of .csv or .parquet files (none in {shown})")
-    return str(p)
-
-
 class TransactionSource(DataSource):
     """Either `dataset: cdnow_sample | cdnow_master`, or a user's log plus the column mapping:
     `path:` (a file; with an engine also a folder or a glob) or `table:` (a table of the DuckDB
@@ -100,18 +59,8 @@ class TransactionSource(DataSource):
     amount_column: str | None = "amount"
     date_format: str | None = None
 
-    _check_path = field_validator("path")(classmethod(lambda cls, v: resolve_log_path(v)))
-
-    @field_validator("database")
-    @classmethod
-    def _database(cls, v: str | None) -> str | None:
-        if v is None:
-            return v
-        p = Path(v).expanduser()
-        p = p if p.is_absolute() else config.PROJECT_DIR / p
-        if not p.is_file():
-            raise ValueError(f"an existing DuckDB database file (not found: {str(p)[:200]})")
-        return str(p)
+    _check_path = field_validator("path")(classmethod(lambda cls, v: resolve_data_path(v)))
+    _check_database = field_validator("database")(classmethod(lambda cls, v: resolve_data_path(v)))
 
     @model_validator(mode="after")
     def _one_source(self):
@@ -140,20 +89,6 @@ class TransactionSource(DataSource):
             raise ValueError("a folder, glob or table is read by an engine (add an `engine:` block)")
         return datasets.load_transactions(self.path, self.customer_column, self.date_column,
                                           self.amount_column, self.date_format)
-
-
-def require_engine_for_in_place(transactions, engine, engine_allowed: bool = True) -> None:
-    """A log read in place (folder, glob, table) needs the report's `engine:` block; a report
-    without one (`engine_allowed=False`) needs a data file."""
-    if transactions is None or not transactions.in_place:
-        return
-    if not engine_allowed:
-        raise ValueError("transactions as one .csv or .parquet file: this report reads its log into memory "
-                         "(a folder, glob or table is read in place only by the CLV and lifecycle reports, "
-                         "with an `engine:` block)")
-    if engine is None:
-        raise ValueError("transactions given as a folder, glob or table need an `engine:` block "
-                         "(e.g. engine: {backend: duckdb}) to be read in place")
 
 
 # Bounds of every number a scale declares (answers, missing-value codes).

@@ -22,7 +22,7 @@ from .ceiling import (CensoredRegression, calibrated_flat_zone_test, fit_ceiling
 from .curves import binned_means, compare_models, fit_linear, fit_spline, satisfaction_bands
 from .loyalty_types import (apostle_map, competitiveness_curves, dick_basu, source_positions,
                             switching_cost_removal)
-from .segmented import bootstrap_segmented, davies_test, fit_segmented, fit_segmented_many
+from ..models.segmented import bootstrap_segmented, davies_test, fit_segmented, fit_segmented_many
 from .simulation import (LOYALTY_SOURCES, SCENARIOS, MarketScenario, scenario, simulate_linear_ceiling,
                          simulate_loyalty_sources, simulate_market, simulate_segmented)
 from .topbox import jones_sasser_ratio, logistic_curve, nps_by_band, proportion_by_level, trap_counts

@@ -3,7 +3,7 @@
 Whatever the source (ECSI mobile survey, a user's file, a simulated market), the report works
 on the same columns: ``satisfaction`` (SAT, mean of the satisfaction items), ``loyalty`` (mean
 of the loyalty items), ``choose_again``, ``recommend``, optional ``repurchased`` (observed
-behaviour), ``switching_cost``, the attribute columns and ``segment``. A score is missing when
+behaviour), ``switching_cost`` and the attribute columns. A score is missing when
 one of its items is (blank or a declared missing code).
 
 Below `load_report_data`, one function per section of ``01_satisfaction_loyalty`` takes the
@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from .. import config
 from .. import stats
 from ..parameters.sources import CUTOFF_RULES, Scale, relative_cutoff
 from ..sections import Section, failed, not_computed, simulated_caption, simulated_heading, table_spec
@@ -33,7 +34,7 @@ from .ceiling import (CeilingAwareFit, FlatZoneTest, ModelFitError, OrderedLogit
 from .curves import binned_means, compare_models, fit_linear, fit_spline
 from .loyalty_types import (apostle_map, competitiveness_curves, dick_basu, source_positions, switching_cost_by_satisfaction,
                             switching_cost_removal)
-from .segmented import DaviesTest, SegmentedFit, bootstrap_segmented, davies_test, fit_segmented
+from ..models.segmented import DaviesTest, SegmentedFit, bootstrap_segmented, davies_test, fit_segmented
 from .simulation import SATISFACTION_ITEMS, SCENARIOS, scenario, simulate_loyalty_sources, simulate_market
 from .topbox import (JonesSasserRatio, TrapCounts, jones_sasser_ratio, logistic_curve, nps_by_band,
                      proportion_by_level, trap_counts)
@@ -173,8 +174,6 @@ def load_report_data(params) -> SurveyData:
         frame["switching_cost"] = raw[survey.switching_cost].to_numpy(float)
     for a in survey.attributes:
         frame[a] = raw[a].to_numpy(float)
-    if survey.segment:
-        frame["segment"] = raw[survey.segment].to_numpy()
     label = "the ECSI mobile-phone survey" if survey.dataset == "mobi" else f"the survey file {survey.file().name}"
     labels = MOBI_QUALITY_LABELS if survey.dataset == "mobi" else {}
     scales = {m: survey.measure_scale(m).bounds for m in survey.MEASURES}
@@ -296,7 +295,7 @@ def curve_section(sat, loyalty, params, source: str = "data", rows_dropped=None)
     davies = davies_test(sat, loyalty, k=params.davies_k)
     try:
         broken = fit_segmented(sat, loyalty, params.confidence)
-        broken = bootstrap_segmented(sat, loyalty, broken, params.n_boot, seed=params.seed,
+        broken = bootstrap_segmented(sat, loyalty, broken, params.bootstrap_resamples, seed=params.seed,
                                      confidence=params.confidence)
     except (ValueError, np.linalg.LinAlgError, FloatingPointError) as exc:
         return _as_report(failed("the broken line", "a profile grid of breakpoints and Muggeo's iterations",
@@ -489,7 +488,7 @@ class TopBoxShares:
     def satisfaction(self):
         return self.choose_sat
 
-    def series(self, grid, confidence: float = 0.95) -> list[tuple[str, pd.DataFrame, pd.DataFrame]]:
+    def series(self, grid, confidence: float = config.CONFIDENCE) -> list[tuple[str, pd.DataFrame, pd.DataFrame]]:
         """(label, shares by level, logistic curve on ``grid``) per outcome, for `plots.plot_top_box`."""
         return [("top-box 'choose again'", self.top_levels,
                  logistic_curve(self.choose_sat, self.choose_top, grid, confidence)),

@@ -23,13 +23,14 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+from .. import config
 from .curves import binned_means
 
 KANO_CLASSES = ("basic", "performance", "attractive", "indifferent")
 
 
 def penalty_reward(attributes: pd.DataFrame, outcome, low_max: float, high_min: float,
-                   alpha: float = 0.05, confidence: float = 0.95) -> pd.DataFrame:
+                   alpha: float = 0.05, confidence: float = config.CONFIDENCE) -> pd.DataFrame:
     """Penalties, rewards, asymmetry test and Kano class per attribute column (module docstring).
 
     Attributes with no answer in the low or the high group get no estimate for that side.

@@ -33,7 +33,8 @@ from scipy import special
 from scipy import stats as sps
 from statsmodels.base.model import GenericLikelihoodModel
 
-from .segmented import (GroupedData, davies_grid, davies_p_value, davies_statistic, group_by_x,
+from .. import config
+from ..models.segmented import (GroupedData, davies_grid, davies_p_value, davies_statistic, group_by_x,
                         slope_change_t_values)
 
 
@@ -199,7 +200,7 @@ class CeilingAwareFit:
     kinked_aic: float
     lr_statistic: float
     prefers_kink: bool
-    confidence: float = 0.95
+    confidence: float = config.CONFIDENCE
 
     @property
     def confidence_label(self) -> str:
@@ -229,7 +230,7 @@ def fit_censored_linear(x, y, scale, step: float | None = None):
 
 
 def fit_ceiling_aware(x, y, scale, step: float | None = None, grid_size: int = 15,
-                      confidence: float = 0.95) -> CeilingAwareFit:
+                      confidence: float = config.CONFIDENCE) -> CeilingAwareFit:
     """Censored regression with a linear and a broken-line latent mean (ψ profiled on a grid).
 
     The broken line counts ψ as a parameter in its AIC; the kink is preferred when it lowers AIC.

@@ -20,7 +20,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from .segmented import fit_segmented, gaussian_information
+from .. import config
+from ..models.segmented import fit_segmented, gaussian_information
 
 
 def satisfaction_bands(x, edges) -> pd.Categorical:
@@ -30,7 +31,7 @@ def satisfaction_bands(x, edges) -> pd.Categorical:
     return pd.cut(np.asarray(x, dtype=float), edges, labels=labels, include_lowest=True)
 
 
-def binned_means(x, y, edges, confidence: float = 0.95) -> pd.DataFrame:
+def binned_means(x, y, edges, confidence: float = config.CONFIDENCE) -> pd.DataFrame:
     """Mean of y per satisfaction band with a t interval (bands with n < 2 get no interval)."""
     bands = satisfaction_bands(x, edges)
     frame = pd.DataFrame({"band": bands, "x": np.asarray(x, float), "y": np.asarray(y, float)})
@@ -56,14 +57,14 @@ class SplineFit:
 
         return np.asarray(build_design_matrices([self.design_info], {"x": np.asarray(x, float)})[0])
 
-    def predict(self, x, confidence: float = 0.95) -> pd.DataFrame:
+    def predict(self, x, confidence: float = config.CONFIDENCE) -> pd.DataFrame:
         basis = self._basis(x)
         fit = basis @ self.result.params
         se = np.sqrt(np.einsum("ij,jk,ik->i", basis, self.result.cov_params(), basis))
         z = sps.norm.ppf(0.5 + confidence / 2)
         return pd.DataFrame({"x": np.asarray(x, float), "fit": fit, "lower": fit - z * se, "upper": fit + z * se})
 
-    def marginal_effect(self, x, confidence: float = 0.95, h: float = 1e-4) -> pd.DataFrame:
+    def marginal_effect(self, x, confidence: float = config.CONFIDENCE, h: float = 1e-4) -> pd.DataFrame:
         x = np.asarray(x, float)
         gradient = (self._basis(x + h) - self._basis(x - h)) / (2 * h)
         slope = gradient @ self.result.params

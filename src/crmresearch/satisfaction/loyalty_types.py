@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .. import config
 from .. import stats
 from .simulation import MarketScenario, simulate_market
 from .curves import binned_means
@@ -32,7 +33,7 @@ DICK_BASU_TYPES = ("true loyalty", "latent loyalty", "spurious loyalty", "no loy
 APOSTLE_TYPES = ("apostle", "mercenary", "hostage", "defector")
 
 
-def _four_cells(first, second, names, confidence: float = 0.95) -> pd.DataFrame:
+def _four_cells(first, second, names, confidence: float = config.CONFIDENCE) -> pd.DataFrame:
     a, b = np.asarray(first, bool), np.asarray(second, bool)
     masks = (a & b, a & ~b, ~a & b, ~a & ~b)
     rows = []
@@ -43,18 +44,18 @@ def _four_cells(first, second, names, confidence: float = 0.95) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def dick_basu(attitude_high, repeat, confidence: float = 0.95) -> pd.DataFrame:
+def dick_basu(attitude_high, repeat, confidence: float = config.CONFIDENCE) -> pd.DataFrame:
     """Counts and shares (Wilson intervals) of the four Dick & Basu loyalty types."""
     return _four_cells(attitude_high, repeat, DICK_BASU_TYPES, confidence)
 
 
-def apostle_map(satisfied, loyal, confidence: float = 0.95) -> pd.DataFrame:
+def apostle_map(satisfied, loyal, confidence: float = config.CONFIDENCE) -> pd.DataFrame:
     """Counts and shares (Wilson intervals) of apostles, mercenaries, hostages and defectors."""
     return _four_cells(satisfied, loyal, APOSTLE_TYPES, confidence)
 
 
 def source_positions(frame: pd.DataFrame, satisfaction: str = "satisfaction", retained: str = "repurchased",
-                     attitude_high: str | None = None, confidence: float = 0.95) -> pd.DataFrame:
+                     attitude_high: str | None = None, confidence: float = config.CONFIDENCE) -> pd.DataFrame:
     """Mean satisfaction (t interval) and retention rate (Wilson) of each loyalty source."""
     from scipy import stats as sps
 
@@ -76,7 +77,7 @@ def _rounded_level(df: pd.DataFrame, sc: MarketScenario) -> np.ndarray:
     return np.clip(np.rint(df["satisfaction"].to_numpy()), sc.scale_low, sc.scale_high)
 
 
-def switching_cost_removal(sc: MarketScenario, seed: int, satisfied_min: float, confidence: float = 0.95) -> dict:
+def switching_cost_removal(sc: MarketScenario, seed: int, satisfied_min: float, confidence: float = config.CONFIDENCE) -> dict:
     """Retention with the scenario's barrier and without it, overall and among the dissatisfied.
 
     Returns the two simulated samples, a summary table and retention-by-satisfaction curves
@@ -100,7 +101,7 @@ def switching_cost_removal(sc: MarketScenario, seed: int, satisfied_min: float, 
 
 
 def competitiveness_curves(scenarios: dict[str, MarketScenario], seed: int,
-                           confidence: float = 0.95) -> tuple[pd.DataFrame, pd.DataFrame]:
+                           confidence: float = config.CONFIDENCE) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per scenario and rounded satisfaction level: retention (Wilson CI) and mean 'would choose again' (t CI)."""
     retention, stated = [], []
     for i, (name, sc) in enumerate(scenarios.items()):
@@ -161,7 +162,7 @@ class SwitchingCostEffect:
 
 
 def switching_cost_by_satisfaction(satisfaction, loyalty, switching_cost, outcome, high_min: float,
-                                   satisfied_min: float, outcome_label: str, confidence: float = 0.95,
+                                   satisfied_min: float, outcome_label: str, confidence: float = config.CONFIDENCE,
                                    min_group: int = 5) -> SwitchingCostEffect:
     """Slopes of loyalty on SAT for low and high switching cost, their difference with its interval,
     and ``outcome`` (0/1 retention: share with Wilson interval; else mean with t interval) per group."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..models.segmented import davies_critical_value
 from ..report import PALETTE, absent_figure, new_figure
 
 
@@ -86,11 +87,12 @@ def ceiling_figure(x, y, binned: pd.DataFrame, section, scale, x_scale=None):
     return plot_ceiling(x, y, binned, checks.expected, checks.censored, scale, x_scale)
 
 
-def null_figure(section, naive_critical: float):
+def null_figure(section, davies, alpha: float):
+    """The calibrated null distribution with the naive Davies critical value at level `alpha` beside it."""
     checks = section.checks
     if checks.flat is None:
         return placeholder(section, "The null distribution")
-    return plot_null_distribution(checks.flat, naive_critical)
+    return plot_null_distribution(checks.flat, davies_critical_value(davies.variation, alpha))
 
 
 def plot_ceiling(x, y, binned: pd.DataFrame, expected: pd.DataFrame, ceiling_fit, scale, x_scale=None):

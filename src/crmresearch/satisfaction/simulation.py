@@ -49,73 +49,18 @@ satisfaction are ``(ℓ_1-ℓ_0) h_c/ψ`` below and ``(ℓ_1-ℓ_0)(1-h_c)/(1-ψ
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 from scipy import special
 from scipy import stats as sps
 
+# The market's knobs and the scenario presets are plain data that the report's parameters name
+# (`simulation: {scenario: monopoly}`), so they live with that schema; the DGP is here.
+from ..parameters.satisfaction_loyalty import SCENARIOS, MarketScenario, scenario  # noqa: F401 - the topic's API
+
 SATISFACTION_ITEMS = ("sat1", "sat2", "sat3")
-
-
-@dataclass(frozen=True)
-class MarketScenario:
-    """Knobs of the simulated market; see the module docstring for the equations."""
-
-    name: str = "competitive"
-    n: int = 2000
-    competitiveness: float = 1.0        # c
-    switching_cost: float = 0.1         # mean barrier k
-    breakpoint: float = 0.75            # ψ, end of the zone of indifference (unit scale)
-    flat_zone_height: float = 0.25      # h_min, attitude reached at ψ when c = 1 (unit of the rise)
-    loyalty_low: float = 0.15           # ℓ_0
-    loyalty_high: float = 1.0           # ℓ_1
-    basic_attributes: int = 3
-    potential_attributes: int = 2
-    basic_weight: float = 0.6           # w_b
-    basic_level: float = 1.3            # μ for basic attributes (usually delivered)
-    potential_level: float = 0.2        # μ for potential attributes (seldom delighted)
-    curvature: float = 3.0              # κ
-    halo: float = 0.5                   # ρ
-    satisfaction_noise: float = 0.08    # σ_s
-    attitude_noise: float = 0.08        # σ_a
-    defection_threshold: float = 0.5    # τ
-    defection_spread: float = 0.12      # δ
-    item_noise: float = 0.5             # σ_item, in scale points
-    scale_low: int = 1
-    scale_high: int = 10
-
-    def as_dict(self) -> dict:
-        return asdict(self)
-
-    @property
-    def flat_height(self) -> float:
-        """h_c: the attitude (as a share of the rise) reached at the breakpoint."""
-        c = self.competitiveness
-        return (1 - c) * self.breakpoint + c * self.flat_zone_height
-
-    def true_curve(self) -> dict:
-        """Breakpoint and slopes of attitudinal loyalty on satisfaction, on the response scale."""
-        width = self.scale_high - self.scale_low
-        rise = self.loyalty_high - self.loyalty_low
-        h, psi = self.flat_height, self.breakpoint
-        return {"breakpoint": self.scale_low + width * psi,
-                "slope_before": rise * h / psi,
-                "slope_after": rise * (1 - h) / (1 - psi)}
-
-
-# Scenario presets: the two ends of Jones & Sasser's figure and a middle market.
-SCENARIOS = {
-    "competitive": MarketScenario("competitive", competitiveness=1.0, switching_cost=0.1),
-    "intermediate": MarketScenario("intermediate", competitiveness=0.5, switching_cost=0.4),
-    "monopoly": MarketScenario("monopoly", competitiveness=0.0, switching_cost=0.85, loyalty_low=0.0),
-}
-
-
-def scenario(name: str, **overrides) -> MarketScenario:
-    """A preset scenario with some knobs changed (e.g. ``scenario("monopoly", n=500)``)."""
-    return replace(SCENARIOS[name], **overrides)
 
 
 def basic_part_worth(q, curvature: float):

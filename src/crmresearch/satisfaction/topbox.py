@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+from .. import config
 from .. import stats
 from .curves import satisfaction_bands
 
@@ -39,7 +40,7 @@ def proportion_by_level(x, event, edges=None) -> pd.DataFrame:
     return out.reset_index()
 
 
-def logistic_curve(x, event, grid, confidence: float = 0.95) -> pd.DataFrame:
+def logistic_curve(x, event, grid, confidence: float = config.CONFIDENCE) -> pd.DataFrame:
     """P(event | x) from ``logit P = α + βx``, with a pointwise band transformed from the link scale."""
     import statsmodels.api as sm
 
@@ -90,7 +91,7 @@ class JonesSasserRatio:
                 "ci_upper": None if undefined else self.upper, "undefined": undefined}
 
 
-def risk_ratio(a: int, n1: int, c: int, n2: int, confidence: float = 0.95) -> tuple[float, float, float]:
+def risk_ratio(a: int, n1: int, c: int, n2: int, confidence: float = config.CONFIDENCE) -> tuple[float, float, float]:
     """(a/n1)/(c/n2) with the Katz log interval; 0.5 is added to every cell when a or c is 0."""
     if n1 == 0 or n2 == 0:
         return float("nan"), float("nan"), float("nan")
@@ -103,7 +104,7 @@ def risk_ratio(a: int, n1: int, c: int, n2: int, confidence: float = 0.95) -> tu
 
 
 def jones_sasser_ratio(satisfaction, outcome, top_level: float, satisfied_min: float,
-                       confidence: float = 0.95) -> JonesSasserRatio:
+                       confidence: float = config.CONFIDENCE) -> JonesSasserRatio:
     """Outcome rate of the completely satisfied (x ≥ top_level) over the merely satisfied
     (satisfied_min ≤ x < top_level)."""
     x = np.asarray(satisfaction, float)
@@ -116,7 +117,7 @@ def jones_sasser_ratio(satisfaction, outcome, top_level: float, satisfied_min: f
 
 
 def nps_by_band(satisfaction, recommendation, edges, promoter_min: float = stats.PROMOTER_MIN,
-                detractor_max: float = stats.DETRACTOR_MAX, confidence: float = 0.95) -> pd.DataFrame:
+                detractor_max: float = stats.DETRACTOR_MAX, confidence: float = config.CONFIDENCE) -> pd.DataFrame:
     """Net Promoter Score (or, off the 0-10 scale, the net top-box score) per satisfaction band, with its interval."""
     bands = satisfaction_bands(satisfaction, edges)
     rec = np.asarray(recommendation, float)
@@ -155,7 +156,7 @@ class TrapCounts:
                               "ci_lower": p.lower, "ci_upper": p.upper} for name, p in rows])
 
 
-def trap_counts(satisfied, defected, confidence: float = 0.95) -> TrapCounts:
+def trap_counts(satisfied, defected, confidence: float = config.CONFIDENCE) -> TrapCounts:
     s = np.asarray(satisfied, bool)
     d = np.asarray(defected, bool)
     return TrapCounts(int(s.sum()), int(d.sum()), stats.proportion(d[s], confidence),

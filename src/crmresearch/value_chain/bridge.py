@@ -25,7 +25,8 @@ import pandas as pd
 
 from .. import stats
 from ..clv import rfm
-from .covariates import fit_bgnbd_covariates, fit_gamma_gamma_covariates, satisfaction_design
+from ..models.covariates import fit_bgnbd_covariates, fit_gamma_gamma_covariates
+from .design import satisfaction_design
 from .data import default_band_edges, intention_cutoff, load_survey
 
 

@@ -18,7 +18,7 @@ import pandas as pd
 from .. import datasets
 from ..clv import rfm
 from ..parameters.sources import Scale, relative_cutoff
-from .covariates import CovariateDesign, satisfaction_design
+from .design import CovariateDesign, satisfaction_design
 from .simulate import PanelTruth, simulate_panel
 
 SIMULATED_SCALE = Scale(low=1, high=10)

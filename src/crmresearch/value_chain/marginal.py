@@ -8,7 +8,7 @@ reference), with the level's natural parameters from the covariate fits,
 the expected discounted contribution of the repeat purchases of a customer who starts today
 (Fader, Hardie & Lee 2005, JMR, in discrete steps, as `clv.predictions.customer_lifetime_value`
 does per customer). E[X(t)] is the unconditional expected number of repeat transactions
-(`clv.predictions.bgnbd_expected_repeat` / `pareto_expected_repeat`, which broadcast over
+(`models.bgnbd.bgnbd_expected_repeat` / `models.paretonbd.pareto_expected_repeat`, which broadcast over
 levels and draws), E[spend | l] = p·γ_l/(q−1) the Gamma-Gamma mean spend per transaction, Δ the
 step, K = horizon/Δ and d = (1 + annual rate)^(Δ/periods per year) − 1.
 
@@ -31,8 +31,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..clv import predictions
-from .covariates import CovariateDesign, CovariateFit
+from .. import config
+from ..models.bgnbd import bgnbd_expected_repeat
+from ..models.paretonbd import pareto_expected_repeat
+from ..models.covariates import CovariateFit
+from .design import CovariateDesign
 
 _NATURAL = {"alpha0": "alpha", "a0": "a", "b0": "b", "beta0": "beta", "gamma0": "gamma"}
 
@@ -50,9 +53,9 @@ def level_values(model: str, params: dict, horizon: float, step: float, discount
     grid = np.arange(0, int(round(horizon / step)) + 1) * step
     p = {k: np.asarray(v, dtype=float)[..., None] for k, v in params.items()}
     if model == "BG/NBD":
-        cumulative = predictions.bgnbd_expected_repeat((p["r"], p["alpha"], p["a"], p["b"]), grid)
+        cumulative = bgnbd_expected_repeat((p["r"], p["alpha"], p["a"], p["b"]), grid)
     elif model == "Pareto/NBD":
-        cumulative = predictions.pareto_expected_repeat((p["r"], p["alpha"], p["s"], p["beta"]), grid)
+        cumulative = pareto_expected_repeat((p["r"], p["alpha"], p["s"], p["beta"]), grid)
     else:
         raise ValueError(f"model must be 'BG/NBD' or 'Pareto/NBD' (got {model!r})")
     increments = np.diff(cumulative, axis=-1)
@@ -126,7 +129,7 @@ def true_value_by_level(truth, levels=range(1, 11), horizon: float = 104.0, step
 def value_by_level(purchase_fit: CovariateFit, spend_fit: CovariateFit, design: CovariateDesign,
                    levels=range(1, 11), horizon: float = 104.0, step: float = 1.0,
                    annual_discount_rate: float = 0.1, periods_per_year: float = 52.0, margin: float = 1.0,
-                   success_rate: float = 1.0, confidence: float = 0.95, n_draws: int = 1000, seed: int = 20261130,
+                   success_rate: float = 1.0, confidence: float = config.CONFIDENCE, n_draws: int = 1000, seed: int = 20261130,
                    truth=None) -> ValueByLevel:
     """Expected discounted value per satisfaction level, marginal value of a point and break-even spend.
 

@@ -1,10 +1,7 @@
-"""The sections of 04_satisfaction_to_value: from a survey wave to what a point of satisfaction is worth.
-
-`analyse(params)` reads the data (a user's survey joined to their log, a simulated panel with
-known truth, or the stated-intention bridge), fits the covariate models and computes the value
-per satisfaction level once; each *section function* then returns a `crmresearch.sections.Section`
-for one part of the report, and each *text function* (`*_text`) writes sentences from result
-objects only, every clause conditional on the numbers it states.
+"""The sections of 04_satisfaction_to_value: each function takes the `Analysis` that
+`value_chain.analyse` computed and returns a `crmresearch.sections.Section` for one part of the
+report (numbers for results.json, tables, sentences from `value_chain.text`, the source of its
+numbers); nothing here fits a model.
 """
 
 from __future__ import annotations
@@ -16,19 +13,15 @@ import pandas as pd
 from scipy import stats as sps
 
 from .. import sections as sec
-from .. import stats
-from ..parameters.sources import relative_cutoff
+from ..models.base import likelihood_ratio_test
+from ..models.covariates import CovariateFit
 from ..sections import Section, table_spec
 from . import bridge as bridge_module
-from . import data as data_module
-from .covariates import (CovariateDesign, CovariateFit, fit_bgnbd_covariates, fit_gamma_gamma_covariates,
-                         fit_pareto_nbd_covariates, likelihood_ratio_test, prob_alive)
-from .marginal import ValueByLevel, value_by_level
+from .analyse import LIFECYCLE_BRIDGE, RECONSTRUCTED_NOTE, Analysis
+from .design import CovariateDesign
+from .text import (bridge_value_text, decision_text, finding_text, join_text, lifecycle_text, models_text, plural,
+                   stated_actual_text, value_text)
 
-LIFECYCLE_BRIDGE = ("the stated-intention bridge has no purchases of the surveyed customers, so their stages "
-                    "cannot be followed")
-RECONSTRUCTED_NOTE = ("the simulated panel's purchase dates are reconstructed from its summary (repeat purchases "
-                      "uniform before the last one, holdout purchases uniform over the holdout)")
 
 
 @dataclass
@@ -36,192 +29,25 @@ class MultiSection(Section):
     tables: list = field(default_factory=list)
 
 
-@dataclass
-class Analysis:
-    """Everything the sections need, computed once."""
-
-    source: str                              # "data" | "simulated" (bridge: "data")
-    route: str                               # "joined" | "simulated" | "bridge"
-    data: data_module.ChainData | None = None
-    design: CovariateDesign | None = None
-    bands: CovariateDesign | None = None              # the band design of by-band tables (= design when banded)
-    fits: dict = field(default_factory=dict)          # name -> CovariateFit
-    nulls: dict = field(default_factory=dict)         # name -> covariate-free CovariateFit
-    p_alive: np.ndarray | None = None
-    value: ValueByLevel | None = None
-    bridge: bridge_module.BridgeResult | None = None
-    cutoff: float | None = None
-    satisfied_from: float | None = None
-    confidence: float = 0.95
-    purchase_model: str = "BG/NBD"
-    lifecycle: object = None                          # LifecycleRoute, or the reason it failed (str)
-
-    @property
-    def simulated(self) -> bool:
-        return self.source == "simulated"
-
-    def heading(self, title: str) -> str | None:
-        return sec.simulated_heading(title) if self.simulated else None
-
-    def caption(self, caption: str) -> str:
-        return sec.simulated_caption(caption) if self.simulated else caption
-
-
-def fit_models(data: data_module.ChainData, design: CovariateDesign, with_pareto: bool, dropout_on) -> tuple:
-    """Covariate BG/NBD (and Pareto/NBD) and Gamma-Gamma with the satisfaction design, and covariate-free fits."""
-    f = data.frame
-    Z = design.transform(f)
-    fits = {"BG/NBD": fit_bgnbd_covariates(f["frequency"], f["recency"], f["T"], Z, Z, dropout_on=dropout_on)}
-    nulls = {"BG/NBD": fit_bgnbd_covariates(f["frequency"], f["recency"], f["T"])}
-    if with_pareto:
-        fits["Pareto/NBD"] = fit_pareto_nbd_covariates(f["frequency"], f["recency"], f["T"], Z, Z)
-        nulls["Pareto/NBD"] = fit_pareto_nbd_covariates(f["frequency"], f["recency"], f["T"])
-    fits["Gamma-Gamma"] = fit_gamma_gamma_covariates(f["frequency"], f["monetary_value"], Z)
-    nulls["Gamma-Gamma"] = fit_gamma_gamma_covariates(f["frequency"], f["monetary_value"])
-    return fits, nulls, Z
-
-
-def analyse(params) -> Analysis:
-    """Read the data, fit the models and value each satisfaction level (or run the bridge)."""
-    if params.bridge is not None:
-        result = bridge_module.stated_intention_bridge(
-            params.bridge, params.margin, params.annual_discount_rate, params.confidence, params.n_draws,
-            params.seed, params.intention_cutoff, params.band_edges, params.success_rate)
-        return Analysis("data", "bridge", bridge=result, cutoff=result.settings["intention_cutoff"],
-                        confidence=params.confidence)
-    data = data_module.prepare(params)
-    design = data_module.design_for(data, params.satisfaction_design, params.band_edges)
-    dropout_on = ("b",) if params.dropout_covariates_on == "b" else ("a", "b")
-    fits, nulls, Z = fit_models(data, design, params.fit_pareto_nbd, dropout_on)
-    purchase = "BG/NBD" if fits["BG/NBD"].converged or "Pareto/NBD" not in fits else "Pareto/NBD"
-    if not fits[purchase].converged and "Pareto/NBD" in fits and fits["Pareto/NBD"].converged:
-        purchase = "Pareto/NBD"
-    f = data.frame
-    alive = prob_alive(fits[purchase], f["frequency"], f["recency"], f["T"], Z, Z)
-    value = value_by_level(fits[purchase], fits["Gamma-Gamma"], design, levels=data.levels,
-                           horizon=params.clv_horizon_weeks, step=params.clv_step_weeks,
-                           annual_discount_rate=params.annual_discount_rate, margin=params.margin,
-                           success_rate=params.success_rate, confidence=params.confidence, n_draws=params.n_draws,
-                           seed=params.seed, truth=data.truth)
-    a = Analysis(data.source, "simulated" if data.truth is not None else "joined", data=data, design=design,
-                 fits=fits, nulls=nulls, p_alive=alive, value=value, cutoff=data_module.intention_cutoff(data.scale, params.intention_cutoff),
-                 satisfied_from=relative_cutoff(data.scale, "satisfied"), confidence=params.confidence,
-                 purchase_model=purchase)
-    a.bands = design if design.kind == "bands" else data_module.design_for(data, "bands", params.band_edges)
-    try:
-        a.lifecycle = lifecycle_route(a, params)
-    except (ValueError, np.linalg.LinAlgError) as exc:     # reported in its section; the report goes on
-        a.lifecycle = f"{type(exc).__name__}: {str(exc)[:200]}"
-    return a
-
-
-@dataclass
-class LifecycleRoute:
-    """Satisfaction in the stage-transition model and the Markov-chain value by satisfaction band."""
-
-    effects: pd.DataFrame          # origin, destination, term, coef, se, p_value, odds_ratio (satisfaction terms)
-    values: pd.DataFrame           # band, customers, rows, markov_value, repeat_buying_value
-    agreement: dict
-    settings: dict
-    reconstructed: bool
-
-    def results(self) -> dict:
-        return {"effects": self.effects.to_dict("records"), "values": self.values.to_dict("records"),
-                "agreement": self.agreement, "settings": self.settings, "reconstructed_log": self.reconstructed}
-
-
-def lifecycle_route(a: Analysis, params) -> LifecycleRoute:
-    """Monthly recency stages (the lifecycle report's rules), satisfaction bands as covariates of each origin
-    stage's multinomial logit, and the Markov-chain value of a customer who has just bought, per band."""
-    from ..lifecycle import (StageRules, assign_stages, estimate_transition_matrix, markov_chain_value,
-                             stage_revenue)
-    from ..lifecycle.covariates import mnlogit_by_origin
-
-    d = a.data
-    ids = set(d.frame["customer_id"])
-    if d.log is not None:
-        log = d.log.assign(customer_id=d.log["customer_id"].astype(str).str.strip())
-        log = log[log["customer_id"].isin(ids)]
-    else:
-        log = data_module.log_from_summary(d.frame, params.calibration_end, d.holdout_weeks,
-                                           np.random.default_rng(params.seed + 2))
-    rules = StageRules()
-    panel = assign_stages(log, rules, end=params.holdout_end)
-    bands = a.bands
-    per_row = d.frame.set_index("customer_id").reindex(panel.customer_ids[panel.customer])
-    Z = bands.transform(per_row.reset_index(drop=True))[bands.satisfaction_columns]
-    effects = mnlogit_by_origin(panel, Z)
-    effects = effects[effects["term"] != "const"].reset_index(drop=True) if len(effects) else effects
-    row_band = bands.band_of(per_row["satisfaction"].to_numpy())
-    allowed = rules.allowed_transitions()
-    monthly = (1 + params.annual_discount_rate) ** (1 / 12) - 1
-    months = max(int(round(params.clv_horizon_weeks / 52 * 12)), 1)
-    level_value = a.value.values.set_index("level")["value"] if a.value.computed else None
-    rows = []
-    for band in bands.band_names:                      # a loop over the few bands, not over customers
-        mask = row_band == band
-        if not mask.any():
-            continue
-        sub = panel.select(mask)
-        P = estimate_transition_matrix(sub, allowed=allowed).probabilities
-        empty = ~np.isfinite(P).all(axis=1)
-        P = np.where(empty[:, None], np.eye(P.shape[0]), P)
-        R = params.margin * np.nan_to_num(stage_revenue(sub))
-        V = markov_chain_value(P, R, monthly, months)
-        mean_sat = float(np.nanmean(per_row["satisfaction"].to_numpy()[mask]))
-        repeat = (float(np.interp(mean_sat, level_value.index.to_numpy(float), level_value.to_numpy()))
-                  if level_value is not None else float("nan"))
-        rows.append({"band": band, "customers": int(np.unique(sub.customer).size), "customer_months": int(sub.n_rows),
-                     "mean_satisfaction": mean_sat, "markov_value": float(V[0] - R[0]), "repeat_buying_value": repeat})
-    values = pd.DataFrame(rows)
-    mv, rv = values["markov_value"].to_numpy(), values["repeat_buying_value"].to_numpy()
-    comparable = bool(np.isfinite(rv).all())
-    agreement = {"same_order": bool(np.array_equal(np.argsort(mv, kind="stable"), np.argsort(rv, kind="stable")))
-                 if comparable else None,
-                 "markov_ratio": float(mv[-1] / mv[0]) if mv[0] > 0 else float("nan"),
-                 "repeat_buying_ratio": float(rv[-1] / rv[0]) if rv[0] > 0 else float("nan"),
-                 "correlation": float(np.corrcoef(mv, rv)[0, 1]) if len(values) > 2 and np.isfinite(rv).all() else None}
-    settings = {"stages": list(rules.states), "recency_bounds_months": list(rules.recency_bounds),
-                "horizon_months": months, "monthly_discount": monthly, "margin": params.margin,
-                "start_stage": rules.states[0]}
-    return LifecycleRoute(effects, values, agreement, settings, d.log is None)
-
-
 STATED_NAMES = {"stated_again": "stated again", "stated_recommend": "stated recommend",
                 "bought_in_holdout": "bought in holdout", "p_alive": "P(alive)", "actually_alive": "truly alive",
                 "response_bias": "bias"}
+
+
 DECISION_NAMES = {"from_level": "from", "to_level": "to", "from_band": "from", "to_band": "to", "per_point": "per point",
                   "break_even": "break-even", "break_even_lower": "lower", "break_even_upper": "upper",
                   "true_break_even": "true break-even", "true_inside": "true inside"}
+
+
 LIFECYCLE_NAMES = {"customer_months": "customer months", "mean_satisfaction": "mean satisfaction",
                    "markov_value": "Markov value", "repeat_buying_value": "repeat-buying value"}
+
+
 JOIN_NAMES = {"mean_satisfaction": "mean satisfaction", "repeat_buyers": "share repeat", "mean_repeat_purchases":
               "mean x", "mean_spend": "mean spend"}
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n:,} {word}{'' if n == 1 else 's'}"
-
-
 # ---------------------------------------------------------------- 1. the data
-
-def join_text(join: dict, scale_label: str, source: str) -> str:
-    if source == "simulated":
-        return (f"The simulated panel has **{_plural(join['matched'], 'customer')}**, each with a satisfaction "
-                f"answer on a {scale_label} scale and their purchases; every survey id has a purchase history.")
-    text = (f"The survey has **{_plural(join['survey_rows'], 'respondent')}** and the log's calibration cohort "
-            f"**{_plural(join['transaction_customers'], 'customer')}**; **{join['matched']:,}** are in both. ")
-    if join["survey_unmatched"]:
-        text += (f"**{_plural(join['survey_unmatched'], 'survey id')}** had no purchase in the cohort and "
-                 f"{'is' if join['survey_unmatched'] == 1 else 'are'} left out (counted, not guessed). ")
-    else:
-        text += "Every survey id was found in the log. "
-    if join["log_unmatched"]:
-        text += (f"{_plural(join['log_unmatched'], 'customer')} of the log did not answer the survey and "
-                 f"{'is' if join['log_unmatched'] == 1 else 'are'} not part of this analysis. ")
-    if join.get("missing_satisfaction"):
-        text += f"{_plural(join['missing_satisfaction'], 'matched respondent')} left satisfaction blank. "
-    return text.strip()
 
 
 def satisfaction_table(frame: pd.DataFrame, design: CovariateDesign) -> pd.DataFrame:
@@ -239,9 +65,9 @@ def data_section(a: Analysis) -> Section:
     if a.route == "bridge":
         b = a.bridge
         text = (f"No file joins these survey answers to purchases, so the report *bridges* two data sets: the "
-                f"survey's **{_plural(b.settings['respondents'], 'respondent')}** give the share that would choose "
+                f"survey's **{plural(b.settings['respondents'], 'respondent')}** give the share that would choose "
                 f"the provider again by satisfaction band, and the purchase log's "
-                f"**{_plural(b.economics['customers'], 'customer')}** give the money. Every assumption is listed "
+                f"**{plural(b.economics['customers'], 'customer')}** give the money. Every assumption is listed "
                 "below.")
         assumptions = "\n".join(f"{i}. {s}" for i, s in enumerate(bridge_module.assumptions(b), 1)) if b.computed else ""
         return Section({"join": {"route": "bridge", "respondents": b.settings["respondents"],
@@ -264,6 +90,7 @@ def data_section(a: Analysis) -> Section:
 
 # ---------------------------------------------------------------- 2. the covariate models
 
+
 def coefficient_frame(fit: CovariateFit, confidence: float, truth: pd.Series | None = None) -> pd.DataFrame:
     t = fit.table(confidence)
     t = t[~t["parameter"].isin(fit.base_names)]
@@ -273,22 +100,6 @@ def coefficient_frame(fit: CovariateFit, confidence: float, truth: pd.Series | N
     if truth is not None:
         out["truth"] = truth.reindex(out["parameter"]).to_numpy()
     return out.reset_index(drop=True)
-
-
-def models_text(tests: dict, failed: dict, confidence: float) -> str:
-    sentences = []
-    alpha = 1 - confidence
-    for name, test in tests.items():
-        p = test["p_value"]
-        if not np.isfinite(p):
-            continue
-        verdict = "does" if p < alpha else "does not detectably"
-        sentences.append(f"In the {name}, satisfaction {verdict} change {test['what']} (likelihood-ratio test "
-                         f"against the model without covariates: χ² = {test['statistic']:.1f} on {test['df']} df, "
-                         f"{stats.p_text(p)}).")
-    for name, note in failed.items():
-        sentences.append(f"*Model failed:* the {name} with covariates {note}.")
-    return " ".join(sentences) if sentences else "No covariate model converged."
 
 
 WHAT = {"BG/NBD": "purchasing and dropout", "Pareto/NBD": "purchasing and dropout", "Gamma-Gamma": "spend"}
@@ -307,9 +118,10 @@ def models_section(a: Analysis) -> MultiSection:
             results[f"model_{name}"] = {"converged": False, "error": fit.error, "tried": len(fit.tried)}
             continue
         test = likelihood_ratio_test(a.nulls[name], fit)
+        test = test.as_dict()
         tests[name] = {**test, "what": WHAT[name]}
         frame = coefficient_frame(fit, a.confidence, truth)
-        results[f"model_{name}"] = {"converged": True, "n_customers": fit.n_customers, "loglike": fit.loglike,
+        results[f"model_{name}"] = {"converged": True, "n_customers": fit.nobs, "loglike": fit.llf,
                                     "base": fit.base.to_dict(), "coefficients": frame.to_dict("records"),
                                     "lr_test": test, "rows_dropped": fit.rows_dropped}
         tables.append(table_spec(frame, a.caption(
@@ -328,6 +140,7 @@ def models_section(a: Analysis) -> MultiSection:
 
 
 # ---------------------------------------------------------------- 3. stated versus actual
+
 
 def stated_actual_table(frame: pd.DataFrame, design: CovariateDesign, cutoff: float, p_alive: np.ndarray,
                         alive: np.ndarray | None) -> pd.DataFrame:
@@ -386,45 +199,6 @@ def segment_gap(frame: pd.DataFrame, design: CovariateDesign, measure: str) -> d
             "n_low": n2, "p_value": p_value}
 
 
-def _points(x: float) -> str:
-    return f"{abs(x) * 100:.0f} percentage point{'' if round(abs(x) * 100) == 1 else 's'}"
-
-
-def stated_actual_text(survival: dict, segments: dict | None, confidence: float) -> str:
-    s = survival
-
-    def move(x):
-        return ("rises by " if x > 0 else "falls by " if x < 0 else "stays level, ") + _points(x)
-
-    text = (f"From the {s['lowest_band']} band to the {s['top_band']} band the share stating they would choose "
-            f"again {move(s['stated_rise'])}, the model's P(alive) {move(s['p_alive_rise'])} and the share buying in "
-            f"the holdout {move(s['holdout_buying_rise'])}. ")
-    ratio = s["share_surviving"]
-    if np.isfinite(ratio):
-        if ratio < 0.5:
-            text += (f"Only **{ratio:.0%}** of the intention gap survives in predicted survival: stated intentions "
-                     "overstate what satisfaction does to behaviour. ")
-        elif ratio <= 1.5:
-            text += f"**{ratio:.0%}** of the intention gap survives in predicted survival. "
-        else:
-            text += (f"Predicted survival differs **{ratio:.1f} times** as much as stated intention: behaviour "
-                     "responds to satisfaction more steeply than the answers suggest. ")
-    bias = s["mean_response_bias"]
-    if abs(bias) < 0.005:
-        text += "Averaged over all customers, the stated share and P(alive) are about equal."
-    else:
-        text += (f"Averaged over all customers, the stated share is {_points(bias)} "
-                 f"{'above' if bias > 0 else 'below'} P(alive)" + (" (response bias)." if bias > 0 else "."))
-    if segments:
-        differs = np.isfinite(segments["p_value"]) and segments["p_value"] < 1 - confidence
-        text += (f" Same rating, different behaviour? In the {segments['band']} band, customers with "
-                 f"{segments['high']} bought again in the holdout at {segments['high_top']:.0%} and those with "
-                 f"{segments['low']} at {segments['low_top']:.0%}: "
-                 + ("a difference beyond chance (p = " if differs else "no difference beyond chance (p = ")
-                 + f"{segments['p_value']:.2g}; Mittal & Kamakura 2001).")
-    return text
-
-
 def stated_actual_section(a: Analysis) -> MultiSection:
     if a.route == "bridge":
         b = a.bridge
@@ -464,6 +238,7 @@ def stated_actual_section(a: Analysis) -> MultiSection:
 
 # ---------------------------------------------------------------- 4. value per level
 
+
 def trap_in_currency(a: Analysis) -> dict:
     """Expected value of the satisfied customers predicted to have left: Σ (1 − P(alive)) · V(satisfaction)."""
     f = a.data.frame
@@ -475,47 +250,6 @@ def trap_in_currency(a: Analysis) -> dict:
             "expected_gone": float(gone.sum()), "share_gone": float(gone.mean()) if gone.size else float("nan"),
             "value_lost": float((gone * worth[satisfied]).sum()),
             "value_lost_per_customer": float((gone * worth[satisfied]).mean()) if gone.size else float("nan")}
-
-
-def value_text(value: ValueByLevel, trap: dict | None, truth: dict | None) -> str:
-    v = value.values
-    low, high = v.iloc[0], v.iloc[-1]
-    text = (f"A customer starting today at satisfaction {low['level']:g} is worth **{low['value']:,.2f}** "
-            f"({value.settings['confidence']:.0%} interval {low['value_lower']:,.2f} to {low['value_upper']:,.2f}); at "
-            f"{high['level']:g} **{high['value']:,.2f}** ({high['value_lower']:,.2f} to {high['value_upper']:,.2f}), "
-            f"over {value.settings['horizon'] / 52:g} years discounted at {value.settings['annual_discount_rate']:.0%}. ")
-    best = value.best_step
-    if best is not None and best["marginal"] > 0:
-        text += (f"A point is worth most from **{best['from_level']:g} to {best['to_level']:g}**: {best['marginal']:,.2f} "
-                 f"per customer ({best['lower']:,.2f} to {best['upper']:,.2f}). ")
-    elif best is not None:
-        text += "No one-point step raises the expected value. "
-    if truth is not None:
-        text += (f"The true marginal value of a point lies inside its interval at **{truth['inside']} of "
-                 f"{truth['steps']}** steps. ")
-    if trap is not None and trap["satisfied_customers"]:
-        text += (f"The satisfaction trap in currency: of {trap['satisfied_customers']:,} customers answering "
-                 f"{trap['satisfied_from']:g} or more, an expected {trap['expected_gone']:,.0f} "
-                 f"({trap['share_gone']:.0%}) have already left, taking an expected **{trap['value_lost']:,.0f}** of "
-                 f"value with them ({trap['value_lost_per_customer']:,.2f} per satisfied customer).")
-    return text.strip()
-
-
-def bridge_value_text(b: bridge_module.BridgeResult) -> str:
-    bands = b.bands
-    low, high = bands.iloc[0], bands.iloc[-1]
-    sens = b.sensitivity
-    text = (f"Taking stated intention at face value, a customer in the {low['band']} band is worth "
-            f"**{low['value']:,.2f}** ({b.settings['confidence']:.0%} interval {low['value_lower']:,.2f} to "
-            f"{low['value_upper']:,.2f}) and one in the {high['band']} band **{high['value']:,.2f}** "
-            f"({high['value_lower']:,.2f} to {high['value_upper']:,.2f}). ")
-    if len(sens) > 1:
-        worst = sens.iloc[-1]
-        gap1 = sens.iloc[0][high["band"]] - sens.iloc[0][low["band"]]
-        gapk = worst[high["band"]] - worst[low["band"]]
-        text += (f"If intention overstates retention by a factor of {worst['factor']:g}, the gap between these bands "
-                 f"{'shrinks' if gapk < gap1 else 'grows'} from {gap1:,.2f} to {gapk:,.2f}.")
-    return text.strip()
 
 
 def value_section(a: Analysis) -> MultiSection:
@@ -555,31 +289,6 @@ def value_section(a: Analysis) -> MultiSection:
 
 # ---------------------------------------------------------------- 5. the lifecycle route
 
-def lifecycle_text(route: LifecycleRoute, confidence: float) -> str:
-    e, v, g = route.effects, route.values, route.agreement
-    text = ""
-    if len(e):
-        sig = int((e["p_value"] < 1 - confidence).sum())
-        text += (f"Of the {len(e)} satisfaction coefficients of the stage-transition model, **{sig}** "
-                 f"{'is' if sig == 1 else 'are'} different from zero at the {confidence:.0%} level. ")
-    else:
-        text += "No origin stage had enough transitions for the multinomial logit. "
-    low, high = v.iloc[0], v.iloc[-1]
-    text += (f"By the Markov chain, a customer who has just bought is worth {low['markov_value']:,.2f} in the "
-             f"{low['band']} band and {high['markov_value']:,.2f} in the {high['band']} band")
-    if not np.isfinite(v["repeat_buying_value"]).all():
-        return text + "; the repeat-buying route was not computed, so the two cannot be compared."
-    text += (f" (repeat-buying route: {low['repeat_buying_value']:,.2f} and {high['repeat_buying_value']:,.2f}). ")
-    if np.isfinite(g["markov_ratio"]) and np.isfinite(g["repeat_buying_ratio"]):
-        close = abs(np.log(g["markov_ratio"] / g["repeat_buying_ratio"])) < np.log(1.25)
-        text += (f"The routes {'agree' if g['same_order'] else 'disagree'} on the order of the bands, and the top band "
-                 f"is worth {g['markov_ratio']:.2f} times the lowest by the chain against {g['repeat_buying_ratio']:.2f} "
-                 f"times by the repeat-buying models ({'within' if close else 'more than'} a quarter of each other). ")
-    text += ("The two routes value different things: the chain a customer who has just bought, in monthly "
-             "recency stages with each band's average monthly revenue; the repeat-buying models a customer starting "
-             "today.")
-    return text
-
 
 def lifecycle_section(a: Analysis) -> MultiSection:
     if a.route == "bridge":
@@ -608,22 +317,6 @@ def lifecycle_section(a: Analysis) -> MultiSection:
 
 
 # ---------------------------------------------------------------- 6. the decision
-
-def decision_text(steps: pd.DataFrame, from_col: str, to_col: str, unit: str) -> str:
-    positive = steps[steps["break_even_lower"] > 0]
-    best = steps.loc[steps["break_even"].idxmax()]
-    text = (f"The most a programme may cost per targeted customer to pay for itself is highest for the step from "
-            f"{unit} **{best[from_col]}** to **{best[to_col]}**: {best['break_even']:,.2f} "
-            f"(interval {best['break_even_lower']:,.2f} to {best['break_even_upper']:,.2f}). ")
-    if best["break_even_lower"] > 0:
-        text += f"Its interval excludes zero: invest in customers at {unit} {best[from_col]}."
-    elif len(positive):
-        alt = positive.loc[positive["break_even"].idxmax()]
-        text += (f"Its interval includes zero; the best step whose interval excludes zero is from {alt[from_col]} "
-                 f"to {alt[to_col]} ({alt['break_even']:,.2f}).")
-    else:
-        text += "No step's interval excludes zero: the data do not single out a band to invest in."
-    return text
 
 
 def decision_section(a: Analysis) -> MultiSection:
@@ -661,15 +354,6 @@ def decision_section(a: Analysis) -> MultiSection:
 
 
 # ---------------------------------------------------------------- the finding
-
-def finding_text(steps: pd.DataFrame, source: str, from_col: str, to_col: str, unit: str) -> str:
-    """One line for the index page: where a point of satisfaction is worth most, and how sure that is."""
-    best = steps.loc[steps["break_even"].idxmax()]
-    sure = "interval excludes zero" if best["break_even_lower"] > 0 else "interval includes zero"
-    prefix = "Simulated illustration: one" if source == "simulated" else "One"
-    return (f"{prefix} more point of satisfaction is worth most from {unit} {best[from_col]} to {best[to_col]}, "
-            f"where a programme may cost up to {best['break_even']:,.2f} per targeted customer "
-            f"({best['break_even_lower']:,.2f} to {best['break_even_upper']:,.2f}; {sure}).")
 
 
 def finding(decision: Section) -> str:

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ..clv import simulate as clv_simulate
-from .covariates import CovariateDesign, satisfaction_design
+from .design import CovariateDesign, satisfaction_design
 
 BANDS = (1, 7, 9, 10, 11)
 

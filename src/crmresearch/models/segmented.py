@@ -27,7 +27,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 from scipy import stats as sps
+
+from .. import config
+from .base import results_summary
+
+PARAM_NAMES = ("intercept", "slope_before", "slope_change", "breakpoint", "slope_after")
 
 
 # ---------------------------------------------------------------- sufficient statistics
@@ -218,8 +224,58 @@ class SegmentedFit:
     aic: float
     bic: float
     converged: bool
-    confidence: float = 0.95
+    confidence: float = config.CONFIDENCE
     bootstrap: dict | None = field(default=None, repr=False)
+    intercept_ci: tuple[float, float] = (float("nan"), float("nan"))
+
+    name = "Segmented regression"
+    df_model = 5                  # α, β₁, δ, ψ and σ (as R's AIC.lm counts σ)
+
+    # ---------------------------------------------------------------- the results core (models.base)
+
+    @property
+    def nobs(self) -> int:
+        return self.n
+
+    @property
+    def llf(self) -> float:
+        """Gaussian log-likelihood at the estimates (σ² = RSS / n)."""
+        return float(-0.5 * self.n * (np.log(2 * np.pi * self.rss / self.n) + 1))
+
+    @property
+    def failure(self) -> str | None:
+        return None if self.converged else ("no interior breakpoint: Muggeo's iterations stopped on the edge of "
+                                            "the data or did not settle")
+
+    @property
+    def params(self) -> pd.Series:
+        return pd.Series([self.intercept, self.slope_before, self.slope_change, self.breakpoint, self.slope_after],
+                         index=PARAM_NAMES)
+
+    @property
+    def bse(self) -> pd.Series:
+        """Standard errors (t-based intervals: half-width / t_{n-4})."""
+        t = sps.t.ppf(0.5 + self.confidence / 2, self.n - 4)
+        ci = self._stored_intervals()
+        return pd.Series((ci["upper"] - ci["lower"]) / (2 * t), index=PARAM_NAMES)
+
+    def _stored_intervals(self) -> pd.DataFrame:
+        lower = [self.intercept_ci[0], self.slope_before_ci[0], self.slope_change_ci[0], self.breakpoint_ci[0], self.slope_after_ci[0]]
+        upper = [self.intercept_ci[1], self.slope_before_ci[1], self.slope_change_ci[1], self.breakpoint_ci[1], self.slope_after_ci[1]]
+        return pd.DataFrame({"lower": lower, "upper": upper}, index=PARAM_NAMES)
+
+    def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
+        """t intervals (n - 4 df) at level 1 - alpha; the breakpoint's by the delta method (Muggeo 2003)."""
+        t = sps.t.ppf(1 - alpha / 2, self.n - 4)
+        est, se = self.params, self.bse
+        return pd.DataFrame({"lower": est - t * se, "upper": est + t * se}, index=PARAM_NAMES)
+
+    def summary(self, alpha: float = 0.05):
+        return results_summary(self, alpha, "t intervals with n - 4 degrees of freedom; the breakpoint's standard "
+                                            "error by the delta method (Muggeo 2003).")
+
+    def _repr_html_(self) -> str:
+        return self.summary().as_html()
 
     def predict(self, x):
         x = np.asarray(x, dtype=float)
@@ -248,7 +304,7 @@ def gaussian_information(rss: float, n: int, n_mean_params: int) -> tuple[float,
     return float(-2 * llf + 2 * k), float(-2 * llf + np.log(n) * k)
 
 
-def fit_segmented(x, y, confidence: float = 0.95, grid_size: int = 40, psi_start: float | None = None) -> SegmentedFit:
+def fit_segmented(x, y, confidence: float = config.CONFIDENCE, grid_size: int = 40, psi_start: float | None = None) -> SegmentedFit:
     """Fit the broken line by Muggeo's method, started from the best ψ on a profile grid.
 
     The grid (``grid_size`` points over the admissible range plus every distinct x inside it)
@@ -258,7 +314,7 @@ def fit_segmented(x, y, confidence: float = 0.95, grid_size: int = 40, psi_start
     return fit_segmented_many(x, np.asarray(y, dtype=float)[None], confidence, grid_size, psi_start)[0]
 
 
-def fit_segmented_many(x, ys, confidence: float = 0.95, grid_size: int = 40,
+def fit_segmented_many(x, ys, confidence: float = config.CONFIDENCE, grid_size: int = 40,
                        psi_start: float | None = None) -> list[SegmentedFit]:
     """`fit_segmented` for R data sets sharing x (``ys`` of shape (R, n)), in one batch."""
     grouped, _ = group_by_x(x, ys)
@@ -295,6 +351,7 @@ def _summarise(moments: BrokenLineMoments, psi, converged, n: int, confidence: f
         var_psi = (cov[:, 3, 3] + ratio**2 * cov[:, 2, 2] - 2 * ratio * cov[:, 2, 3]) / delta**2
         se_psi = np.sqrt(var_psi)
         # Slopes and their standard errors from the same 4-column fit (γ ≈ 0 at convergence).
+        se_a = np.sqrt(cov[:, 0, 0])
         se_b1 = np.sqrt(cov[:, 1, 1])
         se_delta = np.sqrt(cov[:, 2, 2])
         se_b2 = np.sqrt(cov[:, 1, 1] + cov[:, 2, 2] + 2 * cov[:, 1, 2])
@@ -310,7 +367,8 @@ def _summarise(moments: BrokenLineMoments, psi, converged, n: int, confidence: f
             slope_after_ci=(float(b1 + d - t * se_b2[b]), float(b1 + d + t * se_b2[b])),
             slope_change_ci=(float(d - t * se_delta[b]), float(d + t * se_delta[b])),
             sigma=float(np.sqrt(sigma2[b])), rss=float(rss[b]), aic=aic, bic=bic, converged=bool(converged[b]),
-            confidence=confidence))
+            confidence=confidence,
+            intercept_ci=(float(coef3[b, 0] - t * se_a[b]), float(coef3[b, 0] + t * se_a[b]))))
     return fits
 
 
@@ -331,7 +389,7 @@ def resample_chunks(index, k: int, y, n_boot: int, rng, chunk: int):
                np.bincount(flat, yd * yd, rows * k).reshape(rows, k))
 
 
-def bootstrap_segmented(x, y, fit: SegmentedFit, n_boot: int = 200, seed: int = 0, confidence: float = 0.95,
+def bootstrap_segmented(x, y, fit: SegmentedFit, n_boot: int = 200, seed: int = 0, confidence: float = config.CONFIDENCE,
                         chunk: int | None = None) -> SegmentedFit:
     """Nonparametric bootstrap of the broken line (percentile intervals), with bootstrap restarting.
 
@@ -450,3 +508,21 @@ def davies_critical_value(variation: float, alpha: float = 0.05, alternative: st
     from scipy.optimize import brentq
 
     return float(brentq(lambda m: davies_p_value(m, variation, alternative) - alpha, 0.0, 20.0))
+
+
+class SegmentedRegression:
+    """The broken-line model; ``SegmentedRegression().fit(x, y)`` (arrays, or column names with
+    ``data=``) returns a `SegmentedFit` with the results core of every model."""
+
+    def __init__(self, confidence: float = config.CONFIDENCE, grid_size: int = 40, psi_start: float | None = None):
+        self.confidence, self.grid_size, self.psi_start = confidence, grid_size, psi_start
+
+    def __repr__(self) -> str:
+        return "SegmentedRegression()"
+
+    def fit(self, x, y, data=None) -> SegmentedFit:
+        if data is not None:
+            x, y = data[x], data[y]
+        x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+        keep = np.isfinite(x) & np.isfinite(y)
+        return fit_segmented(x[keep], y[keep], self.confidence, self.grid_size, self.psi_start)

@@ -13,7 +13,7 @@ opportunity of the last one, 0 if none) and n. With B(·,·) the beta function,
 Published fit on the donations data (11,104 donors of the 1995 cohort, n = 6 later years):
 α = 1.204, β = 0.750, γ = 0.657, δ = 2.783, LL = -33,225.6 (FHS 2010, table 2).
 
-The likelihood works on rows (x, t_x, n) with counts: all sum terms of all rows form one
+The likelihood works on rows (x, t_x, n) with weights (customers per row): all sum terms of all rows form one
 matrix (rows × max(n - t_x) + 1, masked), so an evaluation costs microseconds and a million
 donors cost nothing more than their few dozen distinct rows. The score is analytic (each term's
 derivative is a difference of digammas, weighted by the term's share of L).
@@ -25,28 +25,22 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from ..clv.models import FailedFit, _LogParameterModel, collapse_rows, fit_multistart
+from .base import FittedModel, LogParameterLikelihood, Model, collapse_counted, data_columns
 
 PUBLISHED_DONATIONS = {"alpha": 1.204, "beta": 0.750, "gamma": 0.657, "delta": 2.783, "loglike": -33225.6,
                        "donors": 11104, "periods": 6,
                        "source": "Fader, Hardie & Shang (2010), Marketing Science 29(6), table 2"}
 
 
-class BetaGeometricBetaBinomial(_LogParameterModel):
-    """BG/BB likelihood on rows (x, t_x, n) with counts; natural parameters (α, β, γ, δ)."""
+class BgBbLikelihood(LogParameterLikelihood):
+    """BG/BB likelihood on rows (x, t_x, n) with weights; natural parameters (α, β, γ, δ)."""
 
     natural_names = ("alpha", "beta", "gamma", "delta")
+    columns = ("x", "t_x", "n")
 
-    def __init__(self, frequency, recency, periods, counts=None, **kwds):
+    def __init__(self, frequency, recency, periods, weights=None, **kwds):
         x, t_x, n = (np.asarray(v, dtype=float) for v in (frequency, recency, periods))
-        if counts is None:
-            rows = collapse_rows(x=x, t_x=t_x, n=n)
-        else:
-            counts = np.asarray(counts, dtype=float)
-            keep = counts > 0
-            base = collapse_rows(x=x[keep], t_x=t_x[keep], n=n[keep])
-            rows = type(base)(base.columns, np.bincount(base.inverse, weights=counts[keep],
-                                                        minlength=base.weights.size), base.inverse)
+        rows = collapse_counted(weights, x=x, t_x=t_x, n=n)
         c = rows.columns
         bad = (c["x"] < 0) | (c["x"] > c["t_x"]) | (c["t_x"] > c["n"]) | ((c["x"] == 0) != (c["t_x"] == 0))
         if np.any(bad):
@@ -97,18 +91,6 @@ class BetaGeometricBetaBinomial(_LogParameterModel):
         return float(w @ log_l), grad
 
 
-def fit_bgbb(frequency, recency, periods, counts=None, start_params=None):
-    """Fit the BG/BB by maximum likelihood; `FittedModel`, or `FailedFit` when it does not converge."""
-    n_customers = int(np.sum(counts) if counts is not None else np.size(frequency))
-    try:
-        model = BetaGeometricBetaBinomial(frequency, recency, periods, counts)
-    except ValueError as exc:
-        return FailedFit("BG/BB", str(exc), [], n_customers)
-    if not np.any(model.x > 0):
-        return FailedFit("BG/BB", "no customer made a transaction", [], n_customers)
-    return fit_multistart(model, "BG/BB", start_params)
-
-
 # ------------------------------------------------------------------ predictions (FHS 2010, section 3)
 
 def _split(theta):
@@ -116,7 +98,7 @@ def _split(theta):
 
 
 def _log_likelihood_rows(theta, x, t_x, n):
-    model = BetaGeometricBetaBinomial(np.atleast_1d(x), np.atleast_1d(t_x), np.atleast_1d(n))
+    model = BgBbLikelihood(np.atleast_1d(x), np.atleast_1d(t_x), np.atleast_1d(n))
     return model._row_loglike(np.asarray(theta, float))[model.rows.inverse]
 
 
@@ -212,3 +194,39 @@ def predictions_for_draws(thetas, x, t_x, n, future: int, discount_rate: float) 
     q = discount_rate
     dert_values = dert_front / (1 + q) * special.hyp2f1(1, d + n + 1, g + d + n + 1, 1 / (1 + q))
     return {"p_alive": p_alive, "expected": expected, "dert": dert_values}
+
+
+DISCRETE_COLUMNS = ("frequency", "recency", "periods")
+
+
+class BetaGeoBetaBinomialResults(FittedModel):
+    """A fitted BG/BB; `data` has frequency (x), recency (t_x) and periods (n) per row."""
+
+    def probability_alive(self, data=None, **columns) -> np.ndarray:
+        """P(alive at opportunity n + 1 | x, t_x, n)."""
+        return prob_alive(self.theta, *data_columns(data, DISCRETE_COLUMNS, columns))
+
+    def expected_purchases(self, data=None, t: int = 5, **columns) -> np.ndarray:
+        """Expected transactions in the next `t` opportunities."""
+        return expected_transactions(self.theta, *data_columns(data, DISCRETE_COLUMNS, columns), t)
+
+    def discounted_purchases(self, data=None, discount_rate: float = 0.1, **columns) -> np.ndarray:
+        """DERT: discounted expected residual transactions at a discount rate per opportunity."""
+        return dert(self.theta, *data_columns(data, DISCRETE_COLUMNS, columns), discount_rate)
+
+    def purchase_count_distribution(self, n: int) -> np.ndarray:
+        """P(X(n) = x), x = 0..n, for a customer with n opportunities."""
+        return expected_count_distribution(self.theta, n)
+
+
+class BetaGeoBetaBinomial(Model):
+    """The BG/BB for discrete-time buying; ``BetaGeoBetaBinomial().fit(panel)`` with columns frequency,
+    recency and periods (and `weights`, or a `count` column, for collapsed rows)."""
+
+    name = "BG/BB"
+    likelihood = BgBbLikelihood
+    data_names = DISCRETE_COLUMNS
+    results_class = BetaGeoBetaBinomialResults
+
+    def check(self, frequency, recency, periods) -> str | None:
+        return None if np.any(frequency > 0) else "no customer made a transaction"

@@ -17,16 +17,16 @@ covariates w_i:
   p·γ_i/(q−1) is p·γ0/(q−1) · exp(δ′v_i): a positive δ spends more.
 
 The shapes r, s, p, q have no covariates. With no covariates every model is exactly the
-covariate-free model of `crmresearch.clv.models` (same likelihood, same estimates). The BG/NBD
+covariate-free model of `crmresearch.models` (same likelihood, same estimates). The BG/NBD
 may also take its dropout covariates on b only (`dropout_on=("b",)`): a group without dropout
 heterogeneity drives its a_i and b_i to infinity together under the note's specification, and
 the fit then reports that instead of a maximum. `prob_alive` gives P(alive) per customer.
 
-Estimation follows `crmresearch.clv.models`: a statsmodels `GenericLikelihoodModel` on
+Estimation follows `crmresearch.models.base`: a statsmodels `GenericLikelihoodModel` on
 unconstrained parameters (logarithms of r, α0, a0, b0, ... and the coefficients), an analytic
 score, the Hessian as central differences of the score, BFGS then Newton steps to full
 precision. Customers are collapsed to unique (x, t_x, T, covariate) rows with counts
-(`clv.models.collapse_rows`), and everything that depends only on a covariate pattern (α_i,
+(`models.base.collapse_rows`), and everything that depends only on a covariate pattern (α_i,
 a_i, b_i, their log-gamma and digamma terms, log(α_i + T)) is computed once per pattern or per
 (pattern, x) / (pattern, T) combination, so a million customers with three discrete covariates
 cost tens of milliseconds per likelihood evaluation. Internally the covariates are centred and
@@ -48,161 +48,12 @@ import pandas as pd
 from scipy import special
 from scipy import stats as sps
 from statsmodels.base.model import GenericLikelihoodModel
+from statsmodels.iolib.summary2 import Summary
 from statsmodels.tools.numdiff import approx_fprime
 
-from .. import stats
-from ..clv import models as clv_models
-
-_dot = clv_models._dot
-
-
-# ------------------------------------------------------------------ covariate design
-
-def natural_spline_basis(values, knots) -> np.ndarray:
-    """Natural cubic spline basis without the constant (Hastie, Tibshirani & Friedman 2009, eq. 5.4-5.5).
-
-    With K knots ξ_1 < ... < ξ_K the columns are x and N_{k+2}(x) = d_k(x) − d_{K−1}(x),
-    d_k(x) = ((x − ξ_k)³₊ − (x − ξ_K)³₊)/(ξ_K − ξ_k), k = 1..K−2: K − 1 columns, cubic between
-    the knots and linear beyond the boundary knots.
-    """
-    x = np.asarray(values, dtype=float)[:, None]
-    knots = np.unique(np.asarray(knots, dtype=float))
-    if knots.size < 3:
-        raise ValueError(f"a natural spline needs at least 3 distinct knots (got {knots.tolist()})")
-    k = knots.size
-    cube = np.clip(x - knots[None, :], 0.0, None) ** 3
-    d = (cube[:, :k - 1] - cube[:, [k - 1]]) / (knots[k - 1] - knots[:k - 1])
-    return np.column_stack([x[:, 0], d[:, :k - 2] - d[:, [k - 2]]])
-
-
-def _band_labels(edges) -> list[str]:
-    labels = []
-    for low, high in zip(edges[:-1], edges[1:]):
-        top = high - 1 if float(high).is_integer() and float(low).is_integer() else high
-        labels.append(f"{low:g}" if top == low else f"{low:g}-{top:g}")
-    return labels
-
-
-@dataclass(frozen=True)
-class CovariateDesign:
-    """How survey answers become covariate columns; `transform` applies it to any frame.
-
-    * `kind="bands"`: satisfaction cut at `band_edges` (band j is [edge_j, edge_{j+1})), dummy
-      coded against the `reference` band (columns `sat[<band>]`);
-    * `kind="spline"`: natural cubic spline basis at `knots` (columns `sat_lin`, `sat_ns1`, ...);
-    * `kind="linear"`: satisfaction itself (column `sat_lin`);
-    * `numeric`: other survey measures entered as they are; `categorical`: name -> (levels,
-      reference), dummy coded; `means`: the numeric measures' means, at which `level_frame`
-      holds them.
-    """
-
-    satisfaction: str
-    kind: str
-    band_edges: tuple = ()
-    reference: str | None = None
-    knots: tuple = ()
-    numeric: tuple = ()
-    categorical: dict = field(default_factory=dict)
-    means: dict = field(default_factory=dict)
-
-    @property
-    def band_names(self) -> list[str]:
-        return _band_labels(self.band_edges) if self.kind == "bands" else []
-
-    @property
-    def satisfaction_columns(self) -> list[str]:
-        if self.kind == "bands":
-            return [f"sat[{b}]" for b in self.band_names if b != self.reference]
-        if self.kind == "spline":
-            return ["sat_lin"] + [f"sat_ns{j}" for j in range(1, len(self.knots) - 1)]
-        return ["sat_lin"]
-
-    @property
-    def columns(self) -> list[str]:
-        cats = [f"{name}[{lev}]" for name, (levels, ref) in self.categorical.items() for lev in levels if lev != ref]
-        return self.satisfaction_columns + list(self.numeric) + cats
-
-    def band_of(self, satisfaction) -> np.ndarray:
-        """Band label of each satisfaction value (NaN outside the edges)."""
-        s = np.asarray(satisfaction, dtype=float)
-        edges = np.asarray(self.band_edges, dtype=float)
-        idx = np.searchsorted(edges, s, side="right") - 1
-        ok = (idx >= 0) & (idx < edges.size - 1) & np.isfinite(s)
-        names = np.asarray(self.band_names, dtype=object)
-        return np.where(ok, names[np.clip(idx, 0, names.size - 1)], None)
-
-    def _satisfaction_block(self, s: np.ndarray) -> np.ndarray:
-        if self.kind == "bands":
-            bands = self.band_of(s)
-            cols = [np.where(bands == None, np.nan, (bands == b).astype(float))  # noqa: E711
-                    for b in self.band_names if b != self.reference]
-            return np.column_stack(cols) if cols else np.empty((s.size, 0))
-        if self.kind == "spline":
-            return natural_spline_basis(s, self.knots)
-        return s[:, None]
-
-    def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """Covariate columns for the rows of `frame` (NaN where an answer is missing or out of range)."""
-        s = pd.to_numeric(frame[self.satisfaction], errors="coerce").to_numpy(dtype=float)
-        blocks = [self._satisfaction_block(s)]
-        for name in self.numeric:
-            blocks.append(pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=float)[:, None])
-        for name, (levels, ref) in self.categorical.items():
-            values = frame[name].astype(object).to_numpy()
-            missing = pd.isna(values)
-            for lev in levels:
-                if lev != ref:
-                    blocks.append(np.where(missing, np.nan, (values == lev).astype(float))[:, None])
-        return pd.DataFrame(np.column_stack(blocks), columns=self.columns, index=frame.index)
-
-    def level_frame(self, levels) -> pd.DataFrame:
-        """Covariate rows for the given satisfaction levels, other measures at their mean / reference."""
-        levels = np.asarray(levels, dtype=float)
-        frame = pd.DataFrame({self.satisfaction: levels})
-        for name in self.numeric:
-            frame[name] = self.means[name]
-        for name, (_, ref) in self.categorical.items():
-            frame[name] = ref
-        return self.transform(frame)
-
-
-def satisfaction_design(survey: pd.DataFrame, satisfaction: str = "satisfaction", kind: str = "bands",
-                        band_edges=(1, 7, 9, 10, 11), reference: str | None = None, knots=None,
-                        n_knots: int = 4, numeric=(), categorical=()) -> CovariateDesign:
-    """A covariate design for satisfaction (bands, natural spline or linear) and other survey measures.
-
-    Default bands on a 1-10 scale: 1-6, 7-8, 9, 10 (edges 1, 7, 9, 10, 11), reference the lowest
-    band. Default spline knots: Harrell's (2015) quantiles of the answers (0.05, 0.35, 0.65,
-    0.95 for 4 knots), made distinct. Categorical measures are dummy coded against their most
-    frequent level. With answers piled up at few points (a ceiling), coinciding knots are
-    replaced by the same quantiles of the distinct answers.
-    """
-    if kind not in ("bands", "spline", "linear"):
-        raise ValueError(f"kind must be 'bands', 'spline' or 'linear' (got {kind!r})")
-    s = pd.to_numeric(survey[satisfaction], errors="coerce").dropna().to_numpy(dtype=float)
-    edges, ref, knot_tuple = (), None, ()
-    if kind == "bands":
-        edges = tuple(float(e) for e in band_edges)
-        names = _band_labels(edges)
-        ref = names[0] if reference is None else str(reference)
-        if ref not in names:
-            raise ValueError(f"reference band {ref!r} is not one of {names}")
-    elif kind == "spline":
-        if knots is None:
-            probs = {3: (0.1, 0.5, 0.9), 4: (0.05, 0.35, 0.65, 0.95), 5: (0.05, 0.275, 0.5, 0.725, 0.95)}[n_knots]
-            knots = np.unique(np.quantile(s, probs))
-            if knots.size < 3:      # answers piled up at few points: spread over the distinct values
-                knots = np.unique(np.quantile(np.unique(s), probs))
-        knot_tuple = tuple(float(k) for k in np.unique(knots))
-        if len(knot_tuple) < 3:
-            raise ValueError(f"a natural spline needs at least 3 distinct knots (got {list(knot_tuple)})")
-    cats = {}
-    for name in categorical:
-        counts = survey[name].dropna().astype(object).value_counts()
-        cats[name] = (tuple(sorted(counts.index, key=str)), counts.index[0])
-    means = {name: float(pd.to_numeric(survey[name], errors="coerce").mean()) for name in numeric}
-    return CovariateDesign(satisfaction=satisfaction, kind=kind, band_edges=edges, reference=ref,
-                           knots=knot_tuple, numeric=tuple(numeric), categorical=cats, means=means)
+from .. import config, stats
+from .base import ModelResults, collapse_rows, weighted_sum
+from .purchases import pareto_default_start, pareto_quadrature_setup
 
 
 # ------------------------------------------------------------------ likelihood models
@@ -230,7 +81,7 @@ def _patterns(matrix: np.ndarray):
     """Unique rows of a (rows × k) matrix and the row -> pattern index."""
     if matrix.shape[1] == 0:
         return np.zeros((1, 0)), np.zeros(matrix.shape[0], dtype=np.int64)
-    collapsed = clv_models.collapse_rows(**{f"c{j}": matrix[:, j] for j in range(matrix.shape[1])})
+    collapsed = collapse_rows(**{f"c{j}": matrix[:, j] for j in range(matrix.shape[1])})
     return np.column_stack(list(collapsed.columns.values())), collapsed.inverse
 
 
@@ -259,7 +110,7 @@ class _CovariateModel(GenericLikelihoodModel):
             group_names[group] = list(frame.columns)
             for j, col in enumerate(frame.columns):
                 columns[f"{group}:{j}"] = frame[col].to_numpy(dtype=float)
-        rows = clv_models.collapse_rows(**columns)
+        rows = collapse_rows(**columns)
         self.rows, self.weights = rows, rows.weights
         self.processes = []
         for name, target, sign, group in self.process_specs:
@@ -442,10 +293,10 @@ class BetaGeometricNbdCovariates(_CovariateModel):
         alpha, a, b = thetas["alpha0"], thetas["a0"], thetas["b0"]
         const_x, log_alpha, share1, mix, log_alpha_T, log_alpha_tx = self._terms(base, thetas)
         w = self.weights
-        ll = float(const_x @ self.weight_by_x + r * (log_alpha @ self.weight_by_pp) + _dot(w, mix))
+        ll = float(const_x @ self.weight_by_x + r * (log_alpha @ self.weight_by_pp) + weighted_sum(w, mix))
         share2 = 1.0 - share1
         dr = ((special.digamma(r + self.ux) - special.digamma(r)) @ self.weight_by_x + log_alpha @ self.weight_by_pp
-              - _dot(w, share1 * log_alpha_T + share2 * log_alpha_tx))
+              - weighted_sum(w, share1 * log_alpha_T + share2 * log_alpha_tx))
         inv_T = (1.0 / (alpha[self.cTp] + self.cTv))[self.icT]
         inv_tx = (1.0 / (alpha[self.ctxp] + self.ctxv))[self.ictx]
         row_alpha = w * (r + self.x) * alpha[self.pp] * (share1 * inv_T + share2 * inv_tx)
@@ -465,7 +316,7 @@ class BetaGeometricNbdCovariates(_CovariateModel):
 
 
 class ParetoNbdCovariates(_CovariateModel):
-    """Pareto/NBD likelihood (as `clv.models.ParetoNbd`, 48-point Gauss-Legendre quadrature) with α_i and β_i."""
+    """Pareto/NBD likelihood (as `models.paretonbd.ParetoNbdLikelihood`, 48-point Gauss-Legendre quadrature) with α_i and β_i."""
 
     base_names = ("r", "alpha0", "s", "beta0")
     process_specs = (("purchase", "alpha0", -1.0, "purchase"), ("dropout", "beta0", -1.0, "dropout"))
@@ -474,11 +325,11 @@ class ParetoNbdCovariates(_CovariateModel):
                  **kwds):
         super().__init__({"x": frequency, "t_x": recency, "T": T},
                          {"purchase": purchase_covariates, "dropout": dropout_covariates}, **kwds)
-        clv_models.pareto_quadrature_setup(self, self.rows.columns)
+        pareto_quadrature_setup(self, self.rows.columns)
         self.pp, self.dp = self.processes[0].index, self.processes[1].index
 
     def default_start(self):
-        return clv_models.pareto_default_start(self)
+        return pareto_default_start(self)
 
     def _terms(self, base, thetas):
         r, _, s, _ = base
@@ -502,7 +353,7 @@ class ParetoNbdCovariates(_CovariateModel):
         r, _, s, _ = base
         const, parts, log_sum, log_alpha_tau, log_beta_tau = self._terms(base, thetas)
         w = self.weights
-        ll = _dot(w, const + log_sum)
+        ll = weighted_sum(w, const + log_sum)
         share = np.exp(parts - log_sum[:, None])
         alive, drop = share[:, 0], share[:, 1:]
         alpha = thetas["alpha0"][self.pp]
@@ -510,9 +361,9 @@ class ParetoNbdCovariates(_CovariateModel):
         rx = r + self.x
         log_alpha_T, log_beta_T = np.log(alpha + self.T), np.log(beta + self.T)
         dr = ((special.digamma(r + self.ux) - special.digamma(r)) @ self.weight_by_x
-              + _dot(w, np.log(alpha) - alive * log_alpha_T - (drop * log_alpha_tau).sum(1)))
+              + weighted_sum(w, np.log(alpha) - alive * log_alpha_T - (drop * log_alpha_tau).sum(1)))
         row_alpha = w * (r - rx * alpha * (alive / (alpha + self.T) + (drop / (alpha[:, None] + self.tau)).sum(1)))
-        ds = _dot(w, np.log(beta) - alive * log_beta_T - (drop * (log_beta_tau - 1.0 / s)).sum(1))
+        ds = weighted_sum(w, np.log(beta) - alive * log_beta_T - (drop * (log_beta_tau - 1.0 / s)).sum(1))
         row_beta = w * (s - beta * (alive * s / (beta + self.T) + (drop * (s + 1) / (beta[:, None] + self.tau)).sum(1)))
         return ll, {"r": r * dr, "s": s * ds,
                     "alpha0": np.bincount(self.pp, weights=row_alpha, minlength=self.processes[0].n_patterns),
@@ -548,9 +399,9 @@ class GammaGammaCovariates(_CovariateModel):
         px = p * x
         log_den = np.log(gamma + self.m * x)
         psi_pxq = special.digamma(px + q)
-        ll = _dot(w, self._row_loglike(base, thetas))
-        dp = _dot(w, x * (psi_pxq - special.digamma(px) + self.log_m + self.log_x - log_den))
-        dq = _dot(w, psi_pxq - special.digamma(q) + np.log(gamma) - log_den)
+        ll = weighted_sum(w, self._row_loglike(base, thetas))
+        dp = weighted_sum(w, x * (psi_pxq - special.digamma(px) + self.log_m + self.log_x - log_den))
+        dq = weighted_sum(w, psi_pxq - special.digamma(q) + np.log(gamma) - log_den)
         row_gamma = w * (q - (px + q) * gamma / (gamma + self.m * x))
         return ll, {"p": p * dp, "q": q * dq,
                     "gamma0": np.bincount(self.sp, weights=row_gamma, minlength=self.processes[0].n_patterns)}
@@ -559,7 +410,7 @@ class GammaGammaCovariates(_CovariateModel):
 # ------------------------------------------------------------------ fitted results
 
 @dataclass
-class CovariateFit(clv_models.InformationCriteria):
+class CovariateFit(ModelResults):
     """A fitted (or failed) covariate model: unconstrained estimates, covariance, tests and predictions.
 
     `params` are the log base parameters (`log_r`, `log_alpha0`, ...) and the coefficients
@@ -574,8 +425,8 @@ class CovariateFit(clv_models.InformationCriteria):
     converged: bool
     params: pd.Series
     cov: pd.DataFrame
-    loglike: float
-    n_customers: int
+    llf: float
+    nobs: int
     n_unique_rows: int
     base_names: tuple
     processes: list              # (name, target, sign, columns)
@@ -598,7 +449,7 @@ class CovariateFit(clv_models.InformationCriteria):
     def bse(self) -> pd.Series:
         return pd.Series(np.sqrt(np.diag(self.cov.to_numpy())), index=self.params.index)
 
-    def table(self, confidence: float = 0.95) -> pd.DataFrame:
+    def table(self, confidence: float = config.CONFIDENCE) -> pd.DataFrame:
         """Estimates with standard errors, Wald z, p-values and intervals at `confidence`.
 
         Base parameters are reported on their natural scale with the log-scale interval
@@ -622,6 +473,40 @@ class CovariateFit(clv_models.InformationCriteria):
         })
         out["confidence"] = confidence
         return out
+
+    @property
+    def failure(self) -> str | None:
+        return None if self.converged else f"{self.error} (tried {', '.join(self.tried) or 'no start'})"
+
+    def cov_params(self) -> pd.DataFrame:
+        """Covariance of `params` (log base parameters and coefficients)."""
+        return self.cov
+
+    def conf_int(self, alpha: float = 1 - config.CONFIDENCE) -> pd.DataFrame:
+        """Intervals at level 1 - alpha: base parameters on their natural scale (the log-scale Wald
+        interval back-transformed), coefficients on their own scale; rows named as in `table`."""
+        t = self.table(1 - alpha).set_index("parameter")
+        return t[["ci_lower", "ci_upper"]].rename(columns={"ci_lower": "lower", "ci_upper": "upper"})
+
+    def summary(self, alpha: float = 1 - config.CONFIDENCE) -> Summary:
+        """Base parameters (natural scale) and coefficients with SEs, z, p and intervals; fit statistics."""
+        smry = Summary()
+        smry.add_title(f"{self.name} with covariates: results")
+        info = {"Model:": self.name, "Customers:": f"{self.nobs:,}", "Converged:": "yes" if self.converged else "no"}
+        if self.converged:
+            info.update({"Log-likelihood:": f"{self.llf:,.4f}", "AIC:": f"{self.aic:,.4f}", "BIC:": f"{self.bic:,.4f}"})
+        smry.add_dict(info, ncols=2)
+        if self.converged:
+            level = f"{100 * (1 - alpha):g}%"
+            table = (self.table(1 - alpha).set_index("parameter").drop(columns="confidence")
+                     .rename(columns={"std_error": "std. error", "ci_lower": f"{level} lower",
+                                      "ci_upper": f"{level} upper", "p_value": "p-value"}))
+            smry.add_df(table, float_format="%.4g")
+            smry.add_text("Base parameters on their natural scale (interval: log-scale Wald, back-transformed); "
+                          "coefficients per unit of the covariate, with multiplier = exp(coefficient).")
+        else:
+            smry.add_text(f"Failed: {self.failure}")
+        return smry
 
     def wald_test(self, names=None, contains: str | None = None) -> dict:
         """Joint Wald test that the named coefficients (or those whose name contains `contains`) are 0."""
@@ -660,15 +545,6 @@ class CovariateFit(clv_models.InformationCriteria):
             out[target] = out[target] + sign * coef @ Z.T
         out = {k: np.exp(v) for k, v in out.items()}
         return {k: v[0] for k, v in out.items()} if single else out
-
-
-def likelihood_ratio_test(restricted: CovariateFit, full: CovariateFit) -> dict:
-    """LR test of nested fits: 2(ℓ_full − ℓ_restricted) ~ χ² with the difference in parameters."""
-    df = full.k_params - restricted.k_params
-    if not (restricted.converged and full.converged) or df <= 0:
-        return {"statistic": np.nan, "df": df, "p_value": np.nan}
-    stat = max(2 * (full.loglike - restricted.loglike), 0.0)
-    return {"statistic": float(stat), "df": int(df), "p_value": float(sps.chi2.sf(stat, df))}
 
 
 # ------------------------------------------------------------------ fitting
@@ -730,8 +606,8 @@ def _maximize(model: _CovariateModel, start: np.ndarray, newton_steps: int = 8):
 def _failed(name, model_names, base_names, processes, tried, error, n, rows_dropped) -> CovariateFit:
     nan = pd.Series(np.nan, index=model_names)
     return CovariateFit(name=name, converged=False, params=nan,
-                        cov=pd.DataFrame(np.nan, index=model_names, columns=model_names), loglike=np.nan,
-                        n_customers=n, n_unique_rows=0, base_names=base_names, processes=processes, tried=tried,
+                        cov=pd.DataFrame(np.nan, index=model_names, columns=model_names), llf=np.nan,
+                        nobs=n, n_unique_rows=0, base_names=base_names, processes=processes, tried=tried,
                         error=error, rows_dropped=rows_dropped)
 
 
@@ -782,8 +658,8 @@ def _fit(name: str, build, base_names, process_specs, covariate_frames: dict, no
             result.params = params
             result.normalized_cov_params = cov_internal
             return CovariateFit(name=name, converged=True, params=pd.Series(user, index=names),
-                                cov=pd.DataFrame(cov_user, index=names, columns=names), loglike=float(ll),
-                                n_customers=model.rows.n_customers, n_unique_rows=int(model.rows.weights.size),
+                                cov=pd.DataFrame(cov_user, index=names, columns=names), llf=float(ll),
+                                nobs=model.rows.n_customers, n_unique_rows=int(model.rows.weights.size),
                                 base_names=tuple(base_names), processes=processes, tried=tried,
                                 rows_dropped=rows_dropped, iterations=iterations, sm_results=result)
     return _failed(name, names, base_names, processes, tried, "; ".join(problems) or "no usable start",
@@ -809,12 +685,16 @@ def _complete(arrays: dict, frames: dict):
 
 
 def _nocov(fit_function, *arrays):
+    """The covariate-free estimates (natural scale) as a start: the same model fitted without covariates."""
     def run():
-        try:
-            return fit_function(*arrays).theta
-        except Exception:
-            return np.full(len(arrays) + 1, np.nan)
+        fit = fit_function(*arrays)
+        return fit.base.to_numpy() if fit.converged else np.full(len(fit.base_names), np.nan)
     return run
+
+
+def frames_used(frames: dict) -> bool:
+    """Whether any covariate frame has a column (a fit without any is the covariate-free model)."""
+    return any(len(f.columns) for f in frames.values())
 
 
 def _purchase_inputs(frequency, recency, T, purchase_covariates, dropout_covariates):
@@ -844,7 +724,8 @@ def fit_bgnbd_covariates(frequency, recency, T, purchase_covariates=None, dropou
     return _fit("BG/NBD",
                 lambda: BetaGeometricNbdCovariates(x, t_x, T_, frames["purchase"], frames["dropout"], dropout_on),
                 BetaGeometricNbdCovariates.base_names, BetaGeometricNbdCovariates.process_specs, frames,
-                _nocov(clv_models.fit_bgnbd, x, t_x, T_), int(keep.sum()), dropped, start_params, fixed)
+                _nocov(fit_bgnbd_covariates, x, t_x, T_) if frames_used(frames) else None,
+                int(keep.sum()), dropped, start_params, fixed)
 
 
 def fit_pareto_nbd_covariates(frequency, recency, T, purchase_covariates=None, dropout_covariates=None,
@@ -854,7 +735,8 @@ def fit_pareto_nbd_covariates(frequency, recency, T, purchase_covariates=None, d
                                                          dropout_covariates)
     return _fit("Pareto/NBD", lambda: ParetoNbdCovariates(x, t_x, T_, frames["purchase"], frames["dropout"]),
                 ParetoNbdCovariates.base_names, ParetoNbdCovariates.process_specs, frames,
-                _nocov(clv_models.fit_pareto_nbd, x, t_x, T_), int(keep.sum()), dropped, start_params)
+                _nocov(fit_pareto_nbd_covariates, x, t_x, T_) if frames_used(frames) else None,
+                int(keep.sum()), dropped, start_params)
 
 
 def fit_gamma_gamma_covariates(frequency, monetary_value, spend_covariates=None, start_params=None) -> CovariateFit:
@@ -873,7 +755,8 @@ def fit_gamma_gamma_covariates(frequency, monetary_value, spend_covariates=None,
     x, m = x[keep], m[keep]
     frames = {"spend": frame[keep].reset_index(drop=True)}
     return _fit("Gamma-Gamma", lambda: GammaGammaCovariates(x, m, frames["spend"]), GammaGammaCovariates.base_names,
-                GammaGammaCovariates.process_specs, frames, _nocov(clv_models.fit_gamma_gamma, x, m),
+                GammaGammaCovariates.process_specs, frames,
+                _nocov(fit_gamma_gamma_covariates, x, m) if frames_used(frames) else None,
                 int(keep.sum()), dropped, start_params)
 
 

@@ -1,0 +1,178 @@
+"""Sentences of the contractual report, from numbers only: each text function takes the computed
+tables and records (never the parameters) and every clause is conditional on what it states."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .. import stats
+
+
+def sbg_text(table: pd.DataFrame, fit_stats: pd.DataFrame, confidence: float) -> str:
+    parts = []
+    for _, row in fit_stats.iterrows():
+        est = table[table["segment"] == row["segment"]].set_index("parameter")
+        a, b = est.loc["alpha", "estimate"], est.loc["beta", "estimate"]
+        sentence = (f"**{row['segment']}** ({row['customers']:,.0f} customers): α = {a:.3f}, β = {b:.3f}, "
+                    f"log-likelihood {row['loglike']:,.2f}; the average customer leaves at a renewal with probability "
+                    f"{row['mean_churn']:.1%}")
+        if "published" in est and np.isfinite(est.loc["alpha", "published"]):
+            same = (round(a, 3) == est.loc["alpha", "published"] and round(b, 3) == est.loc["beta", "published"]
+                    and round(row["loglike"], 2) == row["published_loglike"])
+            sentence += (". These are the published values at their rounding" if same else
+                         f". The published values are α = {est.loc['alpha', 'published']:.3f}, "
+                         f"β = {est.loc['beta', 'published']:.3f}, log-likelihood {row['published_loglike']:,.2f}")
+        if "true_value" in est and np.isfinite(est.loc["alpha", "true_value"]):
+            inside = bool(((est["ci_lower"] <= est["true_value"]) & (est["true_value"] <= est["ci_upper"])).all())
+            sentence += (f". The simulation used α = {est.loc['alpha', 'true_value']:g}, β = {est.loc['beta', 'true_value']:g}, "
+                         + ("both inside" if inside else "not both inside") + f" the {confidence:.0%} intervals")
+        if a < 1:
+            sentence += ". α below 1 means many customers are very likely to leave while others almost never do"
+        parts.append(sentence + ".")
+    return " ".join(parts)
+
+
+def projection_text(sorting: pd.DataFrame, confidence: float) -> str:
+    parts = []
+    for name, part in sorting.groupby("segment", sort=False):
+        first, last = part.iloc[0], part.iloc[-1]
+        direction = "rises" if last["retention"] > first["retention"] else "does not rise"
+        parts.append(
+            f"For **{name}** the projected retention rate {direction} from {first['retention']:.1%} at the first renewal "
+            f"to {last['retention']:.1%} at renewal {last['t']:.0f} ({confidence:.0%} interval "
+            f"{last['retention_lower']:.1%}–{last['retention_upper']:.1%}); {last['survival']:.1%} of the cohort is "
+            f"projected to remain. The mean churn probability of the customers still there falls from "
+            f"{first['mean_churn_survivors']:.1%} to {last['mean_churn_survivors']:.1%}.")
+    rising = bool((sorting.groupby("segment")["retention"].agg(lambda s: s.iloc[-1] > s.iloc[0])).all())
+    if rising:
+        parts.append("No customer's churn probability changes in the sBG: the aggregate rate rises only because the "
+                     "customers most likely to leave leave first (heterogeneity sorting), so a rising retention curve "
+                     "is no evidence that loyalty grows with tenure.")
+    return " ".join(parts)
+
+
+def duration_text(table: pd.DataFrame, level: float = 0.05) -> str:
+    parts = []
+    for _, r in table.iterrows():
+        if not np.isfinite(r["c"]):
+            parts.append(f"For **{r['segment']}** the BdW did not fit, so the sBG stands untested.")
+            continue
+        trend = ("falls" if r["c"] < 1 else "rises") + " with tenure for each customer"
+        verdict = (f"the test rejects c = 1 at the {level:.0%} level (p = {r['p_value']:.3g}): individual churn {trend}"
+                   if r["p_value"] < level else
+                   f"the test does not reject c = 1 (p = {r['p_value']:.3g}): the sBG's constant individual churn is "
+                   "consistent with these data")
+        parts.append(f"For **{r['segment']}** the BdW gives c = {r['c']:.2f} and raises the log-likelihood from "
+                     f"{r['loglike_sbg']:,.2f} to {r['loglike_bdw']:,.2f} (statistic {r['statistic']:.2f}); {verdict}.")
+    return " ".join(parts)
+
+
+def size_text(size: dict, confidence: float) -> str:
+    lo, hi = stats.wilson_interval(size["rejections"], size["cohorts"], confidence)
+    inside = lo <= size["level"] <= hi
+    return (f"Under the sBG fitted to {size['null_segment']} (α = {size['null_alpha']:.3f}, β = {size['null_beta']:.3f}), "
+            f"{size['cohorts']} simulated cohorts of {size['cohort_size']:,} customers over {size['periods']} periods were "
+            f"tested; the test rejected c = 1 in {size['rejection_rate']:.1%} of them ({confidence:.0%} interval "
+            f"{lo:.1%}–{hi:.1%}), " + ("consistent with" if inside else "not consistent with")
+            + f" its nominal size of {size['level']:.0%}.")
+
+
+def interval_text(table: pd.DataFrame, confidence: float) -> str:
+    parts = []
+    for name, part in table.groupby("segment", sort=False):
+        p, b = part[part["method"] == "parametric"].iloc[0], part[part["method"] == "bootstrap"].iloc[0]
+        ratio = (b["upper"] - b["lower"]) / (p["upper"] - p["lower"])
+        parts.append(f"For **{name}**, {p['quantity']} = {p['estimate']:.3f}: parametric {confidence:.0%} interval "
+                     f"{p['lower']:.3f}–{p['upper']:.3f}, bootstrap {b['lower']:.3f}–{b['upper']:.3f} "
+                     f"({b['draws'] - b['failed_refits']:.0f} re-fits); the bootstrap interval is "
+                     f"{ratio:.2f} times as wide.")
+    return " ".join(parts)
+
+
+def coverage_text(c: dict) -> str:
+    inside = c["ci_lower"] <= c["nominal"] <= c["ci_upper"]
+    return (f"{c['replications']} cohorts of {c['cohort_size']:,} customers were simulated from the sBG fitted to "
+            f"{c['truth_from']} and observed for {c['periods']} periods; the parametric {c['nominal']:.0%} interval of "
+            f"the survival at period {c['horizon']} held the true value {c['true_value']:.3f} in "
+            f"{c['coverage']:.1%} of them (interval {c['ci_lower']:.1%}–{c['ci_upper']:.1%}), "
+            + ("consistent with" if inside else "not consistent with") + " the nominal rate.")
+
+
+def value_text(table: pd.DataFrame, total: dict, concentration: dict | None, kind: str = "tier") -> str:
+    top = table.sort_values("value_per_customer", ascending=False).iloc[0]
+    low = table.sort_values("value_per_customer").iloc[0]
+    text = (f"The {total['active_customers']:,} active customers are worth **{total['residual_value']:,.0f}** in discounted "
+            f"future payments ({total['confidence']:.0%} interval {total['lower']:,.0f}–{total['upper']:,.0f}). "
+            f"A {top['tier']} customer is worth {top['value_per_customer']:,.1f} on average "
+            f"(mean DERL {top['mean_derl']:.1f} periods)")
+    if len(table) > 1:
+        text += (f", a {low['tier']} customer {low['value_per_customer']:,.1f} (DERL {low['mean_derl']:.1f}); "
+                 f"the {top['tier']} {kind} is {top['customer_share']:.1%} of the active customers and "
+                 f"{top['value_share']:.1%} of their value")
+    text += "."
+    if concentration:
+        text += (f" Among all subscribers the top 20% bring {concentration['top_share']:.1%} of revenue "
+                 + ("(the 80/20 rule holds here)" if concentration["top_share"] >= 0.75 else "(less concentrated than 80/20)")
+                 + ".")
+    gap = 1 - total["value_ignoring_heterogeneity"] / total["residual_value"]
+    text += (f" Valuing each {kind} as if every customer had its mean churn gives "
+             f"{total['value_ignoring_heterogeneity']:,.0f}, "
+             + (f"{gap:.1%} less: the customers still active are the ones who rarely leave, and ignoring that "
+                "undervalues the base (Fader & Hardie 2010)." if gap >= 0.001 else
+                f"{-gap:.1%} more." if gap <= -0.001 else "about the same."))
+    return text
+
+
+def programme_text(p: dict) -> str:
+    text = (f"Lowering the mean churn probability of the **{p['tier']}** customers by {p['churn_reduction']:.0%} "
+            f"(from {p['mean_churn_before']:.1%} to {p['mean_churn_after']:.1%} per period; β from {p['beta_before']:.2f} "
+            f"to {p['beta_after']:.2f}) raises the residual value of its {p['customers']:,} active customers from "
+            f"{p['value_before']:,.0f} to {p['value_after']:,.0f}, a gain of {p['gain']:,.0f} "
+            f"({p['gain_per_customer']:,.2f} per customer). ")
+    if p["programme_cost"] > 0:
+        text += (f"At {p['programme_cost'] / p['customers']:,.2f} per customer the programme costs {p['programme_cost']:,.0f}, "
+                 + ("so it pays for itself" if p["net_gain"] > 0 else "more than it brings")
+                 + f" (net {p['net_gain']:,.0f}). ")
+    if p["value_new_customer"] > 0:
+        lift = p["value_new_customer_after"] / p["value_new_customer"] - 1
+        text += (f"For a newly acquired customer, whose churn is not yet sorted, the programme raises lifetime value "
+                 f"from {p['value_new_customer']:,.1f} to {p['value_new_customer_after']:,.1f} ({lift:+.1%}), against "
+                 f"{p['gain_per_customer'] / (p['value_before'] / p['customers']):+.1%} for the customers already there. ")
+    if np.isfinite(p["new_customers_equivalent"]):
+        text += (f"A new customer of this kind is worth {p['value_new_customer']:,.1f} over their lifetime; after an "
+                 f"acquisition cost of {p['acquisition_cost']:,.0f} the same gain would take "
+                 f"{p['new_customers_equivalent']:,.0f} new customers and {p['acquisition_spend_equivalent']:,.0f} of "
+                 "acquisition spending.")
+    else:
+        text += (f"A new customer of this kind is worth {p['value_new_customer']:,.1f}, less than the acquisition cost of "
+                 f"{p['acquisition_cost']:,.0f}: acquiring more of them would destroy value, keeping them does not.")
+    return text
+
+
+def bgbb_text(fit: dict, totals: dict) -> str:
+    p, pub = fit["params"], fit["published"]
+    same = all(round(p[k], 3) == pub[k] for k in ("alpha", "beta", "gamma", "delta")) and round(fit["loglike"], 1) == pub["loglike"]
+    text = (f"On the {fit['donors']:,} donors and {fit['periods']} yearly opportunities the BG/BB gives α = {p['alpha']:.3f}, "
+            f"β = {p['beta']:.3f}, γ = {p['gamma']:.3f}, δ = {p['delta']:.3f} (log-likelihood {fit['loglike']:,.1f}); "
+            + ("these are the published values at their rounding. " if same else
+               f"the published values are α = {pub['alpha']}, β = {pub['beta']}, γ = {pub['gamma']}, δ = {pub['delta']} "
+               f"(LL {pub['loglike']:,}). "))
+    text += (f"The average donor is still alive with probability {totals['mean_p_alive']:.1%}; together the donors are "
+             f"expected to give {totals['expected_next']:,.0f} times in the next {totals['future_periods']} years.")
+    return text
+
+
+def finding(retention_sections: dict, value_result: dict | None) -> str:
+    """One line for the index page, from the computed results."""
+    sorting = retention_sections.get("heterogeneity_sorting")
+    parts = []
+    if sorting is not None and len(sorting):
+        seg = sorting["segment"].iloc[0]
+        part = sorting[sorting["segment"] == seg]
+        parts.append(f"{seg}: retention rises from {part['retention'].iloc[0]:.0%} to {part['retention'].iloc[-1]:.0%} "
+                     "by heterogeneity sorting alone")
+    if value_result:
+        parts.append(f"active customers worth {value_result['residual_value']:,.0f} "
+                     f"({value_result['confidence']:.0%} interval {value_result['lower']:,.0f}–{value_result['upper']:,.0f})")
+    return "; ".join(parts) + "." if parts else "No model could be fitted to these data."

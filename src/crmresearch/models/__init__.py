@@ -1,0 +1,25 @@
+"""Every likelihood model of the package, one module each, on one results API (`models.base`).
+
+    fit = crm.BetaGeoNBD().fit(rfm)      # rfm: frequency, recency, T per customer
+    fit.summary(); fit.conf_int(); fit.probability_alive(rfm); fit.expected_purchases(rfm, t=52)
+    fit.interval(fit.expected_purchases, rfm, t=52, method="draws")
+
+bgnbd        BG/NBD (Fader, Hardie & Lee 2005)
+paretonbd    Pareto/NBD (Schmittlein, Morrison & Colombo 1987)
+gammagamma   Gamma-Gamma spend (Fader, Hardie & Lee 2005; Colombo & Jiang 1999)
+retention    sBG and BdW contractual retention (Fader & Hardie 2007; Fader et al. 2018), DERL
+bgbb         BG/BB discrete-time buying (Fader, Hardie & Shang 2010)
+segmented    broken-line regression with an estimated breakpoint (Muggeo 2003) and Davies' test
+"""
+
+from .base import FailedFit, FittedModel, IntervalResult, ModelResults, collapse_rows
+from .bgbb import BetaGeoBetaBinomial
+from .bgnbd import BetaGeoNBD
+from .gammagamma import GammaGamma
+from .paretonbd import ParetoNBD
+from .retention import BetaDiscreteWeibull, ShiftedBetaGeometric, duration_dependence_test
+from .segmented import SegmentedRegression
+
+__all__ = ["BetaDiscreteWeibull", "BetaGeoBetaBinomial", "BetaGeoNBD", "FailedFit", "FittedModel", "GammaGamma",
+           "IntervalResult", "ModelResults", "ParetoNBD", "SegmentedRegression", "ShiftedBetaGeometric", "collapse_rows",
+           "duration_dependence_test"]

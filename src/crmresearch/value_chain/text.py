@@ -1,0 +1,185 @@
+"""Sentences of the satisfaction-to-value report, from numbers only: each text function takes
+computed tables and records (never the parameters) and every clause is conditional on what it states."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .. import stats
+from . import bridge as bridge_module
+from .analyse import LifecycleRoute
+from .marginal import ValueByLevel
+
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
+def join_text(join: dict, scale_label: str, source: str) -> str:
+    if source == "simulated":
+        return (f"The simulated panel has **{plural(join['matched'], 'customer')}**, each with a satisfaction "
+                f"answer on a {scale_label} scale and their purchases; every survey id has a purchase history.")
+    text = (f"The survey has **{plural(join['survey_rows'], 'respondent')}** and the log's calibration cohort "
+            f"**{plural(join['transaction_customers'], 'customer')}**; **{join['matched']:,}** are in both. ")
+    if join["survey_unmatched"]:
+        text += (f"**{plural(join['survey_unmatched'], 'survey id')}** had no purchase in the cohort and "
+                 f"{'is' if join['survey_unmatched'] == 1 else 'are'} left out (counted, not guessed). ")
+    else:
+        text += "Every survey id was found in the log. "
+    if join["log_unmatched"]:
+        text += (f"{plural(join['log_unmatched'], 'customer')} of the log did not answer the survey and "
+                 f"{'is' if join['log_unmatched'] == 1 else 'are'} not part of this analysis. ")
+    if join.get("missing_satisfaction"):
+        text += f"{plural(join['missing_satisfaction'], 'matched respondent')} left satisfaction blank. "
+    return text.strip()
+
+
+def models_text(tests: dict, failed: dict, confidence: float) -> str:
+    sentences = []
+    alpha = 1 - confidence
+    for name, test in tests.items():
+        p = test["p_value"]
+        if not np.isfinite(p):
+            continue
+        verdict = "does" if p < alpha else "does not detectably"
+        sentences.append(f"In the {name}, satisfaction {verdict} change {test['what']} (likelihood-ratio test "
+                         f"against the model without covariates: χ² = {test['statistic']:.1f} on {test['df']} df, "
+                         f"{stats.p_text(p)}).")
+    for name, note in failed.items():
+        sentences.append(f"*Model failed:* the {name} with covariates {note}.")
+    return " ".join(sentences) if sentences else "No covariate model converged."
+
+
+def _points(x: float) -> str:
+    return f"{abs(x) * 100:.0f} percentage point{'' if round(abs(x) * 100) == 1 else 's'}"
+
+
+def stated_actual_text(survival: dict, segments: dict | None, confidence: float) -> str:
+    s = survival
+
+    def move(x):
+        return ("rises by " if x > 0 else "falls by " if x < 0 else "stays level, ") + _points(x)
+
+    text = (f"From the {s['lowest_band']} band to the {s['top_band']} band the share stating they would choose "
+            f"again {move(s['stated_rise'])}, the model's P(alive) {move(s['p_alive_rise'])} and the share buying in "
+            f"the holdout {move(s['holdout_buying_rise'])}. ")
+    ratio = s["share_surviving"]
+    if np.isfinite(ratio):
+        if ratio < 0.5:
+            text += (f"Only **{ratio:.0%}** of the intention gap survives in predicted survival: stated intentions "
+                     "overstate what satisfaction does to behaviour. ")
+        elif ratio <= 1.5:
+            text += f"**{ratio:.0%}** of the intention gap survives in predicted survival. "
+        else:
+            text += (f"Predicted survival differs **{ratio:.1f} times** as much as stated intention: behaviour "
+                     "responds to satisfaction more steeply than the answers suggest. ")
+    bias = s["mean_response_bias"]
+    if abs(bias) < 0.005:
+        text += "Averaged over all customers, the stated share and P(alive) are about equal."
+    else:
+        text += (f"Averaged over all customers, the stated share is {_points(bias)} "
+                 f"{'above' if bias > 0 else 'below'} P(alive)" + (" (response bias)." if bias > 0 else "."))
+    if segments:
+        differs = np.isfinite(segments["p_value"]) and segments["p_value"] < 1 - confidence
+        text += (f" Same rating, different behaviour? In the {segments['band']} band, customers with "
+                 f"{segments['high']} bought again in the holdout at {segments['high_top']:.0%} and those with "
+                 f"{segments['low']} at {segments['low_top']:.0%}: "
+                 + ("a difference beyond chance (p = " if differs else "no difference beyond chance (p = ")
+                 + f"{segments['p_value']:.2g}; Mittal & Kamakura 2001).")
+    return text
+
+
+def value_text(value: ValueByLevel, trap: dict | None, truth: dict | None) -> str:
+    v = value.values
+    low, high = v.iloc[0], v.iloc[-1]
+    text = (f"A customer starting today at satisfaction {low['level']:g} is worth **{low['value']:,.2f}** "
+            f"({value.settings['confidence']:.0%} interval {low['value_lower']:,.2f} to {low['value_upper']:,.2f}); at "
+            f"{high['level']:g} **{high['value']:,.2f}** ({high['value_lower']:,.2f} to {high['value_upper']:,.2f}), "
+            f"over {value.settings['horizon'] / 52:g} years discounted at {value.settings['annual_discount_rate']:.0%}. ")
+    best = value.best_step
+    if best is not None and best["marginal"] > 0:
+        text += (f"A point is worth most from **{best['from_level']:g} to {best['to_level']:g}**: {best['marginal']:,.2f} "
+                 f"per customer ({best['lower']:,.2f} to {best['upper']:,.2f}). ")
+    elif best is not None:
+        text += "No one-point step raises the expected value. "
+    if truth is not None:
+        text += (f"The true marginal value of a point lies inside its interval at **{truth['inside']} of "
+                 f"{truth['steps']}** steps. ")
+    if trap is not None and trap["satisfied_customers"]:
+        text += (f"The satisfaction trap in currency: of {trap['satisfied_customers']:,} customers answering "
+                 f"{trap['satisfied_from']:g} or more, an expected {trap['expected_gone']:,.0f} "
+                 f"({trap['share_gone']:.0%}) have already left, taking an expected **{trap['value_lost']:,.0f}** of "
+                 f"value with them ({trap['value_lost_per_customer']:,.2f} per satisfied customer).")
+    return text.strip()
+
+
+def bridge_value_text(b: bridge_module.BridgeResult) -> str:
+    bands = b.bands
+    low, high = bands.iloc[0], bands.iloc[-1]
+    sens = b.sensitivity
+    text = (f"Taking stated intention at face value, a customer in the {low['band']} band is worth "
+            f"**{low['value']:,.2f}** ({b.settings['confidence']:.0%} interval {low['value_lower']:,.2f} to "
+            f"{low['value_upper']:,.2f}) and one in the {high['band']} band **{high['value']:,.2f}** "
+            f"({high['value_lower']:,.2f} to {high['value_upper']:,.2f}). ")
+    if len(sens) > 1:
+        worst = sens.iloc[-1]
+        gap1 = sens.iloc[0][high["band"]] - sens.iloc[0][low["band"]]
+        gapk = worst[high["band"]] - worst[low["band"]]
+        text += (f"If intention overstates retention by a factor of {worst['factor']:g}, the gap between these bands "
+                 f"{'shrinks' if gapk < gap1 else 'grows'} from {gap1:,.2f} to {gapk:,.2f}.")
+    return text.strip()
+
+
+def lifecycle_text(route: LifecycleRoute, confidence: float) -> str:
+    e, v, g = route.effects, route.values, route.agreement
+    text = ""
+    if len(e):
+        sig = int((e["p_value"] < 1 - confidence).sum())
+        text += (f"Of the {len(e)} satisfaction coefficients of the stage-transition model, **{sig}** "
+                 f"{'is' if sig == 1 else 'are'} different from zero at the {confidence:.0%} level. ")
+    else:
+        text += "No origin stage had enough transitions for the multinomial logit. "
+    low, high = v.iloc[0], v.iloc[-1]
+    text += (f"By the Markov chain, a customer who has just bought is worth {low['markov_value']:,.2f} in the "
+             f"{low['band']} band and {high['markov_value']:,.2f} in the {high['band']} band")
+    if not np.isfinite(v["repeat_buying_value"]).all():
+        return text + "; the repeat-buying route was not computed, so the two cannot be compared."
+    text += (f" (repeat-buying route: {low['repeat_buying_value']:,.2f} and {high['repeat_buying_value']:,.2f}). ")
+    if np.isfinite(g["markov_ratio"]) and np.isfinite(g["repeat_buying_ratio"]):
+        close = abs(np.log(g["markov_ratio"] / g["repeat_buying_ratio"])) < np.log(1.25)
+        text += (f"The routes {'agree' if g['same_order'] else 'disagree'} on the order of the bands, and the top band "
+                 f"is worth {g['markov_ratio']:.2f} times the lowest by the chain against {g['repeat_buying_ratio']:.2f} "
+                 f"times by the repeat-buying models ({'within' if close else 'more than'} a quarter of each other). ")
+    text += ("The two routes value different things: the chain a customer who has just bought, in monthly "
+             "recency stages with each band's average monthly revenue; the repeat-buying models a customer starting "
+             "today.")
+    return text
+
+
+def decision_text(steps: pd.DataFrame, from_col: str, to_col: str, unit: str) -> str:
+    positive = steps[steps["break_even_lower"] > 0]
+    best = steps.loc[steps["break_even"].idxmax()]
+    text = (f"The most a programme may cost per targeted customer to pay for itself is highest for the step from "
+            f"{unit} **{best[from_col]}** to **{best[to_col]}**: {best['break_even']:,.2f} "
+            f"(interval {best['break_even_lower']:,.2f} to {best['break_even_upper']:,.2f}). ")
+    if best["break_even_lower"] > 0:
+        text += f"Its interval excludes zero: invest in customers at {unit} {best[from_col]}."
+    elif len(positive):
+        alt = positive.loc[positive["break_even"].idxmax()]
+        text += (f"Its interval includes zero; the best step whose interval excludes zero is from {alt[from_col]} "
+                 f"to {alt[to_col]} ({alt['break_even']:,.2f}).")
+    else:
+        text += "No step's interval excludes zero: the data do not single out a band to invest in."
+    return text
+
+
+def finding_text(steps: pd.DataFrame, source: str, from_col: str, to_col: str, unit: str) -> str:
+    """One line for the index page: where a point of satisfaction is worth most, and how sure that is."""
+    best = steps.loc[steps["break_even"].idxmax()]
+    sure = "interval excludes zero" if best["break_even_lower"] > 0 else "interval includes zero"
+    prefix = "Simulated illustration: one" if source == "simulated" else "One"
+    return (f"{prefix} more point of satisfaction is worth most from {unit} {best[from_col]} to {best[to_col]}, "
+            f"where a programme may cost up to {best['break_even']:,.2f} per targeted customer "
+            f"({best['break_even_lower']:,.2f} to {best['break_even_upper']:,.2f}; {sure}).")
