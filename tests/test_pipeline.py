@@ -17,8 +17,9 @@ from crmresearch import config
 
 from conftest import FAST_PARAMS, run_cli
 
-# The tests on `published_overview` read the session's one run of every fast variant (conftest.py) and
-# are part of `make test`; the tests that make runs of their own are `slow` (make test-all).
+# The tests on `published_overview` read the session's one run of every fast variant (conftest.py).
+# Besides them, only the failed-run guarantee (three short runs of the overview) runs in `make test`;
+# a user's own survey end to end is `slow` (make test-all).
 
 
 class PageParser(HTMLParser):
@@ -116,7 +117,8 @@ def test_pdf_has_pages_with_title(published_overview):
 def test_results_json_matches_a_direct_computation(published_overview):
     import numpy as np
 
-    from crmresearch import datasets, overview, stats
+    from crmresearch import datasets, stats
+    from crmresearch.overview.analyse import repeat_purchase
 
     res = json.loads((published_overview / "crm_overview/fast/results.json").read_text())["results"]
     mobi = datasets.load_mobi()
@@ -131,7 +133,7 @@ def test_results_json_matches_a_direct_computation(published_overview):
     assert res["top_share_of_revenue"] == pytest.approx(stats.top_share(revenue, 0.2))
     assert res["customers"] == 2357
     assert res["repeat_purchase"]["estimate"] == pytest.approx(
-        overview.repeat_purchase(tx, 365).estimate)
+        repeat_purchase(tx, 365).estimate)
 
 
 def test_second_run_is_skipped_and_force_reruns(published_overview):
@@ -144,7 +146,6 @@ def test_second_run_is_skipped_and_force_reruns(published_overview):
     assert re.search(r"crm_overview/fast\s+params/crm_overview/fast.yaml\s+fresh", listing.stdout), listing.stdout
 
 
-@pytest.mark.slow
 def test_failed_run_keeps_last_good_report_until_a_success_clears_it(tmp_path):
     """A project copy whose notebook breaks after a good run: exit 1, cell named, old report intact, the
     executed notebook kept in _failed/; once the notebook is fixed, a good run removes that stale copy."""

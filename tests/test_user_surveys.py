@@ -218,22 +218,23 @@ def test_the_switching_cost_sentence_follows_the_interaction():
 
 
 def test_overview_text_uses_the_shares_and_confidence_as_given():
-    from crmresearch import overview
+    from crmresearch.overview import sections as overview_sections, text as overview_text
+    from crmresearch.overview.analyse import TrapSummary
 
     sec = lambda **r: Section(results=r)   # noqa: E731 - small test helper
     rep = stats.Proportion(10, 40, 0.25, 0.1, 0.4)
-    text = overview.one_line_finding(sec(nps=stats.NetPromoterScore(50, 30, 40, 30, 0.0, -5, 5)),
+    text = overview_text.finding(sec(nps=stats.NetPromoterScore(50, 30, 40, 30, 0.0, -5, 5)),
                                      sec(satisfied_would_not_choose_again=rep),
                                      sec(repeat_purchase=rep, top_share_of_revenue=0.6), 180, 0.125)
     assert numbers(text) == [0, 25, 25, 180, 12.5, 60]     # NPS, trap share, repeat share, window, top share, revenue
-    table = overview.behaviour_table({"customers": 40, "transaction_lines": 90, "repeat_purchase": rep,
+    table = overview_sections.behaviour_table({"customers": 40, "transaction_lines": 90, "repeat_purchase": rep,
                                       "inter_purchase_days_median": float("nan"), "top_share_of_revenue": 0.6,
                                       "gini_revenue": 0.4}, 180, 0.25, 0.9)
     measures = table.set_index("measure")["value"]
     assert [numbers(m) for m in table["measure"]] == [[], [], [180, 90], [], [25], []]   # the window, CI level, top share
     assert numbers(measures.iloc[2]) == [25.0, 10.0, 40.0] and numbers(measures.iloc[4]) == [60.0]
     assert "nan" not in table.to_string().lower()
-    trap = overview.trap_text(overview.TrapSummary(stats.Proportion(0, 0, float("nan"), float("nan"), float("nan")),
+    trap = overview_text.trap_text(TrapSummary(stats.Proportion(0, 0, float("nan"), float("nan"), float("nan")),
                                                    8, 6, "q", 0.95))
     assert numbers(trap) == [8] and "nan" not in trap      # the cut-off only: no share of nobody
 
