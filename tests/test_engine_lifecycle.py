@@ -21,7 +21,7 @@ from crmresearch import config
 from crmresearch import lifecycle as lc
 from crmresearch.engine import sources, spark
 from crmresearch.engine import summaries as S
-from crmresearch.lifecycle import narrative as N
+from crmresearch.lifecycle import sections as N
 from crmresearch.parameters import load_parameter_file
 from crmresearch.parameters.lifecycle_transitions import LifecycleParameters
 
@@ -46,23 +46,13 @@ def with_engine(params: LifecycleParameters, engine, **changes) -> LifecyclePara
 
 def sections(params: LifecycleParameters) -> tuple[lc.LifecycleData, dict]:
     """Every section of the report, in the notebook's order, as the notebook calls them."""
-    rng = np.random.default_rng(params.seed)
-    data = lc.prepare(params, rng)
-    out = {"panel": N.panel_overview(data, params)}
-    matrix = out["matrix"] = N.matrix_section(data, params, rng)
-    out["cohort_flows"] = N.cohort_section(data, params)
-    out["period_rates"] = N.rates_section(data, params)
-    out["homogeneity"] = N.homogeneity_section(data, params)
-    out["order"] = N.order_section(data, params)
-    out["sojourn"] = N.sojourn_section(data, matrix.P, params)
-    out["backtest"] = N.backtest_section(data, params)
-    time_to_target = out["time_to_target"] = N.time_to_target_section(matrix.matrix, data, params)
-    out["long_run_mix"] = N.long_run_mix(matrix.P, data, time_to_target.entry_mix)
-    out["relationship_patterns"] = N.pattern_section(matrix.matrix, data, params)
-    out["forecast"] = N.forecast_section(matrix.matrix, data, params.forecast_horizon)
-    out["covariates"] = N.covariate_section(data, params)
-    out["stage_values"] = N.stage_value_section(matrix.P, data, time_to_target.entry_mix, params)
-    out["truth"] = N.truth_section(matrix.matrix, data)
+    a = lc.analyse(params)
+    out = {"panel": N.panel_overview(a), "matrix": N.matrix(a), "cohort_flows": N.cohort(a),
+           "period_rates": N.rates(a), "homogeneity": N.homogeneity(a), "order": N.order(a), "sojourn": N.sojourn(a),
+           "backtest": N.backtest(a), "time_to_target": N.time_to_target(a), "long_run_mix": N.long_run_mix(a),
+           "relationship_patterns": N.patterns(a), "forecast": N.forecast(a), "covariates": N.covariates(a),
+           "stage_values": N.stage_values(a), "truth": N.truth(a)}
+    data = a.data
     return data, out
 
 
@@ -145,12 +135,12 @@ def test_aggregate_sections_equal_the_pandas_panel(rules):
 
 def test_bootstrap_asked_for_with_an_engine_is_named_as_not_computed():
     params = with_engine(load_parameter_file(FAST).validated, DUCKDB, bootstrap_resamples=50)
-    data = lc.prepare(params, np.random.default_rng(0))
-    matrix = N.matrix_section(data, params, np.random.default_rng(0))
+    a = lc.analyse(params)
+    matrix = N.matrix(a)
     assert matrix.source == "data" and matrix.matrix.boot_lower is None
     assert_states(matrix.note, 50) and "Wilson" in matrix.note          # the resamples asked for, not drawn
     assert "*Not computed:*" in matrix.text
-    forecast = N.forecast_section(matrix.matrix, data, params.forecast_horizon)
+    forecast = N.forecast(a)
     assert forecast.source == "not_computed" and "customer-level stage panel" in forecast.note
 
 

@@ -486,22 +486,22 @@ def test_report_summaries_agree_with_the_chain_formulas():
     assert np.allclose(retention["rate"], by_period[retention.index, 0, 0] / by_period[retention.index, 0].sum(axis=1))
 
 
-# ---------------------------------------------------------------- report sections (narrative)
+# ---------------------------------------------------------------- report sections
 
 def test_width_ratio_reading_and_ratios_skip_rows_with_one_possible_move():
     # three readings (narrower, about as wide, wider), each for its side of 1, whatever their wording
-    reading = lc.narrative.width_ratio_reading
+    reading = lc.text.width_ratio_reading
     assert len({reading(0.5), reading(1.0), reading(1.5)}) == 3
     assert reading(0.5) == reading(0.6) and reading(1.5) == reading(1.7)
     panel = lc.simulate_panel(P_ABSORBING, [1, 0, 0, 0], 600, 6, rng(40), absorbing=[3])
     plain = lc.estimate_transition_matrix(panel, allowed=P_ABSORBING > 0, absorbing=[3])
-    assert np.isnan(lc.narrative.bootstrap_to_wilson_ratios(plain)).all()
+    assert np.isnan(lc.sections.bootstrap_to_wilson_ratios(plain)).all()
     boot = lc.estimate_transition_matrix(panel, allowed=P_ABSORBING > 0, absorbing=[3], n_boot=50, rng=rng(41))
-    ratios = lc.narrative.bootstrap_to_wilson_ratios(boot)
+    ratios = lc.sections.bootstrap_to_wilson_ratios(boot)
     assert ratios.shape == (int((P_ABSORBING[:3] > 0).sum()),)   # the absorbing row has a single move
     cell = (boot.boot_upper[0, 1] - boot.boot_lower[0, 1]) / (boot.wilson_upper[0, 1] - boot.wilson_lower[0, 1])
     assert np.isclose(ratios[1], cell)
-    summary = lc.narrative.matrix_summary(boot, "period")
+    summary = lc.sections.matrix_summary(boot, "period")
     assert summary.results["bootstrap_to_wilson_width"]["median"] == pytest.approx(float(np.nanmedian(ratios)))
     assert np.array_equal(summary.stay, np.diag(summary.P))
     assert_states(summary.text, summary.stay[0], places=3)
@@ -512,46 +512,46 @@ def test_report_sections_on_a_simulated_relationship_panel():
 
     params = LifecycleParameters(simulation={"n_customers": 800, "n_periods": 10}, bootstrap_resamples=40, backtest_origin=5,
                                  forecast_horizon=3)
-    data = lc.prepare(params, rng(42))
-    matrix = lc.estimate_transition_matrix(data.panel, allowed=data.allowed, absorbing=data.absorbing,
-                                           n_boot=params.bootstrap_resamples, rng=rng(43))
-    overview = lc.narrative.panel_overview(data, params)
+    a = lc.analyse(params)
+    data, matrix = a.data, a.matrix
+    assert matrix.boot_samples.shape[0] == params.bootstrap_resamples
+    overview = lc.sections.panel_overview(a)
     assert overview.results["transitions"] == int(matrix.counts.sum()) and "**simulated**" in overview.text
     assert overview.table["label"] == "tbl-stages"
-    parts = lc.narrative.matrix_tables(matrix, rows_per_page=5)
+    parts = lc.sections.matrix_tables(matrix, rows_per_page=5)
     assert pd.concat([t["df"] for t in parts]).shape[0] == int(matrix.allowed.sum())
     assert [t["label"] for t in parts] == [f"tbl-matrix-{k}" for k in range(1, len(parts) + 1)]
     assert f"(part 2 of {len(parts)})" in parts[1]["caption"] and overview.source == "simulated"
-    homogeneity = lc.narrative.homogeneity_section(data, params)
+    homogeneity = lc.sections.homogeneity(a)
     assert list(homogeneity.results) == ["homogeneity_test", "joint_cell_chi_square"] and homogeneity.reading
-    order = lc.narrative.order_section(data, params)
+    order = lc.sections.order(a)
     assert list(order.results) == ["order_test"] and order.finer is None   # no finer stages for a simulation
-    holdout = lc.narrative.backtest_section(data, params)
+    holdout = lc.sections.backtest(a)
     assert holdout.origin == 5 and list(holdout.backtests) == ["stage chain"]
     assert holdout.summary["mean error"].iloc[0] == pytest.approx(holdout.backtests["stage chain"]["chain_error"].mean())
-    time = lc.narrative.time_to_target_section(matrix, data, params)
+    time = lc.sections.time_to_target(a)
     assert time.target_names == "churn" and set(time.results["first_passage_max_gap"]) == {"stage chain"}
     expected = lc.absorption_analysis(np.nan_to_num(matrix.probabilities), data.target).from_distribution(time.entry_mix)
     assert time.summary["mean"] == pytest.approx(expected["mean"])
-    mix = lc.narrative.long_run_mix(np.nan_to_num(matrix.probabilities), data, time.entry_mix)
+    mix = lc.sections.long_run_mix(a)
     assert "quasi-stationary mix (customers not yet churned)" in mix.table["df"]
-    patterns = lc.narrative.pattern_section(matrix, data, params)
+    patterns = lc.sections.patterns(a)
     assert patterns.frame is not None and patterns.frame["probability"].sum() == pytest.approx(1)
-    forecast = lc.narrative.forecast_section(matrix, data, params.forecast_horizon)
+    forecast = lc.sections.forecast(a)
     assert forecast.results["forecast_final_step"]["share"].sum() == pytest.approx(1)
-    values = lc.narrative.stage_value_section(np.nan_to_num(matrix.probabilities), data, time.entry_mix, params)
+    values = lc.sections.stage_values(a)
     assert values.results["entry_value"]["horizon"] == pytest.approx(
         float(time.entry_mix @ values.results["stage_values"].iloc[:, 2]))
-    truth = lc.narrative.truth_section(matrix, data)
+    truth = lc.sections.truth(a)
     check = truth.results["truth_check"]
     assert check["cells"] == int(matrix.allowed.sum())
     assert_states(truth.text, check["cells"], 100 * check["wilson_coverage"], 100 * check["bootstrap_coverage"],
                   places=0)
     assert_states(truth.text, check["max_abs_error"], places=3)
-    finding = lc.narrative.finding(lc.narrative.matrix_summary(matrix, "period"), homogeneity.test, order.test, time,
+    finding = lc.sections.finding(lc.sections.matrix_summary(matrix, "period"), homogeneity.test, order.test, time,
                                    data.panel.states, "period")
     # the first stage's stay rate, both tests (statistic, df, p) and the mean time from entry to churn
-    stay = lc.narrative.matrix_summary(matrix, "period").stay[0]
+    stay = lc.sections.matrix_summary(matrix, "period").stay[0]
     assert finding.startswith(data.panel.states[0])
     assert_states(finding, 100 * stay, homogeneity.test.statistic, order.test.statistic, places=0)
     assert_states(finding, homogeneity.test.df, order.test.df)
@@ -567,24 +567,23 @@ def test_report_sections_say_what_is_missing_without_covariates_rewards_truth_or
     path = tmp_path / "panel.csv"
     panel.to_frame().to_csv(path, index=False)
     params = LifecycleParameters(panel={"path": str(path), "states": ["trial", "regular", "fading", "gone"],
-                                        "absorbing": ["gone"]})
-    data = lc.prepare(params, rng(45))
-    matrix = lc.estimate_transition_matrix(data.panel, allowed=data.allowed, absorbing=data.absorbing)
-    P = np.nan_to_num(matrix.probabilities)
-    covariates = lc.narrative.covariate_section(data, params)
+                                        "absorbing": ["gone"]}, bootstrap_resamples=0)
+    a = lc.analyse(params)
+    matrix = a.matrix
+    covariates = lc.sections.covariates(a)
     assert covariates.source == "not_computed" and covariates.text.startswith("*Not computed:*")
-    values = lc.narrative.stage_value_section(P, data, lc.entry_distribution(data.panel), params)
+    values = lc.sections.stage_values(a)
     assert values.table is None and values.source == "not_computed"
-    truth = lc.narrative.truth_section(matrix, data)
+    truth = lc.sections.truth(a)
     assert truth.results == {} and truth.source == "not_computed"
-    forecast = lc.narrative.forecast_section(matrix, data, 3)
+    forecast = lc.sections.forecast(a)
     assert forecast.forecast is None and forecast.source == "not_computed" and "bootstrap" in forecast.note
-    patterns = lc.narrative.pattern_section(matrix, data, params)
+    patterns = lc.sections.patterns(a)
     assert patterns.frame is None and patterns.source == "not_computed"
-    summary = lc.narrative.matrix_summary(matrix, "period")      # no bootstrap: Wilson only, no nan in the text
+    summary = lc.sections.matrix_summary(matrix, "period")      # no bootstrap: Wilson only, no nan in the text
     assert "Wilson 95% interval" in summary.text and "nan" not in summary.text
-    assert lc.narrative.rates_note(data) is None
-    assert "user's own file" in lc.narrative.panel_overview(data, params).text
+    assert lc.sections.rates(a).text is None
+    assert "user's own file" in lc.sections.panel_overview(a).text
 
 
 # ---------------------------------------------------------------- sentences follow their numbers
@@ -599,13 +598,13 @@ def test_finer_order_sentence_follows_the_statistics():
     coarse = _lr(5000.0, 8, 0.0)
     """Each sentence states the finer test (G², df, p) and the statistic per df before and after (5000 / 8 =
     625); the four cases (falls by most, by less than half, to no evidence, rises) read differently."""
-    most = lc.narrative.finer_order_text(coarse, _lr(200.0, 20, 1e-30), True)
+    most = lc.text.finer_order_text(coarse, _lr(200.0, 20, 1e-30), True)
     assert_states(most, 200.0, 20, 625.0, 10.0)
-    part = lc.narrative.finer_order_text(coarse, _lr(8000.0, 20, 1e-30), True)    # 400 per df: falls by less than half
+    part = lc.text.finer_order_text(coarse, _lr(8000.0, 20, 1e-30), True)    # 400 per df: falls by less than half
     assert_states(part, 8000.0, 20, 625.0, 400.0)
-    gone = lc.narrative.finer_order_text(coarse, _lr(20.0, 20, 0.46), False)
+    gone = lc.text.finer_order_text(coarse, _lr(20.0, 20, 0.46), False)
     assert_states(gone, 20.0, 20, 0.460, 625.0, 1.0)
-    none = lc.narrative.finer_order_text(coarse, _lr(20000.0, 20, 0.0), True)      # 1000 per df: rises
+    none = lc.text.finer_order_text(coarse, _lr(20000.0, 20, 0.0), True)      # 1000 per df: rises
     assert_states(none, 20000.0, 20, 625.0, 1000.0)
     assert len({without_numbers(t) for t in (most, part, gone, none)}) == 4
 
@@ -613,8 +612,8 @@ def test_finer_order_sentence_follows_the_statistics():
 def test_returns_clause_only_when_the_lost_stage_can_be_left():
     absorbing = np.array([[0.6, 0.4], [0.0, 1.0]])
     leaky = np.array([[0.6, 0.4], [0.1, 0.9]])
-    assert lc.narrative.returns_clause(absorbing, (1,)) == ""
-    assert lc.narrative.returns_clause(leaky, (1,))          # a clause only where the lost stage can be left
+    assert lc.text.returns_clause(absorbing, (1,)) == ""
+    assert lc.text.returns_clause(leaky, (1,))          # a clause only where the lost stage can be left
 
 
 def test_panel_gaps_count_missing_periods_and_unbridged_moves():

@@ -9,8 +9,9 @@ chains       absorption (fundamental matrix), stationary mix, forecasts, Pfeifer
              value (`markov_chain_value`), the four relationship patterns, simulation
 forecasting  forecasts with bootstrap bands and the holdout backtest
 covariates   multinomial logit per origin stage with customer-clustered errors
-workflow     report parameters -> panels; plots: the report's figures
-narrative    the report's section functions: fits, key figures, tables and computed prose
+workflow     report parameters -> panels (loading); plots: the report's figures
+analyse      `analyse(params)`: every estimate, test and forecast of the report, computed once
+sections     the report's sections from the analysis (nothing estimates); text: sentences from numbers
 """
 from .aggregates import StageAggregates, is_aggregated, refinement_map  # noqa: F401
 from .panel import (PanelError, StagePanel, count_transitions, customer_transition_counts,  # noqa: F401
@@ -29,4 +30,5 @@ from .covariates import mnlogit_by_origin, origin_rows  # noqa: F401
 from .workflow import LifecycleData, engine_aggregates, prepare, stage_rules_from  # noqa: F401
 from .summaries import (batched_expected_time, pattern_probabilities, pooled_truth, stage_summary,  # noqa: F401
                         time_to_target_table, truth_comparison)
-from . import narrative, plots  # noqa: F401
+from . import plots, sections, text  # noqa: F401
+from .analyse import LifecycleAnalysis, analyse  # noqa: F401
