@@ -17,7 +17,7 @@ import crmresearch as crm
 from crmresearch import clv
 from crmresearch import value_chain as vc
 from crmresearch.models import bgnbd, paretonbd
-from crmresearch.models import covariates
+from crmresearch.models import covariate_likelihoods
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +65,7 @@ def test_without_covariates_the_fits_equal_the_existing_models_on_cdnow(cdnow, o
 
 def test_zero_coefficients_give_the_covariate_free_likelihood(cdnow):
     s, Z = cdnow, _random_covariates(len(cdnow))
-    ours = covariates.BetaGeometricNbdCovariates(s["frequency"], s["recency"], s["T"], Z, Z[["v"]])
+    ours = covariate_likelihoods.BetaGeometricNbdCovariates(s["frequency"], s["recency"], s["T"], Z, Z[["v"]])
     theirs = bgnbd.BgNbdLikelihood(s["frequency"], s["recency"], s["T"])
     theta = (0.4, 5.0, 1.1, 2.0)
     params = ours.internal_start(theta)
@@ -73,11 +73,11 @@ def test_zero_coefficients_give_the_covariate_free_likelihood(cdnow):
 
 
 @pytest.mark.parametrize("build, theta", [
-    (lambda s, Z: covariates.BetaGeometricNbdCovariates(s["frequency"], s["recency"], s["T"], Z, Z[["v"]]),
+    (lambda s, Z: covariate_likelihoods.BetaGeometricNbdCovariates(s["frequency"], s["recency"], s["T"], Z, Z[["v"]]),
      (0.5, 3.0, 1.3, 0.9)),
-    (lambda s, Z: covariates.ParetoNbdCovariates(s["frequency"], s["recency"], s["T"], Z, Z[["v"]]),
+    (lambda s, Z: covariate_likelihoods.ParetoNbdCovariates(s["frequency"], s["recency"], s["T"], Z, Z[["v"]]),
      (0.7, 8.0, 0.9, 14.0)),
-    (lambda s, Z: covariates.GammaGammaCovariates(s["frequency"][s["frequency"] > 0],
+    (lambda s, Z: covariate_likelihoods.GammaGammaCovariates(s["frequency"][s["frequency"] > 0],
                                                   s["monetary_value"][s["frequency"] > 0],
                                                   Z[(s["frequency"] > 0).to_numpy()].reset_index(drop=True)),
      (4.0, 2.5, 20.0)),

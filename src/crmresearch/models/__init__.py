@@ -10,6 +10,10 @@ gammagamma   Gamma-Gamma spend (Fader, Hardie & Lee 2005; Colombo & Jiang 1999)
 retention    sBG and BdW contractual retention (Fader & Hardie 2007; Fader et al. 2018), DERL
 bgbb         BG/BB discrete-time buying (Fader, Hardie & Shang 2010)
 segmented    broken-line regression with an estimated breakpoint (Muggeo 2003) and Davies' test
+covariates   the purchase and spend models with time-invariant covariates (Fader & Hardie 2007 note):
+             fitting and results; their likelihoods are in covariate_likelihoods
+purchases    what BG/NBD and Pareto/NBD share (predictions by name, discounted purchases, quadrature)
+base         the one results core, the likelihood base class, collapsing rows, multistart and polish
 """
 
 from .base import FailedFit, FittedModel, IntervalResult, ModelResults, collapse_rows
