@@ -124,3 +124,25 @@ def test_covariates_are_an_option_of_the_same_model(rfm):
     assert lower < 0 < upper
     with pytest.raises(ValueError, match="not in the data"):
         crm.BetaGeoNBD(dropout_covariates=["nope"]).fit(data)
+
+
+def test_the_segmented_and_transition_matrix_models_share_the_core():
+    """The broken line recovers a known breakpoint inside its interval; the transition matrix recovers known
+    probabilities inside their Wilson intervals; both print the same summary."""
+    from crmresearch import lifecycle as lc
+
+    rng = np.random.default_rng(7)
+    x = rng.integers(1, 11, 2000).astype(float)
+    y = 1.0 + 0.8 * np.minimum(x, 6.0) + rng.normal(0, 1, x.size)
+    broken = crm.SegmentedRegression().fit(x, y)
+    lower, upper = broken.conf_int().loc["breakpoint"]
+    assert broken.converged and lower < 6.0 < upper and broken.nobs == 2000
+    assert broken.aic == pytest.approx(-2 * broken.llf + 2 * 5) and "breakpoint" in str(broken.summary())
+    P = np.array([[0.7, 0.3, 0.0], [0.2, 0.6, 0.2], [0.0, 0.0, 1.0]])
+    panel = lc.simulate_panel(P, [1, 0, 0], 3000, 8, rng, absorbing=[2])
+    matrix = crm.TransitionMatrixModel(allowed=P > 0, absorbing=[2]).fit(panel)
+    ci = matrix.conf_int(0.01)
+    truth = pd.Series({"0 -> 0": 0.7, "0 -> 1": 0.3, "1 -> 0": 0.2, "1 -> 1": 0.6, "1 -> 2": 0.2})
+    assert list(matrix.params.index) == list(truth.index) and matrix.df_model == 3
+    assert ((ci["lower"] < truth) & (truth < ci["upper"])).all()
+    assert matrix.nobs == int(matrix.counts.sum()) and "0 -> 1" in str(matrix.summary())

@@ -20,12 +20,14 @@ _LAZY_SUBMODULES = {
 }
 # The models a researcher fits in a notebook: crm.BetaGeoNBD().fit(rfm).summary()
 _MODELS = {"BetaGeoNBD", "ParetoNBD", "GammaGamma", "ShiftedBetaGeometric", "BetaDiscreteWeibull",
-           "BetaGeoBetaBinomial", "TransitionMatrixModel", "SegmentedRegression", "CeilingModel"}
+           "BetaGeoBetaBinomial", "TransitionMatrixModel", "SegmentedRegression"}
 
 
 def __getattr__(name: str):
     if name in _LAZY_SUBMODULES:
         return importlib.import_module(f"{__name__}.{name}")
+    if name == "TransitionMatrixModel":
+        return importlib.import_module(f"{__name__}.lifecycle").TransitionMatrixModel
     if name in _MODELS:
         return getattr(importlib.import_module(f"{__name__}.models"), name)
     if name == "rfm_summary":

@@ -16,7 +16,7 @@ sections     the report's sections from the analysis (nothing estimates); text: 
 from .aggregates import StageAggregates, is_aggregated, refinement_map  # noqa: F401
 from .panel import (PanelError, StagePanel, count_transitions, customer_transition_counts,  # noqa: F401
                     period_codes_from, transition_counts)
-from .estimation import (TransitionMatrix, bootstrap_count_tables, entry_distribution,  # noqa: F401
+from .estimation import (TransitionMatrix, TransitionMatrixModel, bootstrap_count_tables, entry_distribution,  # noqa: F401
                          estimate_transition_matrix, ml_probabilities)
 from .stages import (StageRules, assign_stages, finer_rules, monthly_activity, stage_revenue,  # noqa: F401
                      state_map)

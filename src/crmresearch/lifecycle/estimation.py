@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from .. import config
+from ..models.base import results_summary
 from ..stats import wilson_interval
 from .aggregates import is_aggregated
 from .panel import StagePanel, customer_transition_counts, transition_counts
@@ -74,6 +75,92 @@ class TransitionMatrix:
         return {"states": list(self.states), "counts": self.counts, "probabilities": self.probabilities,
                 "wilson_lower": self.wilson_lower, "wilson_upper": self.wilson_upper,
                 "boot_lower": self.boot_lower, "boot_upper": self.boot_upper}
+
+    # ---------------------------------------------------------------- the results core of every model
+
+    name = "Transition matrix"
+    converged = True
+    failure = None
+
+    def _free(self):
+        """(row, column) of every estimated cell: allowed, in a row that is neither absorbing nor unobserved."""
+        free = self.allowed & (self.row_totals > 0)[:, None]
+        free[list(self.absorbing)] = False
+        return np.nonzero(free)
+
+    @property
+    def params(self) -> pd.Series:
+        """The estimated probabilities, named 'from -> to'."""
+        i, j = self._free()
+        names = [f"{self.states[a]} -> {self.states[b]}" for a, b in zip(i, j)]
+        return pd.Series(self.probabilities[i, j], index=names)
+
+    @property
+    def bse(self) -> pd.Series:
+        """Binomial standard errors sqrt(p(1 - p) / n_i) of each estimated cell."""
+        i, j = self._free()
+        p = self.probabilities[i, j]
+        return pd.Series(np.sqrt(p * (1 - p) / self.row_totals[i]), index=self.params.index)
+
+    def conf_int(self, alpha: float = 1 - config.CONFIDENCE) -> pd.DataFrame:
+        """Wilson score intervals of each estimated cell at level 1 - alpha (rows are multinomial given n_i)."""
+        i, j = self._free()
+        lo, hi = wilson_interval(self.counts[i, j], self.row_totals[i], 1 - alpha)
+        return pd.DataFrame({"lower": lo, "upper": hi}, index=self.params.index)
+
+    @property
+    def llf(self) -> float:
+        """Σ n_ij log p_ij over the estimated cells (the multinomial log-likelihood up to a constant)."""
+        i, j = self._free()
+        n = self.counts[i, j]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return float(np.sum(np.where(n > 0, n * np.log(self.probabilities[i, j]), 0.0)))
+
+    @property
+    def nobs(self) -> int:
+        """Observed transitions."""
+        return int(self.counts.sum())
+
+    @property
+    def df_model(self) -> int:
+        """Free probabilities: estimated cells less one per estimated row."""
+        i, _ = self._free()
+        return int(i.size - np.unique(i).size)
+
+    @property
+    def aic(self) -> float:
+        return -2 * self.llf + 2 * self.df_model
+
+    @property
+    def bic(self) -> float:
+        return -2 * self.llf + np.log(self.nobs) * self.df_model
+
+    def summary(self, alpha: float = 1 - config.CONFIDENCE):
+        return results_summary(self, alpha, "Maximum-likelihood estimates n_ij / n_i; binomial standard errors and "
+                                            "Wilson intervals (see boot_lower/boot_upper for the customer bootstrap).")
+
+    def _repr_html_(self) -> str:
+        return self.summary().as_html()
+
+
+class TransitionMatrixModel:
+    """The first-order transition matrix of a stage panel: ``TransitionMatrixModel().fit(panel)`` gives a
+    `TransitionMatrix` with the results core of every model, plus Wilson and (with
+    `bootstrap_resamples`) customer-cluster bootstrap intervals. `allowed`: S x S booleans, False for
+    structural zeros; `absorbing`: stage codes whose rows are the identity."""
+
+    def __init__(self, allowed=None, absorbing=(), confidence: float = config.CONFIDENCE, bootstrap_resamples: int = 0,
+                 seed: int = config.DEFAULT_SEED):
+        self.allowed, self.absorbing, self.confidence = allowed, absorbing, confidence
+        self.bootstrap_resamples, self.seed = bootstrap_resamples, seed
+
+    def __repr__(self) -> str:
+        return "TransitionMatrixModel()"
+
+    def fit(self, panel: StagePanel) -> "TransitionMatrix":
+        return estimate_transition_matrix(panel, allowed=self.allowed, absorbing=self.absorbing,
+                                          confidence=self.confidence, n_boot=self.bootstrap_resamples,
+                                          rng=np.random.default_rng(self.seed))
 
 
 def ml_probabilities(counts, allowed=None, absorbing=()) -> np.ndarray:
