@@ -341,7 +341,7 @@ def test_dick_basu_and_apostle_shares_sum_to_one():
 def test_user_survey_with_column_mapping(tmp_path):
     """A user's CSV runs through the parameter schema: items averaged, churn flipped to repurchase."""
     from crmresearch.parameters.satisfaction_loyalty import SatisfactionLoyaltyParameters
-    from crmresearch.satisfaction import analysis
+    from crmresearch.satisfaction.data import load_report_data
 
     df = simulation.simulate_market(simulation.scenario("competitive", n=300), seed=2)
     user = pd.DataFrame({"id": np.arange(300) + 1000, "s1": df["sat1"], "s2": df["sat2"], "again": df["choose_again"],
@@ -354,7 +354,7 @@ def test_user_survey_with_column_mapping(tmp_path):
         "path": str(path), "id_column": "id", "satisfaction": ["s1", "s2"], "loyalty": ["again", "nps"],
         "repurchase": "again", "recommendation": "nps", "behaviour": "churned", "behaviour_means": "churned",
         "switching_cost": "lock_in", "attributes": ["price", "delight"]})
-    data = analysis.load_report_data(params)
+    data = load_report_data(params)
     assert data.has_behaviour and data.n == 300
     assert data.frame["satisfaction"].to_numpy() == pytest.approx(df[["sat1", "sat2"]].mean(axis=1).to_numpy())
     assert (data.frame["repurchased"].astype(bool) == df["repurchased"]).all()
@@ -363,7 +363,7 @@ def test_user_survey_with_column_mapping(tmp_path):
     user.loc[5, "churned"] = 2
     user.to_csv(path, index=False)
     with pytest.raises(crm.datasets.DataValidationError, match="churned"):
-        analysis.load_report_data(params)
+        load_report_data(params)
 
 
 def test_parameters_need_exactly_one_source():
@@ -379,11 +379,11 @@ def test_parameters_need_exactly_one_source():
 
 def _simulated_report_data(**overrides):
     from crmresearch.parameters.satisfaction_loyalty import SatisfactionLoyaltyParameters
-    from crmresearch.satisfaction import analysis
+    from crmresearch.satisfaction.data import load_report_data
 
     params = SatisfactionLoyaltyParameters(survey=None, simulation={"scenario": "competitive", "n": 400},
                                            scenario_n=300, **overrides)
-    return params, analysis.load_report_data(params)
+    return params, load_report_data(params)
 
 
 def test_expected_curve_is_the_straight_latent_line_seen_through_the_ceiling():
@@ -404,13 +404,14 @@ def test_expected_curve_is_the_straight_latent_line_seen_through_the_ceiling():
 def test_sections_record_behaviour_results_only_when_behaviour_is_observed():
     import dataclasses
 
-    from crmresearch.satisfaction import analysis
+    from crmresearch.satisfaction import sections
+    from crmresearch.satisfaction.analyse import SatisfactionAnalysis, classify_loyalty, count_trap, jones_sasser_ratios
 
     params, data = _simulated_report_data(simulated_illustrations=True)
     assert data.has_behaviour
     frame = data.frame
     satisfied = frame["satisfaction"].to_numpy() >= params.satisfied_min
-    trap = analysis.trap_section(data, params)
+    trap = sections.trap(SatisfactionAnalysis(params, data, trap=count_trap(data, params)))
     assert list(trap.results) == ["trap_intention", "trap_behaviour"]
     assert list(trap.table["df"]["basis"]) == ["would not choose again"] * 3 + ["defected"] * 3
     defected = ~frame["repurchased"].to_numpy(bool)
@@ -420,19 +421,21 @@ def test_sections_record_behaviour_results_only_when_behaviour_is_observed():
         return [round(100 * p.estimate, 1), 95, round(100 * p.lower, 1), round(100 * p.upper, 1)]
     stated_numbers = pct(trap.intention.satisfied_who_defect) + pct(trap.intention.defectors_who_were_satisfied)
     assert numbers(trap.text) == stated_numbers + [round(100 * trap.behaviour.defectors_who_were_satisfied.estimate, 1)]
-    js = analysis.jones_sasser_section(data, frame["choose_again"].to_numpy() >= params.top_box_min, params)
+    js = sections.jones_sasser(SatisfactionAnalysis(params, data, jones_sasser=jones_sasser_ratios(
+        data, frame["choose_again"].to_numpy() >= params.top_box_min, params)))
     assert list(js.results) == ["jones_sasser_top_box", "jones_sasser_repurchase"]
-    types = analysis.loyalty_types_section(data, params)
+    types = sections.loyalty_types(SatisfactionAnalysis(params, data, loyalty_types=classify_loyalty(data, params)))
     assert types.source_label == data.label and types.dick_basu["count"].sum() == data.n
     assert types.source == "simulated" and types.heading is None      # a simulation variant's own data
 
     stated_only = dataclasses.replace(data, has_behaviour=False, source="survey")
-    trap = analysis.trap_section(stated_only, params)
+    trap = sections.trap(SatisfactionAnalysis(params, stated_only, trap=count_trap(stated_only, params)))
     assert list(trap.results) == ["trap_intention"] and set(trap.table["df"]["basis"]) == {"would not choose again"}
     assert numbers(trap.text) == stated_numbers            # no behavioural figure without behaviour
-    assert list(analysis.jones_sasser_section(stated_only, np.zeros(data.n, bool), params).results) == \
-        ["jones_sasser_top_box"]
-    types = analysis.loyalty_types_section(stated_only, params)
+    assert list(sections.jones_sasser(SatisfactionAnalysis(params, stated_only, jones_sasser=jones_sasser_ratios(
+        stated_only, np.zeros(data.n, bool), params))).results) == ["jones_sasser_top_box"]
+    types = sections.loyalty_types(SatisfactionAnalysis(params, stated_only,
+                                                        loyalty_types=classify_loyalty(stated_only, params)))
     assert types.source_label == "the simulated competitive market" and types.source == "simulated"
     assert "Simulated illustration" in types.heading and "Simulated illustration" in types.table["caption"]
     assert types.dick_basu["count"].sum() == params.scenario_n
@@ -440,39 +443,42 @@ def test_sections_record_behaviour_results_only_when_behaviour_is_observed():
 
     # Without `simulated_illustrations` nothing simulated stands in for the survey: the section says why.
     params_off = params.model_copy(update={"simulated_illustrations": False})
-    off = analysis.loyalty_types_section(stated_only, params_off)
+    off = sections.loyalty_types(SatisfactionAnalysis(params_off, stated_only,
+                                                      loyalty_types=classify_loyalty(stated_only, params_off)))
     assert off.source == "not_computed" and "behaviour" in off.note and off.results == {}
 
 
 def test_size_check_switched_off_records_nothing():
-    from crmresearch.satisfaction import analysis
+    from crmresearch.satisfaction import sections
+    from crmresearch.satisfaction.analyse import SatisfactionAnalysis, check_size
 
     params, _ = _simulated_report_data(size_check_samples=0)
-    section = analysis.size_check_section(None, None, (1, 10), params)
+    section = sections.size_check(SatisfactionAnalysis(params, size=check_size(None, None, (1, 10), params)))
     assert section.size is None and section.results == {} and "switched off" in section.text
     assert section.source == "not_computed"
 
 
 def test_model_choice_and_retention_sentences_state_the_computed_values():
-    from crmresearch.satisfaction import analysis
+    from crmresearch.satisfaction import text as sat_text
+    from crmresearch.satisfaction.analyse import best_models, slope_range
 
     models = pd.DataFrame({"model": ["linear", "spline", "broken line"], "aic": [3.0, 1.0, 2.0],
                            "bic": [1.0, 3.0, 2.0], "cv_rmse": [0.3, 0.2, 0.1]})
-    best = analysis.best_models(models)
+    best = best_models(models)
     assert best == {"aic": "spline", "bic": "linear", "cv_rmse": "broken line"}
     # the models each criterion prefers, in the order AIC, BIC, cross-validation (bold values, not wording)
-    assert re.findall(r"\*\*(.+?)\*\*", analysis.model_choice_sentence(best)) == ["spline", "linear", "broken line"]
-    assert analysis.slope_range(pd.DataFrame({"slope": [0.4, -0.1, 0.9]})) == [-0.1, 0.9]
+    assert re.findall(r"\*\*(.+?)\*\*", sat_text.model_choice_text(best)) == ["spline", "linear", "broken line"]
+    assert slope_range(pd.DataFrame({"slope": [0.4, -0.1, 0.9]})) == [-0.1, 0.9]
 
     table = pd.DataFrame({"market": ["with switching cost", "switching cost removed"],
                           "customers": ["dissatisfied", "dissatisfied"], "retention": [0.9, 0.25]})
-    text = analysis.switching_cost_sentence(table, 7)
+    text = sat_text.switching_cost_removal_text(table, 7)
     assert numbers(text) == [90.0, 7, 25.0]       # retention with the cost, the SAT cut-off, retention without
 
     curves = pd.DataFrame([{"scenario": s, "level": float(level), "share": share}
                            for s, shares in (("competitive", (0.2, 0.8)), ("intermediate", (0.5, 0.9)),
                                              ("monopoly", (0.95, 0.97)))
                            for level, share in zip((8, 10), shares)])
-    text = analysis.competitiveness_sentence(curves, 7, 9, 10)
+    text = sat_text.competitiveness_text(curves, 7, 9, 10)
     # per SAT level, retention in the competitive, intermediate and monopoly markets
     assert numbers(text) == [8, 20, 50, 95, 10, 80, 90, 97]

@@ -9,6 +9,7 @@ section sources and rows in results.json, and that no table or sentence shows "n
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 from pathlib import Path
@@ -19,12 +20,14 @@ import pytest
 
 from crmresearch import config, datasets, parameters, stats
 from crmresearch.parameters import ParameterFileError
-from crmresearch.satisfaction import analysis, topbox
+from crmresearch.satisfaction import data as survey_data, sections as sat_sections, text as sat_text, topbox
+from crmresearch.satisfaction.analyse import SatisfactionAnalysis
 from crmresearch.sections import Section
 
 from conftest import run_cli
 from textnumbers import assert_omits, assert_states, numbers
 
+analyse_module = importlib.import_module("crmresearch.satisfaction.analyse")   # the module, not the function
 SURVEYS = config.PROJECT_DIR / "tests" / "data" / "surveys"
 PARAMS = sorted(SURVEYS.glob("*.yaml"))
 
@@ -134,9 +137,10 @@ def _checks(survives: bool, naive: bool, failed: bool = False):
     from types import SimpleNamespace
 
     if failed:
-        return analysis.CeilingChecks(None, None, None, None, None, None, "no convergence")
+        return analyse_module.CeilingChecks(None, None, None, None, None, None, "no convergence")
     flat = SimpleNamespace(naive_p_value=0.001 if naive else 0.4, calibrated_p_value=0.01 if survives else 0.3)
-    return analysis.CeilingChecks(None, None, flat, {"survives": survives, "naive_rejects": naive, "text": "v"}, None)
+    return analyse_module.CeilingChecks(None, None, flat, {"survives": survives, "naive_rejects": naive, "text": "v"},
+                                        None)
 
 
 def _trap(successes=30, n=100):
@@ -149,15 +153,15 @@ def _trap(successes=30, n=100):
 def test_the_one_line_finding_follows_the_verdict():
     """A ceiling verdict quotes the naive and calibrated p-values, not the breakpoint; a real bend quotes the
     breakpoint and its interval; each states the trap share and its cut-off (numbers, not wording)."""
-    ceiling = analysis.one_line_finding(_broken(), _checks(False, True), _trap(), 7)
+    ceiling = sat_text.finding_text(_broken(), _checks(False, True), _trap(), 7)
     assert numbers(ceiling) == [0.001, 0.300, 30, 7]
-    real = analysis.one_line_finding(_broken(), _checks(True, True), _trap(), 7)
+    real = sat_text.finding_text(_broken(), _checks(True, True), _trap(), 7)
     assert numbers(real)[:4] == [7.4, 95, 6.4, 8.3] and numbers(real)[-2:] == [30, 7]
     assert_states(real, 0.010)
-    none = analysis.one_line_finding(_broken(), _checks(False, False), _trap(), 7)
+    none = sat_text.finding_text(_broken(), _checks(False, False), _trap(), 7)
     assert numbers(none) == [0.400, 0.300, 30, 7]
     assert none != ceiling.replace("0.001", "0.400")            # no bend is not the ceiling verdict
-    failed = analysis.one_line_finding(_broken(), _checks(False, False, failed=True), _trap(0, 0), 5)
+    failed = sat_text.finding_text(_broken(), _checks(False, False, failed=True), _trap(0, 0), 5)
     assert numbers(failed) == [5] and "nan" not in failed
 
 
@@ -165,10 +169,10 @@ def test_the_breakpoint_sentence_never_says_flattens_and_flags_an_undetermined_b
     from types import SimpleNamespace
 
     davies = SimpleNamespace(p_value=0.01, statistic=3.0, grid=np.arange(10))
-    text = analysis.breakpoint_sentence(_broken(), davies, (1, 10))
+    text = sat_text.breakpoint_text(_broken(), davies, (1, 10))
     assert "flattens" not in text
     assert_states(text, 7.40, 6.40, 8.30, 0.80, 0.60, 1.00, 0.30, 0.10, 0.50, 0.010, 3.00, 10)
-    loose = analysis.breakpoint_sentence(_broken(4.0, (-30.8, 38.8)), davies, (1, 7))
+    loose = sat_text.breakpoint_text(_broken(4.0, (-30.8, 38.8)), davies, (1, 7))
     assert_states(loose, 4.00, -30.80, 38.80, 1, 7)      # the interval and the observed range it leaves
     assert len(loose) > len(text)                        # the undetermined breakpoint is flagged
 
@@ -177,12 +181,12 @@ def test_undefined_ratios_are_written_as_undefined():
     nobody = topbox.jones_sasser_ratio(np.array([5.0, 6, 6]), np.array([True, False, True]), 7, 5)
     assert nobody.undefined_reason == "no respondent is completely satisfied"
     assert nobody.as_dict()["ratio"] is None
-    text = analysis.jones_sasser_text(nobody, None, 7, 5, 7, 0.95)
+    text = sat_text.jones_sasser_text(nobody, None, 7, 5, 7, 0.95)
     assert "**undefined**" in text and "nan" not in text
     assert_states(text, 0, 7, 66.7, 3, 5)
     defined = topbox.jones_sasser_ratio(np.array([7.0, 7, 6, 6, 5]), np.array([True, True, True, False, False]), 7, 5)
     assert defined.undefined_reason is None
-    shown = analysis.jones_sasser_text(defined, None, 7, 5, 7, 0.9)
+    shown = sat_text.jones_sasser_text(defined, None, 7, 5, 7, 0.9)
     r = defined.as_dict()
     assert_states(shown, 2, 100.0, 33.3, 3, 90)
     assert_states(shown, r["ratio"], r["ci_lower"], r["ci_upper"], places=1)     # 3.0 (90% CI 0.6–14.9)
@@ -190,8 +194,8 @@ def test_undefined_ratios_are_written_as_undefined():
 
 def test_nps_only_on_a_0_to_10_item_otherwise_the_net_top_box_score():
     score = stats.net_promoter_score(np.array([7, 7, 1, 4, 6]), 0.95, 7, 4)
-    nps = analysis.net_score_text(analysis.NetScore(score, True, 9, 6, "0–10", 0, 0.95))
-    net = analysis.net_score_text(analysis.NetScore(score, False, 7, 4, "1–7", 1, 0.95))
+    nps = sat_text.net_score_text(analyse_module.NetScore(score, True, 9, 6, "0–10", 0, 0.95))
+    net = sat_text.net_score_text(analyse_module.NetScore(score, False, 7, 4, "1–7", 1, 0.95))
     assert_states(nps, score.nps, score.lower, score.upper, score.promoters, score.detractors, places=1)
     assert_states(nps, 9, 6)                                  # the NPS cut-offs on 0-10
     assert_states(net, score.nps, score.lower, score.upper, places=1)
@@ -209,10 +213,10 @@ def test_the_switching_cost_sentence_follows_the_interaction():
     for high_slope, word in ((0.1, "**less**"), (1.5, "**more**")):
         loyalty = np.where(cost > 5, 2 + high_slope * sat, 2 + 0.8 * sat) + 0.3 * rng.standard_normal(400)
         r = switching_cost_by_satisfaction(sat, loyalty, cost, loyalty, 6, 7, "'would choose again'")
-        assert word in analysis.switching_cost_text(r)
+        assert word in sat_text.switching_cost_text(r)
     same = np.where(cost > 5, 2 + 0.8 * sat, 2 + 0.8 * sat) + 2 * rng.standard_normal(400)
     r = switching_cost_by_satisfaction(sat, same, cost, same, 6, 7, "'would choose again'")
-    assert "cannot tell the two slopes apart" in analysis.switching_cost_text(r)
+    assert "cannot tell the two slopes apart" in sat_text.switching_cost_text(r)
     with pytest.raises(ValueError, match="at least 5 in each"):
         switching_cost_by_satisfaction(sat, same, np.full(400, 2.0), same, 6, 7, "x")
 
@@ -368,16 +372,17 @@ def test_a_model_that_does_not_fit_is_reported_and_the_finding_does_without_it(m
     def no_fit(*args, **kwargs):
         raise ceiling.ModelFitError("the censored regression did not converge from 3 starting points")
 
-    monkeypatch.setattr(analysis, "fit_ceiling_aware", no_fit)
+    monkeypatch.setattr(analyse_module, "fit_ceiling_aware", no_fit)
     params = SatisfactionLoyaltyParameters(n_null_simulations=99, size_check_samples=5)
     x = np.repeat(np.arange(1.0, 11), 5)
-    checks = analysis.ceiling_checks(x, np.clip(x + 1, 1, 10), (1, 10), 6.0, np.linspace(1, 10, 5), params)
-    section = checks.as_section("data", x.size)
+    checks = analyse_module.ceiling_checks(x, np.clip(x + 1, 1, 10), (1, 10), 6.0, np.linspace(1, 10, 5), params)
+    section = sat_sections.ceiling(SatisfactionAnalysis(params, checks=checks))
     assert section.source == "failed" and "did not converge" in section.note and "tried" in section.note
-    assert section.results == {} and "Verdict.** None" in checks.verdict_text
-    size = analysis.size_check_section(x, checks.flat, (1, 10), params)
+    assert section.results == {} and "Verdict.** None" in sat_text.verdict_text(checks)
+    size = sat_sections.size_check(SatisfactionAnalysis(params, size=analyse_module.check_size(x, checks.flat, (1, 10),
+                                                                                               params)))
     assert size.source == "not_computed"
-    finding = analysis.one_line_finding(_broken(), checks, _trap(), 7)
+    finding = sat_text.finding_text(_broken(), checks, _trap(), 7)
     assert "did not fit" in finding and "7.4" not in finding
 
 
@@ -386,16 +391,16 @@ def test_the_introduction_says_what_this_variant_does():
 
     from crmresearch.parameters.satisfaction_loyalty import SatisfactionLoyaltyParameters
 
-    mobi = analysis.load_report_data(SatisfactionLoyaltyParameters())
-    off = analysis.introduction(mobi, False)
+    mobi = survey_data.load_report_data(SatisfactionLoyaltyParameters())
+    off = sat_text.introduction_text(mobi, False)
     assert "no observed behaviour and no switching-cost item" in off and "say so where they would be" in off
     assert "switched off" in off and "show a simulated market" not in off
-    assert "shows a simulated market instead" in analysis.introduction(mobi, True)
+    assert "shows a simulated market instead" in sat_text.introduction_text(mobi, True)
     full = dataclasses.replace(mobi, has_behaviour=True, frame=mobi.frame.assign(switching_cost=1.0))
-    assert "The data have no" not in analysis.introduction(full, False)
-    simulated = analysis.load_report_data(SatisfactionLoyaltyParameters(survey=None,
+    assert "The data have no" not in sat_text.introduction_text(full, False)
+    simulated = survey_data.load_report_data(SatisfactionLoyaltyParameters(survey=None,
                                                                        simulation={"scenario": "monopoly"}))
-    assert "The data are simulated" in analysis.introduction(simulated, True)
+    assert "The data are simulated" in sat_text.introduction_text(simulated, True)
 
 
 def test_sections_with_too_few_complete_rows_are_not_computed(tmp_path):
@@ -410,12 +415,14 @@ def test_sections_with_too_few_complete_rows_are_not_computed(tmp_path):
     params = SatisfactionLoyaltyParameters(survey={
         "path": str(path), "satisfaction": ["s"], "loyalty": ["l"], "repurchase": "r", "recommendation": "n",
         "scale": {"low": 1, "high": 7}, "missing_codes": [-99]})
-    data = analysis.load_report_data(params)
-    summary = analysis.describe_data(data, params)
+    data = survey_data.load_report_data(params)
+    summary = sat_sections.data(SatisfactionAnalysis(params, data, summary=analyse_module.describe_data(data, params)))
     assert summary.rows_used == 40 and "of the 3 who answer 'would choose again'" in summary.text
-    top = analysis.top_box_shares(data, params)
-    for section in (analysis.jones_sasser_section(data, top.shares.choose_top, params),
-                    analysis.nps_section(data, params), analysis.trap_section(data, params)):
+    top = analyse_module.top_box_shares(data, np.linspace(1, 7, 121), params)
+    parts = SatisfactionAnalysis(params, data, nps=analyse_module.net_scores(data, params),
+                                 jones_sasser=analyse_module.jones_sasser_ratios(data, top.choose_top, params),
+                                 trap=analyse_module.count_trap(data, params))
+    for section in (sat_sections.jones_sasser(parts), sat_sections.nps(parts), sat_sections.trap(parts)):
         assert section.source == "not_computed" and "at least 10" in section.note and section.results == {}
-    trap = analysis.trap_section(data, params)
-    assert "too few respondents" in analysis.one_line_finding(None, _checks(False, False, failed=True), trap, 5)
+    trap = analyse_module.count_trap(data, params)
+    assert "too few respondents" in sat_text.finding_text(None, _checks(False, False, failed=True), trap, 5)

@@ -1,4 +1,5 @@
-"""Figures of the satisfaction-loyalty report; each takes computed results and returns a Figure."""
+"""Figures of the satisfaction-loyalty report; each takes computed results (a section record or the
+`SatisfactionAnalysis`) and returns a Figure."""
 
 from __future__ import annotations
 
@@ -79,20 +80,34 @@ def plot_marginal_effects(spline_slopes: pd.DataFrame, broken_line):
     return fig
 
 
-def ceiling_figure(x, y, binned: pd.DataFrame, section, scale, x_scale=None):
+def curves_figure(analysis):
+    """`plot_curves` from the analysis: the respondents, band means, straight line, spline and broken line."""
+    c, data = analysis.curve, analysis.data
+    return plot_curves(c.sat, c.loyalty, c.binned, c.linear, c.spline_prediction, c.broken, data.scale,
+                       data.satisfaction_scale)
+
+
+def slopes_figure(analysis):
+    """`plot_marginal_effects` from the analysis: the spline's slope and the broken line's two slopes."""
+    return plot_marginal_effects(analysis.models.spline_slopes, analysis.curve.broken)
+
+
+def ceiling_figure(section, analysis):
     """`plot_ceiling` from a ceiling section (a placeholder when the censored model did not fit)."""
-    checks = section.checks
+    checks, c, data = section.checks, analysis.curve, analysis.data
     if checks.censored is None:
         return placeholder(section, "The ceiling figure")
-    return plot_ceiling(x, y, binned, checks.expected, checks.censored, scale, x_scale)
+    return plot_ceiling(c.sat, c.loyalty, c.binned, checks.expected, checks.censored, data.scale,
+                        data.satisfaction_scale)
 
 
-def null_figure(section, davies, alpha: float):
+def null_figure(section, analysis):
     """The calibrated null distribution with the naive Davies critical value at level `alpha` beside it."""
     checks = section.checks
     if checks.flat is None:
         return placeholder(section, "The null distribution")
-    return plot_null_distribution(checks.flat, davies_critical_value(davies.variation, alpha))
+    return plot_null_distribution(checks.flat, davies_critical_value(analysis.curve.davies.variation,
+                                                                     analysis.params.alpha))
 
 
 def plot_ceiling(x, y, binned: pd.DataFrame, expected: pd.DataFrame, ceiling_fit, scale, x_scale=None):
@@ -159,6 +174,11 @@ def plot_top_box(series: list[tuple[str, pd.DataFrame, pd.DataFrame]]):
     ax.set_ylim(-2, 102)
     ax.legend(fontsize=7, loc="upper left")
     return fig
+
+
+def top_box_figure(analysis):
+    """`plot_top_box` from the analysis: shares by SAT level and logistic curves of both outcomes."""
+    return plot_top_box(analysis.top_box.series)
 
 
 def plot_nps_by_band(table: pd.DataFrame, is_nps: bool = True):
