@@ -146,3 +146,16 @@ def test_the_segmented_and_transition_matrix_models_share_the_core():
     assert list(matrix.params.index) == list(truth.index) and matrix.df_model == 3
     assert ((ci["lower"] < truth) & (truth < ci["upper"])).all()
     assert matrix.nobs == int(matrix.counts.sum()) and "0 -> 1" in str(matrix.summary())
+
+
+def test_the_ceiling_model_recovers_a_latent_slope_that_rounding_and_the_ceiling_hide():
+    """Answers rounded to 1-10 and clipped at the top: the censored regression recovers the latent slope
+    inside its interval, where least squares on the answers is biased towards zero."""
+    rng = np.random.default_rng(11)
+    x = rng.integers(1, 11, 3000).astype(float)
+    y = np.clip(np.round(1.0 + 1.1 * x + rng.normal(0, 1.5, x.size)), 1, 10)
+    fit = crm.CeilingModel(scale=(1, 10)).fit(x, y)
+    lower, upper = fit.conf_int()[1]
+    assert fit.converged and fit.failure is None and lower < 1.1 < upper
+    assert np.polyfit(x, y, 1)[0] < lower                      # the naive slope is flattened by the ceiling
+    assert fit.nobs == 3000 and np.isfinite(fit.llf) and "slope" in str(fit.summary())

@@ -20,14 +20,16 @@ _LAZY_SUBMODULES = {
 }
 # The models a researcher fits in a notebook: crm.BetaGeoNBD().fit(rfm).summary()
 _MODELS = {"BetaGeoNBD", "ParetoNBD", "GammaGamma", "ShiftedBetaGeometric", "BetaDiscreteWeibull",
-           "BetaGeoBetaBinomial", "TransitionMatrixModel", "SegmentedRegression"}
+           "BetaGeoBetaBinomial", "SegmentedRegression"}
+# models whose estimators work on a topic's data (a stage panel; a survey scale)
+_TOPIC_MODELS = {"TransitionMatrixModel": "lifecycle", "CeilingModel": "satisfaction"}
 
 
 def __getattr__(name: str):
     if name in _LAZY_SUBMODULES:
         return importlib.import_module(f"{__name__}.{name}")
-    if name == "TransitionMatrixModel":
-        return importlib.import_module(f"{__name__}.lifecycle").TransitionMatrixModel
+    if name in _TOPIC_MODELS:
+        return getattr(importlib.import_module(f"{__name__}.{_TOPIC_MODELS[name]}"), name)
     if name in _MODELS:
         return getattr(importlib.import_module(f"{__name__}.models"), name)
     if name == "rfm_summary":
@@ -36,7 +38,7 @@ def __getattr__(name: str):
 
 
 def __dir__():
-    return sorted([*globals(), *_LAZY_SUBMODULES, *_MODELS, "rfm_summary"])
+    return sorted([*globals(), *_LAZY_SUBMODULES, *_MODELS, *_TOPIC_MODELS, "rfm_summary"])
 
 
-__all__ = ["__version__", "rfm_summary", *sorted(_LAZY_SUBMODULES), *sorted(_MODELS)]
+__all__ = ["__version__", "rfm_summary", *sorted(_LAZY_SUBMODULES), *sorted(_MODELS), *sorted(_TOPIC_MODELS)]

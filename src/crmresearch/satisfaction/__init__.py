@@ -11,7 +11,7 @@ apostle map, loyalty sources, switching cost).
 """
 
 from .attributes import attribute_response_curves, penalty_reward
-from .ceiling import (CensoredRegression, calibrated_flat_zone_test, fit_ceiling_aware, fit_censored_linear,
+from .ceiling import (CeilingModel, CensoredRegression, calibrated_flat_zone_test, fit_ceiling_aware, fit_censored_linear,
                       ordered_logit_kink)
 from .curves import binned_means, compare_models, fit_linear, fit_spline, satisfaction_bands
 from .loyalty_types import (apostle_map, competitiveness_curves, dick_basu, source_positions,
@@ -23,7 +23,7 @@ from .topbox import jones_sasser_ratio, logistic_curve, nps_by_band, proportion_
 from .analyse import SatisfactionAnalysis, analyse
 
 __all__ = [
-    "CensoredRegression", "LOYALTY_SOURCES", "MarketScenario", "SCENARIOS", "SatisfactionAnalysis", "analyse",
+    "CeilingModel", "CensoredRegression", "LOYALTY_SOURCES", "MarketScenario", "SCENARIOS", "SatisfactionAnalysis", "analyse",
     "apostle_map", "attribute_response_curves", "binned_means", "bootstrap_segmented", "calibrated_flat_zone_test",
     "compare_models", "competitiveness_curves", "davies_test", "dick_basu", "fit_ceiling_aware",
     "fit_censored_linear", "fit_linear", "fit_segmented", "fit_segmented_many", "fit_spline",

@@ -33,6 +33,8 @@ from scipy import special
 from scipy import stats as sps
 from statsmodels.base.model import GenericLikelihoodModel
 
+from ..models.base import FailedFit
+
 from .. import config
 from ..models.segmented import (GroupedData, davies_grid, davies_p_value, davies_statistic, group_by_x,
                         slope_change_t_values)
@@ -177,6 +179,39 @@ def kink_design(x, breakpoint: float | None = None):
     if breakpoint is not None:
         cols.append(np.clip(x - breakpoint, 0, None))
     return np.column_stack(cols)
+
+
+class CeilingModel:
+    """The ceiling-aware model: censored (interval) regression of answers on a bounded, rounded scale,
+    with a latent mean linear in x or, with `breakpoint`, a broken line. ``CeilingModel(scale=(1, 10))
+    .fit(x, y)`` returns statsmodels' likelihood-model results (named params with `log_sigma`, `bse`,
+    `conf_int()`, `llf`, `aic`, `bic`, `nobs`, `summary()`), with `converged` and `failure` set; a fit
+    that converges from none of its starts is a `FailedFit` saying what failed."""
+
+    name = "Censored regression"
+
+    def __init__(self, scale, breakpoint: float | None = None, step: float | None = None):
+        self.scale, self.breakpoint, self.step = tuple(scale), breakpoint, step
+
+    def __repr__(self) -> str:
+        return f"CeilingModel(scale={self.scale}, breakpoint={self.breakpoint})"
+
+    def fit(self, x, y, data=None):
+        if data is not None:
+            x, y = data[x], data[y]
+        x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+        keep = np.isfinite(x) & np.isfinite(y)
+        x, y = x[keep], y[keep]
+        names = ["intercept", "slope"] + (["slope_change"] if self.breakpoint is not None else [])
+        design = pd.DataFrame(kink_design(x, self.breakpoint), columns=names)
+        step = scale_step(y) if self.step is None else self.step
+        model = CensoredRegression(pd.Series(y, name="answer"), design, self.scale[0], self.scale[1], step)
+        try:
+            result = _fit_with_restarts(model, _starts(x, y, design.to_numpy()), "the censored regression")
+        except ModelFitError as exc:
+            return FailedFit(self.name, str(exc), [], int(y.size), tuple(names) + ("log_sigma",))
+        result.name, result.converged, result.failure = self.name, True, None
+        return result
 
 
 @dataclass
