@@ -133,7 +133,8 @@ def test_analytic_score_matches_numerical_gradient(cdnow_summary, build, theta):
 
 
 def test_failed_fits_are_returned_with_what_was_tried_not_raised():
-    from crmresearch.clv import analysis
+    from crmresearch.clv.fits import fit_all
+    from crmresearch.clv.sections import model_section
 
     n = 300
     failed = BetaGeoNBD().fit(frequency=np.zeros(n), recency=np.zeros(n), T=np.full(n, 39.0))
@@ -143,20 +144,20 @@ def test_failed_fits_are_returned_with_what_was_tried_not_raised():
     assert isinstance(failed, base.FailedFit) and "no customer made a repeat purchase" in failed.reason
     summary = pd.DataFrame({"frequency": np.zeros(n, int), "recency": np.zeros(n), "T": np.full(n, 39.0),
                             "monetary_value": np.full(n, np.nan)})
-    fits = analysis.fit_all(summary)
+    fits = fit_all(summary)
     assert len(fits) == 0 and set(fits.failed) == {"BG/NBD", "Pareto/NBD", "Gamma-Gamma"}
-    section = analysis.model_section("BG/NBD", fits, "data")
+    section = model_section("BG/NBD", fits, "data")
     assert section.source == "failed" and section.results["fit_bgnbd"]["failed"]
 
 
 def test_pareto_nbd_at_its_boundary_fails_after_every_start_and_bgnbd_fits():
     """Nearly homogeneous dropout: s and beta run towards infinity from every starting point."""
-    from crmresearch.clv import analysis
+    from crmresearch.clv.fits import fit_all
 
     log = clv.simulate.simulate_transaction_log((0.8, 6, 5, 20), (6.0, 4.0, 15.0), 800, "2023-01-01", 60,
                                                 "2024-06-30", np.random.default_rng(1))
     summary = clv.rfm_summary(log, pd.Timestamp("2023-12-31").date(), pd.Timestamp("2024-06-30").date())
-    fits = analysis.fit_all(summary)
+    fits = fit_all(summary)
     assert list(fits) == ["BG/NBD", "Gamma-Gamma"] and list(fits.failed) == ["Pareto/NBD"]
     failure = fits.failed["Pareto/NBD"]
     assert len(failure.starts) == len(base.START_OFFSETS) and "s and beta drifted" in failure.reason
@@ -182,15 +183,17 @@ def test_model_table_intervals_follow_the_confidence_level(cdnow_fits):
 # ------------------------------------------------------------------ sentences follow their numbers
 
 def test_published_rounding_sentence_only_when_every_gap_is_within_rounding(cdnow_fits):
-    from crmresearch.clv import PUBLISHED_CDNOW, analysis
+    from crmresearch.clv import PUBLISHED_CDNOW
+    from crmresearch.clv.fits import reference_comparison
+    from crmresearch.clv.text import parameter_text
 
     fits = {"BG/NBD": cdnow_fits["bg"]}
-    close = analysis.reference_comparison(fits, PUBLISHED_CDNOW)
+    close = reference_comparison(fits, PUBLISHED_CDNOW)
     assert close["all_within_rounding"]
-    assert "rounding of the published figures" in analysis.parameter_text(fits, close, "published")
+    assert "rounding of the published figures" in parameter_text(fits, close, "published")
     shifted = {"BG/NBD": {**PUBLISHED_CDNOW["BG/NBD"], "r": 0.25}}
-    far = analysis.reference_comparison(fits, shifted)
-    text = analysis.parameter_text(fits, far, "published")
+    far = reference_comparison(fits, shifted)
+    text = parameter_text(fits, far, "published")
     assert not far["all_within_rounding"] and "are the rounding" not in text and "not every difference" in text
 
 
@@ -202,37 +205,39 @@ def _concentration(top_fraction=0.2, top_share_profit=0.8, cost_per_customer=4.0
 
 
 def test_concentration_sentence_follows_top_fraction_and_profit_share():
-    from crmresearch.clv import analysis
+    from crmresearch.clv.text import concentration_text
 
-    twenty = analysis.concentration_text(_concentration(0.2), 9.25)
-    ten = analysis.concentration_text(_concentration(0.1), 9.25)
+    twenty = concentration_text(_concentration(0.2), 9.25)
+    ten = concentration_text(_concentration(0.1), 9.25)
     assert "top 20%" in twenty and "top 20%" not in ten and "top 10%" in ten
     assert "does not hold" in twenty and "once the fixed cost per customer reaches **9.25**" in twenty
-    holds = analysis.concentration_text(_concentration(0.2, top_share_profit=1.1, cost_per_customer=12.0), 9.25)
+    holds = concentration_text(_concentration(0.2, top_share_profit=1.1, cost_per_customer=12.0), 9.25)
     assert "holds here" in holds and "does not hold" not in holds
 
 
 def test_uplift_sentence_follows_the_retention_rise_and_its_result():
-    from crmresearch.clv import analysis
+    from crmresearch.clv.dwyer import dwyer_tables
+    from crmresearch.clv.text import uplift_text
     from crmresearch.parameters.customer_lifetime_value import DwyerScenario
 
-    five = analysis.dwyer_tables(DwyerScenario())["uplift"]
-    ten = analysis.dwyer_tables(DwyerScenario(retention_uplift=0.10))["uplift"]
-    assert "by 5 points" in analysis.uplift_text(five) and "by 10 points" in analysis.uplift_text(ten)
-    assert "Five" not in analysis.uplift_text(five)
-    assert ("below" if five["npv_change_pct"] < 25 else "inside") in analysis.uplift_text(five)
+    five = dwyer_tables(DwyerScenario())["uplift"]
+    ten = dwyer_tables(DwyerScenario(retention_uplift=0.10))["uplift"]
+    assert "by 5 points" in uplift_text(five) and "by 10 points" in uplift_text(ten)
+    assert "Five" not in uplift_text(five)
+    assert ("below" if five["npv_change_pct"] < 25 else "inside") in uplift_text(five)
     assert ten["npv_change_pct"] > five["npv_change_pct"]
 
 
 def test_weeks_are_written_from_the_dates():
     from datetime import date
 
-    from crmresearch.clv import analysis
+    from crmresearch.clv.data import ClvData
+    from crmresearch.clv.text import weeks_text
 
-    data = analysis.ClvData(None, None, None, None, "data", date(2023, 1, 1), date(2023, 12, 31), date(2024, 6, 30))
-    assert analysis.weeks_text(data.window_weeks) == "78.1" and analysis.weeks_text(data.holdout_weeks) == "26"
-    cdnow = analysis.ClvData(None, None, None, None, "data", date(1997, 1, 1), date(1997, 9, 30), date(1998, 6, 30))
-    assert analysis.weeks_text(cdnow.calibration_weeks) == "39" and analysis.weeks_text(cdnow.window_weeks) == "78"
+    data = ClvData(None, None, None, None, "data", date(2023, 1, 1), date(2023, 12, 31), date(2024, 6, 30))
+    assert weeks_text(data.window_weeks) == "78.1" and weeks_text(data.holdout_weeks) == "26"
+    cdnow = ClvData(None, None, None, None, "data", date(1997, 1, 1), date(1997, 9, 30), date(1998, 6, 30))
+    assert weeks_text(cdnow.calibration_weeks) == "39" and weeks_text(cdnow.window_weeks) == "78"
 
 
 # ------------------------------------------------------------------ recovery and coverage
@@ -426,10 +431,10 @@ def test_break_even_cost_makes_the_top_fifth_earn_all_profit():
 
 def test_migration_clv_equals_markov_chain_value_of_the_lifecycle_module():
     """Dwyer's migration table and Pfeifer & Carraway's Markov-chain value agree on the same chain."""
-    from crmresearch.clv import analysis
+    from crmresearch.clv.dwyer import dwyer_tables
     from crmresearch.parameters.customer_lifetime_value import DwyerScenario
 
-    check = analysis.dwyer_tables(DwyerScenario())["markov_check"]
+    check = dwyer_tables(DwyerScenario())["markov_check"]
     assert check["applicable"]
     assert check["table_value"] == pytest.approx(check["markov_value"], rel=1e-12)
 

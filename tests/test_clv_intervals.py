@@ -120,10 +120,10 @@ def test_bgbb_predictions_for_draws_equal_the_row_formulas_and_bootstrap_covers(
         np.testing.assert_allclose(got["p_alive"][k], bgbb.prob_alive(th, x, t_x, n), rtol=1e-10)
         np.testing.assert_allclose(got["expected"][k], bgbb.expected_transactions(th, x, t_x, n, 4), rtol=1e-10)
         np.testing.assert_allclose(got["dert"][k], bgbb.dert(th, x, t_x, n, 0.12), rtol=1e-10)
-    from crmresearch.clv import analysis
+    from crmresearch.clv.intervals import discrete_value_intervals
 
     frame = pd.DataFrame({"frequency": x, "recency": t_x, "periods": n, "count": w})
-    table, totals, summary = analysis.discrete_value_intervals(
+    table, totals, summary = discrete_value_intervals(
         fit, frame, {"future_periods": 4, "discount_rate": 0.12}, fit.draw_parameters(300, rng), 0.95, 40, rng)
     truth = bgbb.predictions_for_draws(np.array(theta)[None, :], x, t_x, n, 4, 0.12)["dert"][0] @ w
     row = totals.iloc[2]
@@ -152,20 +152,21 @@ def test_alive_history_ends_at_each_customers_p_alive_and_choice_is_deterministi
 
 def test_donations_variant_fits_the_bgbb_and_marks_the_log_sections_not_computed():
     from crmresearch import parameters
-    from crmresearch.clv import analysis
+    from crmresearch.clv import sections
+    from crmresearch.clv.analyse import analyse
 
     params = parameters.schema_for("03_customer_lifetime_value")(discrete={"dataset": "donations"},
                                                                  bootstrap_resamples=5, parameter_draws=60)
-    data = analysis.prepare(params, np.random.default_rng(0))
-    fits = analysis.fit_all(data.summary, discrete=data.discrete)
+    analysis = analyse(params)
+    fits = analysis.fits
     bb = fits["BG/BB"].params
     assert (round(bb["alpha"], 3), round(bb["beta"], 3), round(bb["gamma"], 3), round(bb["delta"], 3)) == \
         (1.204, 0.750, 0.657, 2.783)
     assert round(fits["BG/BB"].llf, 1) == -33225.6
-    draws = analysis.parameter_draws(fits, params)
-    assert analysis.tracking_section(fits, data).source == "not_computed"
-    assert analysis.clv_section(fits, data, params).source == "not_computed"
-    values = analysis.value_intervals_section(fits, data, draws, params)
+    assert list(analysis.draws) == ["BG/BB"] and len(analysis.draws["BG/BB"]) == 60
+    assert sections.tracking(analysis).source == "not_computed"
+    assert sections.clv(analysis).source == "not_computed"
+    values = sections.values(analysis)
     totals = values.results["bgbb_totals"]
     assert totals["customers"] == 11104 and totals["expected_transactions"] > 0
     with pytest.raises(Exception):

@@ -15,7 +15,8 @@ import pytest
 
 import crmresearch as crm
 from crmresearch import clv, config, parameters
-from crmresearch.clv import analysis
+from crmresearch.clv.fits import fit_all, slug
+from crmresearch.clv.predictions import tracking_table
 
 NOTEBOOK = "03_customer_lifetime_value"
 
@@ -33,7 +34,7 @@ def direct(fast_run):
     params = fast_run[0]
     log = params.transactions.load()
     summary = clv.rfm_summary(log, params.calibration_end, params.holdout_end)
-    fits = analysis.fit_all(summary, params.fit_pareto_nbd)
+    fits = fit_all(summary, params.fit_pareto_nbd)
     return params, log, summary, fits
 
 
@@ -66,7 +67,7 @@ def test_cohort_and_fits_match_direct_computation(fast_run, direct):
     assert results["customers"] == len(summary) == 2357
     assert results["repeat_buyers"] == 946
     for name, fit in fits.items():
-        stored = results[f"fit_{analysis.slug(name)}"]
+        stored = results[f"fit_{slug(name)}"]
         for p, v in fit.params.items():
             assert stored["params"][p] == pytest.approx(v, rel=1e-9)
         assert stored["loglike"] == pytest.approx(fit.llf, rel=1e-12)
@@ -77,12 +78,12 @@ def test_cohort_and_fits_match_direct_computation(fast_run, direct):
 def test_tracking_forecast_matches_direct_computation(fast_run, direct):
     _, results, _ = fast_run
     params, log, summary, fits = direct
-    tracking = analysis.tracking_table(log, summary, fits, params.cohort_start, params.holdout_end)
+    tracking = tracking_table(log, summary, fits, params.cohort_start, params.holdout_end)
     errors = {row["model"]: row for row in results["tracking_errors"]}
     assert errors["BG/NBD"]["actual"] == 4339
     assert errors["BG/NBD"]["forecast"] == pytest.approx(tracking["BG/NBD cumulative"].iloc[-1], rel=1e-9)
     trial = clv.rfm.first_purchase_periods(summary, params.cohort_start)
-    direct_78 = clv.expected_cumulative_repeat(fits["BG/NBD"], trial, [(7 * 78 - 1) / 7])[0]
+    direct_78 = fits["BG/NBD"].expected_cumulative_repeat(trial, [(7 * 78 - 1) / 7])[0]
     assert errors["BG/NBD"]["forecast"] == pytest.approx(direct_78, rel=1e-9)
 
 

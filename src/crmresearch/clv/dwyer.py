@@ -129,3 +129,59 @@ def retention_uplift(cohort_size: float, retention_rates, revenue_per_customer, 
         "equivalent_acquisition_spend": extra_customers * acquisition_cost,
         "retention_cost_ratio": retention_cost_ratio,
     }
+
+
+# ------------------------------------------------------------------ the report's tables
+
+def dwyer_tables(scenario) -> dict:
+    """Retention table, the +uplift table, the migration table and the uplift economics for a `DwyerScenario`.
+
+    The migration table's CLV is cross-checked against Pfeifer & Carraway's Markov-chain value
+    (`crmresearch.lifecycle.markov_chain_value`) on the same recency chain.
+    """
+    args = dict(revenue_per_customer=scenario.revenue_per_customer, cost_per_customer=scenario.cost_per_customer,
+                discount_rate=scenario.discount_rate, acquisition_cost=scenario.acquisition_cost)
+    base = retention_table(scenario.cohort_size, scenario.retention_rates, **args)
+    raised_rates = np.minimum(np.asarray(scenario.retention_rates) + scenario.retention_uplift, 1.0)
+    raised = retention_table(scenario.cohort_size, raised_rates, **args)
+    years = len(scenario.retention_rates) + 1
+    revenue = np.broadcast_to(np.asarray(scenario.revenue_per_customer, float), (years,))
+    cost = np.broadcast_to(np.asarray(scenario.cost_per_customer, float), (years,))
+    migration = migration_table(scenario.cohort_size, scenario.migration_purchase_probability, years,
+                                      revenue, cost, scenario.discount_rate, scenario.acquisition_cost)
+    uplift = retention_uplift(scenario.cohort_size, scenario.retention_rates, **args,
+                                    uplift=scenario.retention_uplift,
+                                    retention_cost_ratio=scenario.acquisition_to_retention_cost)
+    uplift["payback_year"] = _payback_year(base)
+    # What the text needs to know about the assumptions (the text never reads the parameters).
+    uplift["years"] = years
+    uplift["flat_economics"] = bool(np.ndim(scenario.revenue_per_customer) == 0
+                                    and np.ndim(scenario.cost_per_customer) == 0)
+    uplift["acquisition_cost"] = float(scenario.acquisition_cost)
+    return {"retention": base, "raised": raised, "migration": migration, "uplift": uplift,
+            "markov_check": _markov_check(scenario, migration, revenue, cost),
+            "migration_probability": list(scenario.migration_purchase_probability)}
+
+
+def _payback_year(table: pd.DataFrame):
+    positive = table.loc[table["cumulative_npv"] > 0, "year"]
+    return int(positive.iloc[0]) if len(positive) else None
+
+
+def _markov_check(scenario, migration: pd.DataFrame, revenue, cost) -> dict:
+    """Same CLV from the lifecycle module's Markov-chain value when revenue and cost are constant."""
+    if np.ptp(revenue) or np.ptp(cost):
+        return {"applicable": False}
+    from ..lifecycle import markov_chain_value
+
+    p = np.asarray(scenario.migration_purchase_probability, float)
+    k = p.size
+    P = np.zeros((k + 1, k + 1))               # states: recency 1..k, then lost
+    P[:k, 0] = p
+    P[np.arange(k), np.arange(1, k + 1)] += 1 - p
+    P[k, k] = 1.0
+    rewards = np.zeros(k + 1)
+    rewards[0] = revenue[0] - cost[0]
+    markov = float(markov_chain_value(P, rewards, scenario.discount_rate, horizon=len(migration) - 1)[0])
+    table = float(migration["clv_per_customer"].iloc[-1] + scenario.acquisition_cost)
+    return {"applicable": True, "markov_value": markov, "table_value": table}

@@ -27,6 +27,7 @@ import pandas as pd
 from scipy import stats
 
 from ..datasets import day_number
+from ..models import bgbb
 from ..models.base import CollapsedRows, collapse_rows, percentile_interval, quick_mle
 from ..models.bgnbd import BetaGeoNBDResults, bgnbd_alive_expected, bgnbd_pmf, bgnbd_prob_alive
 from ..models.gammagamma import gamma_gamma_expected_spend
@@ -353,3 +354,58 @@ def choose_customers(summary: pd.DataFrame, k: int = 3) -> list:
     middle = repeat[repeat["frequency"] == repeat["frequency"].iloc[(repeat["frequency"] - median).abs().argmin()]]
     picks.append(middle["recency"].idxmax())
     return list(dict.fromkeys(picks))[:k]
+
+
+# ------------------------------------------------------------------ the BG/BB on a discrete-time summary
+
+def discrete_histogram_band(fit, frame: pd.DataFrame, thetas, confidence: float) -> pd.DataFrame:
+    """Customers by number of transactions (0..n) in a discrete-time summary: actual against the BG/BB's
+    expectation (FHS 2010, eq. 7), with a band over parameter draws; customers grouped by their n."""
+    n_max = int(frame["periods"].max())
+    w = frame["count"].to_numpy(float)
+    actual = np.bincount(frame["frequency"].astype(int), weights=w, minlength=n_max + 1)
+    per_n = frame.groupby("periods")["count"].sum()
+
+    def expected(theta):
+        return sum(c * np.pad(bgbb.expected_count_distribution(theta, int(n)), (0, n_max - int(n)))
+                   for n, c in per_n.items())
+
+    drawn = np.array([expected(theta) for theta in thetas])          # one row per draw (a few dozen numbers each)
+    lower, upper = band(drawn, confidence)
+    return pd.DataFrame({"transactions": [str(k) for k in range(n_max + 1)], "actual": actual,
+                         "expected": expected(fit.theta), "lower": lower, "upper": upper})
+
+
+def discrete_value_intervals(fit, frame: pd.DataFrame, settings: dict, thetas, confidence: float, resamples: int,
+                             rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """BG/BB P(alive), expected transactions in the next periods and DERT per (x, t_x, n) row and in total,
+    with parametric and customer-bootstrap (multinomial on the rows, warm-started re-fit) intervals."""
+    x, t_x, n, w = (frame[c].to_numpy(float) for c in ("frequency", "recency", "periods", "count"))
+    args = (x, t_x, n, settings["future_periods"], settings["discount_rate"])
+    names = {"p_alive": "p_alive", "expected": "expected_transactions", "dert": "dert"}
+    estimate = bgbb.predictions_for_draws(fit.theta[None, :], *args)
+    drawn = bgbb.predictions_for_draws(thetas, *args)
+    counts = rng.multinomial(int(w.sum()), w / w.sum(), size=resamples) if resamples else np.zeros((0, w.size))
+    refits = [quick_mle(bgbb.BgBbLikelihood(x, t_x, n, weights=sample), fit.theta) for sample in counts]
+    kept = np.array([theta for theta, ok in refits if ok]).reshape(-1, 4)
+    booted = bgbb.predictions_for_draws(kept, *args) if len(kept) else None
+    rows = pd.DataFrame({"x": x, "t_x": t_x, "n": n, "customers": w})
+    table, totals_rows = rows.copy(), []
+    lower_name, upper_name = f"{confidence:.0%} lower", f"{confidence:.0%} upper"
+    for key, name in names.items():
+        table[name] = estimate[key][0]
+        table[f"{name}_parametric_lower"], table[f"{name}_parametric_upper"] = band(drawn[key], confidence)
+        if booted is not None:
+            table[f"{name}_bootstrap_lower"], table[f"{name}_bootstrap_upper"] = band(booted[key], confidence)
+        total = (lambda v: v @ w / w.sum()) if key == "p_alive" else (lambda v: v @ w)
+        p_lo, p_hi = band(total(drawn[key]), confidence)
+        b_lo, b_hi = band(total(booted[key]), confidence) if booted is not None else (np.nan, np.nan)
+        label = {"p_alive": "mean P(alive)", "expected": f"expected transactions, next {settings['future_periods']} "
+                 "periods (total)", "dert": f"DERT at {settings['discount_rate']:.0%} (total)"}[key]
+        totals_rows.append({"quantity": label, "estimate": float(total(estimate[key][0])),
+                            f"parametric {lower_name}": float(p_lo), f"parametric {upper_name}": float(p_hi),
+                            f"bootstrap {lower_name}": float(b_lo), f"bootstrap {upper_name}": float(b_hi)})
+    summary = {"confidence": confidence, "purchase_model": "BG/BB", "parametric_draws": len(thetas),
+               "bootstrap_resamples": resamples, "bootstrap_dropped": int(resamples - len(kept)),
+               "unique_rows": int(len(frame)), "customers": int(w.sum())}
+    return table, pd.DataFrame(totals_rows), summary

@@ -247,6 +247,20 @@ def heterogeneity_figure(frames: list, model: str, confidence: float = config.CO
 # Each takes the section that holds its numbers; a section that was not computed gives a panel
 # saying why (`report.section_figure`), so the figure numbers are the same in every variant.
 
+def dwyer_retention_figure(analysis):
+    """Dwyer's retention path against every rate raised by the parameter file's rise."""
+    tables = analysis.dwyer
+    return dwyer_figure(tables["retention"], tables["raised"],
+                        other_label=f"+{100 * analysis.params.dwyer.retention_uplift:g} points")
+
+
+def dwyer_migration_figure(analysis):
+    """Dwyer's migration case next to the retention case."""
+    tables = analysis.dwyer
+    return dwyer_figure(tables["retention"], tables["migration"], label="retention case",
+                        other_label="migration case")
+
+
 @report.section_figure
 def heterogeneity_section_figure(section, confidence: float = config.CONFIDENCE):
     return heterogeneity_figure(section.frames, section.results["heterogeneity_model"], confidence)

@@ -17,8 +17,11 @@ import pandas as pd
 from scipy import special
 
 from .. import config
+from ..datasets import day_number
 from ..models.base import collapse_rows
 from ..models.bgnbd import BetaGeoNBDResults, bgnbd_pmf
+from ..models.purchases import PurchaseResults
+from . import rfm
 
 
 def frequency_histogram(fit, summary: pd.DataFrame, max_count: int = 7) -> pd.DataFrame:
@@ -132,3 +135,81 @@ def spend_frequency_correlation(frequency, monetary_value, confidence: float = c
     half = z / np.sqrt(n - 3)
     return {"n": n, "correlation": r, "lower": float(np.tanh(np.arctanh(r) - half)),
             "upper": float(np.tanh(np.arctanh(r) + half))}
+
+
+# ------------------------------------------------------------------ tracking and holdout checks
+
+def tracking_table(log: pd.DataFrame, summary: pd.DataFrame, fits, cohort_start, holdout_end,
+                   actual: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Weekly actual vs expected repeat transactions of the calibration cohort (FHL 2005, figure 2).
+
+    The count at the end of week k includes days up to cohort_start + 7k - 1, so the model's
+    clock for a customer who tried on day d is (7k - 1 - d)/7 weeks, matching T; a last, partial
+    week ends at `holdout_end`, as the actual count does. `actual`: the weekly counts
+    (period, incremental, cumulative) when already computed (by the engine), else from `log`.
+    """
+    if actual is None:
+        actual = rfm.repeat_transactions_by_period(log, cohort_start, holdout_end, customers=summary.index)
+    trial = rfm.first_purchase_periods(summary, cohort_start)
+    last_day = (day_number(holdout_end) - day_number(cohort_start)) / 7
+    period_ends = np.minimum((7 * actual["period"].to_numpy() - 1) / 7, last_day)
+    out = pd.DataFrame({"period": actual["period"], "actual cumulative": actual["cumulative"],
+                        "actual incremental": actual["incremental"]})
+    for name, fit in fits.items():
+        if isinstance(fit, PurchaseResults):
+            cumulative = fit.expected_cumulative_repeat(trial, period_ends)
+            out[f"{name} cumulative"] = cumulative
+            out[f"{name} incremental"] = np.diff(np.concatenate([[0.0], cumulative]))
+    return out
+
+
+def tracking_errors(tracking: pd.DataFrame, calibration_weeks: float, window_weeks: float | None = None) -> pd.DataFrame:
+    """Forecast vs actual cumulative repeat transactions at the end, and the holdout-period error figures."""
+    rows = []
+    holdout = tracking["period"] > calibration_weeks
+    end = tracking.iloc[-1]
+    weeks = float(end["period"]) if window_weeks is None else float(window_weeks)
+    for name in [c.removesuffix(" cumulative") for c in tracking if c.endswith(" cumulative") and c != "actual cumulative"]:
+        cum_err = tracking.loc[holdout, f"{name} cumulative"] - tracking.loc[holdout, "actual cumulative"]
+        inc_err = tracking.loc[holdout, f"{name} incremental"] - tracking.loc[holdout, "actual incremental"]
+        actual_end = float(end["actual cumulative"])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mape = np.abs(cum_err) / tracking.loc[holdout, "actual cumulative"]
+        mape = mape[np.isfinite(mape)]
+        rows.append({"model": name, "weeks": weeks, "actual": actual_end,
+                     "forecast": float(end[f"{name} cumulative"]),
+                     "error (%)": float(100 * (end[f"{name} cumulative"] / actual_end - 1)) if actual_end else None,
+                     "holdout MAPE, cumulative (%)": float(100 * np.mean(mape)) if mape.size else None,
+                     "holdout MAE, weekly": float(np.mean(np.abs(inc_err)))})
+    return pd.DataFrame(rows)
+
+
+def holdout_check(summary: pd.DataFrame, fits) -> pd.DataFrame:
+    """Per-customer holdout predictions: totals, correlation and RMSE against the actual counts."""
+    horizon = float(summary["duration_holdout"].iloc[0])
+    actual = summary["frequency_holdout"].to_numpy()
+    rows = []
+    for name, fit in fits.items():
+        if not isinstance(fit, PurchaseResults):
+            continue
+        predicted = fit.expected_purchases(summary, t=horizon)
+        corr = float(np.corrcoef(predicted, actual)[0, 1]) if np.std(actual) > 0 and np.std(predicted) > 0 else None
+        rows.append({"model": name, "actual total": float(actual.sum()), "predicted total": float(predicted.sum()),
+                     "correlation": corr, "RMSE": float(np.sqrt(np.mean((predicted - actual) ** 2)))})
+    return pd.DataFrame(rows)
+
+
+def spend_check(summary: pd.DataFrame, spend_fit, max_frequency: int = 7) -> pd.DataFrame:
+    """Expected spend per purchase (Gamma-Gamma, from calibration) against the actual holdout average,
+    for customers who bought in the holdout period, by calibration frequency."""
+    bought = summary["frequency_holdout"] > 0
+    frame = summary.loc[bought]
+    expected = spend_fit.expected_spend(frame)
+    group = np.minimum(frame["frequency"].to_numpy(), max_frequency)
+    table = (pd.DataFrame({"frequency": group, "actual": frame["monetary_holdout"].to_numpy(), "expected": expected})
+             .groupby("frequency").agg(customers=("actual", "size"), actual=("actual", "mean"),
+                                       expected=("expected", "mean")).reset_index())
+    table["frequency"] = [f"{v}+" if v == max_frequency else str(v) for v in table["frequency"]]
+    total = pd.DataFrame([{"frequency": "all", "customers": int(bought.sum()),
+                           "actual": float(frame["monetary_holdout"].mean()), "expected": float(expected.mean())}])
+    return pd.concat([table, total], ignore_index=True)

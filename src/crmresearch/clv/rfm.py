@@ -156,3 +156,26 @@ def first_purchase_periods(summary: pd.DataFrame, start, period_days: float = 7.
     """Time of each customer's trial purchase in periods since `start` (for cohort forecasts)."""
     first = _day_numbers(summary["first_purchase"])
     return (first - day_number(start)) / period_days
+
+
+# ------------------------------------------------------------------ overviews of the cohort
+
+def rfm_overview(summary: pd.DataFrame, transaction_rows: int) -> dict:
+    return {
+        "customers": int(len(summary)),
+        "transaction_rows": int(transaction_rows),
+        "repeat_buyers": int((summary["frequency"] > 0).sum()),
+        "share_no_repeat": float((summary["frequency"] == 0).mean()),
+        "calibration_repeat_transactions": int(summary["frequency"].sum()),
+        "holdout_repeat_transactions": int(summary["frequency_holdout"].sum()),
+        "mean_frequency": float(summary["frequency"].mean()),
+        "mean_repeat_spend": float(summary["monetary_value"].mean()) if (summary["frequency"] > 0).any() else None,
+    }
+
+
+def discrete_overview(frame: pd.DataFrame) -> dict:
+    w = frame["count"].to_numpy(float)
+    x = frame["frequency"].to_numpy(float)
+    return {"customers": int(w.sum()), "unique_rows": int(len(frame)), "periods": int(frame["periods"].max()),
+            "share_no_transaction": float(w[x == 0].sum() / w.sum()),
+            "transactions": int(w @ x), "mean_frequency": float(w @ x / w.sum())}

@@ -103,3 +103,21 @@ def value_quadrant(firm_value, customer_value, firm_threshold=None, customer_thr
                        QUADRANTS[(False, False)])
     return pd.DataFrame({"firm_value": firm_value, "customer_value": customer_value, "quadrant": labels,
                          "firm_threshold": ft, "customer_threshold": ct})
+
+
+def customer_value_frame(revenue_and_orders: pd.DataFrame, clv_table: pd.DataFrame | None, params) -> pd.DataFrame:
+    """Per customer: observed revenue and orders to holdout_end, profit after cost-to-serve and, when
+    CLV was computed, CLV, P(alive) and tier."""
+    frame = revenue_and_orders.copy()
+    frame["profit"] = customer_profit(frame["revenue"], frame["orders"], params.margin,
+                                            params.cost_per_order, params.cost_per_customer)
+    if clv_table is None:
+        return frame
+    frame["clv"] = clv_table["clv"]
+    # Value to the firm net of the cost of serving the expected future orders.
+    frame["net_clv"] = clv_table["clv"] - params.cost_per_order * clv_table["discounted_transactions"]
+    frame["expected_transactions"] = clv_table["expected_transactions"]
+    frame["p_alive"] = clv_table["p_alive"]
+    tiers = value_tiers(frame["clv"], params.tier_shares, params.tier_names)
+    frame["tier"] = tiers["tier"].array
+    return frame
