@@ -31,11 +31,11 @@ list: $(STAMP)
 
 # `make test`: everything not marked `slow` (unit tests, statistical proofs at sizes that still
 # discriminate, every notebook's fast variant run once and published by the shared fixture) and
-# nbval on one notebook as committed. `make test-all` adds the `slow` tests (full-size studies,
-# end-to-end runs of the other variants, the engine and Spark report comparisons) and nbval over
-# every notebook at its committed defaults.
+# nbval on the tutorials and on one report notebook as committed. `make test-all` adds the `slow`
+# tests (full-size studies, end-to-end runs of the other variants, the engine and Spark report
+# comparisons) and nbval over every notebook at its committed defaults.
 test: $(STAMP)                ## the everyday suite (under 10 minutes on 2 cores; see README)
-	$(BIN)/python -m pytest -m "not slow" --nbval-lax --nbval-current-env tests notebooks/00_crm_overview.ipynb
+	$(BIN)/python -m pytest -m "not slow" --nbval-lax --nbval-current-env tests notebooks/tutorials notebooks/00_crm_overview.ipynb
 
 test-all: $(STAMP)            ## the whole suite: `make test`, the slow tests and nbval on every notebook
 	$(BIN)/python -m pytest --nbval-lax --nbval-current-env tests notebooks
