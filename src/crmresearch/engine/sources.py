@@ -262,7 +262,7 @@ def _spread_files(scan_path: str, n: int = SAMPLE_FILES) -> list[str]:
 def id_sample(con, name: str = "crm_log"):
     """The table of customer ids from a spread of the files of the log opened as `name` (DuckDB,
     Parquet logs of at least 128 files), or None: the log itself is then sampled
-    (`summaries.customer_ranges` looks it up)."""
+    (`ranges.customer_ranges` looks it up)."""
     if con.name != "duckdb":
         return None
     found = _duck(con).execute("SELECT count(*) FROM duckdb_views() WHERE view_name = ?", [name + ID_SAMPLE]).fetchall()[0][0]

@@ -1,0 +1,164 @@
+"""Shared execution helpers of the engine summaries: running, building blocks, kept tables.
+
+`execute` runs an expression with progress lines (step, DuckDB's share done, elapsed) in the
+`crmresearch.engine` log; `day_numbers`, `daily` and `with_first_day` are the customer-days every
+summary starts from; a per-customer table that several summaries need is computed once and kept
+in the engine (`materialize`, `materialize_parts`), written as Parquet (`write_customer_table`)
+or streamed out in batches (`arrow_batches`).
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import date
+from pathlib import Path
+
+import ibis
+import pandas as pd
+
+from .. import spend_sums
+from .progress import LOGGER, Progress
+
+EPOCH = date(1970, 1, 1)
+F64 = "float64"
+
+
+# ------------------------------------------------------------------ execution with progress
+class Heartbeat:
+    """Logs `step: n% (rows), elapsed` while a DuckDB query runs (DuckDB's own progress estimate)."""
+
+    def __init__(self, con, step: str, rows: int | None, every: float):
+        self.con, self.step, self.rows, self.every = con, step, rows, every
+        self.stop = threading.Event()
+        self.thread = None
+
+    def __enter__(self):
+        self.progress = Progress(self.step, total=self.rows, every=0.0)
+        db = getattr(self.con, "con", None) if getattr(self.con, "name", "") == "duckdb" else None
+
+        def beat():
+            while not self.stop.wait(self.every):
+                share = -1.0
+                if db is not None:
+                    try:
+                        share = float(db.query_progress())
+                    except Exception:  # noqa: BLE001 - progress is best effort
+                        share = -1.0
+                done = (f"{share:.0f}%" + (f" (~{int(self.rows * share / 100):,} of {self.rows:,} rows)"
+                                            if self.rows else "")) if share >= 0 else "running"
+                LOGGER.info("%s: %s, %.1f s elapsed", self.step, done, self.progress.elapsed)
+
+        self.thread = threading.Thread(target=beat, daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join()
+        if exc[0] is None:
+            self.progress.done()
+
+
+def execute(expr, step: str, rows: int | None = None, every: float = 10.0) -> pd.DataFrame:
+    """`expr.to_pandas()` with progress lines in the `crmresearch.engine` log."""
+    with Heartbeat(expr._find_backend(), step, rows, every):
+        return expr.to_pandas()
+
+
+# ------------------------------------------------------------------ building blocks
+def day_numbers(t):
+    """Days since 1970-01-01 of each row (an integer column `day`)."""
+    return t.mutate(day=t.date.delta(ibis.date(EPOCH.year, EPOCH.month, EPOCH.day), unit="day").cast("int64"))
+
+
+def daily(t, spend: bool = True):
+    """One row per customer and purchase day, spend summed (same-day purchases merged).
+
+    The day's spend is its purchases' exact sum rounded once (`spend_sums`), as pandas' day totals
+    are (`clv.rfm.merge_same_day`), so a day of several purchases has the same bits everywhere.
+    `spend=False`: the customer-days only."""
+    d = day_numbers(t)
+    if not spend:
+        return d.select("customer_id", "day").distinct()
+    hi, lo = spend_sums.engine_limbs(d.amount)
+    return d.group_by(["customer_id", "day"]).aggregate(spend=spend_sums.engine_from_limbs(hi.sum(), lo.sum()))
+
+
+def with_first_day(daily_table):
+    first = daily_table.group_by("customer_id").aggregate(first_day=daily_table.day.min())
+    return daily_table.join(first, "customer_id")
+
+
+# ------------------------------------------------------------------ kept tables and streamed results
+def write_customer_table(expr, path, overwrite: bool = True) -> str:
+    """Write a per-customer expression (e.g. `rfm_expression(...)`) as Parquet where the engine runs.
+
+    DuckDB writes one file; Spark writes a folder of part files (replaced when `overwrite`).
+    """
+    import shutil
+
+    con = expr._find_backend()
+    path = str(path)
+    with Heartbeat(con, f"write {Path(path).name}", None, 10.0):
+        # Spark refuses to write over an existing folder; DuckDB replaces a file.
+        if con.name == "pyspark" and overwrite and Path(path).exists():
+            shutil.rmtree(path) if Path(path).is_dir() else Path(path).unlink()
+        con.to_parquet(expr, path)
+    return path
+
+
+def materialize(expr, name: str):
+    """Compute an expression once and keep it in the engine (a DuckDB temporary table, which
+    spills under the memory limit; a cached Spark DataFrame), so that several summaries of one
+    per-customer table (unique rows, repeat spend, predictions) scan the log only once."""
+    con = expr._find_backend()
+    with Heartbeat(con, f"materialize {name}", None, 10.0):
+        if con.name == "duckdb":
+            # A Parquet file in the spill folder, streamed by DuckDB's writer: an in-memory temporary
+            # table of 10 million customers does not fit a 2 GB limit beside the aggregation.
+            path = Path(_scratch_folder(con)) / f"{name}.parquet"
+            con.con.execute(f"COPY ({con.compile(expr)}) TO '{path}' (FORMAT parquet)")
+            con.con.execute(f'CREATE OR REPLACE TEMP VIEW "{name}" AS SELECT * FROM read_parquet(\'{path}\')')
+            return con.table(name)
+        return expr.cache()
+
+
+def materialize_parts(exprs: list, name: str):
+    """`materialize` for an expression given in parts (see `ranges.customer_ranges`): the parts are
+    computed one after another into one folder of Parquet files, read as one table."""
+    if len(exprs) == 1:
+        return materialize(exprs[0], name)
+    con = exprs[0]._find_backend()
+    folder = Path(_scratch_folder(con)) / name
+    folder.mkdir()
+    for i, expr in enumerate(exprs):
+        with Heartbeat(con, f"materialize {name} part {i + 1} of {len(exprs)}", None, 10.0):
+            con.con.execute(f"COPY ({con.compile(expr)}) TO '{folder / f'part-{i:04d}.parquet'}' (FORMAT parquet)")
+    con.con.execute(f'CREATE OR REPLACE TEMP VIEW "{name}" AS SELECT * FROM read_parquet(\'{folder}/*.parquet\')')
+    return con.table(name)
+
+
+def _scratch_folder(con) -> str:
+    """A folder for intermediate files inside DuckDB's temp_directory, removed at exit."""
+    import atexit
+    import shutil
+    import tempfile
+
+    base = con.con.execute("SELECT current_setting('temp_directory')").fetchone()[0] or None
+    if base:
+        Path(base).mkdir(parents=True, exist_ok=True)
+    folder = tempfile.mkdtemp(prefix="crmresearch-", dir=base)
+    atexit.register(shutil.rmtree, folder, True)
+    return folder
+
+
+def arrow_batches(expr, rows: int = 1_000_000):
+    """Arrow record batches of an expression's result, streamed (bounded memory).
+
+    On DuckDB the compiled SQL is streamed by DuckDB's own reader: Ibis 12's `to_pyarrow_batches`
+    calls a cursor method that DuckDB 2.0 no longer has.
+    """
+    con = expr._find_backend()
+    if con.name == "duckdb":
+        return con.con.sql(con.compile(expr)).to_arrow_reader(rows)
+    return expr.to_pyarrow_batches(chunk_size=rows)

@@ -1,0 +1,212 @@
+"""Run reports `jobs` at a time, one worker process each, and stop them all on SIGINT/SIGTERM.
+
+What is fresh is skipped; each report to run takes its lock, and a second run of the same report
+is refused. SIGINT/SIGTERM to the command stops workers and kernels and raises `RunInterrupted`;
+a worker that ends without a result has its kernel and leftovers removed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..parameters import ParameterFile
+from .execute import RunOutcome
+from .lock import ReportBusy, ReportLock, clean_tmp, remove_leftovers
+from .state import freshness
+from .worker import children, kill_kernel, kill_tree, worker_main
+
+
+class RunInterrupted(RuntimeError):
+    """SIGINT or SIGTERM stopped the run; `stopped` names the reports that were running."""
+
+    def __init__(self, signum: int, stopped: list[str], outcomes: list):
+        self.signum, self.stopped, self.outcomes = signum, stopped, outcomes
+        name = signal.Signals(signum).name
+        what = ", ".join(stopped) if stopped else "nothing was running"
+        super().__init__(f"interrupted by {name}: stopped {what}; the last good reports are untouched")
+
+
+@dataclass
+class _Job:
+    pf: ParameterFile
+    lock: ReportLock
+    proc: object
+    ctrl: object
+    msg: object
+    outcome: RunOutcome | None = None
+    kernels: list = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return f"{self.pf.topic}/{self.pf.variant}"
+
+
+def run_reports(files: list[ParameterFile], reports_dir: Path, jobs: int = 1, force: bool = False,
+                out=sys.stdout) -> list[RunOutcome]:
+    """Execute what is not fresh, `jobs` at a time, printing which report and cell is running.
+
+    Each report runs in its own worker process, which runs the kernel. SIGINT or SIGTERM stops
+    every worker and kernel and raises `RunInterrupted`; a worker whose parent dies (even by
+    `kill -9`) stops by itself. Nothing stopped is swapped in or recorded as failed.
+    """
+    import multiprocessing as mp
+    from multiprocessing.connection import wait
+
+    outcomes, todo = [], []
+    for pf in files:
+        if not force and freshness(reports_dir, pf) == "fresh":
+            outcomes.append(RunOutcome(f"{pf.topic}/{pf.variant}", "skipped", message="up to date"))
+            print(f"skip  {pf.topic}/{pf.variant}: up to date", file=out)
+        else:
+            todo.append(pf)
+    if not todo:
+        return outcomes
+    ctx = mp.get_context("spawn")
+    for leftover in clean_tmp(reports_dir):
+        print(f"clean {leftover.name}: removed, left by an interrupted run", file=out)
+    for pf in todo:
+        print(f"queue {pf.topic}/{pf.variant} ({pf.path.name})", file=out, flush=True)
+
+    received = {"signum": None}
+
+    def on_signal(signum, _frame):
+        received["signum"] = signum
+
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)} if in_main else {}
+    running: list[_Job] = []
+    waiting = list(todo)
+    try:
+        while (waiting or running) and received["signum"] is None:
+            while waiting and len(running) < max(1, jobs) and received["signum"] is None:
+                job = _start(ctx, waiting.pop(0), reports_dir, out)
+                if isinstance(job, RunOutcome):
+                    outcomes.append(job)
+                else:
+                    running.append(job)
+            if not running:
+                continue
+            wait([j.msg for j in running] + [j.proc.sentinel for j in running], timeout=0.2)
+            for job in list(running):
+                _read_messages(job, out)
+                if not job.proc.is_alive():
+                    job.proc.join()
+                    _read_messages(job, out)
+                    running.remove(job)
+                    outcome = job.outcome
+                    if outcome is None:       # the worker was killed: its kernel and temp folder go too
+                        for pid in job.kernels:
+                            kill_kernel(pid)
+                        remove_leftovers(reports_dir, job.pf)
+                        outcome = RunOutcome(job.name, "failed", message=(
+                            f"the worker process ended without a result (exit code {job.proc.exitcode}); "
+                            "the last good report is untouched"))
+                    _finish(job)
+                    outcomes.append(outcome)
+                    _print_outcome(outcome, out)
+        if received["signum"] is not None:
+            stopped = [j.name for j in running]
+            _stop_all(running, reports_dir)
+            raise RunInterrupted(received["signum"], stopped, outcomes)
+    finally:
+        if running:
+            _stop_all(running, reports_dir)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return outcomes
+
+
+def _start(ctx, pf: ParameterFile, reports_dir: Path, out):
+    name = f"{pf.topic}/{pf.variant}"
+    try:
+        lock = ReportLock(reports_dir, pf).acquire()
+    except ReportBusy as exc:
+        outcome = RunOutcome(name, "failed", message=str(exc))
+        _print_outcome(outcome, out)
+        return outcome
+    try:
+        for leftover in remove_leftovers(reports_dir, pf):
+            print(f"clean {name}: removed {leftover.name} left by an interrupted run", file=out)
+        ctrl_recv, ctrl_send = ctx.Pipe(duplex=False)
+        msg_recv, msg_send = ctx.Pipe(duplex=False)
+        proc = ctx.Process(target=worker_main, args=(str(pf.path), str(reports_dir), ctrl_recv, msg_send),
+                           name=f"crmresearch {name}", daemon=False)
+        # The worker starts with SIGINT ignored (a Ctrl-C while it imports must not print a
+        # traceback); the parent's own handler is back as soon as the worker exists.
+        in_main = threading.current_thread() is threading.main_thread()
+        handler = signal.signal(signal.SIGINT, signal.SIG_IGN) if in_main else None
+        try:
+            proc.start()
+        finally:
+            if in_main:
+                signal.signal(signal.SIGINT, handler)
+    except BaseException:
+        lock.release()
+        raise
+    ctrl_recv.close()
+    msg_send.close()
+    return _Job(pf, lock, proc, ctrl_send, msg_recv)
+
+
+def _read_messages(job: _Job, out) -> None:
+    while True:
+        try:
+            if not job.msg.poll():
+                return
+            item = job.msg.recv()
+        except (EOFError, OSError):
+            return
+        if item[0] == "cell":
+            _, name, index, total, line = item
+            print(f"  {name}: cell {index}/{total}  {line}", file=out, flush=True)
+        elif item[0] == "log":
+            _, name, line = item
+            print(f"  {name}: {line}", file=out, flush=True)
+        elif item[0] == "kernels":
+            job.kernels = list(item[1])
+        elif item[0] == "outcome":
+            job.outcome = RunOutcome(**item[1])
+
+
+def _print_outcome(outcome: RunOutcome, out) -> None:
+    if outcome.status == "ok":
+        print(f"done  {outcome.name} in {outcome.seconds:.1f}s", file=out, flush=True)
+    else:
+        print(f"FAIL  {outcome.name}: {outcome.message}", file=out, flush=True)
+        if "failed_notebook" in outcome.details:
+            print(f"      executed notebook kept at {outcome.details['failed_notebook']}; "
+                  f"the last good report is untouched", file=out, flush=True)
+
+
+def _finish(job: _Job) -> None:
+    for conn in (job.ctrl, job.msg):
+        with contextlib.suppress(OSError):
+            conn.close()
+    job.lock.release()
+
+
+def _stop_all(running: list[_Job], reports_dir: Path, grace: float = 5.0) -> None:
+    """Tell every worker to stop (closing its control pipe), then kill what is left."""
+    for job in running:
+        with contextlib.suppress(OSError):
+            job.ctrl.close()
+    deadline = time.monotonic() + grace
+    for job in running:
+        job.proc.join(max(0.0, deadline - time.monotonic()))
+    for job in running:
+        if job.proc.is_alive():
+            for pid in children(job.proc.pid):
+                kill_tree(pid)
+            job.proc.kill()
+            job.proc.join(2)
+        for pid in job.kernels:       # a kernel whose worker died first exits by itself; make sure
+            kill_kernel(pid)
+        remove_leftovers(reports_dir, job.pf)
+        _finish(job)
+    running.clear()
