@@ -70,7 +70,7 @@ def cached_log(transactions: int, customers: int, seed: int, single_file: bool) 
 # ------------------------------------------------------------------ child processes
 def _kept_rfm(table):
     """The cohort's per-customer RFM table, range by range of customer ids, kept in the engine
-    (as the CLV report does, see `clv.analysis.read_in_place`)."""
+    (as the CLV report does, see `clv.data.read_in_place`)."""
     from crmresearch.engine import summaries as S
 
     parts = [S.in_range(table, r) for r in S.customer_ranges(table)]

@@ -26,7 +26,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from crmresearch import config, sections as sec
-from crmresearch.clv import analysis, intervals, predictions, rfm
+from crmresearch.clv import data as clv_data, fits as clv_fits, intervals, predictions, rfm
+from crmresearch.clv import sections as clv_sections
+from crmresearch.clv.analyse import analyse
 from crmresearch.models import bgnbd
 from crmresearch.models.bgnbd import BetaGeoNBD
 from crmresearch.models.gammagamma import GammaGamma
@@ -125,7 +127,7 @@ def clv_parameters(transactions: dict, engine: dict | None = ENGINE, **extra) ->
                          calibration_end=CALIBRATION_END, holdout_end=HOLDOUT_END, engine=engine, **{**FAST, **extra})
 
 
-def assert_same_data(got: analysis.ClvData, want: analysis.ClvData) -> None:
+def assert_same_data(got: clv_data.ClvData, want: clv_data.ClvData) -> None:
     """Two reads of one log give the same summary, weekly counts, log size and chosen customers' rows."""
     pd.testing.assert_frame_equal(got.summary, want.summary, check_exact=False, rtol=1e-12, atol=0)
     pd.testing.assert_frame_equal(got.tracking_counts, want.tracking_counts, check_exact=True)
@@ -189,8 +191,8 @@ def test_engine_report_equals_the_pandas_report_of_a_date_sorted_log(cli_runs):
 @pytest.mark.slow
 def test_customer_file_beside_the_report(shop, cli_runs):
     topic, doc = cli_runs["topic"], cli_runs["docs"]["inplace_engine"]
-    path = topic / "inplace_engine" / analysis.CUSTOMER_FILE
-    assert path.is_file() and doc["results"]["customer_file"]["file"] == analysis.CUSTOMER_FILE
+    path = topic / "inplace_engine" / clv_sections.CUSTOMER_FILE
+    assert path.is_file() and doc["results"]["customer_file"]["file"] == clv_sections.CUSTOMER_FILE
     customers = pd.read_parquet(path)
     cohort = rfm.rfm_summary(memory_log(shop["log"]), CALIBRATION_END, HOLDOUT_END)
     assert len(customers) == doc["results"]["customers"] == doc["results"]["customer_file"]["customers"]
@@ -212,7 +214,7 @@ def test_customer_file_beside_the_report(shop, cli_runs):
     np.testing.assert_allclose(by["revenue"], revenue, rtol=1e-9, atol=1e-9)
     np.testing.assert_array_equal(by["orders"], orders)
     # The pandas route writes the same table (its rows in its own order).
-    memory = pd.read_parquet(topic / "inplace_memory_by_customer" / analysis.CUSTOMER_FILE)
+    memory = pd.read_parquet(topic / "inplace_memory_by_customer" / clv_sections.CUSTOMER_FILE)
     pd.testing.assert_frame_equal(memory.set_index("customer_id").loc[by.index], by, check_exact=False,
                                   rtol=1e-9, check_dtype=False)
 
@@ -240,7 +242,7 @@ def test_progress_in_the_run_log_not_in_the_notebook(cli_runs):
 
 @pytest.fixture(scope="module")
 def csv_in_place(shop):
-    return analysis.prepare(clv_parameters({"path": str(shop["csv"]), **COLUMNS}), np.random.default_rng(0))
+    return clv_data.prepare(clv_parameters({"path": str(shop["csv"]), **COLUMNS}), np.random.default_rng(0))
 
 
 def test_csv_in_place_equals_the_pandas_summary(shop, csv_in_place):
@@ -252,7 +254,7 @@ def test_csv_in_place_equals_the_pandas_summary(shop, csv_in_place):
     assert data.transaction_rows == len(shop["log"]) and data.customers_in_log == shop["log"]["kunde"].nunique()
     assert set(data.log["customer_id"]) == set(intervals.choose_customers(data.summary))   # only 3 customers' rows
     # Revenue and purchase days from the summary's own columns equal those counted in the log.
-    full = analysis.ClvData(memory_log(shop["log"]), memory, None, None, "data", COHORT_START, CALIBRATION_END,
+    full = clv_data.ClvData(memory_log(shop["log"]), memory, None, None, "data", COHORT_START, CALIBRATION_END,
                             HOLDOUT_END)
     pd.testing.assert_frame_equal(data.revenue_and_orders(), full.revenue_and_orders(), check_exact=False,
                                   rtol=1e-12, check_dtype=False, check_index_type=False)
@@ -263,7 +265,7 @@ def test_hive_parquet_folder_and_glob_equal_the_csv(shop, csv_in_place, how):
     path = shop["hive"] if how == "folder" else shop["hive"] / "**" / "*.parquet"
     params = clv_parameters({"path": str(path), **COLUMNS})
     assert params.transactions.in_place
-    assert_same_data(analysis.prepare(params, np.random.default_rng(0)), csv_in_place)
+    assert_same_data(clv_data.prepare(params, np.random.default_rng(0)), csv_in_place)
 
 
 def test_duckdb_table_equals_the_csv(shop, csv_in_place, tmp_path):
@@ -278,7 +280,7 @@ def test_duckdb_table_equals_the_csv(shop, csv_in_place, tmp_path):
     parameter_file(yaml, "inplace_table", {"table": "sales", "database": str(database), **COLUMNS}, ENGINE)
     params = load_parameter_file(yaml).validated
     assert params.transactions.in_place and params.transactions.table == "sales"
-    data = analysis.read_in_place(params)
+    data = clv_data.read_in_place(params)
     assert_same_data(data, csv_in_place)
 
 
@@ -441,7 +443,7 @@ def test_bad_weights_are_refused(summary, weights):
 
 @pytest.fixture(scope="module")
 def fits(summary):
-    return analysis.fit_all(summary)
+    return clv_fits.fit_all(summary)
 
 
 def test_pmf_and_histogram_with_t_zero(summary, fits):
@@ -515,21 +517,22 @@ def test_on_demand_files_run_only_when_named():
 
 def test_value_intervals_not_computed_above_the_limit_and_the_report_goes_on(shop, summary, fits, monkeypatch):
     params = clv_parameters({"path": str(shop["csv"]), **COLUMNS}, engine=None)
-    data = analysis.ClvData(memory_log(shop["log"]), summary, None, None, "data", COHORT_START, CALIBRATION_END,
+    data = clv_data.ClvData(memory_log(shop["log"]), summary, None, None, "data", COHORT_START, CALIBRATION_END,
                             HOLDOUT_END)
-    draws = analysis.parameter_draws(fits, params)
+    assert list(clv_fits.parameter_draws(fits, params)) == list(fits)     # draws of every fitted model
     work = intervals.draw_work(summary, params.parameter_draws, params.bootstrap_resamples)
     assert work["draws"] == 105 and work["cells"] == work["rows"] * 105
     monkeypatch.setattr(intervals, "MAX_DRAW_CELLS", work["cells"] - 1)
-    values = analysis.value_intervals_section(fits, data, draws, params)
+    analysis = analyse(params, data)
+    values = clv_sections.values(analysis)
     assert values.source == "not_computed" and not values.computed
     assert_states(values.note, work["cells"] - 1, work["cells"])     # the limit and the work asked for
     assert values.rows_used == len(summary) and "parameter_draws" in values.note
-    tracking = analysis.tracking_section(fits, data)
-    clv = analysis.clv_section(fits, data, params)
-    concentration = analysis.concentration_section(data, clv, params)
-    uplift = analysis.dwyer_uplift_section(analysis.dwyer_retention_section(params.dwyer)).results["dwyer_uplift"]
-    line = analysis.finding(tracking, clv, concentration, uplift, values)
+    tracking = clv_sections.tracking(analysis)
+    clv = clv_sections.clv(analysis)
+    concentration = clv_sections.concentration(analysis)
+    uplift = clv_sections.dwyer_uplift(analysis)
+    line = clv_sections.finding(tracking, clv, concentration, uplift, values)
     assert_states(line, clv.total["mean_per_customer"], places=2)   # the finding still states the mean CLV
     monkeypatch.setattr(intervals, "MAX_DRAW_CELLS", work["cells"])
-    assert analysis.value_intervals_section(fits, data, draws, params).source == "data"
+    assert clv_sections.values(analyse(params, data)).source == "data"

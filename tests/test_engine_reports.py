@@ -14,7 +14,7 @@ import pytest
 from conftest import run_cli
 
 from crmresearch import config
-from crmresearch.clv import analysis, rfm
+from crmresearch.clv import data as clv_data, rfm
 from crmresearch.engine import spark
 from crmresearch.parameters.customer_lifetime_value import ClvParameters
 
@@ -51,9 +51,9 @@ def _params(engine) -> ClvParameters:
 
 def _check_prepared(engine: dict, monkeypatch) -> None:
     log = _log()
-    monkeypatch.setattr(analysis, "load_log", lambda params, rng: (log, None, None))
-    memory = analysis.prepare(_params(None), np.random.default_rng(0))
-    routed = analysis.prepare(_params(engine), np.random.default_rng(0))
+    monkeypatch.setattr(clv_data, "load_log", lambda params, rng: (log, None, None))
+    memory = clv_data.prepare(_params(None), np.random.default_rng(0))
+    routed = clv_data.prepare(_params(engine), np.random.default_rng(0))
     assert memory.engine == "pandas" and memory.tracking_counts is None
     assert routed.engine == engine["backend"]
     assert 9999 not in routed.summary.index and len(routed.summary) == len(memory.summary) < log.customer_id.nunique()

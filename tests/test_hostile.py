@@ -29,8 +29,7 @@ from crmresearch.parameters import SCHEMAS, schema_for
 
 from conftest import run_cli
 
-# Checks that stop before any kernel are part of `make test`; those that need an executed report (the
-# `good` fixture) or start and stop kernels are `slow` (make test-all).
+# Not `slow`: one short run (the `good` fixture) and a few kernels started and stopped; all in `make test`.
 
 TOPIC, VARIANT = "lifecycle_transitions", "h_good"
 FAST = config.PARAMS_DIR / TOPIC / "fast.yaml"
@@ -199,7 +198,6 @@ def test_a_notebook_given_a_bad_parameter_file_refuses_it_in_one_line(tmp_path, 
     assert expected in lines[0] and all(str(path) in ln and len(ln) < 400 for ln in lines), lines
 
 
-@pytest.mark.slow
 def test_one_bad_file_in_params_does_not_stop_list_and_stops_run_all(tmp_path, good):
     project = tmp_path / "project"
     env = small_project(project, good["params"])
@@ -308,7 +306,6 @@ class Tags(HTMLParser):
         self.hrefs += [value or "" for name, value in attrs if name in ("href", "src")]
 
 
-@pytest.mark.slow
 def test_hostile_text_reaches_the_index_as_inert_text(reports_copy):
     src = reports_copy / TOPIC / VARIANT
     evil = reports_copy / TOPIC / "evil"
@@ -357,7 +354,6 @@ def test_table_cells_from_users_data_are_inert():
 
 # ---------------------------------------------------------------- incomplete and torn reports
 
-@pytest.mark.slow
 def test_publish_skips_incomplete_reports_and_leftovers(reports_copy, good):
     topic = reports_copy / TOPIC
     (topic / ".h_good-abc123").mkdir()
@@ -388,7 +384,6 @@ def small_project(folder: Path, *params: Path) -> dict:
     return {"CRMRESEARCH_PROJECT_DIR": str(folder)}
 
 
-@pytest.mark.slow
 def test_torn_state_and_missing_results_are_not_fresh(reports_copy, good, tmp_path):
     from crmresearch.parameters import load_parameter_file
     from crmresearch.runner import freshness
@@ -409,7 +404,6 @@ def test_torn_state_and_missing_results_are_not_fresh(reports_copy, good, tmp_pa
 
 # ---------------------------------------------------------------- folders, locks, owners
 
-@pytest.mark.slow
 def test_a_reports_folder_that_cannot_be_written_is_one_line(tmp_path, good):
     blocker = tmp_path / "a_file"
     blocker.write_text("not a folder")
@@ -427,14 +421,12 @@ def test_a_reports_folder_that_cannot_be_written_is_one_line(tmp_path, good):
             ro.chmod(0o755)
 
 
-@pytest.mark.slow
 def test_publish_into_an_unwritable_folder_is_one_line(reports_copy):
     (reports_copy / "_quarto.yml").mkdir()      # publish must write a file here
     result = run_cli("publish", "--reports-dir", reports_copy)
     assert_one_error(result, 1, "publish could not write")
 
 
-@pytest.mark.slow
 def test_a_second_run_on_the_same_report_is_refused(reports_copy, good):
     lock = reports_copy / "_state" / TOPIC / f"{VARIANT}.lock"
     with open(lock, "a+") as fh:
@@ -445,7 +437,6 @@ def test_a_second_run_on_the_same_report_is_refused(reports_copy, good):
     assert_nothing_left(reports_copy, good["bytes"])
 
 
-@pytest.mark.slow
 def test_two_parameter_files_for_one_report_folder_are_refused(reports_copy, good, tmp_path):
     twin = params_file(tmp_path / "elsewhere")          # same notebook and variant, another file
     result = run_cli("run", twin, "--force", "--reports-dir", reports_copy)
@@ -473,7 +464,6 @@ def wait_for_kernel(proc: subprocess.Popen, log: Path, timeout: float = 60) -> N
     raise AssertionError("the kernel never started: " + log.read_text())
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT], ids=lambda s: s.name)
 def test_stopping_the_cli_stops_workers_and_kernels_and_keeps_the_report(reports_copy, good, tmp_path, sig):
     # Leftovers of an earlier killed run are cleaned at start-up.
@@ -591,7 +581,6 @@ def _has_float(model) -> bool:
     return any(t is float for info in model.model_fields.values() for t in _types_in(info.annotation))
 
 
-@pytest.mark.slow
 def test_a_killed_worker_fails_its_report_and_leaves_nothing(reports_copy, good, tmp_path):
     log = tmp_path / "run.log"
     proc = start_run(good["params"], reports_copy, log)
