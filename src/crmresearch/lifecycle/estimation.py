@@ -22,14 +22,14 @@ import numpy as np
 import pandas as pd
 
 from .. import config
-from ..models.base import results_summary
+from ..models.base import ModelResults, results_summary
 from ..stats import wilson_interval
 from .aggregates import is_aggregated
 from .panel import StagePanel, customer_transition_counts, transition_counts
 
 
 @dataclass(frozen=True)
-class TransitionMatrix:
+class TransitionMatrix(ModelResults):
     """An estimated S x S transition matrix with its counts and intervals."""
 
     states: tuple[str, ...]
@@ -80,7 +80,6 @@ class TransitionMatrix:
 
     name = "Transition matrix"
     converged = True
-    failure = None
 
     def _free(self):
         """(row, column) of every estimated cell: allowed, in a row that is neither absorbing nor unobserved."""
@@ -127,20 +126,17 @@ class TransitionMatrix:
         i, _ = self._free()
         return int(i.size - np.unique(i).size)
 
-    @property
-    def aic(self) -> float:
-        return -2 * self.llf + 2 * self.df_model
-
-    @property
-    def bic(self) -> float:
-        return -2 * self.llf + np.log(self.nobs) * self.df_model
+    def cov_params(self) -> pd.DataFrame:
+        """Multinomial covariance within each origin row, (δ_jk p_ij - p_ij p_ik) / n_i; rows are independent."""
+        i, j = self._free()
+        p, n = self.probabilities[i, j], self.row_totals[i]
+        same_row = i[:, None] == i[None, :]
+        cov = np.where(same_row, (np.diag(p) - np.outer(p, p)) / n[:, None], 0.0)
+        return pd.DataFrame(cov, index=self.params.index, columns=self.params.index)
 
     def summary(self, alpha: float = 1 - config.CONFIDENCE):
         return results_summary(self, alpha, "Maximum-likelihood estimates n_ij / n_i; binomial standard errors and "
                                             "Wilson intervals (see boot_lower/boot_upper for the customer bootstrap).")
-
-    def _repr_html_(self) -> str:
-        return self.summary().as_html()
 
 
 class TransitionMatrixModel:
