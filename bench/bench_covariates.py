@@ -15,7 +15,7 @@ b_i = b0·e^{γb′z}): 13 parameters.
   MAP with flat priors (HalfFlat on r, α, a, b; Flat on the coefficients), so that the MAP is
   the maximum-likelihood estimate of the same parameterisation. When pymc-marketing is not
   installed (it is not in the `bench` extra: it brings PyMC and PyTensor), the reference is
-  crmresearch's own covariate-free fit (`clv.fit_bgnbd`) on the same customers.
+  crmresearch's own covariate-free fit (`crm.BetaGeoNBD().fit`) on the same customers.
 
 Prints timings and the estimates side by side with the truth. Timings are not tests.
 """

@@ -32,7 +32,7 @@ class CohortSource(DataSource):
     period_column: str = Field("period", min_length=1, max_length=200, description="column holding 0, 1, 2, ...")
 
     def file(self):
-        """The user's file; None for the published tables, which live in the code (`contractual.models`)."""
+        """The user's file; None for the published tables, which live in the code (`models.retention`)."""
         return Path(self.path) if self.path else None
 
     def load(self):
