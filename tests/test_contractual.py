@@ -15,6 +15,7 @@ from statsmodels.tools.numdiff import approx_fprime
 from crmresearch import config, parameters
 from crmresearch.contractual import analyse, data, sections, simulate, value
 from crmresearch.contractual.analyse import coverage_check
+from crmresearch import subscriptions
 from crmresearch.datasets import DataValidationError
 from crmresearch.models import retention
 
@@ -190,7 +191,7 @@ def test_subscriber_log_loads_and_counts_calendar_months():
     assert len(log) == 400 and set(log.frame["tier"]) == {"business", "consumer"}
     assert log.frame["periods"].min() >= 0 and (log.frame.loc[log.frame["churned"] == 1, "periods"] >= 1).all()
     assert log.active_base()["customers"].sum() == int((log.frame["churned"] == 0).sum())
-    periods, churned = data.subscriber_periods(["2020-01-15", "2020-01-15", "2020-01-31"], ["2020-03-15", "2020-03-20", None],
+    periods, churned = subscriptions.subscriber_periods(["2020-01-15", "2020-01-15", "2020-01-31"], ["2020-03-15", "2020-03-20", None],
                                                "2020-03-01")
     assert periods.tolist() == [2, 3, 1] and churned.tolist() == [1, 1, 0]
 

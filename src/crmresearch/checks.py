@@ -133,7 +133,7 @@ def check_loaded(name: str, source) -> None:
     except (ValueError, KeyError, TypeError, OSError) as exc:
         raise DataCheckError(f"{field}: {source.path}: could not be read "
                              f"({type(exc).__name__}: {str(exc)[:120]})") from None
-    rows = len(data) if hasattr(data, "__len__") else None
+    rows = len(data) if hasattr(data, "columns") else None      # a table of rows (not a cohort table's dict)
     if rows is not None and rows < MIN_DATA_ROWS:
         raise DataCheckError(f"{field}: {source.path}: expected at least {MIN_DATA_ROWS} data rows (found {rows}); "
                              "no estimate in the report would mean anything")

@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..datasets import DataValidationError, _bad_rows, _require_columns, read_table, validate_numeric, verified_path
+from ..datasets import verified_path
 from ..models.retention import PUBLISHED_FADER_HARDIE_2007, rows_from_durations, rows_from_survivors
+from ..subscriptions import read_cohort_table, read_subscriber_log
 from ..sections import simulated_caption, simulated_heading
 from . import simulate
 
@@ -60,40 +61,8 @@ def published_cohorts() -> CohortTable:
 
 
 def load_cohort_table(path, period_column: str = "period") -> CohortTable:
-    """A user's cohort table (period, then one column of counts alive per cohort), validated."""
-    df = read_table(path)
-    _require_columns(df, path, [period_column])
-    period = validate_numeric(df, path, period_column, low=0)
-    if not np.array_equal(period.to_numpy(), np.arange(len(df))):
-        bad = period.to_numpy() != np.arange(len(df))
-        raise DataValidationError(path, period_column, "periods 0, 1, 2, ... in order, one row each", _bad_rows(bad))
-    cohorts = [c for c in df.columns if c != period_column]
-    if not cohorts:
-        raise DataValidationError(path, None, "at least one cohort column besides the period column")
-    if len(df) < 2:
-        raise DataValidationError(path, period_column, "at least the periods 0 and 1")
-    survivors = {}
-    for col in cohorts:
-        counts = validate_numeric(df, path, col, low=0, allow_missing=True)
-        observed = counts.notna().to_numpy()
-        last = int(np.flatnonzero(observed).max()) if observed.any() else -1
-        gaps = ~observed & (np.arange(len(df)) < last)
-        if not observed[0] or counts.iloc[0] <= 0:
-            raise DataValidationError(path, col, "a positive cohort size at period 0", [1])
-        if gaps.any():
-            raise DataValidationError(path, col, "blank cells only after the cohort's last observed period",
-                                      _bad_rows(gaps))
-        values = counts.to_numpy()[: last + 1]
-        if last < 1:
-            raise DataValidationError(path, col, "counts for at least periods 0 and 1", [2])
-        rising = np.r_[False, np.diff(values) > 0]
-        if rising.any():
-            raise DataValidationError(path, col, "counts that never increase (customers alive at each period)",
-                                      _bad_rows(rising))
-        if np.any(values != np.round(values)):
-            raise DataValidationError(path, col, "whole numbers of customers", _bad_rows(values != np.round(values)))
-        survivors[str(col)] = values.astype(float)
-    return CohortTable(survivors, str(path))
+    """A user's cohort table, validated (`subscriptions.read_cohort_table`)."""
+    return CohortTable(read_cohort_table(path, period_column), str(path))
 
 
 @dataclass
@@ -119,59 +88,13 @@ class SubscriberLog:
         return base_by_tenure(active["periods"], active["revenue"], active["tier"])
 
 
-def subscriber_periods(start, end, observation_end, period_months: int = 1):
-    """Renewal periods in calendar months from start to end (churned) or to the end of observation (censored).
-
-    Whole months are counted on the calendar (15 January to 15 March is two); a subscriber who
-    left pays for every period begun, T = ceil(months / period_months) and at least 1; a censored
-    subscriber has survived floor(whole months / period_months) renewals.
-    """
-    start = pd.to_datetime(pd.Series(start)).reset_index(drop=True)
-    end = pd.to_datetime(pd.Series(end)).reset_index(drop=True)
-    churned = end.notna().to_numpy()
-    stop = end.where(end.notna(), pd.Timestamp(observation_end))
-    whole = ((stop.dt.year - start.dt.year) * 12 + stop.dt.month - start.dt.month
-             - (stop.dt.day < start.dt.day)).to_numpy(dtype=float)
-    rest = (stop.dt.day != start.dt.day).to_numpy()
-    out = np.where(churned, np.maximum(np.ceil((whole + 0.5 * rest) / period_months), 1),
-                   np.floor(whole / period_months))
-    return out.astype(float), churned.astype(float)
-
-
 def load_subscriber_log(path, observation_end, customer: str = "customer", start: str = "start", end: str = "end",
                         tier: str = "tier", revenue: str = "monthly_revenue", period_months: int = 1,
                         date_format: str | None = None, frame: pd.DataFrame | None = None) -> SubscriberLog:
-    """A user's subscriber log, validated: unique ids, dates that parse, end after start and not after
-    the end of observation, a tier and a non-negative revenue on every row."""
-    df = read_table(path) if frame is None else frame.reset_index(drop=True)
-    _require_columns(df, path, [customer, start, end, tier, revenue])
-    if df[customer].isna().any():
-        raise DataValidationError(path, customer, "a subscriber id on every row", _bad_rows(df[customer].isna()))
-    dup = df[customer].duplicated(keep="first")
-    if dup.any():
-        raise DataValidationError(path, customer, "one row per subscriber (unique ids)", _bad_rows(dup))
-    starts = pd.to_datetime(df[start].astype(str), format=date_format, errors="coerce")
-    if starts.isna().any():
-        raise DataValidationError(path, start, "a start date on every row" + (f" in format {date_format}" if date_format else ""),
-                                  _bad_rows(starts.isna()))
-    blank = df[end].isna() | (df[end].astype(str).str.strip() == "")
-    ends = pd.to_datetime(df[end].where(~blank).astype("string"), format=date_format, errors="coerce")
-    if (ends.isna() & ~blank).any():
-        raise DataValidationError(path, end, "end dates or blank cells (still a customer)", _bad_rows(ends.isna() & ~blank))
-    obs_end = pd.Timestamp(observation_end)
-    if (ends < starts).any():
-        raise DataValidationError(path, end, f"end dates on or after the '{start}' date", _bad_rows(ends < starts))
-    late = (ends > obs_end) | (starts > obs_end)
-    if late.any():
-        raise DataValidationError(path, end if (ends > obs_end).any() else start,
-                                  f"dates no later than the end of observation {obs_end:%Y-%m-%d}", _bad_rows(late))
-    if df[tier].isna().any():
-        raise DataValidationError(path, tier, "a tier on every row", _bad_rows(df[tier].isna()))
-    money = validate_numeric(df, path, revenue, low=0)
-    periods, churned = subscriber_periods(starts, ends, obs_end, period_months)
-    out = pd.DataFrame({"customer": df[customer].astype(str), "tier": df[tier].astype(str), "revenue": money,
-                        "periods": periods, "churned": churned})
-    return SubscriberLog(out, str(path) if path is not None else None, obs_end)
+    """A user's subscriber log, validated (`subscriptions.read_subscriber_log`)."""
+    out = read_subscriber_log(path, observation_end, customer, start, end, tier, revenue, period_months, date_format,
+                              frame)
+    return SubscriberLog(out, str(path) if path is not None else None, pd.Timestamp(observation_end))
 
 
 # ------------------------------------------------------------------ the report's segments
@@ -241,10 +164,12 @@ def load_data(params, rng: np.random.Generator) -> ReportData:
     cohorts = tiers = None
     obs_end = None
     if params.cohorts is not None:
-        table = params.cohorts.load()
+        table = CohortTable({k: np.asarray(v, dtype=float) for k, v in params.cohorts.load().items()},
+                            params.cohorts.path)
         cohorts = _cohort_segments(table, "published" if params.cohorts.dataset else "data", params.revenue_per_period)
     if params.subscribers is not None:
-        log = params.subscribers.load()
+        log = SubscriberLog(params.subscribers.load(), params.subscribers.path,
+                            pd.Timestamp(params.subscribers.observation_end))
         tiers = _tier_segments(log, "data")
         obs_end = str(params.subscribers.observation_end)
     elif params.simulate is not None:

@@ -39,15 +39,13 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
+from ..subscriptions import FADER_HARDIE_2007_SURVIVORS
 from .base import (FittedModel, LogParameterLikelihood, Model, collapse_counted, lr_test_from_loglikelihoods, quick_mle,
                    weighted_sum)
 
 DURATION_COLUMNS = ("t", "churned")
 PUBLISHED_FADER_HARDIE_2007 = {
-    "survivors": {
-        "regular": [1000, 631, 468, 382, 326, 289, 262, 241],
-        "high end": [1000, 869, 743, 653, 593, 551, 517, 491],
-    },
+    "survivors": FADER_HARDIE_2007_SURVIVORS,
     "estimates": {
         "regular": {"alpha": 0.704, "beta": 1.182, "loglike": -1680.27},
         "high end": {"alpha": 0.668, "beta": 3.806, "loglike": -1611.16},

@@ -35,12 +35,13 @@ class CohortSource(DataSource):
         """The user's file; None for the published tables, which live in the code (`models.retention`)."""
         return Path(self.path) if self.path else None
 
-    def load(self):
-        from ..contractual import data
+    def load(self) -> dict:
+        """Cohort name -> customers alive at t = 0, 1, ... (validated; `subscriptions`)."""
+        from .. import subscriptions
 
         if self.dataset:
-            return data.published_cohorts()
-        return data.load_cohort_table(self.path, self.period_column)
+            return {k: list(v) for k, v in subscriptions.FADER_HARDIE_2007_SURVIVORS.items()}
+        return subscriptions.read_cohort_table(self.path, self.period_column)
 
 
 class SubscriberSource(BaseModel):
@@ -65,9 +66,10 @@ class SubscriberSource(BaseModel):
         return Path(self.path)
 
     def load(self):
-        from ..contractual import data
+        """One validated row per subscriber (`subscriptions.read_subscriber_log`)."""
+        from .. import subscriptions
 
-        return data.load_subscriber_log(self.path, self.observation_end, self.customer_column, self.start_column,
+        return subscriptions.read_subscriber_log(self.path, self.observation_end, self.customer_column, self.start_column,
                                         self.end_column, self.tier_column, self.revenue_column, self.period_months,
                                         self.date_format)
 
