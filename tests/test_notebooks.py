@@ -51,6 +51,26 @@ def test_notebook_follows_the_skeleton(path):
             assert cell.startswith("#| label: fig-") and "#| fig-cap:" in cell and "#| fig-alt:" in cell
 
 
+TOPIC_PACKAGES = {"00_crm_overview": "overview", "01_satisfaction_loyalty": "satisfaction",
+                  "02_lifecycle_transitions": "lifecycle", "03_customer_lifetime_value": "clv",
+                  "04_satisfaction_to_value": "value_chain", "05_contractual_retention": "contractual"}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_report_is_built_in_the_same_three_steps(path):
+    """The validation cell computes everything with `crm.<topic>.analyse(params)`; every later cell only shows
+    sections and figures built from that analysis: no data loaded, no model fitted, no random numbers drawn."""
+    import re
+
+    nb = load(path)
+    idx = next(i for i, c in enumerate(nb["cells"]) if "parameters" in c.get("metadata", {}).get("tags", []))
+    topic = TOPIC_PACKAGES[path.stem]
+    assert f"analysis = crm.{topic}.analyse(params)" in source(nb["cells"][idx + 1])
+    later = "\n".join(source(c) for c in nb["cells"][idx + 2:] if c["cell_type"] == "code")
+    for forbidden in (r"\.fit\(", r"\.load\(", r"default_rng", r"\bnp\.", r"\bpd\.", r"(?<!sections\.)\bfit_\w+\("):
+        assert not re.search(forbidden, later), f"{path.name}: a cell after the analysis matches {forbidden!r}"
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_every_notebook_has_parameter_sets_including_a_fast_one(path):
     topic = parameters.topic(path.stem)
