@@ -156,8 +156,12 @@ def cmd_generate_log(args) -> int:
     except FileExistsError:
         print(f"error: {args.path}: exists already (add --overwrite to replace it)", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except ValueError as exc:
+    except ValueError as exc:        # a bad argument, or a path that holds something else (LogPathError)
         print(f"error: {args.path}: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except OSError as exc:           # full disk, read-only folder: the previous log is as it was
+        print(f"error: {args.path}: could not write the log ({exc.strerror or exc}); nothing was replaced",
+              file=sys.stderr)
         return EXIT_BAD_INPUT
     print(f"log: {path}")
     return EXIT_OK

@@ -9,12 +9,20 @@ buyers, lapsed customers and same-day repeat lines. Customers are generated in f
 whatever the machine, and memory stays near one block (about 2.5 million rows) however large the
 log. `partition="month"` writes a hive-partitioned folder (`year=2024/month=3/part-….parquet`);
 `partition=None` one Parquet file with a row group per block.
+
+Nothing is touched before every argument is checked, and nothing a user made is ever deleted: the
+log is written into a new sibling (`.<name>.writing-…`) and swapped in only when complete, so a
+full disk or a killed run leaves the previous log as it was. A log this module wrote carries a
+marker (the file `.crmresearch-generated-log` in a folder, a key in a single file's Parquet
+metadata); `overwrite=True` replaces only such a log and refuses anything else.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import shutil
+import tempfile
 from datetime import date
 from pathlib import Path
 
@@ -30,6 +38,48 @@ log = logging.getLogger("crmresearch.engine")
 
 CHUNK_CUSTOMERS = 250_000
 MAX_TRANSACTIONS = 10**10
+MARKER = ".crmresearch-generated-log"          # in a folder log; the same key in a single file's metadata
+
+
+class LogPathError(ValueError):
+    """The output path cannot take a log (it holds something this module did not write, or is not writable)."""
+
+
+def is_generated_log(path: Path) -> bool:
+    """Whether `path` is a log `write_log` wrote (its marker), so that replacing it loses nothing of the user's."""
+    if path.is_dir():
+        return (path / MARKER).is_file()
+    try:
+        metadata = pq.read_schema(path).metadata or {}
+    except (OSError, ValueError, pa.ArrowException):
+        return False
+    return MARKER.encode() in metadata
+
+
+def check_arguments(path, transactions: int, customers: int | None, seed: int, days: int,
+                    partition: str | None, overwrite: bool) -> tuple[Path, int, int]:
+    """Every argument checked before anything is written or removed: (path, transactions, customers)."""
+    transactions = int(transactions)
+    customers = max(1, transactions // 10) if customers is None else int(customers)
+    if not 1 <= customers <= transactions <= MAX_TRANSACTIONS:
+        raise ValueError("need 1 <= customers <= transactions <= 1e10")
+    if days < 2:
+        raise ValueError("days: at least 2")
+    if not 0 <= int(seed) < 2**63:
+        raise ValueError(f"seed: a whole number from 0 to 2^63 - 1 (got {seed})")
+    if partition not in ("month", None):
+        raise ValueError("partition: 'month' or None")
+    path = Path(path)
+    if path.exists() or path.is_symlink():
+        if not overwrite:
+            raise FileExistsError(f"{path} exists (pass overwrite=True to replace it)")
+        if path.is_symlink() or not is_generated_log(path):
+            raise LogPathError("exists and is not a log that generate-log wrote; --overwrite replaces only "
+                               "such a log, so choose a new path")
+    parent = path.parent if str(path.parent) else Path(".")
+    if parent.exists() and not parent.is_dir():
+        raise LogPathError(f"{parent} is not a folder")
+    return path, transactions, customers
 
 
 def _block(index: int, n_customers: int, n_transactions: int, first_id: int, seed: int, days: int,
@@ -64,20 +114,41 @@ def write_log(path, transactions: int = 1_000_000, customers: int | None = None,
     """Write a synthetic log of exactly `transactions` rows; returns the path written.
 
     `customers` defaults to one customer per 10 transactions. Raises ValueError for sizes that
-    cannot hold one purchase per customer.
+    cannot hold one purchase per customer, FileExistsError for an existing path without
+    `overwrite`, LogPathError for a path that holds anything but a log this function wrote, and
+    OSError (the previous log untouched) when the disk is full or the folder is not writable.
     """
-    transactions = int(transactions)
-    customers = max(1, transactions // 10) if customers is None else int(customers)
-    if not 1 <= customers <= transactions <= MAX_TRANSACTIONS:
-        raise ValueError("need 1 <= customers <= transactions <= 1e10")
-    if days < 2:
-        raise ValueError("days: at least 2")
-    path = Path(path)
+    path, transactions, customers = check_arguments(path, transactions, customers, seed, days, partition, overwrite)
+    parent = path.parent if str(path.parent) else Path(".")
+    parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.writing-", dir=parent))
+    target = staging / path.name
+    try:
+        _write(target, transactions, customers, seed, start, days, partition)
+        _swap_in(target, path)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return path
+
+
+def _swap_in(new: Path, path: Path) -> None:
+    """Replace `path` by the complete log `new` (same folder): the old log is moved aside first and
+    removed only once the new one is in place."""
+    old = None
     if path.exists():
-        if not overwrite:
-            raise FileExistsError(f"{path} exists (pass overwrite=True to replace it)")
-        shutil.rmtree(path) if path.is_dir() else path.unlink()
-    path.parent.mkdir(parents=True, exist_ok=True)
+        old = new.parent / f"{path.name}.previous"
+        os.replace(path, old)
+    try:
+        os.replace(new, path)
+    except OSError:
+        if old is not None:
+            os.replace(old, path)
+        raise
+    if old is not None:
+        shutil.rmtree(old) if old.is_dir() else old.unlink()
+
+
+def _write(path: Path, transactions: int, customers: int, seed: int, start, days: int, partition) -> None:
     start_day = int(np.datetime64(pd.Timestamp(start).date(), "D").astype(np.int64))
     n_blocks = -(-customers // CHUNK_CUSTOMERS)
     block_customers = np.full(n_blocks, CHUNK_CUSTOMERS)
@@ -104,13 +175,14 @@ def write_log(path, transactions: int = 1_000_000, customers: int | None = None,
                                    existing_data_behavior="overwrite_or_ignore")
             elif partition is None:
                 if writer is None:
-                    writer = pq.ParquetWriter(path, table.schema, compression="zstd")
+                    schema = table.schema.with_metadata({MARKER: "1"})
+                    writer = pq.ParquetWriter(path, schema, compression="zstd")
+                table = table.replace_schema_metadata({MARKER: "1"})
                 writer.write_table(table, row_group_size=1 << 20)
-            else:
-                raise ValueError("partition: 'month' or None")
             progress.update(table.num_rows)
     finally:
         if writer is not None:
             writer.close()
+    if partition == "month":
+        (path / MARKER).write_text("written by crmresearch generate-log; --overwrite may replace this folder\n")
     progress.done()
-    return path
