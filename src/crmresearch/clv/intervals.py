@@ -364,11 +364,9 @@ def discrete_histogram_band(fit, frame: pd.DataFrame, thetas, confidence: float)
     n_max = int(frame["periods"].max())
     w = frame["count"].to_numpy(float)
     actual = np.bincount(frame["frequency"].astype(int), weights=w, minlength=n_max + 1)
-    per_n = frame.groupby("periods")["count"].sum()
 
     def expected(theta):
-        return sum(c * np.pad(bgbb.expected_count_distribution(theta, int(n)), (0, n_max - int(n)))
-                   for n, c in per_n.items())
+        return bgbb.expected_histogram(theta, frame["periods"], w)
 
     drawn = np.array([expected(theta) for theta in thetas])          # one row per draw (a few dozen numbers each)
     lower, upper = band(drawn, confidence)

@@ -276,7 +276,7 @@ def donations(params) -> Donations | None:
         return out
     out.per_pattern = bgbb.summary_table(fit.theta, x, t_x, n, w, params.bgbb_future_periods, params.discount_rate)
     n_max = int(n.max())
-    expected = fit.purchase_count_distribution(n_max) * w.sum()
+    expected = fit.expected_histogram(periods=n, weights=w)
     actual = np.bincount(x.astype(int), weights=w, minlength=n_max + 1)
     out.histogram = pd.DataFrame({"transactions": np.arange(n_max + 1), "actual": actual, "expected": expected})
     out.totals = {"expected_next": float((out.per_pattern["expected_next"] * w).sum()),

@@ -93,46 +93,19 @@ class BgBbLikelihood(LogParameterLikelihood):
 
 # ------------------------------------------------------------------ predictions (FHS 2010, section 3)
 
-def _split(theta):
-    return (np.asarray(v, dtype=float) for v in np.asarray(theta, dtype=float).T)
-
-
-def _log_likelihood_rows(theta, x, t_x, n):
-    model = BgBbLikelihood(np.atleast_1d(x), np.atleast_1d(t_x), np.atleast_1d(n))
-    return model._row_loglike(np.asarray(theta, float))[model.rows.inverse]
-
-
 def prob_alive(theta, x, t_x, n) -> np.ndarray:
     """P(alive at opportunity n + 1 | x, t_x, n) (FHS 2010, eq. 11)."""
-    alpha, beta, gamma, delta = theta
-    x, t_x, n = (np.asarray(v, dtype=float) for v in (x, t_x, n))
-    log_num = (special.betaln(alpha + x, beta + n - x) - special.betaln(alpha, beta)
-               + special.betaln(gamma, delta + n + 1) - special.betaln(gamma, delta))
-    return np.exp(log_num - _log_likelihood_rows(theta, x, t_x, n))
+    return predictions_for_draws(np.asarray(theta, float)[None, :], x, t_x, n, 0, 0.0)["p_alive"][0]
 
 
 def expected_transactions(theta, x, t_x, n, future: int) -> np.ndarray:
     """E[X(n, n + n*) | x, t_x, n]: transactions in the next `future` opportunities (FHS 2010, eq. 13)."""
-    alpha, beta, gamma, delta = theta
-    x, t_x, n = (np.asarray(v, dtype=float) for v in (x, t_x, n))
-    log_front = (special.betaln(alpha + x + 1, beta + n - x) - special.betaln(alpha, beta)
-                 - _log_likelihood_rows(theta, x, t_x, n))
-    # δ/(γ-1) · Γ(γ+δ)/Γ(1+δ) · [Γ(1+δ+n)/Γ(γ+δ+n) - Γ(1+δ+n+n*)/Γ(γ+δ+n+n*)]
-    g = special.gammaln
-    a = np.exp(g(gamma + delta) - g(1 + delta) + g(1 + delta + n) - g(gamma + delta + n))
-    b = np.exp(g(gamma + delta) - g(1 + delta) + g(1 + delta + n + future) - g(gamma + delta + n + future))
-    return np.exp(log_front) * delta / (gamma - 1) * (a - b)
+    return predictions_for_draws(np.asarray(theta, float)[None, :], x, t_x, n, future, 0.0)["expected"][0]
 
 
 def dert(theta, x, t_x, n, discount_rate: float) -> np.ndarray:
     """Discounted expected residual transactions DERT(d | x, t_x, n) (FHS 2010, eq. 14)."""
-    alpha, beta, gamma, delta = theta
-    x, t_x, n = (np.asarray(v, dtype=float) for v in (x, t_x, n))
-    d = discount_rate
-    log_front = (special.betaln(alpha + x + 1, beta + n - x) - special.betaln(alpha, beta)
-                 + special.betaln(gamma, delta + n + 1) - special.betaln(gamma, delta)
-                 - _log_likelihood_rows(theta, x, t_x, n))
-    return np.exp(log_front) / (1 + d) * special.hyp2f1(1, delta + n + 1, gamma + delta + n + 1, 1 / (1 + d))
+    return predictions_for_draws(np.asarray(theta, float)[None, :], x, t_x, n, 0, discount_rate)["dert"][0]
 
 
 def expected_count_distribution(theta, n: int) -> np.ndarray:
@@ -152,6 +125,14 @@ def expected_count_distribution(theta, n: int) -> np.ndarray:
                                        - special.betaln(alpha, beta) + special.betaln(gamma + 1, delta + i)
                                        - special.betaln(gamma, delta)), 0.0)
     return alive + terms.sum(axis=1)
+
+
+def expected_histogram(theta, periods, counts) -> np.ndarray:
+    """Expected customers by number of transactions 0..max n (FHS 2010, eq. 7), customers grouped by
+    their number of opportunities n (`periods`, with `counts` customers per row)."""
+    per_n = pd.Series(np.asarray(counts, float)).groupby(np.asarray(periods, int)).sum()
+    n_max = int(per_n.index.max())
+    return sum(c * np.pad(expected_count_distribution(theta, int(n)), (0, n_max - int(n))) for n, c in per_n.items())
 
 
 def summary_table(theta, x, t_x, n, counts, future: int, discount_rate: float) -> pd.DataFrame:
@@ -217,6 +198,14 @@ class BetaGeoBetaBinomialResults(FittedModel):
     def purchase_count_distribution(self, n: int) -> np.ndarray:
         """P(X(n) = x), x = 0..n, for a customer with n opportunities."""
         return expected_count_distribution(self.theta, n)
+
+    def expected_histogram(self, data=None, weights=None, **columns) -> np.ndarray:
+        """Expected customers by number of transactions 0..max n, for the customers in `data` (with their
+        `count` or `weights`)."""
+        if weights is None and data is not None and "count" in data:
+            weights = data["count"]
+        periods = data_columns(data, ("periods",), columns)[0]
+        return expected_histogram(self.theta, periods, np.ones(periods.size) if weights is None else weights)
 
 
 class BetaGeoBetaBinomial(Model):
