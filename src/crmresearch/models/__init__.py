@@ -13,6 +13,7 @@ segmented    broken-line regression with an estimated breakpoint (Muggeo 2003) a
 covariates   the purchase and spend models with time-invariant covariates (Fader & Hardie 2007 note):
              fitting and results; their likelihoods are in covariate_likelihoods
 purchases    what BG/NBD and Pareto/NBD share (predictions by name, discounted purchases, quadrature)
+lr_test      the likelihood-ratio test of nested fits
 base         the one results core, the likelihood base class, collapsing rows, multistart and polish
 """
 

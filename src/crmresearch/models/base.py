@@ -15,7 +15,7 @@
   or a customer bootstrap. A fit that converged is a `FittedModel`; one that did not is a
   `FailedFit` with `converged = False` and a `failure` that says what failed and what was tried.
   Nothing raises for a model that does not fit: the report shows the failure and goes on.
-* **Tests**: `likelihood_ratio_test` for nested fits.
+* **Tests**: `models.lr_test` for nested fits.
 
 Model-specific results (predictions) subclass `FittedModel` in the model's own module.
 """
@@ -29,7 +29,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from scipy import optimize
-from scipy import stats as sps
 from statsmodels.base.model import GenericLikelihoodModel
 from statsmodels.iolib.summary2 import Summary
 from statsmodels.tools.numdiff import approx_fprime
@@ -545,34 +544,6 @@ def build_or_fail(build, name: str, names: tuple, nobs: int = 0):
         return build()
     except ValueError as exc:
         return FailedFit(name=name, reason=str(exc), starts=[], nobs=nobs, names=names)
-
-
-@dataclass
-class LikelihoodRatioTest:
-    """2(ℓ_full − ℓ_restricted) against χ² with `df` degrees of freedom."""
-
-    statistic: float
-    df: int
-    p_value: float
-
-    def as_dict(self) -> dict:
-        return {"statistic": self.statistic, "df": self.df, "p_value": self.p_value}
-
-
-def lr_test_from_loglikelihoods(llf_restricted: float, llf_full: float, df: int) -> LikelihoodRatioTest:
-    """The LR test of nested models from their maximised log-likelihoods (NaN when either is missing)."""
-    if not (np.isfinite(llf_restricted) and np.isfinite(llf_full)) or df <= 0:
-        return LikelihoodRatioTest(float("nan"), int(df), float("nan"))
-    stat = max(2 * (llf_full - llf_restricted), 0.0)
-    return LikelihoodRatioTest(float(stat), int(df), float(sps.chi2.sf(stat, df)))
-
-
-def likelihood_ratio_test(restricted: ModelResults, full: ModelResults) -> LikelihoodRatioTest:
-    """The LR test of a fit nested in another; df is the difference in their numbers of parameters."""
-    df = full.df_model - restricted.df_model
-    if not (restricted.converged and full.converged):
-        return LikelihoodRatioTest(float("nan"), int(df), float("nan"))
-    return lr_test_from_loglikelihoods(restricted.llf, full.llf, df)
 
 
 # ------------------------------------------------------------------ model specifications

@@ -40,8 +40,8 @@ import pandas as pd
 from scipy import special
 
 from ..subscriptions import FADER_HARDIE_2007_SURVIVORS
-from .base import (FittedModel, LogParameterLikelihood, Model, collapse_counted, lr_test_from_loglikelihoods, quick_mle,
-                   weighted_sum)
+from .base import FittedModel, LogParameterLikelihood, Model, collapse_counted, quick_mle, weighted_sum
+from .lr_test import lr_test_from_loglikelihoods
 
 DURATION_COLUMNS = ("t", "churned")
 PUBLISHED_FADER_HARDIE_2007 = {

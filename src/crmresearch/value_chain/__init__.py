@@ -11,7 +11,7 @@ value per satisfaction level, the marginal value of a point, break-even spend) a
 
 from ..models.covariates import (CovariateFit, fit_bgnbd_covariates, fit_gamma_gamma_covariates, fit_pareto_nbd_covariates,
                                  prob_alive)
-from ..models.base import likelihood_ratio_test
+from ..models.lr_test import likelihood_ratio_test
 from .analyse import Analysis, analyse
 from .design import CovariateDesign, natural_spline_basis, satisfaction_design
 from .marginal import ValueByLevel, level_values, true_value_by_level, value_by_level

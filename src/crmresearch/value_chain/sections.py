@@ -13,7 +13,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from .. import sections as sec
-from ..models.base import likelihood_ratio_test
+from ..models.lr_test import likelihood_ratio_test
 from ..models.covariates import CovariateFit
 from ..sections import Section, table_spec
 from . import bridge as bridge_module
