@@ -602,3 +602,19 @@ def test_a_killed_worker_fails_its_report_and_leaves_nothing(reports_copy, good,
 def _parent(pid: int) -> int:
     with open(f"/proc/{pid}/stat") as fh:
         return int(fh.read().rsplit(")", 1)[1].split()[1])
+
+
+@pytest.mark.parametrize("folder, expected", [
+    ("/etc/passwd", "this is a file"),
+    ("/nonexistent/deep/spill", "its parent does not exist"),
+])
+def test_engine_temp_directory_is_checked_before_any_kernel(tmp_path, folder, expected):
+    """The spill folder must be a folder, existing or new inside an existing one: never a file, never a
+    chain of folders created anywhere; one line, exit 2, nothing created."""
+    params = tmp_path / "td.yaml"
+    params.write_text("notebook: 03_customer_lifetime_value\nvariant: td\nparameters:\n"
+                      "  transactions: {dataset: cdnow_sample}\n"
+                      f"  engine: {{backend: duckdb, temp_directory: {folder}}}\n")
+    run = run_cli("validate", params)
+    assert run.returncode == 2 and "parameters.engine.temp_directory" in run.stderr and expected in run.stderr
+    assert "Traceback" not in run.stderr and not Path("/nonexistent").exists()

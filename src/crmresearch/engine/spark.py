@@ -89,7 +89,7 @@ def duckdb_connection(settings=None, database: str = ":memory:"):
     if settings.threads:
         config["threads"] = settings.threads
     if settings.temp_directory:
-        Path(settings.temp_directory).mkdir(parents=True, exist_ok=True)
+        Path(settings.temp_directory).mkdir(exist_ok=True)     # its parent exists (the runner's pre-flight)
         config["temp_directory"] = settings.temp_directory
     else:
         # DuckDB's own default is `.tmp` in the working directory, i.e. inside the report's folder;

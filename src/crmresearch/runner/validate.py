@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 from pathlib import Path
 
 from ..parameters import CELL_NAMES, ParameterFile, ParameterFileError, load_parameter_file
@@ -67,20 +68,42 @@ def validate_files(paths) -> tuple[list[ParameterFile], list[ParameterFileError]
     return good, errors
 
 
+def temp_directory_problem(folder: str) -> str | None:
+    """What is wrong with an engine's `temp_directory` (None when it is usable): an existing folder this
+    user can write in, or a new one directly inside such a folder; never a file, never a chain of new
+    folders created anywhere."""
+    path = Path(folder)
+    if path.exists():
+        if not path.is_dir():
+            return "a folder for the engine's spill files (this is a file)"
+        return None if os.access(path, os.W_OK | os.X_OK) else "a folder this user can write in"
+    if not path.parent.is_dir():
+        return "an existing folder, or a new one inside an existing folder (its parent does not exist)"
+    return None if os.access(path.parent, os.W_OK | os.X_OK) else "a new folder inside a folder this user can write in"
+
+
 def check_environment(pf: ParameterFile) -> None:
     """What the machine must provide for the file's settings, checked before any kernel starts: an
-    `engine: {backend: pyspark}` block needs Java and PySpark (`engine.spark.check_spark`)."""
+    `engine:` block's `temp_directory` must be a usable folder, and `backend: pyspark` needs Java and
+    PySpark (`engine.spark.check_spark`)."""
     from pydantic import BaseModel
 
     def engines(model, prefix="parameters."):
         for name in type(model).model_fields:
             value = getattr(model, name)
             if isinstance(value, BaseModel):
-                if getattr(value, "backend", None) == "pyspark":
-                    yield f"{prefix}{name}"
+                if hasattr(value, "backend"):
+                    yield f"{prefix}{name}", value
                 yield from engines(value, f"{prefix}{name}.")
 
-    for where in engines(pf.validated):
+    for where, engine in engines(pf.validated):
+        if getattr(engine, "temp_directory", None):
+            problem = temp_directory_problem(engine.temp_directory)
+            if problem:
+                raise ParameterFileError(pf.path, f"field '{where}.temp_directory': expected {problem} "
+                                                  f"(got {Path(engine.temp_directory).name or engine.temp_directory})")
+        if engine.backend != "pyspark":
+            continue
         from ..engine.spark import SparkUnavailable, check_spark
 
         try:
