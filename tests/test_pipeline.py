@@ -219,3 +219,12 @@ def test_a_users_own_survey_runs_through_a_parameter_file(tmp_path):
     for name in ("attributes", "loyalty_types", "switching_cost", "competitiveness"):
         assert sections[name]["source"] == "not_computed" and sections[name]["note"], name
     assert sections["curve"]["source"] == "data" and sections["curve"]["rows_used"] == 250
+
+
+def test_a_successful_run_prints_nothing_on_stderr(tmp_path):
+    """Errors and warnings go to stderr, progress to stdout: the kernels' own start-up and interrupt
+    messages go to a kernel log (kept only with a failed report), so a good run's stderr is empty."""
+    run = run_cli("run", config.PARAMS_DIR / "crm_overview" / "fast.yaml", "--reports-dir", tmp_path)
+    assert run.returncode == 0 and run.stderr == "", run.stderr
+    assert "done  crm_overview/fast" in run.stdout
+    assert not (tmp_path / "crm_overview" / "fast" / "kernel.log").exists()

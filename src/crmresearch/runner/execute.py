@@ -98,6 +98,27 @@ def _follow(path: Path, emit, stop: threading.Event, every: float = 1.0) -> None
             return
 
 
+KERNEL_LOG = "kernel.log"     # the kernel's own stdout and stderr: kept with a failed report, dropped on success
+
+
+def quiet_kernel_manager(log_path: Path):
+    """A kernel manager whose kernel writes its own messages (ipykernel's start-up warnings, its
+    interrupt notices) to `log_path` instead of the terminal, so a successful run prints only progress."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class QuietKernelManager(AsyncKernelManager):
+        async def _async_launch_kernel(self, kernel_cmd, **kw):
+            log_file = open(log_path, "ab")      # the kernel process inherits it; closed here once launched
+            try:
+                kw.setdefault("stdout", log_file)
+                kw.setdefault("stderr", log_file)
+                return await super()._async_launch_kernel(kernel_cmd, **kw)
+            finally:
+                log_file.close()
+
+    return QuietKernelManager
+
+
 def execute_one(pf: ParameterFile, reports_dir: Path, progress=None, control: Control | None = None,
                 log=None) -> RunOutcome:
     """Run one report into `<reports>/_tmp/` and move it into place on success.
@@ -145,7 +166,8 @@ def execute_one(pf: ParameterFile, reports_dir: Path, progress=None, control: Co
             pm.execute_notebook(
                 str(pf.notebook_path), str(output), parameters=pf.papermill_parameters(tmp_dir),
                 kernel_name=config.KERNEL_NAME, cwd=str(tmp_dir), progress_bar=False, log_output=False,
-                request_save_on_cell_execute=False, on_cell_start=on_cell_start)
+                request_save_on_cell_execute=False, on_cell_start=on_cell_start,
+                kernel_manager_class=quiet_kernel_manager(tmp_dir / KERNEL_LOG))
         finally:
             stop_following.set()
             if follower.is_alive():
@@ -164,6 +186,7 @@ def execute_one(pf: ParameterFile, reports_dir: Path, progress=None, control: Co
         _hide_injected_parameters(nb)
         nbformat.write(nb, output)
         (tmp_dir / "parameters.yaml").write_bytes(pf.path.read_bytes())
+        (tmp_dir / KERNEL_LOG).unlink(missing_ok=True)
         with control.commit:
             if control.stopping.is_set():
                 raise RunStopped()
