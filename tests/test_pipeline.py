@@ -228,3 +228,25 @@ def test_a_successful_run_prints_nothing_on_stderr(tmp_path):
     assert run.returncode == 0 and run.stderr == "", run.stderr
     assert "done  crm_overview/fast" in run.stdout
     assert not (tmp_path / "crm_overview" / "fast" / "kernel.log").exists()
+
+
+def test_two_publishes_at_once_both_finish_one_after_the_other(published_overview, tmp_path):
+    """A second publish of the same reports folder waits for the first (a lock), instead of both writing
+    one build folder; both exit 0 and the site is whole."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    shutil.copytree(published_overview / "crm_overview", tmp_path / "crm_overview")
+    env = {**os.environ, "CRMRESEARCH_PROJECT_DIR": str(config.PROJECT_DIR)}
+    command = [sys.executable, "-m", "crmresearch", "publish", "--reports-dir", str(tmp_path)]
+    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                             cwd=config.PROJECT_DIR)
+    while not (tmp_path / "_state" / "publish.lock").exists() and first.poll() is None:
+        time.sleep(0.05)
+    second = subprocess.run(command, capture_output=True, text=True, env=env, cwd=config.PROJECT_DIR, timeout=600)
+    out, err = first.communicate(timeout=600)
+    assert first.returncode == 0 and second.returncode == 0, err + second.stderr
+    assert (tmp_path / "_site" / "crm_overview" / "fast" / "report.html").exists()
+    assert not (tmp_path / "_site_build").exists()

@@ -26,6 +26,7 @@ from pathlib import Path
 import yaml
 
 from . import config
+from .locks import Busy, FileLock
 
 SITE_DIR, BUILD_DIR = "_site", "_site_build"
 # The background page (notebooks/background.md): the ideas and literature every report rests on.
@@ -481,8 +482,23 @@ def _copy_outputs(source: Path, target: Path) -> None:
 
 
 def publish(reports_dir: Path | None = None, engine: str = "auto", log=print) -> Path:
-    """Render every executed report and the index into `<reports>/_site`; returns that folder."""
+    """Render every executed report and the index into `<reports>/_site`; returns that folder. A second
+    publish of the same reports folder waits for the first (a lock in `<reports>/_state/`), so two never
+    write the same build folder."""
     reports_dir = Path(reports_dir or config.reports_dir())
+    lock = FileLock(reports_dir / "_state" / "publish.lock")
+    try:
+        lock.acquire()
+    except Busy as busy:
+        log(f"publish: waiting for another publish of {reports_dir} (pid {busy}) to finish")
+        lock.acquire(wait=True)
+    try:
+        return _publish(reports_dir, engine, log)
+    finally:
+        lock.release()
+
+
+def _publish(reports_dir: Path, engine: str, log) -> Path:
     skipped: list = []
     entries = collect_reports(reports_dir, skipped)
     for rel, reason in skipped:

@@ -11,6 +11,7 @@ import os
 import shutil
 from pathlib import Path
 
+from ..locks import Busy, FileLock
 from ..parameters import ParameterFile
 
 
@@ -18,37 +19,18 @@ class ReportBusy(RuntimeError):
     """Another `crmresearch run` is writing the same report folder."""
 
 
-class ReportLock:
-    """An exclusive `flock` on `<reports>/_state/<topic>/<variant>.lock`, held while a report runs.
-
-    The kernel drops it when the holder dies, however it dies, so a stale lock never blocks a run.
-    """
+class ReportLock(FileLock):
+    """An exclusive lock on `<reports>/_state/<topic>/<variant>.lock`, held while a report runs."""
 
     def __init__(self, reports_dir: Path, pf: ParameterFile):
-        self.path = reports_dir / "_state" / pf.topic / f"{pf.variant}.lock"
-        self.fd = None
+        super().__init__(reports_dir / "_state" / pf.topic / f"{pf.variant}.lock")
 
-    def acquire(self) -> "ReportLock":
-        import fcntl
-
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+    def acquire(self, wait: bool = False) -> "ReportLock":
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
-            os.close(fd)
-            raise ReportBusy(f"another crmresearch run (pid {holder}) is writing this report; "
+            return super().acquire(wait)
+        except Busy as busy:
+            raise ReportBusy(f"another crmresearch run (pid {busy}) is writing this report; "
                              "wait for it or stop it") from None
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
-        self.fd = fd
-        return self
-
-    def release(self) -> None:
-        if self.fd is not None:
-            os.close(self.fd)     # closing the descriptor drops the flock
-            self.fd = None
 
 
 TMP_DIR = "_tmp"
