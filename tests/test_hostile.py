@@ -432,7 +432,7 @@ def test_a_second_run_on_the_same_report_is_refused(reports_copy, good):
     with open(lock, "a+") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         result = run_cli("run", good["params"], "--force", "--reports-dir", reports_copy)
-    assert result.returncode == 1 and "another crmresearch run" in result.stdout, result.stdout + result.stderr
+    assert result.returncode == 1 and "another crmresearch run" in result.stderr, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
     assert_nothing_left(reports_copy, good["bytes"])
 

@@ -167,8 +167,8 @@ def test_failed_run_keeps_last_good_report_until_a_success_clears_it(tmp_path):
     nbformat.write(nb, nb_path)
     second = run_cli("run", "--all", "--reports-dir", reports, env_extra=env)
     assert second.returncode == 1
-    assert "crm_overview/fast" in second.stdout and "cell 9" in second.stdout
-    assert "RuntimeError: scale mismatch" in second.stdout
+    assert re.search(r"FAIL  crm_overview/fast: cell \d+ \(`raise RuntimeError", second.stderr), second.stderr
+    assert "RuntimeError: scale mismatch" in second.stderr
     assert (reports / "crm_overview/fast/report.ipynb").read_bytes() == good
     assert (reports / "_failed/crm_overview/fast/report.ipynb").exists()
     listing = run_cli("list", "--reports-dir", reports, env_extra=env)

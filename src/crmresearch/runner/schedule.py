@@ -48,13 +48,14 @@ class _Job:
 
 
 def run_reports(files: list[ParameterFile], reports_dir: Path, jobs: int = 1, force: bool = False,
-                out=sys.stdout) -> list[RunOutcome]:
+                out=None) -> list[RunOutcome]:
     """Execute what is not fresh, `jobs` at a time, printing which report and cell is running.
 
     Each report runs in its own worker process, which runs the kernel. SIGINT or SIGTERM stops
     every worker and kernel and raises `RunInterrupted`; a worker whose parent dies (even by
     `kill -9`) stops by itself. Nothing stopped is swapped in or recorded as failed.
     """
+    out = sys.stdout if out is None else out
     import multiprocessing as mp
     from multiprocessing.connection import wait
 
@@ -175,13 +176,16 @@ def _read_messages(job: _Job, out) -> None:
 
 
 def _print_outcome(outcome: RunOutcome, out) -> None:
+    """`done` on the progress stream; a failure on stderr (or on `out` when a caller collects everything
+    there), so the terminal's error stream holds exactly the errors."""
     if outcome.status == "ok":
         print(f"done  {outcome.name} in {outcome.seconds:.1f}s", file=out, flush=True)
-    else:
-        print(f"FAIL  {outcome.name}: {outcome.message}", file=out, flush=True)
-        if "failed_notebook" in outcome.details:
-            print(f"      executed notebook kept at {outcome.details['failed_notebook']}; "
-                  f"the last good report is untouched", file=out, flush=True)
+        return
+    err = sys.stderr if out is sys.stdout else out
+    print(f"FAIL  {outcome.name}: {outcome.message}", file=err, flush=True)
+    if "failed_notebook" in outcome.details:
+        print(f"      executed notebook kept at {outcome.details['failed_notebook']}; "
+              f"the last good report is untouched", file=err, flush=True)
 
 
 def _finish(job: _Job) -> None:
