@@ -618,3 +618,15 @@ def test_engine_temp_directory_is_checked_before_any_kernel(tmp_path, folder, ex
     run = run_cli("validate", params)
     assert run.returncode == 2 and "parameters.engine.temp_directory" in run.stderr and expected in run.stderr
     assert "Traceback" not in run.stderr and not Path("/nonexistent").exists()
+
+
+@pytest.mark.parametrize("args, expected", [
+    (("run", "--bogus"), "unrecognized arguments: --bogus"),
+    (("generate-log",), "required: path"),
+    (("frob",), "invalid choice: 'frob'"),
+])
+def test_command_line_mistakes_are_one_line(args, expected):
+    run = run_cli(*args)
+    assert run.returncode == 2 and run.stdout == ""
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], run.stderr
