@@ -124,7 +124,30 @@ def factorize_values(values: np.ndarray):
 
 # ------------------------------------------------------------------ the likelihood
 
-class LogParameterLikelihood(GenericLikelihoodModel):
+class AnalyticScoreLikelihood(GenericLikelihoodModel):
+    """What every likelihood of the package with an analytic score shares: the Hessian as central
+    differences of the score, and statsmodels' fit with its own convergence warnings silenced and its
+    Hessian skipped (the fit is polished by Newton steps and checked afterwards, and the final
+    Hessian is computed once, at the polished estimate)."""
+
+    def hessian(self, params):
+        # Central differences of the analytic score are accurate to ~1e-8, far better than
+        # second differences of the log-likelihood (statsmodels' default).
+        hess = approx_fprime(np.asarray(params, dtype=float), self.score, centered=True)
+        return (hess + hess.T) / 2
+
+    def quiet_fit(self, start, method: str = "bfgs", maxiter: int = 2000, **kwargs):
+        kwargs.setdefault("gtol", 1e-7)
+        kwargs.setdefault("skip_hessian", True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            result = GenericLikelihoodModel.fit(self, start_params=start, method=method, maxiter=maxiter, disp=0,
+                                                **kwargs)
+        result.nobs = self.rows.n_customers
+        return result
+
+
+class LogParameterLikelihood(AnalyticScoreLikelihood):
     """GenericLikelihoodModel on log-parameters with weighted rows and an analytic score.
 
     Subclasses define `natural_names`, `columns` (the names of the collapsed data columns, in the
@@ -171,27 +194,10 @@ class LogParameterLikelihood(GenericLikelihoodModel):
     def score(self, params):
         return self._evaluate(params)[1]
 
-    def hessian(self, params):
-        # Central differences of the analytic score are accurate to ~1e-8, far better than
-        # second differences of the log-likelihood (statsmodels' default).
-        hess = approx_fprime(np.asarray(params, dtype=float), self.score, centered=True)
-        return (hess + hess.T) / 2
-
     def fit(self, start_params=None, method="bfgs", maxiter=2000, **kwargs):
-        """statsmodels' fit from natural-scale `start_params` (defaults from the data).
-
-        `polish` refines the result with Newton steps and checks convergence itself, so
-        statsmodels' own convergence warnings are silenced here and its Hessian is skipped (the
-        final one is computed once, at the polished estimate).
-        """
+        """statsmodels' fit from natural-scale `start_params` (defaults from the data)."""
         start = np.log(self.default_start() if start_params is None else np.asarray(start_params, float))
-        kwargs.setdefault("gtol", 1e-7)
-        kwargs.setdefault("skip_hessian", True)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            result = super().fit(start_params=start, method=method, maxiter=maxiter, disp=0, **kwargs)
-        result.nobs = self.rows.n_customers
-        return result
+        return self.quiet_fit(start, method, maxiter, **kwargs)
 
     def default_start(self) -> np.ndarray:
         raise NotImplementedError

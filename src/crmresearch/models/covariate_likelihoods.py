@@ -9,16 +9,13 @@ once per pattern. The parameterisation, fitting and results are described in `mo
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from scipy import special
-from statsmodels.base.model import GenericLikelihoodModel
-from statsmodels.tools.numdiff import approx_fprime
 
-from .base import collapse_rows, weighted_sum
+from .base import AnalyticScoreLikelihood, collapse_rows, weighted_sum
 from .purchases import pareto_default_start, pareto_quadrature_setup
 
 
@@ -56,7 +53,7 @@ def _combine(first: np.ndarray, n_second: int, second: np.ndarray):
     return codes, uniques // n_second, uniques % n_second
 
 
-class CovariateLikelihood(GenericLikelihoodModel):
+class CovariateLikelihood(AnalyticScoreLikelihood):
     """GenericLikelihoodModel on (log base parameters, covariate coefficients) with weighted rows.
 
     Subclasses set `base_names`, `process_specs` ((name, target, sign, group), ...) and
@@ -171,18 +168,8 @@ class CovariateLikelihood(GenericLikelihoodModel):
         base, thetas = self._split(np.asarray(params, dtype=float))
         return self._row_loglike(base, thetas) * self.weights
 
-    def hessian(self, params):
-        hess = approx_fprime(np.asarray(params, dtype=float), self.score, centered=True)
-        return (hess + hess.T) / 2
-
     def fit(self, start_params=None, method="bfgs", maxiter=2000, **kwargs):
-        kwargs.setdefault("gtol", 1e-7)
-        kwargs.setdefault("skip_hessian", True)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            result = super().fit(start_params=start_params, method=method, maxiter=maxiter, disp=0, **kwargs)
-        result.nobs = self.rows.n_customers
-        return result
+        return self.quiet_fit(start_params, method, maxiter, **kwargs)
 
     def internal_start(self, base_natural) -> np.ndarray:
         k = len(self.param_names_user)
