@@ -630,3 +630,31 @@ def test_command_line_mistakes_are_one_line(args, expected):
     assert run.returncode == 2 and run.stdout == ""
     lines = run.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], run.stderr
+
+
+def test_every_bad_value_of_a_column_is_reported_at_once(tmp_path):
+    """A text column mixing a non-number and an out-of-scale answer, and a log's amount column with text
+    and a negative value: each problem named with its rows, in one error, no crash."""
+    from crmresearch import datasets
+
+    survey = tmp_path / "survey.csv"
+    survey.write_text("id,s1,s2\n1,5,abc\n2,5,4\n3,5,12\n")
+    with pytest.raises(datasets.DataValidationError) as err:
+        datasets.load_survey_columns(survey, {"s1": (1, 7, []), "s2": (1, 7, [])}, "id")
+    assert "1 non-numeric value (rows 1)" in str(err.value) and "1 value outside the scale (rows 3)" in str(err.value)
+    log = tmp_path / "log.csv"
+    log.write_text("customer_id,date,amount\na,2020-01-01,5\nb,2020-01-02,-5\nc,2020-01-03,abc\n")
+    with pytest.raises(datasets.DataValidationError) as err:
+        datasets.load_transactions(log, "customer_id", "date", "amount")
+    assert "non-numeric value (rows 3)" in str(err.value) and "out of range (rows 2)" in str(err.value)
+
+
+@pytest.mark.parametrize("text", ["NA", "n/a", "null", "NaN", "#N/A"])
+def test_only_blanks_and_declared_codes_are_missing(tmp_path, text):
+    """pandas' default NA strings are not silently missing: they are reported as non-numeric answers."""
+    from crmresearch import datasets
+
+    survey = tmp_path / "survey.csv"
+    survey.write_text(f"id,s1\n1,5\n2,{text}\n3,\n")
+    with pytest.raises(datasets.DataValidationError, match=r"1 non-numeric value \(rows 2\)"):
+        datasets.load_survey_columns(survey, {"s1": (1, 7, [])}, "id")

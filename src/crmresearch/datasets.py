@@ -178,7 +178,9 @@ def read_table(path) -> pd.DataFrame:
         if suffix in (".parquet", ".pq"):
             df = pd.read_parquet(target)
         else:
-            df = pd.read_csv(target, encoding="utf-8")
+            # Only an empty cell is missing: "NA", "n/a", "null" and pandas' other default NA strings stay
+            # text, so the checks report them (a declared missing code is the way to mark a missing answer).
+            df = pd.read_csv(target, encoding="utf-8", keep_default_na=False, na_values=[""])
     except pd.errors.EmptyDataError:
         raise DataValidationError(path, None, "a header row and data rows (the file is empty)") from None
     except UnicodeDecodeError as exc:
@@ -214,13 +216,16 @@ def _bad_rows(mask) -> list[int]:
 
 
 def validate_numeric(df, path, column, low=None, high=None, allow_missing=False) -> pd.Series:
+    """The column as floats; every kind of bad value (text, missing, out of range) reported at once."""
     raw = df[column]
-    values = pd.to_numeric(raw, errors="coerce")
+    values = pd.to_numeric(raw, errors="coerce").astype("float64")
+    problems = []
     non_numeric = values.isna() & raw.notna()
     if non_numeric.any():
-        raise DataValidationError(path, column, "numeric values", _bad_rows(non_numeric))
-    if not allow_missing and values.isna().any():
-        raise DataValidationError(path, column, "no missing values", _bad_rows(values.isna()))
+        problems.append(("non-numeric value{s}", "numeric values", _bad_rows(non_numeric)))
+    missing = values.isna() & raw.isna()
+    if not allow_missing and missing.any():
+        problems.append(("missing value{s}", "no missing values", _bad_rows(missing)))
     out_of_range = pd.Series(False, index=df.index)
     if low is not None:
         out_of_range |= values < low
@@ -228,8 +233,12 @@ def validate_numeric(df, path, column, low=None, high=None, allow_missing=False)
         out_of_range |= values > high
     if out_of_range.any():
         rng = f"between {low} and {high}" if high is not None else f"at least {low}"
-        raise DataValidationError(path, column, f"values {rng}", _bad_rows(out_of_range))
-    return values.astype(float)
+        problems.append(("value{s} out of range", f"values {rng}", _bad_rows(out_of_range)))
+    if len(problems) == 1:
+        raise DataValidationError(path, column, problems[0][1], problems[0][2])
+    if problems:
+        raise ColumnsValidationError(path, [(column, *problem) for problem in problems])
+    return values
 
 
 def day_number(date) -> int:
@@ -257,8 +266,9 @@ def load_transactions(path, customer: str, date: str, amount: str | None = None,
     return out
 
 
-class SurveyValidationError(DataValidationError):
-    """Every bad column of a survey at once: ``problems`` lists one line per column."""
+class ColumnsValidationError(DataValidationError):
+    """Every problem of every bad column at once (a survey's items, a log's amounts): ``problems`` lists
+    one (column, what is wrong, what is expected, rows) each."""
 
     def __init__(self, path, problems: list[tuple[str, str, str, list[int]]]):
         column, _, expected, rows = problems[0]
@@ -280,7 +290,8 @@ def _survey_values(raw: pd.Series, low, high, codes) -> tuple[pd.Series, list[tu
     textual = not pd.api.types.is_numeric_dtype(raw)
     text = raw.astype("string").str.strip() if textual else raw
     blank = (raw.isna() | (text == "")).fillna(True).astype(bool) if textual else raw.isna()
-    values = pd.to_numeric(text.where(~blank), errors="coerce")
+    # plain floats (NaN for blanks and text), never pandas' nullable NA, so every comparison below is defined
+    values = pd.to_numeric(text.where(~blank), errors="coerce").astype("float64")
     problems = []
     non_numeric = values.isna() & ~blank
     if non_numeric.any():
@@ -303,7 +314,7 @@ def _survey_values(raw: pd.Series, low, high, codes) -> tuple[pd.Series, list[tu
 def load_survey_columns(path, specs: dict, id_column: str | None = None, optional: dict | None = None) -> pd.DataFrame:
     """A user's survey: ``specs`` maps column -> (low, high, missing codes); ``optional`` maps column ->
     missing codes (numeric, any range). Blanks and missing codes become NaN; every bad column is
-    reported in one `SurveyValidationError` with its count of bad rows and the first row numbers."""
+    reported in one `ColumnsValidationError` with its count of bad rows and the first row numbers."""
     df = read_table(path)
     optional = optional or {}
     _require_columns(df, path, list(specs) + list(optional) + ([id_column] if id_column else []))
@@ -319,7 +330,7 @@ def load_survey_columns(path, specs: dict, id_column: str | None = None, optiona
         out[col], bad = _survey_values(df[col], low, high, codes)
         problems += [(col, *problem) for problem in bad]
     if problems:
-        raise SurveyValidationError(path, problems)
+        raise ColumnsValidationError(path, problems)
     return out
 
 
