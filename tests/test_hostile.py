@@ -658,3 +658,31 @@ def test_only_blanks_and_declared_codes_are_missing(tmp_path, text):
     survey.write_text(f"id,s1\n1,5\n2,{text}\n3,\n")
     with pytest.raises(datasets.DataValidationError, match=r"1 non-numeric value \(rows 2\)"):
         datasets.load_survey_columns(survey, {"s1": (1, 7, [])}, "id")
+
+
+@pytest.mark.parametrize("where, text", [
+    ("description", "Quarterly \u202eregnif\u202c report"),
+    ("name", "tier\u2066one"),
+])
+def test_bidi_and_control_characters_are_refused(tmp_path, where, text):
+    """A bidi override could make a page show a name in another order than it is stored: refused, one line."""
+    params = tmp_path / "bidi.yaml"
+    if where == "description":
+        params.write_text(f"notebook: 00_crm_overview\nvariant: bidi\ndescription: \"{text}\"\nparameters: {{}}\n",
+                          encoding="utf-8")
+    else:
+        params.write_text("notebook: 05_contractual_retention\nvariant: bidi\nparameters:\n"
+                          f"  programme: {{tier: \"{text}\"}}\n", encoding="utf-8")
+    run = run_cli("validate", params)
+    assert run.returncode == 2 and ("bidi" in run.stderr), run.stderr
+    assert "Traceback" not in run.stderr
+
+
+def test_spark_settings_are_resource_and_tuning_settings_only(tmp_path):
+    """A parameter file may size Spark, never pass JVM options or jars (code the file would name)."""
+    from crmresearch.parameters.engine import EngineSettings
+
+    assert EngineSettings(backend="pyspark", spark_config={"spark.executor.memory": "4g"}).spark_config
+    for key in ("spark.driver.extraJavaOptions", "spark.jars", "spark.executor.extraClassPath", "spark.pyspark.python"):
+        with pytest.raises(ValueError, match="resource and tuning settings only"):
+            EngineSettings(backend="pyspark", spark_config={key: "x"})

@@ -128,8 +128,11 @@ class PlainTextError(ValueError):
         super().__init__("; ".join(problems))
 
 
-MARKUP = re.compile(r"[<>\[\]`|$@\\{}\n\r]")
-MARKUP_CHARACTERS = "< > [ ] ` | $ @ \\ { } or a line break"
+# Markup, line breaks, and the invisible control and bidirectional-override characters that would make a
+# page show text in another order than it is stored (a bidi override can disguise a name or a link).
+MARKUP = re.compile("[<>\\[\\]`|$@\\\\{}\n\r\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+MARKUP_CHARACTERS = "< > [ ] ` | $ @ \\ { }, a line break, or a control or bidi character"
+CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 # strftime patterns and the engine's Spark settings (validated by `engine.EngineSettings`): never shown as text
 FREE_TEXT_FIELDS = {"date_format", "spark_master", "spark_config"}
 PATH_FIELDS = {"path", "temp_directory"}   # only the file or folder name is shown
@@ -320,6 +323,9 @@ def load_parameter_file(path) -> ParameterFile:
     elif description is not None and len(description) > MAX_DESCRIPTION_CHARS:
         problems.append(f"field 'description': expected at most {MAX_DESCRIPTION_CHARS} characters "
                         f"(got {len(description)})")
+    elif description is not None and CONTROL.search(description):
+        problems.append("field 'description': expected text without control or bidi characters "
+                        f"(found U+{ord(CONTROL.search(description).group()):04X})")
     params = doc.get("parameters") or {}
     if not isinstance(params, dict):
         problems.append("field 'parameters': expected a mapping of parameter names to values")

@@ -30,6 +30,14 @@ MAX_THREADS = 1024
 SPARK_MASTER_PATTERN = re.compile(r"^(local(\[(\d+|\*)\])?|spark://[\w.\-]+(:\d+)?(,[\w.\-]+(:\d+)?)*|yarn|"
                                   r"k8s://[\w.\-:/]+|sc://[\w.\-]+(:\d+)?(/[\w;=.\-]*)?)$")
 SPARK_KEY_PATTERN = re.compile(r"^spark\.[A-Za-z0-9_.\-]{1,200}$")
+# Resource and tuning settings only: a parameter file may size and tune Spark, never add JVM options,
+# class paths, jars, packages or Python executables (which would run code a parameter file names).
+SPARK_ALLOWED_PREFIXES = ("spark.executor.memory", "spark.executor.cores", "spark.executor.instances",
+                          "spark.executor.memoryOverhead", "spark.driver.memory", "spark.driver.cores",
+                          "spark.driver.maxResultSize", "spark.default.parallelism", "spark.sql.shuffle.partitions",
+                          "spark.sql.adaptive.", "spark.sql.files.maxPartitionBytes", "spark.sql.session.timeZone",
+                          "spark.memory.fraction", "spark.memory.storageFraction", "spark.network.timeout",
+                          "spark.dynamicAllocation.")
 # Numeric Spark settings (partitions, sizes in bytes, fractions), bounded like every numeric parameter.
 SparkInt = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
 SparkFloat = Annotated[float, Field(ge=-1e18, le=1e18)]
@@ -105,6 +113,10 @@ class EngineSettings(BaseModel):
         bad = [k for k in v if not SPARK_KEY_PATTERN.match(k)]
         if bad:
             raise ValueError(f"Spark configuration keys starting with 'spark.' (got {bad[0][:60]!r})")
+        foreign = [k for k in v if not k.startswith(SPARK_ALLOWED_PREFIXES)]
+        if foreign:
+            raise ValueError(f"Spark resource and tuning settings only ({', '.join(p.rstrip('.') for p in SPARK_ALLOWED_PREFIXES[:4])}, "
+                             f"...; got {foreign[0][:60]!r})")
         if any(isinstance(x, str) and len(x) > 1000 for x in v.values()):
             raise ValueError("Spark configuration values of at most 1000 characters")
         return v
