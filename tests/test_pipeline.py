@@ -250,3 +250,31 @@ def test_two_publishes_at_once_both_finish_one_after_the_other(published_overvie
     assert first.returncode == 0 and second.returncode == 0, err + second.stderr
     assert (tmp_path / "_site" / "crm_overview" / "fast" / "report.html").exists()
     assert not (tmp_path / "_site_build").exists()
+
+
+def test_a_file_edited_during_the_run_leaves_the_report_stale_and_described_as_it_started(tmp_path):
+    """The fingerprint, `parameters.yaml` and the provenance checksums are taken when the run starts:
+    a parameter file edited while the kernel runs makes the report stale, and the report still shows
+    the bytes it ran on."""
+    import hashlib
+    import subprocess
+    import sys
+
+    params = tmp_path / "edited.yaml"
+    original = (config.PARAMS_DIR / "crm_overview" / "fast.yaml").read_bytes()
+    params.write_bytes(original)
+    reports = tmp_path / "reports"
+    proc = subprocess.Popen([sys.executable, "-m", "crmresearch", "run", str(params), "--reports-dir", str(reports)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=config.PROJECT_DIR)
+    for line in proc.stdout:                       # edit the file once the kernel is running
+        if "cell 4/" in line:
+            params.write_bytes(original + b"# edited while the report ran\n")
+            break
+    proc.communicate(timeout=600)
+    assert proc.returncode == 0
+    folder = reports / "crm_overview" / "fast"
+    assert (folder / "parameters.yaml").read_bytes() == original
+    results = json.loads((folder / "results.json").read_text())
+    assert results["provenance"]["parameter_file_sha256"] == hashlib.sha256(original).hexdigest()
+    listing = run_cli("list", "--reports-dir", reports)
+    assert re.search(r"crm_overview/fast\s+\S+\s+stale", listing.stdout), listing.stdout

@@ -44,3 +44,8 @@ FIGURE_DPI = 150
 CONFIDENCE = 0.95               # level of every interval
 PARAMETER_DRAWS = 500           # parameter draws for intervals of predictions
 BOOTSTRAP_RESAMPLES = 200       # customer bootstrap resamples (each one re-fits a model)
+
+# The runner hashes a report's inputs (parameter file, data files) when the run starts and hands the
+# digests to the kernel in this variable (JSON: path -> sha256), so provenance and freshness describe
+# the bytes the run started from, even if a file changes while the kernel runs.
+INPUT_DIGESTS_ENV = "CRMRESEARCH_INPUT_DIGESTS"

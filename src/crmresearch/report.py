@@ -311,12 +311,17 @@ def provenance(params, data_files: dict | None = None, results: Results | None =
             libs[lib] = version(lib)
         except PackageNotFoundError:
             libs[lib] = None
+    started_with = json.loads(os.environ.get(config.INPUT_DIGESTS_ENV) or "{}")   # the runner's, at start
+
+    def digest(path) -> str:
+        return started_with.get(str(path)) or sha256_file(path)
+
     params_file = getattr(params, "params_file", None)
     info = {
         "parameters": _jsonable(params.model_dump(mode="json", exclude={"output_dir"})),
         "parameter_file": params_file,
-        "parameter_file_sha256": sha256_file(params_file) if params_file and Path(params_file).exists() else None,
-        "data": {label: {"path": str(p), "sha256": sha256_file(p)} for label, p in (data_files or {}).items()},
+        "parameter_file_sha256": digest(params_file) if params_file and Path(params_file).exists() else None,
+        "data": {label: {"path": str(p), "sha256": digest(p)} for label, p in (data_files or {}).items()},
         "crmresearch_version": __version__,
         "git": git_state(),
         "python": platform.python_version(),

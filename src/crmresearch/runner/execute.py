@@ -10,6 +10,7 @@ in nor recorded as failed.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import tempfile
@@ -22,7 +23,7 @@ from pathlib import Path
 from .. import config
 from ..parameters import ParameterFile, strict_yaml_load
 from .lock import tmp_root
-from .state import FAILURE_DETAILS, failed_dir, fingerprint, write_state
+from .state import FAILURE_DETAILS, failed_dir, fingerprint, input_digests, write_state
 
 
 @dataclass
@@ -152,7 +153,13 @@ def execute_one(pf: ParameterFile, reports_dir: Path, progress=None, control: Co
         output = tmp_dir / "report.ipynb"
         from ..engine.sources import CHECKED_ENV
 
-        env_backup = {k: os.environ.get(k) for k in ("CRMRESEARCH_REPORTS_DIR", PROGRESS_ENV, CHECKED_ENV)}
+        # What the run starts from: a file edited while the kernel runs makes the report stale, and its
+        # provenance and `parameters.yaml` still describe the bytes this run read.
+        started_from = fingerprint(pf)
+        parameter_bytes = pf.path.read_bytes()
+        env_backup = {k: os.environ.get(k) for k in ("CRMRESEARCH_REPORTS_DIR", PROGRESS_ENV, CHECKED_ENV,
+                                                     config.INPUT_DIGESTS_ENV)}
+        os.environ[config.INPUT_DIGESTS_ENV] = json.dumps(input_digests(pf))
         os.environ["CRMRESEARCH_REPORTS_DIR"] = str(reports_dir)
         os.environ[CHECKED_ENV] = "1"          # `validate_files` checked the data before this kernel
         progress_file = tmp_dir / PROGRESS_FILE
@@ -185,14 +192,14 @@ def execute_one(pf: ParameterFile, reports_dir: Path, progress=None, control: Co
         _front_matter_update(nb, pf, finished)
         _hide_injected_parameters(nb)
         nbformat.write(nb, output)
-        (tmp_dir / "parameters.yaml").write_bytes(pf.path.read_bytes())
+        (tmp_dir / "parameters.yaml").write_bytes(parameter_bytes)
         (tmp_dir / KERNEL_LOG).unlink(missing_ok=True)
         with control.commit:
             if control.stopping.is_set():
                 raise RunStopped()
             _replace_dir(tmp_dir, final_dir)
             seconds = time.perf_counter() - started
-            write_state(reports_dir, pf, drop=FAILURE_DETAILS, status="ok", fingerprint=fingerprint(pf),
+            write_state(reports_dir, pf, drop=FAILURE_DETAILS, status="ok", fingerprint=started_from,
                          params_file=str(pf.path), finished=finished.isoformat(timespec="seconds"),
                          seconds=round(seconds, 1), error=None)
         # The failure it replaces is history: its kept notebook goes (and its folders, once empty).

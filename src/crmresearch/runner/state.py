@@ -38,6 +38,13 @@ def data_files(pf: ParameterFile) -> list[Path]:
             if source.file() is not None and (source.file().exists() or "*" in str(source.file()))]
 
 
+def input_digests(pf: ParameterFile) -> dict:
+    """sha256 of the parameter file and every data file, by path (what the report's provenance records)."""
+    from ..datasets import sha256_file
+
+    return {str(f): sha256_file(f) for f in [pf.path, *data_files(pf)]}
+
+
 def fingerprint(pf: ParameterFile) -> str:
     h = hashlib.sha256()
     _hash_files(h, [pf.notebook_path, pf.path, *source_files(), *data_files(pf)])
