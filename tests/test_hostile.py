@@ -686,3 +686,16 @@ def test_spark_settings_are_resource_and_tuning_settings_only(tmp_path):
     for key in ("spark.driver.extraJavaOptions", "spark.jars", "spark.executor.extraClassPath", "spark.pyspark.python"):
         with pytest.raises(ValueError, match="resource and tuning settings only"):
             EngineSettings(backend="pyspark", spark_config={key: "x"})
+
+
+def test_a_data_file_too_large_for_memory_is_refused_with_the_engine_suggested(tmp_path):
+    """A 2 GB sparse CSV given as a log: refused at once (no read), one line naming the limit and the engine."""
+    big = tmp_path / "log.csv"
+    with open(big, "wb") as fh:
+        fh.truncate(2 * 2**30)
+    params = tmp_path / "big.yaml"
+    params.write_text("notebook: 03_customer_lifetime_value\nvariant: big\nparameters:\n"
+                      f"  transactions: {{path: {big}, customer_column: c, date_column: d, amount_column: a}}\n"
+                      "  cohort_start: 2020-01-01\n  calibration_end: 2020-06-30\n  holdout_end: 2020-12-31\n")
+    run = run_cli("validate", params, timeout=60)
+    assert run.returncode == 2 and "in-memory path" in run.stderr and "engine" in run.stderr, run.stderr

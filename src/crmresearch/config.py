@@ -49,3 +49,7 @@ BOOTSTRAP_RESAMPLES = 200       # customer bootstrap resamples (each one re-fits
 # digests to the kernel in this variable (JSON: path -> sha256), so provenance and freshness describe
 # the bytes the run started from, even if a file changes while the kernel runs.
 INPUT_DIGESTS_ENV = "CRMRESEARCH_INPUT_DIGESTS"
+
+# The largest data file the in-memory (pandas) path reads; a larger one goes through the engine
+# (`engine: {backend: duckdb}` reads it where it lies). The environment variable raises or lowers it.
+MAX_IN_MEMORY_FILE_MB = int(os.environ.get("CRMRESEARCH_MAX_FILE_MB", "1024"))

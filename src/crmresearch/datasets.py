@@ -174,6 +174,11 @@ def read_table(path) -> pd.DataFrame:
         raise DataValidationError(path, None, "a .csv or .parquet file (a link must point to one too)")
     if not target.is_file():
         raise DataValidationError(path, None, "a regular file (found a folder, device or pipe)")
+    size_mb = target.stat().st_size / 2**20
+    if size_mb > config.MAX_IN_MEMORY_FILE_MB:
+        raise DataValidationError(path, None, f"a file of at most {config.MAX_IN_MEMORY_FILE_MB:,} MB for the in-memory "
+                                              f"path (this one is {size_mb:,.0f} MB): read it in place with "
+                                              "`engine: {backend: duckdb}`, or set CRMRESEARCH_MAX_FILE_MB")
     try:
         if suffix in (".parquet", ".pq"):
             df = pd.read_parquet(target)

@@ -21,9 +21,9 @@ from ..parameters import ParameterFile, ParameterFileError
 def _hash_files(h, files) -> None:
     from ..datasets import sha256_file
 
-    for f in files:
+    for f in files:      # streamed in blocks: a large data file is never held in memory
         h.update(str(Path(f).name).encode())
-        h.update(Path(f).read_bytes() if Path(f).is_file() else sha256_file(f).encode())
+        h.update(sha256_file(f).encode())
 
 
 def source_files() -> list[Path]:
