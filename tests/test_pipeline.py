@@ -278,3 +278,33 @@ def test_a_file_edited_during_the_run_leaves_the_report_stale_and_described_as_i
     assert results["provenance"]["parameter_file_sha256"] == hashlib.sha256(original).hexdigest()
     listing = run_cli("list", "--reports-dir", reports)
     assert re.search(r"crm_overview/fast\s+\S+\s+stale", listing.stdout), listing.stdout
+
+
+def test_a_kernel_that_fails_to_start_is_started_once_more(tmp_path, monkeypatch):
+    """A kernel start that fails (as a port taken by another run does) is retried once before the report
+    fails; the report then runs as usual."""
+    from crmresearch.parameters import load_parameter_file
+    from crmresearch.runner import execute
+
+    real = execute.quiet_kernel_manager
+    failures = []
+
+    def flaky(log_path):
+        base = real(log_path)
+
+        class FirstStartFails(base):
+            async def _async_launch_kernel(self, kernel_cmd, **kw):
+                if not failures:
+                    failures.append(kernel_cmd)
+                    raise RuntimeError("Address already in use")
+                return await super()._async_launch_kernel(kernel_cmd, **kw)
+
+        return FirstStartFails
+
+    monkeypatch.setattr(execute, "quiet_kernel_manager", flaky)
+    lines = []
+    pf = load_parameter_file(config.PARAMS_DIR / "crm_overview" / "fast.yaml")
+    outcome = execute.execute_one(pf, tmp_path, log=lambda name, line: lines.append(line))
+    assert failures and outcome.status == "ok", outcome
+    assert any("did not start" in line for line in lines)
+    assert (tmp_path / "crm_overview" / "fast" / "results.json").exists()

@@ -137,9 +137,12 @@ def execute_one(pf: ParameterFile, reports_dir: Path, progress=None, control: Co
     total_cells = None
     tmp_dir = None
 
+    cells_started = []
+
     def on_cell_start(cell, cell_index, **_):
         if control.stopping.is_set():
             raise RunStopped()
+        cells_started.append(cell_index)
         if progress is not None and cell.cell_type == "code":
             first_line = next((ln for ln in cell.source.splitlines() if ln and not ln.startswith("#")), "")
             progress(name, cell_index + 1, total_cells, first_line[:60])
@@ -170,11 +173,21 @@ def execute_one(pf: ParameterFile, reports_dir: Path, progress=None, control: Co
         if log is not None:
             follower.start()
         try:
-            pm.execute_notebook(
-                str(pf.notebook_path), str(output), parameters=pf.papermill_parameters(tmp_dir),
-                kernel_name=config.KERNEL_NAME, cwd=str(tmp_dir), progress_bar=False, log_output=False,
-                request_save_on_cell_execute=False, on_cell_start=on_cell_start,
-                kernel_manager_class=quiet_kernel_manager(tmp_dir / KERNEL_LOG))
+            for attempt in (1, 2):      # a kernel that fails to start (a port taken meanwhile) gets one retry
+                try:
+                    pm.execute_notebook(
+                        str(pf.notebook_path), str(output), parameters=pf.papermill_parameters(tmp_dir),
+                        kernel_name=config.KERNEL_NAME, cwd=str(tmp_dir), progress_bar=False, log_output=False,
+                        request_save_on_cell_execute=False, on_cell_start=on_cell_start,
+                        kernel_manager_class=quiet_kernel_manager(tmp_dir / KERNEL_LOG))
+                    break
+                except RunStopped:
+                    raise
+                except Exception:  # noqa: BLE001 - retried only when no cell ever started
+                    if attempt == 2 or cells_started or control.stopping.is_set():
+                        raise
+                    if log is not None:
+                        log(name, "the kernel did not start; starting it once more")
         finally:
             stop_following.set()
             if follower.is_alive():
