@@ -308,3 +308,13 @@ def test_a_kernel_that_fails_to_start_is_started_once_more(tmp_path, monkeypatch
     assert failures and outcome.status == "ok", outcome
     assert any("did not start" in line for line in lines)
     assert (tmp_path / "crm_overview" / "fast" / "results.json").exists()
+
+
+def test_published_provenance_names_no_local_folder(published_overview):
+    """Paths in results.json and on the page are relative to the project (or just a name): no local
+    directory of the machine that ran the report is published."""
+    for results in published_overview.glob("*/fast/results.json"):
+        prov = json.loads(results.read_text())["provenance"]
+        paths = [prov["parameter_file"], prov["parameters"].get("params_file")]
+        paths += [d["path"] for d in prov["data"].values()]
+        assert all(p is None or not Path(p).is_absolute() for p in paths), (results, paths)

@@ -296,6 +296,19 @@ def git_state() -> dict:
 KEY_LIBRARIES = ("numpy", "scipy", "pandas", "statsmodels", "matplotlib", "seaborn", "papermill", "pydantic")
 
 
+def shown_path(path, params_file=None) -> str:
+    """A file as a published report names it: relative to the project, else to the parameter file's
+    folder, else by its name alone, so no local directory reaches a page or results.json (the
+    environment variable CRMRESEARCH_ABSOLUTE_PATHS=1 keeps absolute paths)."""
+    path = Path(path)
+    if os.environ.get("CRMRESEARCH_ABSOLUTE_PATHS") == "1" or not path.is_absolute():
+        return str(path)
+    for base in (config.PROJECT_DIR, Path(params_file).resolve().parent if params_file else None):
+        if base is not None and path.is_relative_to(base):
+            return str(path.relative_to(base))
+    return path.name
+
+
 def provenance(params, data_files: dict | None = None, results: Results | None = None) -> dict:
     """Gather provenance, display it as tables and, when `results` is given, write results.json.
 
@@ -317,11 +330,15 @@ def provenance(params, data_files: dict | None = None, results: Results | None =
         return started_with.get(str(path)) or sha256_file(path)
 
     params_file = getattr(params, "params_file", None)
+    parameters = _jsonable(params.model_dump(mode="json", exclude={"output_dir"}))
+    if parameters.get("params_file"):
+        parameters["params_file"] = shown_path(parameters["params_file"], params_file)
     info = {
-        "parameters": _jsonable(params.model_dump(mode="json", exclude={"output_dir"})),
-        "parameter_file": params_file,
+        "parameters": parameters,
+        "parameter_file": shown_path(params_file, params_file) if params_file else None,
         "parameter_file_sha256": digest(params_file) if params_file and Path(params_file).exists() else None,
-        "data": {label: {"path": str(p), "sha256": digest(p)} for label, p in (data_files or {}).items()},
+        "data": {label: {"path": shown_path(p, params_file), "sha256": digest(p)}
+                 for label, p in (data_files or {}).items()},
         "crmresearch_version": __version__,
         "git": git_state(),
         "python": platform.python_version(),
