@@ -185,3 +185,18 @@ def test_cli_rejects_a_stage_panel_with_unknown_stages_and_duplicates(tmp_path):
     panel.write_text("cust,month,stage\n1,1,new\n1,2,gone\n")
     result = run_cli("validate", params)
     assert result.returncode == 2 and "'stage'" in result.stderr and "declared stages" in result.stderr
+
+
+def test_error_hints_keep_their_case_and_numbers_print_plainly():
+    """A hint is shown as written ('64MiB', not '64mib'), and a NumPy number as the number it is."""
+    import numpy as np
+    from pydantic import ValidationError
+
+    from crmresearch.parameters import _describe, shorten
+    from crmresearch.parameters.engine import EngineSettings
+
+    with pytest.raises(ValidationError) as err:
+        EngineSettings(memory_limit="1KB")
+    text = " ".join(_describe(err.value))
+    assert "64MiB" in text and "value error" not in text.lower()
+    assert shorten(np.float64(7.0)) == "7.0"

@@ -318,3 +318,19 @@ def test_published_provenance_names_no_local_folder(published_overview):
         paths = [prov["parameter_file"], prov["parameters"].get("params_file")]
         paths += [d["path"] for d in prov["data"].values()]
         assert all(p is None or not Path(p).is_absolute() for p in paths), (results, paths)
+
+
+def test_a_kernel_that_dies_is_named_with_the_cell_it_was_running(tmp_path):
+    """A kernel killed mid-cell (as the out-of-memory killer does): one line naming the cell, exit 1."""
+    project = tmp_path / "project"
+    (project / "notebooks").mkdir(parents=True)
+    (project / "params" / "crm_overview").mkdir(parents=True)
+    shutil.copy(config.PARAMS_DIR / "crm_overview" / "fast.yaml", project / "params" / "crm_overview")
+    shutil.copy(config.QUARTO_CONFIG, project)
+    nb = nbformat.read(config.NOTEBOOKS_DIR / "00_crm_overview.ipynb", as_version=4)
+    nb.cells.insert(8, nbformat.v4.new_code_cell("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)"))
+    nbformat.write(nb, project / "notebooks" / "00_crm_overview.ipynb")
+    run = run_cli("run", "--all", "--reports-dir", tmp_path / "reports",
+                  env_extra={"CRMRESEARCH_PROJECT_DIR": str(project)})
+    assert run.returncode == 1
+    assert re.search(r"FAIL  crm_overview/fast: cell \d+ \(`import os, signal`\): the kernel died", run.stderr), run.stderr

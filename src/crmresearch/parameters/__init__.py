@@ -46,8 +46,9 @@ MAX_DESCRIPTION_CHARS = 500
 
 
 def shorten(value, limit: int = 60) -> str:
-    """`repr(value)` cut to `limit` characters: error messages never echo unbounded input."""
-    text = repr(value)
+    """`repr(value)` cut to `limit` characters: error messages never echo unbounded input (a NumPy
+    number shows as the plain number it is)."""
+    text = repr(value.item() if hasattr(value, "item") and getattr(value, "ndim", None) == 0 else value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -250,7 +251,8 @@ def _describe(exc: ValidationError, prefix: str = "parameters") -> list[str]:
         else:
             got = err.get("input")
             shown = shorten(got) if not isinstance(got, (dict, list)) else type(got).__name__
-            problems.append(f"field '{field}': expected {err['msg'].lower()[:200]} (got {shown})")
+            msg = err["msg"].removeprefix("Value error, ")
+            problems.append(f"field '{field}': expected {msg[:1].lower() + msg[1:200]} (got {shown})")
     return problems
 
 

@@ -138,11 +138,14 @@ def execute_one(pf: ParameterFile, reports_dir: Path, progress=None, control: Co
     tmp_dir = None
 
     cells_started = []
+    running = {"cell": None, "source": ""}
 
     def on_cell_start(cell, cell_index, **_):
         if control.stopping.is_set():
             raise RunStopped()
         cells_started.append(cell_index)
+        running["cell"] = cell_index + 1
+        running["source"] = next((ln for ln in cell.source.splitlines() if ln.strip() and not ln.startswith("#|")), "")
         if progress is not None and cell.cell_type == "code":
             first_line = next((ln for ln in cell.source.splitlines() if ln and not ln.startswith("#")), "")
             progress(name, cell_index + 1, total_cells, first_line[:60])
@@ -229,7 +232,7 @@ def execute_one(pf: ParameterFile, reports_dir: Path, progress=None, control: Co
                     shutil.rmtree(tmp_dir, ignore_errors=True)
                 raise RunStopped() from None
             seconds = time.perf_counter() - started
-            message, details = _describe_failure(exc)
+            message, details = _describe_failure(exc, running["cell"], running["source"])
             failed = failed_dir(reports_dir, pf)
             try:
                 if tmp_dir is not None and (tmp_dir / "report.ipynb").exists():
@@ -247,9 +250,14 @@ def execute_one(pf: ParameterFile, reports_dir: Path, progress=None, control: Co
             return RunOutcome(name, "failed", seconds, message, details)
 
 
-def _describe_failure(exc) -> tuple[str, dict]:
+def _describe_failure(exc, running_cell: int | None = None, source: str = "") -> tuple[str, dict]:
+    """One line for a failed report: the cell, its first line and the error; a kernel that died is named
+    with the cell it was running."""
     from papermill.exceptions import PapermillExecutionError
 
+    if running_cell is not None and type(exc).__name__ == "DeadKernelError":
+        return (f"cell {running_cell} (`{source.strip()[:70]}`): the kernel died (out of memory, or killed) while "
+                "running it", {"cell": running_cell, "error_name": "DeadKernelError"})
     if isinstance(exc, PapermillExecutionError):
         source_line = next((ln for ln in exc.source.splitlines() if ln.strip() and not ln.startswith("#|")), "")
         return (f"cell {exc.cell_index + 1} (`{source_line.strip()[:70]}`): {exc.ename}: {str(exc.evalue)[:300]}",
