@@ -699,3 +699,20 @@ def test_a_data_file_too_large_for_memory_is_refused_with_the_engine_suggested(t
                       "  cohort_start: 2020-01-01\n  calibration_end: 2020-06-30\n  holdout_end: 2020-12-31\n")
     run = run_cli("validate", params, timeout=60)
     assert run.returncode == 2 and "in-memory path" in run.stderr and "engine" in run.stderr, run.stderr
+
+
+def test_a_wrong_typed_parquet_log_is_one_line_without_library_warnings(tmp_path):
+    """Dates stored as numbers in a Parquet log: the rows are named, and pandas' format-guessing warning
+    does not reach the terminal."""
+    import pandas as pd
+
+    log = tmp_path / "log.parquet"
+    pd.DataFrame({"customer_id": ["a", "b"], "date": [1, 2], "amount": [3.0, 4.0]}).to_parquet(log)
+    params = tmp_path / "wt.yaml"
+    params.write_text("notebook: 03_customer_lifetime_value\nvariant: wt\nparameters:\n"
+                      f"  transactions: {{path: {log}, customer_column: customer_id, date_column: date, "
+                      "amount_column: amount}\n  cohort_start: 2020-01-01\n  calibration_end: 2020-06-30\n"
+                      "  holdout_end: 2020-12-31\n")
+    run = run_cli("validate", params)
+    assert run.returncode == 2 and "column 'date': expected dates (rows 1, 2)" in run.stderr
+    assert "Warning" not in run.stderr and "Traceback" not in run.stderr

@@ -16,6 +16,7 @@ naming the file, the column, what was expected and the first offending rows.
 from __future__ import annotations
 
 import hashlib
+import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -252,6 +253,14 @@ def day_number(date) -> int:
     return int(np.datetime64(pd.Timestamp(date).date(), "D").astype(np.int64))
 
 
+def parse_dates(values, date_format: str | None = None) -> pd.Series:
+    """Dates (NaT where a value does not parse, which the caller reports with its rows); pandas' warning
+    about guessing a format is not passed on, since the report names every bad row instead."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return pd.to_datetime(values, format=date_format, errors="coerce")
+
+
 def load_transactions(path, customer: str, date: str, amount: str | None = None,
                       date_format: str | None = None) -> pd.DataFrame:
     """A user's transaction log, renamed to customer_id, date, amount (amount 1.0 when absent)."""
@@ -259,7 +268,7 @@ def load_transactions(path, customer: str, date: str, amount: str | None = None,
     _require_columns(df, path, [c for c in (customer, date, amount) if c])
     if df[customer].isna().any():
         raise DataValidationError(path, customer, "a customer id on every row", _bad_rows(df[customer].isna()))
-    dates = pd.to_datetime(df[date].astype(str), format=date_format, errors="coerce")
+    dates = parse_dates(df[date].astype(str), date_format)
     if dates.isna().any():
         raise DataValidationError(path, date, f"dates{' in format ' + date_format if date_format else ''}",
                                   _bad_rows(dates.isna()))

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .datasets import DataValidationError, _bad_rows, _require_columns, read_table, validate_numeric
+from .datasets import DataValidationError, _bad_rows, _require_columns, parse_dates, read_table, validate_numeric
 
 # Fader & Hardie (2007), "How to project customer retention", J. Interactive Marketing 21(1), table 1:
 # customers of two cohorts of 1,000 still active at the start of years 0-7.
@@ -94,12 +94,12 @@ def read_subscriber_log(path, observation_end, customer: str = "customer", start
     dup = df[customer].duplicated(keep="first")
     if dup.any():
         raise DataValidationError(path, customer, "one row per subscriber (unique ids)", _bad_rows(dup))
-    starts = pd.to_datetime(df[start].astype(str), format=date_format, errors="coerce")
+    starts = parse_dates(df[start].astype(str), date_format)
     if starts.isna().any():
         raise DataValidationError(path, start, "a start date on every row" + (f" in format {date_format}" if date_format else ""),
                                   _bad_rows(starts.isna()))
     blank = df[end].isna() | (df[end].astype(str).str.strip() == "")
-    ends = pd.to_datetime(df[end].where(~blank).astype("string"), format=date_format, errors="coerce")
+    ends = parse_dates(df[end].where(~blank).astype("string"), date_format)
     if (ends.isna() & ~blank).any():
         raise DataValidationError(path, end, "end dates or blank cells (still a customer)", _bad_rows(ends.isna() & ~blank))
     obs_end = pd.Timestamp(observation_end)
