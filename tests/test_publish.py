@@ -244,3 +244,36 @@ def test_quarto_output_is_logged_on_success(tmp_path, monkeypatch):
     assert (build / "crm_overview" / "fast" / "customers.parquet").read_bytes() == b"PAR1 stand-in"
     assert any("unable to resolve crossref @fig-patterns" in line for line in lines)
     assert any("Output created" in line for line in lines) and all(line.startswith("  quarto: ") for line in lines)
+
+
+def test_tables_show_p_values_and_tiny_numbers_as_a_reader_reads_them():
+    """p-values as '< 0.001' or three decimals, never '0.0000'; a number that is not 0 never prints as 0."""
+    import pandas as pd
+
+    from crmresearch.report import markdown_table
+
+    table = markdown_table(pd.DataFrame({"estimate": [3e-7, -2e-9, 0.0, 1.5], "p_value": [1e-12, 0.0004, 0.02, 0.5]}),
+                           decimals={"estimate": 4, "p_value": 4})
+    rows = [line.split("|")[1:-1] for line in table.splitlines()[2:]]
+    assert [r[0].strip() for r in rows] == ["< 0.0001", "> -0.0001", "0.0000", "1.5000"]
+    assert [r[1].strip() for r in rows] == ["< 0.001", "< 0.001", "0.020", "0.500"]
+
+
+def test_no_published_table_shows_a_p_value_of_zero(published_overview):
+    """Every p column of every fast report's tables: no '0.0000' or '0.000' (a p-value is never zero)."""
+    import re
+
+    for page in published_overview.glob("*/fast/report.ipynb"):
+        nb = json.loads(page.read_text())
+        for cell in nb["cells"]:
+            for output in cell.get("outputs", []):
+                text = "".join(output.get("data", {}).get("text/markdown", ""))
+                lines = [ln for ln in text.splitlines() if ln.startswith("|")]
+                if not lines:
+                    continue
+                header = [h.strip().lower() for h in lines[0].split("|")[1:-1]]
+                p_cols = [i for i, h in enumerate(header) if h in ("p", "p_value", "p-value", "p value") or h.endswith("_p")]
+                for line in lines[2:]:
+                    cells = [c.strip() for c in line.split("|")[1:-1]]
+                    for i in p_cols:
+                        assert not re.fullmatch(r"0\.0+", cells[i]), (page, lines[0], line)

@@ -132,13 +132,28 @@ def _format_cell(value, decimals: int) -> str:
     if isinstance(value, (int, np.integer)):
         return f"{int(value):,}"
     if isinstance(value, (float, np.floating)):
-        return f"{float(value):,.{decimals}f}"
+        value = float(value)
+        if value != 0 and abs(value) < 0.5 * 10.0**-decimals:     # never a bare 0.0000 for a number that is not 0
+            return f"{'> -' if value < 0 else '< '}{10.0**-decimals:.{decimals}f}"
+        return f"{value:,.{decimals}f}"
     # Text may come from a user's data (segment labels, column names): inert in Markdown and HTML.
     import re
 
     text = " ".join(str(value).split()).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     # Escaped: what could make a link, a citation, math, code or a new column (not mere emphasis).
     return re.sub(r"([\\`\[\]|$@])", r"\\\1", text)
+
+
+P_VALUE_COLUMNS = {"p", "p_value", "p-value", "p value", "p_values"}
+
+
+def is_p_value_column(name) -> bool:
+    return str(name).strip().lower() in P_VALUE_COLUMNS or str(name).lower().endswith(("_p", " p"))
+
+
+def p_value_cell(p: float) -> str:
+    """A p-value as a reader reads it: '< 0.001' below a thousandth, else three decimals."""
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
 
 
 def markdown_table(df: pd.DataFrame, decimals: int | dict = 2, index: bool = False) -> str:
@@ -151,6 +166,9 @@ def markdown_table(df: pd.DataFrame, decimals: int | dict = 2, index: bool = Fal
     for row in frame.itertuples(index=False):
         cells = []
         for col, value in zip(frame.columns, row):
+            if is_p_value_column(col) and isinstance(value, (float, np.floating)) and not math.isnan(value):
+                cells.append(p_value_cell(float(value)))
+                continue
             d = decimals.get(col, 2) if isinstance(decimals, dict) else decimals
             cells.append(_format_cell(value, d))
         rows.append(cells)
