@@ -79,8 +79,6 @@ def _kept_rfm(table):
 
 def _fits_from_engine(table):
     """The per-customer RFM table kept in the engine (one scan of the log), its unique rows, the fits."""
-    import numpy as np
-
     from crmresearch.models import BetaGeoNBD, GammaGamma
     from crmresearch.engine import summaries as S
 

@@ -13,6 +13,16 @@ from scipy import stats as sps
 from . import config
 
 
+def share_label(fraction: float) -> str:
+    """A share as the parameters give it: 0.2 -> "20%", 0.125 -> "12.5%"."""
+    return f"{100 * fraction:g}%"
+
+
+def ci_label(confidence: float) -> str:
+    """'95% CI' for a confidence level of 0.95."""
+    return f"{share_label(confidence)} CI"
+
+
 def z_value(confidence: float) -> float:
     """Two-sided normal quantile for a confidence level (1.959964 at 0.95)."""
     if not 0 < confidence < 1:

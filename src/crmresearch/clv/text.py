@@ -173,7 +173,7 @@ def holdout_band_text(band: pd.DataFrame, model: str, confidence: float) -> str:
 
 def clv_text(total: dict, clv_table: pd.DataFrame) -> str:
     years = total["horizon"] / 52
-    span = f"year" if years == 1 else f"{years:g} years"
+    span = "year" if years == 1 else f"{years:g} years"
     mean, median = total["mean_per_customer"], float(clv_table["clv"].median())
     compare = ("only " if median < 0.5 * mean else "")
     return (f"Over the next {span} the cohort is expected to be worth **{total['total']:,.0f}** in discounted "

@@ -8,7 +8,7 @@ import pandas as pd
 from .. import config, stats
 from ..report import PALETTE, new_figure
 from .analyse import OverviewAnalysis
-from .text import ci_label, share_label
+from ..stats import ci_label, share_label
 
 
 def plot_score_distribution(dist: pd.DataFrame, satisfied_min: float, label: str = "Satisfaction"):

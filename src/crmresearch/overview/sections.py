@@ -10,7 +10,7 @@ from .. import config
 from ..sections import Section, table_spec
 from . import text
 from .analyse import OverviewAnalysis
-from .text import ci_label, share_label
+from ..stats import ci_label, share_label
 
 
 def satisfaction(a: OverviewAnalysis) -> Section:

@@ -3,16 +3,8 @@
 
 from __future__ import annotations
 
+from ..stats import ci_label, share_label
 from .analyse import RecommendationSummary, SatisfactionSummary, TrapSummary
-
-
-def share_label(fraction: float) -> str:
-    """A share as the parameters give it: 0.2 -> "20%", 0.125 -> "12.5%"."""
-    return f"{100 * fraction:g}%"
-
-
-def ci_label(confidence: float) -> str:
-    return f"{share_label(confidence)} CI"
 
 
 def satisfaction_text(s: SatisfactionSummary) -> str:

@@ -17,7 +17,7 @@ from ..sections import Section, failed, not_computed, simulated_caption, simulat
 from . import text
 from .analyse import SatisfactionAnalysis
 from .attributes import kano_summary
-from .text import ci_label
+from ..stats import ci_label
 
 TRAP_COLUMNS = ["basis", "share", "count", "of", "estimate", "ci_lower", "ci_upper"]
 LOYALTY_TYPE_COLUMNS = ["framework", "type", "count", "share", "ci_lower", "ci_upper"]

@@ -11,16 +11,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from ..stats import ci_label
+
 if TYPE_CHECKING:
     from ..models.segmented import DaviesTest, SegmentedFit
     from .analyse import CeilingChecks, DataSummary, NetScore, Trap
     from .ceiling import SizeCheck
     from .data import SurveyData
     from .topbox import JonesSasserRatio, TrapCounts
-
-
-def ci_label(confidence: float) -> str:
-    return f"{100 * confidence:g}% CI"
 
 
 def _pct(p: float) -> str:
@@ -130,7 +128,7 @@ def jones_sasser_text(js: JonesSasserRatio, behaviour: JonesSasserRatio | None, 
     cs, ms = js.completely_satisfied, js.merely_satisfied
     groups = (f"Of the **{cs.n}** completely satisfied respondents (SAT ≥ {complete:g}), "
               + (f"**{_pct(cs.estimate)}** answer {top_box:g} or more to 'would choose again'" if cs.n else "none is left")
-              + f", against " + (f"**{_pct(ms.estimate)}**" if ms.n else "no one") +
+              + ", against " + (f"**{_pct(ms.estimate)}**" if ms.n else "no one") +
               f" of the **{ms.n}** merely satisfied ({satisfied:g} ≤ SAT < {complete:g})")
     if js.undefined_reason:
         text = f"{groups}. The Jones–Sasser ratio is **undefined** here: {js.undefined_reason}."
