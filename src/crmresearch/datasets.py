@@ -210,10 +210,11 @@ def read_table(path) -> pd.DataFrame:
     return df
 
 
-def _require_columns(df: pd.DataFrame, path, columns) -> None:
-    for col in columns:
-        if col not in df.columns:
-            raise DataValidationError(path, col, f"a column named '{col}' (file has: {', '.join(map(str, df.columns))})")
+def require_columns(path, present, wanted) -> None:
+    """Refuse `path` naming the first of the `wanted` columns that is not among the `present` ones."""
+    for col in wanted:
+        if col not in present:
+            raise DataValidationError(path, col, f"a column named '{col}' (file has: {', '.join(map(str, present))})")
 
 
 def _bad_rows(mask) -> list[int]:
@@ -265,7 +266,7 @@ def load_transactions(path, customer: str, date: str, amount: str | None = None,
                       date_format: str | None = None) -> pd.DataFrame:
     """A user's transaction log, renamed to customer_id, date, amount (amount 1.0 when absent)."""
     df = read_table(path)
-    _require_columns(df, path, [c for c in (customer, date, amount) if c])
+    require_columns(path, df.columns, [c for c in (customer, date, amount) if c])
     if df[customer].isna().any():
         raise DataValidationError(path, customer, "a customer id on every row", _bad_rows(df[customer].isna()))
     dates = parse_dates(df[date].astype(str), date_format)
@@ -331,7 +332,7 @@ def load_survey_columns(path, specs: dict, id_column: str | None = None, optiona
     reported in one `ColumnsValidationError` with its count of bad rows and the first row numbers."""
     df = read_table(path)
     optional = optional or {}
-    _require_columns(df, path, list(specs) + list(optional) + ([id_column] if id_column else []))
+    require_columns(path, df.columns, list(specs) + list(optional) + ([id_column] if id_column else []))
     problems = []
     if id_column:
         dup = df[id_column].duplicated(keep="first")
@@ -379,7 +380,7 @@ def require_respondents(path, df: pd.DataFrame, groups, minimum: int, what: str,
 def load_stage_panel(path, customer: str, period: str, stage: str, states) -> pd.DataFrame:
     """A user's stage panel (one row per customer and period), checked before any analysis."""
     df = read_table(path)
-    _require_columns(df, path, [customer, period, stage])
+    require_columns(path, df.columns, [customer, period, stage])
     for col in (customer, period, stage):
         if df[col].isna().any():
             raise DataValidationError(path, col, "no missing values", _bad_rows(df[col].isna()))

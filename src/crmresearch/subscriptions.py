@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .datasets import DataValidationError, _bad_rows, _require_columns, parse_dates, read_table, validate_numeric
+from .datasets import DataValidationError, _bad_rows, parse_dates, read_table, require_columns, validate_numeric
 
 # Fader & Hardie (2007), "How to project customer retention", J. Interactive Marketing 21(1), table 1:
 # customers of two cohorts of 1,000 still active at the start of years 0-7.
@@ -28,7 +28,7 @@ def read_cohort_table(path, period_column: str = "period") -> dict:
     """A user's cohort table (period, then one column of counts alive per cohort), validated: cohort name ->
     customers alive at t = 0, 1, ... (its own length)."""
     df = read_table(path)
-    _require_columns(df, path, [period_column])
+    require_columns(path, df.columns, [period_column])
     period = validate_numeric(df, path, period_column, low=0)
     if not np.array_equal(period.to_numpy(), np.arange(len(df))):
         bad = period.to_numpy() != np.arange(len(df))
@@ -88,7 +88,7 @@ def read_subscriber_log(path, observation_end, customer: str = "customer", start
     the end of observation, a tier and a non-negative revenue on every row. One row per subscriber:
     customer, tier, revenue, periods (renewals survived, or the renewal at which they left), churned."""
     df = read_table(path) if frame is None else frame.reset_index(drop=True)
-    _require_columns(df, path, [customer, start, end, tier, revenue])
+    require_columns(path, df.columns, [customer, start, end, tier, revenue])
     if df[customer].isna().any():
         raise DataValidationError(path, customer, "a subscriber id on every row", _bad_rows(df[customer].isna()))
     dup = df[customer].duplicated(keep="first")

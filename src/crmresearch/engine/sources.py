@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import spend_sums
-from ..datasets import DataValidationError
+from ..datasets import DataValidationError, require_columns
 
 TIME_CODES = re.compile(r"%[HIMSfpzZTRc]")
 CSV_SUFFIXES = (".csv", ".txt", ".tsv", ".csv.gz", ".txt.gz")
@@ -97,12 +97,6 @@ def _kind(path: str) -> tuple[str, str]:
 def _duck(con):
     """The DuckDB connection under an Ibis DuckDB backend."""
     return con.con
-
-
-def _require_columns(path, present, wanted) -> None:
-    for col in wanted:
-        if col not in present:
-            raise DataValidationError(path, col, f"a column named '{col}' (file has: {', '.join(present)})")
 
 
 def _csv_scan(path: str, source: LogSource, typed: bool, rejects: bool = False) -> str:
@@ -201,7 +195,7 @@ def _duckdb_log(con, source: LogSource, validate: bool, name: str):
     wanted = [c for c in (source.customer_column, source.date_column, source.amount_column) if c]
     if kind == "csv":
         described = db.execute(f"DESCRIBE SELECT * FROM {_csv_scan(scan_path, source, False)}").fetchall()
-        _require_columns(path, [r[0] for r in described], wanted)
+        require_columns(path, [r[0] for r in described], wanted)
         if validate:
             _csv_rejects(db, scan_path, source)
         relation = _csv_scan(scan_path, source, True)
@@ -211,7 +205,7 @@ def _duckdb_log(con, source: LogSource, validate: bool, name: str):
         raise DataValidationError(path, None, f"readable {kind} data ({type(exc).__name__}: "
                                   f"{str(exc).splitlines()[0][:200]})") from None
     types = {r[0]: r[1] for r in described}
-    _require_columns(path, [c for c in types if c not in ("filename", "file_row_number")], wanted)
+    require_columns(path, [c for c in types if c not in ("filename", "file_row_number")], wanted)
     amount_type = types.get(source.amount_column, "DOUBLE") if source.amount_column else None
     if amount_type is not None and not re.match(r"^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|"
                                                 r"UINTEGER|UBIGINT|FLOAT|DOUBLE|DECIMAL)", amount_type):
@@ -281,7 +275,7 @@ def _spark_log(con, source: LogSource, validate: bool):
         t = (con.read_parquet(source.path) if kind == "parquet"
              else con.read_csv(source.path, header=True, inferSchema=False))
     wanted = [c for c in (source.customer_column, source.date_column, source.amount_column) if c]
-    _require_columns(path, list(t.columns), wanted)
+    require_columns(path, list(t.columns), wanted)
     d = t[source.date_column]
     if d.type().is_string():
         # Ibis passes the strftime format to sqlglot, which writes Spark's Java pattern.
