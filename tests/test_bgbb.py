@@ -17,7 +17,7 @@ TRUTH = (1.204, 0.750, 0.657, 2.783)
 
 @pytest.fixture(scope="module")
 def donations():
-    return data.load_donations()
+    return __import__('crmresearch').datasets.load_donations().rename(columns={'count': 'donors'})
 
 
 @pytest.fixture(scope="module")

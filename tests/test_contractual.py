@@ -146,13 +146,13 @@ def test_parametric_and_bootstrap_intervals_agree_roughly():
 
 
 def test_parametric_interval_covers_the_truth_at_about_the_nominal_rate():
-    result = coverage_check(np.array([0.9, 2.4]), 800, 6, 15, 200, 0.9, 400, np.random.default_rng(21))
+    result = coverage_check(np.array([0.9, 2.4]), ([6], [800]), 15, 200, 0.9, 400, np.random.default_rng(21))
     assert result["replications"] == 200
     assert 0.83 <= result["coverage"] <= 0.96
 
 
 def test_lr_test_of_bdw_against_sbg_has_its_size():
-    size = simulate.lr_test_size(np.array([0.704, 1.182]), 1000, 7, 300, np.random.default_rng(12))
+    size = simulate.lr_test_size(np.array([0.704, 1.182]), ([7], [1000]), 300, np.random.default_rng(12))
     assert size["failed_fits"] <= 3
     assert 0.02 <= size["rejection_rate"] <= 0.09
 
@@ -214,8 +214,10 @@ def test_subscriber_log_errors_name_file_column_and_rows(tmp_path, edit, column,
 
 
 def test_donations_file_is_verified():
-    assert data.donations_path().name == "donations.csv"
-    assert data.load_donations()["donors"].sum() == 11104
+    from crmresearch import datasets
+
+    assert datasets.verified_path("donations").name == "donations.csv"
+    assert datasets.load_donations()["count"].sum() == 11104
 
 
 # ------------------------------------------------------------------ parameters and sections on users' data
@@ -239,7 +241,7 @@ def test_sections_run_on_a_users_subscriber_log():
                                   "customer_column": "subscriber_id", "start_column": "signup",
                                   "end_column": "cancelled", "tier_column": "segment", "revenue_column": "arpu"},
                      discount_rate=0.01, parameter_draws=200, programme={"tier": "consumer"},
-                     size_check_cohorts=20, coverage_replications=20, bootstrap_resamples=20, donations=False)
+                     size_check_cohorts=20, coverage_replications=20, bootstrap_resamples=20)
     analysis = analyse(params)
     assert analysis.retention.source == "data" and analysis.valuation.kind == "tier"
     val = sections.value(analysis)
@@ -278,7 +280,7 @@ def test_a_users_cohort_table_and_subscriber_log_run_end_to_end(tmp_path):
     src = doc["sections"]
     for name in ("sbg", "projection", "intervals", "value", "retention_programme"):
         assert src[name]["source"] == "data", (name, src[name])
-    assert src["lr_test_size"]["source"] == "simulated" and src["bgbb"]["source"] == "published"
+    assert src["lr_test_size"]["source"] == "simulated" and src["bgbb"]["source"] == "data"
     assert {r["tier"] for r in doc["results"]["tier_values"]} == {"business", "consumer"}
     nb = nbformat.read(folder / "report.ipynb", as_version=4)
     shown = "\n".join("".join(o.get("data", {}).get(kind, "")) for c in nb.cells for o in c.get("outputs", [])

@@ -22,7 +22,7 @@ def rfm():
 @pytest.fixture(scope="module")
 def fits(rfm):
     cohort = retention.rows_from_survivors(retention.PUBLISHED_FADER_HARDIE_2007["survivors"]["regular"])
-    donations = cdata.load_donations()
+    donations = __import__('crmresearch').datasets.load_donations().rename(columns={'count': 'donors'})
     return {
         "BG/NBD": (crm.BetaGeoNBD().fit(rfm), rfm),
         "Pareto/NBD": (crm.ParetoNBD().fit(rfm), rfm),

@@ -164,8 +164,11 @@ def load_mobi() -> pd.DataFrame:
 
 # ---------------------------------------------------------------- users' own files
 
-def read_table(path) -> pd.DataFrame:
-    """A user's CSV or Parquet file; every failure is a `DataValidationError` that never quotes the file."""
+def read_table(path, text_columns=()) -> pd.DataFrame:
+    """A user's CSV or Parquet file; every failure is a `DataValidationError` that never quotes the file.
+
+    `text_columns` (ids) are read as text exactly as written, so `007`, `7` and `0007` stay three
+    customers and a 20-digit id keeps every digit; the engine reads them as text too."""
     path = Path(path)
     if not path.exists():
         raise DataValidationError(path, None, "an existing CSV or Parquet file")
@@ -186,7 +189,8 @@ def read_table(path) -> pd.DataFrame:
         else:
             # Only an empty cell is missing: "NA", "n/a", "null" and pandas' other default NA strings stay
             # text, so the checks report them (a declared missing code is the way to mark a missing answer).
-            df = pd.read_csv(target, encoding="utf-8", keep_default_na=False, na_values=[""])
+            df = pd.read_csv(target, encoding="utf-8", keep_default_na=False, na_values=[""],
+                             dtype={c: str for c in text_columns if c is not None})
     except pd.errors.EmptyDataError:
         raise DataValidationError(path, None, "a header row and data rows (the file is empty)") from None
     except UnicodeDecodeError as exc:
@@ -207,7 +211,18 @@ def read_table(path) -> pd.DataFrame:
         raise DataValidationError(path, None, f"a readable {kind} file ({type(exc).__name__})") from None
     if df.columns.size == 0:
         raise DataValidationError(path, None, "a header row naming the columns")
+    for col in text_columns:
+        if col is not None and col in df.columns and df[col].dtype != object:
+            df[col] = id_text(df[col])
     return df
+
+
+def id_text(values: pd.Series) -> pd.Series:
+    """Customer ids as text (missing stays missing): whole numbers without a trailing '.0'."""
+    values = pd.Series(values)
+    if pd.api.types.is_float_dtype(values) and values.dropna().eq(values.dropna().round()).all():
+        values = values.astype("Int64")
+    return values.astype("string").astype(object).where(values.notna(), None)
 
 
 def require_columns(path, present, wanted) -> None:
@@ -265,7 +280,7 @@ def parse_dates(values, date_format: str | None = None) -> pd.Series:
 def load_transactions(path, customer: str, date: str, amount: str | None = None,
                       date_format: str | None = None) -> pd.DataFrame:
     """A user's transaction log, renamed to customer_id, date, amount (amount 1.0 when absent)."""
-    df = read_table(path)
+    df = read_table(path, text_columns=[customer])
     require_columns(path, df.columns, [c for c in (customer, date, amount) if c])
     if df[customer].isna().any():
         raise DataValidationError(path, customer, "a customer id on every row", _bad_rows(df[customer].isna()))
@@ -330,7 +345,7 @@ def load_survey_columns(path, specs: dict, id_column: str | None = None, optiona
     """A user's survey: ``specs`` maps column -> (low, high, missing codes); ``optional`` maps column ->
     missing codes (numeric, any range). Blanks and missing codes become NaN; every bad column is
     reported in one `ColumnsValidationError` with its count of bad rows and the first row numbers."""
-    df = read_table(path)
+    df = read_table(path, text_columns=[id_column])
     optional = optional or {}
     require_columns(path, df.columns, list(specs) + list(optional) + ([id_column] if id_column else []))
     problems = []
@@ -379,7 +394,7 @@ def require_respondents(path, df: pd.DataFrame, groups, minimum: int, what: str,
 
 def load_stage_panel(path, customer: str, period: str, stage: str, states) -> pd.DataFrame:
     """A user's stage panel (one row per customer and period), checked before any analysis."""
-    df = read_table(path)
+    df = read_table(path, text_columns=[customer])
     require_columns(path, df.columns, [customer, period, stage])
     for col in (customer, period, stage):
         if df[col].isna().any():
@@ -391,3 +406,80 @@ def load_stage_panel(path, customer: str, period: str, stage: str, states) -> pd
     if dup.any():
         raise DataValidationError(path, period, f"one row per {customer} and {period}", _bad_rows(dup))
     return df
+
+
+# ---------------------------------------------------------------- discrete-time panels (BG/BB)
+
+DISCRETE_COLUMNS = ("frequency", "recency", "periods", "count")
+
+
+def load_donations() -> pd.DataFrame:
+    """The shipped donations data as BG/BB rows (frequency x, recency t_x, periods n, count of donors)."""
+    df = pd.read_csv(verified_path("donations"))
+    return pd.DataFrame({"frequency": df["frequency"].to_numpy(float), "recency": df["recency"].to_numpy(float),
+                         "periods": df["periods"].to_numpy(float), "count": df["weights"].to_numpy(float)})
+
+
+def read_discrete_panel(path, layout: str = "summary", customer: str = "customer", frequency: str = "frequency",
+                        recency: str = "recency", periods: str = "periods", count: str | None = None,
+                        period: str = "period", purchase: str = "purchase") -> pd.DataFrame:
+    """A user's discrete-time buying data (one chance to buy per period), validated, as BG/BB rows
+    (frequency, recency, periods, count), one per distinct history.
+
+    * `layout: summary`: one row per customer with x (transactions after the first period), t_x
+      (the period of the last one, 0 without any) and n (opportunities observed), and optionally a
+      `count` of customers the row stands for: 0 <= x <= t_x <= n, t_x = 0 exactly when x = 0.
+    * `layout: panel`: one row per customer and opportunity (periods 1, 2, ..., n_i without gaps)
+      with a 0/1 purchase column; x, t_x and n are counted per customer.
+    """
+    df = read_table(path, text_columns=[customer])
+    if layout == "panel":
+        require_columns(path, df.columns, [customer, period, purchase])
+        if df[customer].isna().any():
+            raise DataValidationError(path, customer, "a customer id on every row", _bad_rows(df[customer].isna()))
+        t = validate_numeric(df, path, period, low=1, high=10_000)
+        if (t != t.round()).any():
+            raise DataValidationError(path, period, "whole periods 1, 2, ...", _bad_rows(t != t.round()))
+        bought = validate_numeric(df, path, purchase, low=0, high=1)
+        if (~bought.isin([0, 1])).any():
+            raise DataValidationError(path, purchase, "0 or 1 (bought in the period or not)", _bad_rows(~bought.isin([0, 1])))
+        dup = pd.DataFrame({"c": df[customer], "t": t}).duplicated(keep="first")
+        if dup.any():
+            raise DataValidationError(path, period, f"one row per {customer} and {period}", _bad_rows(dup))
+        g = pd.DataFrame({"c": df[customer].to_numpy(), "t": t.to_numpy(), "b": bought.to_numpy()}).groupby("c", sort=False)
+        n, rows = g["t"].max(), g["t"].size()
+        gaps = n != rows
+        if gaps.any():
+            bad = df[customer].isin(gaps[gaps].index)
+            raise DataValidationError(path, period, "periods 1, 2, ..., n for each customer, without gaps",
+                                      _bad_rows(bad))
+        x = g["b"].sum()
+        t_x = t.where(bought == 1).groupby(df[customer].to_numpy(), sort=False).max().reindex(x.index).fillna(0)
+        summary = pd.DataFrame({"frequency": x.to_numpy(float), "recency": t_x.to_numpy(float),
+                                "periods": n.to_numpy(float), "count": 1.0})
+    else:
+        wanted = [frequency, recency, periods] + ([count] if count else [])
+        require_columns(path, df.columns, wanted)
+        x = validate_numeric(df, path, frequency, low=0, high=10_000)
+        t_x = validate_numeric(df, path, recency, low=0, high=10_000)
+        n = validate_numeric(df, path, periods, low=1, high=10_000)
+        w = validate_numeric(df, path, count, low=0, high=1e12) if count else pd.Series(1.0, index=df.index)
+        for name, v in ((frequency, x), (recency, t_x), (periods, n), *(((count, w),) if count else ())):
+            if (v != v.round()).any():
+                raise DataValidationError(path, name, "whole numbers", _bad_rows(v != v.round()))
+        checks = ((x > t_x, frequency, f"at most '{recency}' transactions (one chance per period)"),
+                  (t_x > n, recency, f"a last-transaction period no later than '{periods}'"),
+                  ((x == 0) != (t_x == 0), recency, f"0 exactly when '{frequency}' is 0"))
+        for bad, name, expected in checks:
+            if bad.any():
+                raise DataValidationError(path, name, expected, _bad_rows(bad))
+        summary = pd.DataFrame({"frequency": x.to_numpy(float), "recency": t_x.to_numpy(float),
+                                "periods": n.to_numpy(float), "count": w.to_numpy(float)})
+    summary = summary.groupby(["frequency", "recency", "periods"], as_index=False, sort=True)["count"].sum()
+    summary = summary[summary["count"] > 0].reset_index(drop=True)
+    if summary.empty or summary["count"].sum() < 2:
+        raise DataValidationError(path, None, "at least two customers")
+    if (summary["frequency"] == 0).all():
+        raise DataValidationError(path, frequency if layout != "panel" else purchase,
+                                  "at least one customer with a transaction (the BG/BB cannot be fitted without any)")
+    return summary

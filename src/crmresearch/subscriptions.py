@@ -24,6 +24,14 @@ FADER_HARDIE_2007_SURVIVORS = {
 }
 
 
+# The largest revenue per period a subscriber log may hold (as `spend_sums.MAX_AMOUNT` for transactions):
+# beyond it sums lose precision and the report would print numbers with dozens of digits.
+MAX_REVENUE = 1e12
+
+# The largest cohort a table may hold: beyond it counts are no longer exact in floating point.
+MAX_COHORT_SIZE = 1e12
+
+
 def read_cohort_table(path, period_column: str = "period") -> dict:
     """A user's cohort table (period, then one column of counts alive per cohort), validated: cohort name ->
     customers alive at t = 0, 1, ... (its own length)."""
@@ -46,6 +54,8 @@ def read_cohort_table(path, period_column: str = "period") -> dict:
         gaps = ~observed & (np.arange(len(df)) < last)
         if not observed[0] or counts.iloc[0] <= 0:
             raise DataValidationError(path, col, "a positive cohort size at period 0", [1])
+        if counts.iloc[0] > MAX_COHORT_SIZE:
+            raise DataValidationError(path, col, f"a cohort of at most {MAX_COHORT_SIZE:.0e} customers", [1])
         if gaps.any():
             raise DataValidationError(path, col, "blank cells only after the cohort's last observed period",
                                       _bad_rows(gaps))
@@ -87,7 +97,7 @@ def read_subscriber_log(path, observation_end, customer: str = "customer", start
     """A user's subscriber log, validated: unique ids, dates that parse, end after start and not after
     the end of observation, a tier and a non-negative revenue on every row. One row per subscriber:
     customer, tier, revenue, periods (renewals survived, or the renewal at which they left), churned."""
-    df = read_table(path) if frame is None else frame.reset_index(drop=True)
+    df = read_table(path, text_columns=[customer]) if frame is None else frame.reset_index(drop=True)
     require_columns(path, df.columns, [customer, start, end, tier, revenue])
     if df[customer].isna().any():
         raise DataValidationError(path, customer, "a subscriber id on every row", _bad_rows(df[customer].isna()))
@@ -112,7 +122,10 @@ def read_subscriber_log(path, observation_end, customer: str = "customer", start
     if df[tier].isna().any():
         raise DataValidationError(path, tier, "a tier on every row", _bad_rows(df[tier].isna()))
     money = validate_numeric(df, path, revenue, low=0)
+    if (money > MAX_REVENUE).any():
+        raise DataValidationError(path, revenue, f"values at most {MAX_REVENUE:.0e} per period", _bad_rows(money > MAX_REVENUE))
     periods, churned = subscriber_periods(starts, ends, obs_end, period_months)
+    window, _ = subscriber_periods(starts, pd.Series(pd.NaT, index=starts.index), obs_end, period_months)
     out = pd.DataFrame({"customer": df[customer].astype(str), "tier": df[tier].astype(str), "revenue": money,
-                        "periods": periods, "churned": churned})
+                        "periods": periods, "churned": churned, "window": np.maximum(window, periods)})
     return out

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
@@ -77,7 +79,7 @@ class ClvData:
         """Why the transaction-log sections cannot run (a discrete-time summary replaces the log), else None."""
         if self.discrete is None:
             return None
-        return (f"the data are a discrete-time summary ({self.discrete_settings['dataset']}), not a dated "
+        return (f"the data are a discrete-time summary ({self.discrete_settings['name']}), not a dated "
                 "transaction log")
 
     @property
@@ -114,15 +116,6 @@ def load_log(params, rng: np.random.Generator):
     return log, None, None
 
 
-def load_discrete(settings) -> pd.DataFrame:
-    """A discrete-time summary as rows (frequency, recency, periods, count)."""
-    from ..contractual import data as cdata
-
-    donations = cdata.load_donations()
-    return pd.DataFrame({"frequency": donations["frequency"].to_numpy(), "recency": donations["recency"].to_numpy(),
-                         "periods": donations["periods"].to_numpy(), "count": donations["donors"].to_numpy()})
-
-
 def prepare(params, rng: np.random.Generator) -> ClvData:
     """The log, its calibration/holdout summary and the reference values of a run (or, for a
     `discrete` source, the discrete-time summary with an empty log)."""
@@ -132,9 +125,11 @@ def prepare(params, rng: np.random.Generator) -> ClvData:
         empty_log = pd.DataFrame({"customer_id": pd.Series(dtype=str), "date": pd.Series(dtype="datetime64[ns]"),
                                   "amount": pd.Series(dtype=float)})
         empty = pd.DataFrame({c: pd.Series(dtype=float) for c in SUMMARY_COLUMNS})
-        return ClvData(empty_log, empty, {"BG/BB": PUBLISHED_DONATIONS}, "published", "data", params.cohort_start,
-                       params.calibration_end, params.holdout_end, load_discrete(params.discrete),
-                       params.discrete.model_dump())
+        published = params.discrete.published
+        return ClvData(empty_log, empty, {"BG/BB": PUBLISHED_DONATIONS} if published else None,
+                       "published" if published else None, "data", params.cohort_start,
+                       params.calibration_end, params.holdout_end, params.discrete.load(),
+                       {**params.discrete.model_dump(), "name": params.discrete.dataset or Path(params.discrete.path).name})
     if params.engine is not None and params.simulate is None and params.transactions.dataset is None:
         return read_in_place(params)
     log, reference, label = load_log(params, rng)
@@ -218,9 +213,7 @@ def read_in_place(params) -> ClvData:
 
 def data_files(params) -> dict:
     if params.discrete is not None:
-        from ..contractual import data as cdata
-
-        return {params.discrete.dataset: cdata.donations_path()}
+        return {params.discrete.dataset or "discrete": params.discrete.file()}
     if params.simulate is not None or (params.transactions.in_place and params.transactions.path is None):
         return {}
     return {"transactions": params.transactions.file()}

@@ -11,6 +11,7 @@ run gives the same numbers.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -21,7 +22,7 @@ from ..models.bgbb import PUBLISHED_DONATIONS, BetaGeoBetaBinomial
 from ..models.retention import (BetaDiscreteWeibull, ShiftedBetaGeometric, duration_dependence_test, survival,
                                 survivors_from_rows)
 from . import simulate, value
-from .data import ReportData, Segments, load_data, load_donations
+from .data import ReportData, Segments, load_data
 
 
 def converged_fits(fits: dict) -> dict:
@@ -29,9 +30,14 @@ def converged_fits(fits: dict) -> dict:
     return {k: f for k, f in fits.items() if f.converged}
 
 
+def mean_churn(theta) -> float:
+    """E[θ] = α / (α + β): the mean churn probability at the first renewal (sBG and BdW alike)."""
+    return float(theta[0] / (theta[0] + theta[1]))
+
+
 def most_churn(good: dict):
     """The segment with the highest mean churn: its simulated cohorts carry the most information per customer."""
-    return max(good.items(), key=lambda kv: kv[1].theta[0] / kv[1].theta.sum())
+    return max(good.items(), key=lambda kv: mean_churn(kv[1].theta))
 
 
 # ------------------------------------------------------------------ fits
@@ -47,11 +53,49 @@ def fit_bdw_segments(segments: Segments, sbg_fits: dict) -> dict:
             for name, rows in segments.rows.items()}
 
 
+# ------------------------------------------------------------------ the model the data choose
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """Which retention model predicts for a segment, and why: the BdW when the likelihood-ratio test
+    rejects the sBG's constant individual churn (c = 1) at the report's level, else the sBG."""
+
+    model: str                        # "sBG" or "BdW"
+    reason: str                       # "test rejects c = 1", "test does not reject c = 1", "BdW did not fit"
+    p_value: float
+    c: float
+
+    def as_dict(self) -> dict:
+        return {"model": self.model, "reason": self.reason, "p_value": self.p_value, "c": self.c}
+
+
+def choose_models(fits: dict, bdw_fits: dict, tests: pd.DataFrame | None, level: float) -> dict:
+    """Segment -> `ModelChoice` for every segment with a fitted sBG."""
+    out = {}
+    rows = {} if tests is None else {r["segment"]: r for _, r in tests.iterrows()}
+    for name in converged_fits(fits):
+        row = rows.get(name)
+        p, c = (float(row["p_value"]), float(row["c"])) if row is not None else (float("nan"), float("nan"))
+        if not bdw_fits[name].converged:
+            out[name] = ModelChoice("sBG", "BdW did not fit", p, c)
+        elif p < level:
+            out[name] = ModelChoice("BdW", "test rejects c = 1", p, c)
+        else:
+            out[name] = ModelChoice("sBG", "test does not reject c = 1", p, c)
+    return out
+
+
+def chosen_fits(fits: dict, bdw_fits: dict, choice: dict) -> dict:
+    """Segment -> the fit that projects and values it (the model `choose_models` picked)."""
+    return {name: bdw_fits[name] if c.model == "BdW" else fits[name] for name, c in choice.items()}
+
+
 # ------------------------------------------------------------------ projection
 
 def projection(segments: Segments, fits: dict, params, rng: np.random.Generator) -> pd.DataFrame | None:
     """Observed and projected survival and retention with parametric intervals, and the mean churn
-    probability among survivors, per segment (None when no sBG fitted)."""
+    probability among survivors, per segment, each by its chosen model (`fits`: `chosen_fits`; None
+    when no model fitted)."""
     frames = []
     for name, fit in converged_fits(fits).items():
         observed = survivors_from_rows(segments.rows[name])
@@ -72,6 +116,7 @@ def projection(segments: Segments, fits: dict, params, rng: np.random.Generator)
         proj["observed_survival"] = np.r_[km, np.full(horizon + 1 - km.size, np.nan)]
         proj["observed_retention"] = np.r_[np.nan, retained, np.full(horizon + 1 - km.size, np.nan)]
         proj["observed"] = proj["t"] <= observed["t"].max()
+        proj.insert(0, "model", fit.name)
         proj.insert(0, "segment", name)
         frames.append(proj)
     return pd.concat(frames, ignore_index=True) if frames else None
@@ -85,7 +130,7 @@ def sorting_summary(projection: pd.DataFrame) -> pd.DataFrame:
         last_obs = int(part.loc[part["observed"], "t"].max())
         for label, t in (("first renewal", 1), ("last observed", last_obs), ("end of projection", int(part["t"].max()))):
             r = part[part["t"] == t].iloc[0]
-            rows.append({"segment": name, "point": label, "t": t, "survival": r["survival"], "retention": r["retention"],
+            rows.append({"segment": name, "model": part["model"].iloc[0], "point": label, "t": t, "survival": r["survival"], "retention": r["retention"],
                          "retention_lower": r["retention_lower"], "retention_upper": r["retention_upper"],
                          "observed_retention": r["observed_retention"],
                          "mean_churn_survivors": part[part["t"] == t - 1]["mean_churn_survivors"].iloc[0]})
@@ -107,13 +152,15 @@ def duration_tests(segments: Segments, fits: dict, bdw_fits: dict) -> pd.DataFra
     return pd.DataFrame(rows) if rows else None
 
 
-def lr_test_size(fits: dict, params, rng: np.random.Generator) -> dict | None:
-    """Size of the LR test: cohorts simulated under the sBG of the segment with the most churn."""
+def lr_test_size(segments: Segments, fits: dict, params, rng: np.random.Generator) -> dict | None:
+    """Size of the LR test: data sets simulated under the sBG of the segment with the most churn, on
+    that segment's own design (its customers and how long each could be observed)."""
     good = converged_fits(fits)
     if not good:
         return None
     name, fit = most_churn(good)
-    size = simulate.lr_test_size(fit.theta, 1000, 7, params.size_check_cohorts, rng)
+    size = simulate.lr_test_size(fit.theta, segments.windows[name], params.size_check_cohorts, rng,
+                                 level=1 - params.confidence)
     size["null_segment"] = name
     size["null_alpha"], size["null_beta"] = float(fit.theta[0]), float(fit.theta[1])
     return size
@@ -129,21 +176,28 @@ def survival_intervals(segments: Segments, fits: dict, params, rng: np.random.Ge
         stat = value.survival_statistic([horizon])
         for iv in (value.parametric_interval(fit, stat, params.confidence, params.parameter_draws, rng),
                    value.bootstrap_interval(fit, segments.rows[name], stat, params.confidence, params.bootstrap_resamples, rng)):
-            rows.append({"segment": name, "quantity": f"S({horizon})", "method": iv.method, "estimate": float(iv.estimate[0]),
+            rows.append({"segment": name, "model": fit.name, "quantity": f"S({horizon})", "method": iv.method, "estimate": float(iv.estimate[0]),
                          "lower": float(iv.lower[0]), "upper": float(iv.upper[0]), "draws": iv.draws,
                          "failed_refits": iv.failed})
     return pd.DataFrame(rows) if rows else None
 
 
-def coverage_check(theta, cohort_size: int, periods: int, horizon: int, replications: int, confidence: float,
+def coverage_check(theta, windows, horizon: int, replications: int, confidence: float,
                    draws: int, rng: np.random.Generator) -> dict:
-    """Share of simulated cohorts whose parametric interval for S(horizon) holds the true S(horizon)."""
-    truth = float(survival(np.asarray(theta), [horizon])[0])
+    """Share of simulated data sets whose parametric interval for S(horizon) holds the true S(horizon).
+
+    `theta` is (α, β) for the sBG or (α, β, c) for the BdW (the model simulated is the model fitted);
+    `windows` gives each customer's observation window (`simulate.design_windows`), as in the data."""
+    theta = np.asarray(theta, dtype=float)
+    windows = tuple(np.asarray(w, dtype=float) for w in windows)
+    truth = float(survival(theta, [horizon])[0])
     stat = value.survival_statistic([horizon])
+    model = ShiftedBetaGeometric if theta.size == 2 else BetaDiscreteWeibull
+    c = float(theta[2]) if theta.size > 2 else 1.0
     hits, used = 0, 0
-    for _ in range(replications):                 # one simulated cohort per replication
-        rows = simulate.cohort_rows(theta[0], theta[1], cohort_size, periods, rng)
-        fit = ShiftedBetaGeometric(start_params=theta).fit(rows)
+    for _ in range(replications):                 # one simulated data set per replication, customers vectorised
+        rows = simulate.design_rows(theta[0], theta[1], windows, rng, c)
+        fit = model(start_params=theta).fit(rows)
         if not fit.converged:
             continue
         iv = value.parametric_interval(fit, stat, confidence, draws, rng)
@@ -152,18 +206,20 @@ def coverage_check(theta, cohort_size: int, periods: int, horizon: int, replicat
     lo, hi = stats.wilson_interval(hits, used, confidence)
     return {"true_value": truth, "horizon": horizon, "replications": used, "covered": hits,
             "coverage": hits / used if used else float("nan"), "ci_lower": lo, "ci_upper": hi,
-            "nominal": confidence, "cohort_size": cohort_size, "periods": periods,
-            "alpha": float(theta[0]), "beta": float(theta[1])}
+            "nominal": confidence, "cohort_size": int(windows[1].sum()), "periods": int(windows[0].max()),
+            "model": model.name, "alpha": float(theta[0]), "beta": float(theta[1]), "c": c}
 
 
-def coverage(fits: dict, params, rng: np.random.Generator) -> dict | None:
-    """The coverage check, simulated from the sBG of the segment with the most churn."""
+def coverage(segments: Segments, fits: dict, params, rng: np.random.Generator) -> dict | None:
+    """The coverage check, simulated from the chosen model of the segment with the most churn, on
+    that segment's design; the horizon is the report's projection horizon."""
     good = converged_fits(fits)
     if not good:
         return None
     name, fit = most_churn(good)
-    result = coverage_check(fit.theta, 1000, 7, 7 + params.projection_periods, params.coverage_replications,
-                            params.confidence, 500, rng)
+    windows = segments.windows[name]
+    result = coverage_check(fit.theta, windows, int(windows[0].max()) + params.projection_periods,
+                            params.coverage_replications, params.confidence, 500, rng)
     result["truth_from"] = name
     return result
 
@@ -183,7 +239,7 @@ def homogeneous_value(segments: Segments, good: dict, d: float) -> dict:
     for tier, part in segments.base.groupby("tier"):
         if tier not in good:
             continue
-        churn = good[tier].theta[0] / good[tier].theta.sum()
+        churn = mean_churn(good[tier].theta)
         total += float(part["revenue"].sum()) * (1 - churn) * (1 + d) / (churn + d)   # Σ_{k≥1} (1-q)^k (1+d)^-(k-1)
     return {"value_ignoring_heterogeneity": total}
 
@@ -249,6 +305,15 @@ def programme(segments: Segments, fits: dict, params) -> Programme:
     return Programme(tier, effect.as_dict(), derl_curve)
 
 
+def fit_and_choose(segments: Segments, level: float):
+    """sBG and BdW per segment, the LR test, the model each segment's data choose, and its fits."""
+    fits = fit_segments(segments)
+    bdw_fits = fit_bdw_segments(segments, fits)
+    tests = duration_tests(segments, fits, bdw_fits)
+    choice = choose_models(fits, bdw_fits, tests, level)
+    return fits, bdw_fits, tests, choice, chosen_fits(fits, bdw_fits, choice)
+
+
 # ------------------------------------------------------------------ BG/BB on the donations data
 
 @dataclass
@@ -257,31 +322,36 @@ class Donations:
     frequency: np.ndarray
     recency: np.ndarray
     periods: np.ndarray
-    donors: np.ndarray                # donors per (x, t_x, n) pattern
+    donors: np.ndarray                # customers per (x, t_x, n) pattern
+    published: bool = False           # the shipped donations (compared with the published fit)
+    name: str = "donations"
     per_pattern: pd.DataFrame | None = None
     histogram: pd.DataFrame | None = None
     totals: dict | None = None
 
 
 def donations(params) -> Donations | None:
-    """The BG/BB on the shipped donations data, its per-pattern predictions and the histogram of
-    repeat donations, actual and expected (None when the parameters turn it off)."""
-    if not params.donations:
+    """The BG/BB on the report's discrete-time data (`discrete:`: the shipped donations or a user's
+    panel), its per-pattern predictions and the histogram of repeat transactions, actual and expected
+    (None without a `discrete:` block)."""
+    source = params.discrete
+    if source is None:
         return None
-    don = load_donations()
-    x, t_x, n, w = (don[c].to_numpy(dtype=float) for c in ("frequency", "recency", "periods", "donors"))
+    don = source.load()
+    x, t_x, n, w = (don[c].to_numpy(dtype=float) for c in ("frequency", "recency", "periods", "count"))
     fit = BetaGeoBetaBinomial().fit(frequency=x, recency=t_x, periods=n, weights=w)
-    out = Donations(fit, x, t_x, n, w)
+    out = Donations(fit, x, t_x, n, w, published=source.published,
+                    name=source.dataset or Path(source.path).name)
     if not fit.converged:
         return out
-    out.per_pattern = bgbb.summary_table(fit.theta, x, t_x, n, w, params.bgbb_future_periods, params.discount_rate)
+    out.per_pattern = bgbb.summary_table(fit.theta, x, t_x, n, w, source.future_periods, source.discount_rate)
     n_max = int(n.max())
     expected = fit.expected_histogram(periods=n, weights=w)
     actual = np.bincount(x.astype(int), weights=w, minlength=n_max + 1)
     out.histogram = pd.DataFrame({"transactions": np.arange(n_max + 1), "actual": actual, "expected": expected})
     out.totals = {"expected_next": float((out.per_pattern["expected_next"] * w).sum()),
                   "mean_p_alive": float((out.per_pattern["p_alive"] * w).sum() / w.sum()),
-                  "future_periods": params.bgbb_future_periods}
+                  "future_periods": source.future_periods}
     return out
 
 
@@ -300,11 +370,13 @@ class ContractualAnalysis:
     lr_test_size: dict | None
     survival_intervals: pd.DataFrame | None
     coverage: dict | None
-    value_fits: dict                  # sBG per valuation segment
+    value_fits: dict                  # the chosen model (sBG or BdW) per valuation segment
     tier_values: TierValues | None
     programme: Programme
     donations: Donations | None
     published_donations: dict = None
+    choice: dict = None               # segment -> ModelChoice (retention segments)
+    value_choice: dict = None         # segment -> ModelChoice (valuation segments)
 
     @property
     def retention(self) -> Segments:
@@ -316,19 +388,23 @@ class ContractualAnalysis:
 
 
 def analyse(params) -> ContractualAnalysis:
-    """Load the report's data and compute every section's numbers, in the report's order."""
+    """Load the report's data and compute every section's numbers, in the report's order. Each
+    segment is projected, put in intervals and valued by the model its own data choose (the BdW
+    when the likelihood-ratio test rejects the sBG at level 1 − confidence)."""
     rng = np.random.default_rng(params.seed)
     data = load_data(params, rng)
     retention, valuation = data.retention, data.valuation
-    fits = fit_segments(retention)
-    projected = projection(retention, fits, params, rng)
-    bdw_fits = fit_bdw_segments(retention, fits)
-    tests = duration_tests(retention, fits, bdw_fits)
-    size = lr_test_size(fits, params, rng)
-    intervals = survival_intervals(retention, fits, params, rng)
-    covered = coverage(fits, params, rng)
-    value_fits = fit_segments(valuation)
+    level = 1 - params.confidence
+    fits, bdw_fits, tests, choice, chosen = fit_and_choose(retention, level)
+    projected = projection(retention, chosen, params, rng)
+    size = lr_test_size(retention, fits, params, rng)
+    intervals = survival_intervals(retention, chosen, params, rng)
+    covered = coverage(retention, chosen, params, rng)
+    if valuation is retention:
+        value_choice, value_fits = choice, chosen
+    else:
+        *_, value_choice, value_fits = fit_and_choose(valuation, level)
     values = tier_values(valuation, value_fits, params, rng)
     return ContractualAnalysis(params, data, fits, projected, bdw_fits, tests, size, intervals, covered, value_fits,
                                values, programme(valuation, value_fits, params), donations(params),
-                               PUBLISHED_DONATIONS)
+                               PUBLISHED_DONATIONS, choice, value_choice)

@@ -22,22 +22,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..datasets import verified_path
 from ..models.retention import PUBLISHED_FADER_HARDIE_2007, rows_from_durations, rows_from_survivors
 from ..subscriptions import read_cohort_table, read_subscriber_log
 from ..sections import simulated_caption, simulated_heading
 from . import simulate
-
-
-def donations_path():
-    """The shipped donations file (`datasets.SHIPPED['donations']`), checksum verified."""
-    return verified_path("donations")
-
-
-def load_donations() -> pd.DataFrame:
-    """The donations data collapsed to (frequency, recency, periods, donors): x, t_x, n and counts."""
-    df = pd.read_csv(donations_path())
-    return df.rename(columns={"weights": "donors"})
 
 
 @dataclass
@@ -69,7 +57,7 @@ def load_cohort_table(path, period_column: str = "period") -> CohortTable:
 class SubscriberLog:
     """Validated subscribers: renewals survived or the renewal at which they left, tier and revenue."""
 
-    frame: pd.DataFrame           # customer, tier, revenue, periods, churned
+    frame: pd.DataFrame           # customer, tier, revenue, periods, churned, window
     path: str | None
     observation_end: pd.Timestamp | None
     rows_dropped: dict = field(default_factory=dict)
@@ -79,6 +67,12 @@ class SubscriberLog:
 
     def duration_rows(self) -> dict:
         return {tier: rows_from_durations(part["periods"], part["churned"])
+                for tier, part in self.frame.groupby("tier", sort=False)}
+
+    def windows(self) -> dict:
+        """Tier -> (distinct observation windows, subscribers with each): the renewals each subscriber
+        could have been observed for, from their start to the end of observation (the log's design)."""
+        return {tier: tuple(np.unique(part["window"].to_numpy(float), return_counts=True))
                 for tier, part in self.frame.groupby("tier", sort=False)}
 
     def active_base(self) -> pd.DataFrame:
@@ -117,6 +111,7 @@ class Segments:
     truth: dict | None = None          # simulated: segment -> (α, β)
     path: str | None = None
     rows_dropped: dict = field(default_factory=dict)
+    windows: dict = field(default_factory=dict)   # segment -> (windows, customers): renewals each could be observed
 
     @property
     def names(self) -> list:
@@ -148,14 +143,16 @@ def _cohort_segments(table: CohortTable, source: str, revenue_per_period: float)
     rows = table.duration_rows()
     base = pd.DataFrame([{"tier": name, "renewals": float(len(counts) - 1), "customers": int(counts[-1]),
                           "revenue": float(counts[-1] * revenue_per_period)} for name, counts in table.survivors.items()])
+    windows = {name: (np.array([len(counts) - 1.0]), np.array([counts[0]])) for name, counts in table.survivors.items()}
     return Segments("cohort", rows, base[base["customers"] > 0].reset_index(drop=True), source, table.customers,
-                    path=table.path)
+                    path=table.path, windows=windows)
 
 
 def _tier_segments(log: SubscriberLog, source: str, truth=None) -> Segments:
     frame = log.frame
     return Segments("tier", log.duration_rows(), log.active_base(), source, len(frame),
-                    revenue=frame["revenue"].to_numpy(), tier_of=frame["tier"].to_numpy(), truth=truth, path=log.path)
+                    revenue=frame["revenue"].to_numpy(), tier_of=frame["tier"].to_numpy(), truth=truth, path=log.path,
+                    windows=log.windows())
 
 
 def load_data(params, rng: np.random.Generator) -> ReportData:
@@ -190,6 +187,6 @@ def data_files(params) -> dict:
         out["cohorts"] = params.cohorts.path
     if params.subscribers is not None:
         out["subscribers"] = params.subscribers.path
-    if params.donations:
-        out["donations"] = str(donations_path())
+    if params.discrete is not None:
+        out[params.discrete.dataset or "discrete"] = str(params.discrete.file())
     return out

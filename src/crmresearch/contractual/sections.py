@@ -11,7 +11,7 @@ import pandas as pd
 
 from ..sections import Section, failed, not_computed, simulated_heading, table_spec
 from . import text
-from .analyse import ContractualAnalysis, converged_fits, sorting_summary
+from .analyse import ContractualAnalysis, converged_fits, mean_churn, sorting_summary
 from .data import PUBLISHED_FADER_HARDIE_2007
 
 
@@ -44,7 +44,7 @@ def sbg(a: ContractualAnalysis) -> Section:
     table = pd.concat(tables, ignore_index=True)
     fit_stats = pd.DataFrame([{"segment": k, "customers": f.nobs, "loglike": f.llf,
                                "published_loglike": published.get(k, {}).get("loglike", np.nan),
-                               "mean_churn": f.theta[0] / f.theta.sum()} for k, f in good.items()])
+                               "mean_churn": mean_churn(f.theta)} for k, f in good.items()])
     section = Section(results={"sbg_parameters": table, "sbg_fit": fit_stats},
                       text=text.sbg_text(table, fit_stats, confidence), source=segments.source,
                       rows_used=segments.customers, note=failed_note(fits),
@@ -67,13 +67,15 @@ def projection(a: ContractualAnalysis) -> Section:
     if a.projection is None:
         return not_computed("no segment's sBG fitted, so nothing can be projected.", rows_used=segments.customers)
     sorting = sorting_summary(a.projection)
-    return Section(results={"projection": a.projection, "heterogeneity_sorting": sorting},
-                   text=text.projection_text(sorting, confidence), source=segments.source,
+    choice = {k: c.as_dict() for k, c in a.choice.items()}
+    return Section(results={"projection": a.projection, "heterogeneity_sorting": sorting, "model_choice": choice},
+                   text=text.projection_text(sorting, confidence, choice), source=segments.source,
                    rows_used=segments.customers, note=failed_note(a.fits),
                    heading=segments.heading("survival and retention projected"),
                    table=table_spec(sorting, segments.caption(
-                       "Retention at the first renewal, the last observed one and the end of the projection, "
-                       f"with {confidence:.0%} intervals, and the mean churn probability of those still there."),
+                       "Retention at the first renewal, the last observed one and the end of the projection (past the "
+                       f"data), by each {segments.kind}'s chosen model, with {confidence:.0%} intervals, and the mean "
+                       "churn probability of those still there."),
                        label="tbl-sorting", decimals={"retention": 3, "retention_lower": 3, "retention_upper": 3,
                                                       "mean_churn_survivors": 3, "survival": 3}))
 
@@ -85,7 +87,8 @@ def duration(a: ContractualAnalysis) -> Section:
     segments, table = a.retention, a.duration_tests
     if table is None:
         return not_computed("no segment's sBG fitted, so the BdW comparison has no baseline.")
-    return Section(results={"bdw_tests": table}, text=text.duration_text(table), source=segments.source,
+    return Section(results={"bdw_tests": table},
+                   text=text.duration_text(table, 1 - a.params.confidence, segments.kind), source=segments.source,
                    rows_used=segments.customers, note=failed_note(a.bdw_fits),
                    heading=segments.heading("duration dependence (BdW against sBG)"),
                    table=table_spec(table[["segment", "c", "loglike_sbg", "loglike_bdw", "statistic", "p_value"]],
@@ -137,15 +140,17 @@ def value(a: ContractualAnalysis) -> Section:
     revenue concentration of the subscribers."""
     segments, params, values = a.valuation, a.params, a.tier_values
     if values is None:
-        return not_computed("no tier with a fitted sBG has active customers to value.", rows_used=segments.customers)
+        return not_computed("no tier with a fitted model has active customers to value.", rows_used=segments.customers)
     good = converged_fits(a.value_fits)
     table, total = values.table, values.total
+    table.insert(1, "model", [good[t].name for t in table["tier"]])
     results = {"tier_values": table, "total_value": total,
-               "valuation_sbg": {k: {"params": f.params.to_dict(), "bse": f.bse.to_dict(), "loglike": f.llf,
-                                     "customers": f.nobs} for k, f in good.items()}}
+               "valuation_models": {k: {"model": f.name, "params": f.params.to_dict(), "bse": f.bse.to_dict(),
+                                        "loglike": f.llf, "customers": f.nobs,
+                                        "why": a.value_choice[k].reason} for k, f in good.items()}}
     if values.concentration is not None:
         results["revenue_concentration"] = values.concentration
-    shown = table[["tier", "customers", "customer_share", "revenue_share", "mean_churn", "mean_derl",
+    shown = table[["tier", "model", "customers", "customer_share", "revenue_share", "mean_churn", "mean_derl",
                    "value_per_customer", "residual_value", "value_lower", "value_upper", "value_share"]]
     note = failed_note(a.value_fits)
     sentences = text.value_text(table, total, results.get("revenue_concentration"), segments.kind)
@@ -179,22 +184,26 @@ def donations(a: ContractualAnalysis) -> Section:
     """BG/BB on the shipped donations data against Fader, Hardie & Shang's (2010) published fit."""
     d, params = a.donations, a.params
     if d is None:
-        return not_computed("the parameters turned the donations section off (donations: false).")
+        return not_computed("the parameters give no discrete-time data (a `discrete:` block).")
     fit, w = d.fit, d.donors
     if not fit.converged:
         return failed("the BG/BB", fit.tried, fit.reason, rows_used=int(w.sum()))
-    pub = a.published_donations
+    pub = a.published_donations if d.published else None
     table = fit.table(params.confidence, pub)
-    fit_info = {"params": fit.params.to_dict(), "bse": fit.bse.to_dict(), "loglike": fit.llf,
+    fit_info = {"params": fit.params.to_dict(), "bse": fit.bse.to_dict(), "loglike": fit.llf, "data": d.name,
                 "donors": int(w.sum()), "periods": int(d.periods.max()), "published": pub}
+    what = "the donations data" if d.published else f"the discrete-time data ({d.name})"
     return Section(results={"bgbb_fit": fit_info, "bgbb_parameters": table, "bgbb_customers": d.per_pattern,
                             "bgbb_histogram": d.histogram, "bgbb_totals": d.totals},
-                   text=text.bgbb_text(fit_info, d.totals), source="published", rows_used=int(w.sum()),
+                   text=text.bgbb_text(fit_info, d.totals), source="published" if d.published else "data",
+                   rows_used=int(w.sum()),
                    table=table_spec(table.rename(columns={"std_error": "std. error", "ci_lower": "lower", "ci_upper": "upper"}),
-                                    f"BG/BB estimates on the donations data with {params.confidence:.0%} intervals, next to "
-                                    "Fader, Hardie & Shang's (2010) published values.", label="tbl-bgbb", decimals=3))
+                                    f"BG/BB estimates on {what} with {params.confidence:.0%} intervals"
+                                    + (", next to Fader, Hardie & Shang's (2010) published values." if pub else "."),
+                                    label="tbl-bgbb", decimals=3))
 
 
 def finding(projection_section: Section, value_section: Section) -> str:
     """One line for the index page, from the computed results."""
-    return text.finding(projection_section.results, value_section.results.get("total_value"))
+    return text.finding(projection_section.results, value_section.results.get("total_value"),
+                        projection_section.results.get("model_choice"))

@@ -39,9 +39,18 @@ def simulate_cohort(alpha: float, beta: float, size: int, periods: int, rng: np.
 def cohort_rows(alpha: float, beta: float, size: int, periods: int, rng: np.random.Generator,
                 c: float = 1.0) -> pd.DataFrame:
     """Duration rows (t, churned, count) of one simulated cohort observed for `periods` renewals."""
-    durations = draw_durations(alpha, beta, size, rng, c)
-    churned = durations <= periods
-    return rows_from_durations(np.where(churned, durations, periods), churned)
+    return design_rows(alpha, beta, ([periods], [size]), rng, c)
+
+
+def design_rows(alpha: float, beta: float, windows, rng: np.random.Generator, c: float = 1.0) -> pd.DataFrame:
+    """Duration rows of customers simulated on a data set's design: `windows` = (distinct observation
+    windows, customers with each), as `contractual.data.Segments.windows` gives them; each customer is
+    censored at their own window (a cohort table: one window; a subscriber log: one per start date)."""
+    window_values, customers = (np.asarray(w, dtype=float) for w in windows)
+    window = np.repeat(window_values, customers.astype(np.int64))
+    durations = draw_durations(alpha, beta, window.size, rng, c)
+    churned = durations <= window
+    return rows_from_durations(np.where(churned, durations, window), churned)
 
 
 def simulate_subscribers(tiers: dict, customers: int, acquisition_months: int, observation_months: int,
@@ -101,10 +110,10 @@ def observation_end(start: str, observation_months: int) -> pd.Timestamp:
     return pd.Timestamp(start).to_period("M").to_timestamp() + pd.DateOffset(months=observation_months)
 
 
-def lr_test_size(theta, cohort_size: int, periods: int, cohorts: int, rng: np.random.Generator,
-                 level: float = 0.05) -> dict:
-    """Size of the sBG-vs-BdW likelihood-ratio test: simulate `cohorts` cohorts under the sBG (c = 1),
-    fit both models to each and count how often the χ²(1) test rejects at `level`.
+def lr_test_size(theta, windows, cohorts: int, rng: np.random.Generator, level: float = 0.05) -> dict:
+    """Size of the sBG-vs-BdW likelihood-ratio test: simulate `cohorts` data sets under the sBG (c = 1)
+    on the design `windows` (`design_rows`: the data's customers and observation windows), fit both
+    models to each and count how often the χ²(1) test rejects at `level`.
 
     Returns the rejection rate with its Wilson interval, the number of cohorts used and how many
     were dropped because a fit failed.
@@ -117,7 +126,7 @@ def lr_test_size(theta, cohort_size: int, periods: int, cohorts: int, rng: np.ra
     statistics = []
     failed = 0
     for _ in range(cohorts):                      # one simulated cohort per iteration, customers vectorised
-        rows = cohort_rows(theta[0], theta[1], cohort_size, periods, rng)
+        rows = design_rows(theta[0], theta[1], windows, rng)
         args = (rows["t"].to_numpy(), rows["churned"].to_numpy(), rows["count"].to_numpy())
         sbg, bdw = SbgLikelihood(*args), BdwLikelihood(*args)
         th0, ok0 = quick_mle(sbg, theta[:2])
@@ -134,5 +143,6 @@ def lr_test_size(theta, cohort_size: int, periods: int, cohorts: int, rng: np.ra
     lo, hi = stats.wilson_interval(rejections, statistics.size)
     return {"cohorts": int(statistics.size), "failed_fits": failed, "level": level, "rejections": rejections,
             "rejection_rate": rejections / statistics.size if statistics.size else float("nan"),
-            "ci_lower": lo, "ci_upper": hi, "cohort_size": cohort_size, "periods": periods,
+            "ci_lower": lo, "ci_upper": hi, "cohort_size": int(np.sum(windows[1])), "periods": int(np.max(windows[0])),
+            "windows": int(np.size(windows[0])),
             "mean_statistic": float(statistics.mean()) if statistics.size else float("nan")}

@@ -33,36 +33,58 @@ def sbg_text(table: pd.DataFrame, fit_stats: pd.DataFrame, confidence: float) ->
     return " ".join(parts)
 
 
-def projection_text(sorting: pd.DataFrame, confidence: float) -> str:
+def model_reason(choice: dict) -> str:
+    """Why a segment is projected by its model, from its `ModelChoice.as_dict()`."""
+    if choice["model"] == "BdW":
+        return (f"the BdW, because the duration test below rejects constant individual churn ("
+                f"{stats.p_text(choice['p_value'])}, c = {choice['c']:.2f})")
+    if choice["reason"] == "BdW did not fit":
+        return "the sBG (the BdW did not fit, so constant individual churn stays untested)"
+    return (f"the sBG, because the duration test below does not reject constant individual churn ("
+            f"{stats.p_text(choice['p_value'])})")
+
+
+def projection_text(sorting: pd.DataFrame, confidence: float, choice: dict) -> str:
     parts = []
     for name, part in sorting.groupby("segment", sort=False):
-        first, last = part.iloc[0], part.iloc[-1]
-        direction = "rises" if last["retention"] > first["retention"] else "does not rise"
+        first, observed, last = part.iloc[0], part.iloc[1], part.iloc[-1]
+        direction = ("rises" if last["retention"] > first["retention"] else
+                     "falls" if last["retention"] < first["retention"] else "stays")
+        beyond = int(last["t"] - observed["t"])
         parts.append(
-            f"For **{name}** the projected retention rate {direction} from {first['retention']:.1%} at the first renewal "
-            f"to {last['retention']:.1%} at renewal {last['t']:.0f} ({confidence:.0%} interval "
-            f"{last['retention_lower']:.1%}–{last['retention_upper']:.1%}); {last['survival']:.1%} of the cohort is "
-            f"projected to remain. The mean churn probability of the customers still there falls from "
+            f"**{name}** is projected by {model_reason(choice[name])}. Its retention rate {direction} from "
+            f"{first['retention']:.1%} at the first renewal to {observed['retention']:.1%} at renewal "
+            f"{observed['t']:.0f}, the last one observed"
+            + (f", and is projected at {last['retention']:.1%} at renewal {last['t']:.0f}, {beyond} renewals beyond "
+               f"the data ({confidence:.0%} interval {last['retention_lower']:.1%}–{last['retention_upper']:.1%}; a "
+               "projection past the data holds only if the model does)" if beyond > 0 else "")
+            + f". The mean churn probability of the customers still there falls from "
             f"{first['mean_churn_survivors']:.1%} to {last['mean_churn_survivors']:.1%}.")
+    sbg_only = all(c["model"] == "sBG" and c["reason"] != "BdW did not fit" for c in choice.values())
     rising = bool((sorting.groupby("segment")["retention"].agg(lambda s: s.iloc[-1] > s.iloc[0])).all())
-    if rising:
-        parts.append("No customer's churn probability changes in the sBG: the aggregate rate rises only because the "
-                     "customers most likely to leave leave first (heterogeneity sorting), so a rising retention curve "
-                     "is no evidence that loyalty grows with tenure.")
+    if rising and sbg_only:
+        parts.append("In the sBG no customer's churn probability changes: the aggregate rate rises only because the "
+                     "customers most likely to leave leave first (heterogeneity sorting). The duration test below does "
+                     "not reject this, so a rising retention curve is here no evidence that loyalty grows with tenure.")
+    elif rising and any(c["model"] == "BdW" for c in choice.values()):
+        parts.append("Where the BdW projects, each customer's own churn changes with tenure as well: the rise in "
+                     "retention is then part sorting, part a change in individual churn.")
     return " ".join(parts)
 
 
-def duration_text(table: pd.DataFrame, level: float = 0.05) -> str:
+def duration_text(table: pd.DataFrame, level: float, kind: str = "segment") -> str:
     parts = []
     for _, r in table.iterrows():
         if not np.isfinite(r["c"]):
-            parts.append(f"For **{r['segment']}** the BdW did not fit, so the sBG stands untested.")
+            parts.append(f"For **{r['segment']}** the BdW did not fit, so the sBG stands untested and projects this {kind}.")
             continue
         trend = ("falls" if r["c"] < 1 else "rises") + " with tenure for each customer"
-        verdict = (f"the test rejects c = 1 at the {level:.0%} level (p = {r['p_value']:.3g}): individual churn {trend}"
+        verdict = (f"the test rejects c = 1 at the {level:.0%} level ({stats.p_text(r['p_value'])}): individual "
+                   f"churn {trend}, so the BdW projects and values this {kind}"
                    if r["p_value"] < level else
-                   f"the test does not reject c = 1 (p = {r['p_value']:.3g}): the sBG's constant individual churn is "
-                   "consistent with these data")
+                   f"the test does not reject c = 1 ({stats.p_text(r['p_value'])}): the sBG's constant individual "
+                   f"churn is consistent with these data (which is not proof of it), so the sBG projects and values "
+                   f"this {kind}")
         parts.append(f"For **{r['segment']}** the BdW gives c = {r['c']:.2f} and raises the log-likelihood from "
                      f"{r['loglike_sbg']:,.2f} to {r['loglike_bdw']:,.2f} (statistic {r['statistic']:.2f}); {verdict}.")
     return " ".join(parts)
@@ -71,8 +93,11 @@ def duration_text(table: pd.DataFrame, level: float = 0.05) -> str:
 def size_text(size: dict, confidence: float) -> str:
     lo, hi = stats.wilson_interval(size["rejections"], size["cohorts"], confidence)
     inside = lo <= size["level"] <= hi
+    design = (f"{size['cohort_size']:,} customers observed for {size['periods']} periods" if size.get("windows", 1) == 1
+              else f"{size['cohort_size']:,} customers observed for up to {size['periods']} periods, each for as long "
+                   f"as the data observe them")
     return (f"Under the sBG fitted to {size['null_segment']} (α = {size['null_alpha']:.3f}, β = {size['null_beta']:.3f}), "
-            f"{size['cohorts']} simulated cohorts of {size['cohort_size']:,} customers over {size['periods']} periods were "
+            f"{size['cohorts']} data sets with the design of {size['null_segment']} ({design}) were simulated and "
             f"tested; the test rejected c = 1 in {size['rejection_rate']:.1%} of them ({confidence:.0%} interval "
             f"{lo:.1%}–{hi:.1%}), " + ("consistent with" if inside else "not consistent with")
             + f" its nominal size of {size['level']:.0%}.")
@@ -92,8 +117,9 @@ def interval_text(table: pd.DataFrame, confidence: float) -> str:
 
 def coverage_text(c: dict) -> str:
     inside = c["ci_lower"] <= c["nominal"] <= c["ci_upper"]
-    return (f"{c['replications']} cohorts of {c['cohort_size']:,} customers were simulated from the sBG fitted to "
-            f"{c['truth_from']} and observed for {c['periods']} periods; the parametric {c['nominal']:.0%} interval of "
+    return (f"{c['replications']} data sets with the design of {c['truth_from']} ({c['cohort_size']:,} customers, "
+            f"observed for up to {c['periods']} periods) were simulated from the {c['model']} fitted to "
+            f"{c['truth_from']}; the parametric {c['nominal']:.0%} interval of "
             f"the survival at period {c['horizon']} held the true value {c['true_value']:.3f} in "
             f"{c['coverage']:.1%} of them (interval {c['ci_lower']:.1%}–{c['ci_upper']:.1%}), "
             + ("consistent with" if inside else "not consistent with") + " the nominal rate.")
@@ -152,26 +178,37 @@ def programme_text(p: dict) -> str:
 
 def bgbb_text(fit: dict, totals: dict) -> str:
     p, pub = fit["params"], fit["published"]
-    same = all(round(p[k], 3) == pub[k] for k in ("alpha", "beta", "gamma", "delta")) and round(fit["loglike"], 1) == pub["loglike"]
-    text = (f"On the {fit['donors']:,} donors and {fit['periods']} yearly opportunities the BG/BB gives α = {p['alpha']:.3f}, "
-            f"β = {p['beta']:.3f}, γ = {p['gamma']:.3f}, δ = {p['delta']:.3f} (log-likelihood {fit['loglike']:,.1f}); "
-            + ("these are the published values at their rounding. " if same else
-               f"the published values are α = {pub['alpha']}, β = {pub['beta']}, γ = {pub['gamma']}, δ = {pub['delta']} "
-               f"(LL {pub['loglike']:,}). "))
-    text += (f"The average donor is still alive with probability {totals['mean_p_alive']:.1%}; together the donors are "
-             f"expected to give {totals['expected_next']:,.0f} times in the next {totals['future_periods']} years.")
+    who, unit = ("donors", "years") if pub else ("customers", "periods")
+    text = (f"On the {fit['donors']:,} {who} and up to {fit['periods']} opportunities each the BG/BB gives "
+            f"α = {p['alpha']:.3f}, β = {p['beta']:.3f}, γ = {p['gamma']:.3f}, δ = {p['delta']:.3f} (log-likelihood "
+            f"{fit['loglike']:,.1f})")
+    if pub:
+        same = (all(round(p[k], 3) == pub[k] for k in ("alpha", "beta", "gamma", "delta"))
+                and round(fit["loglike"], 1) == pub["loglike"])
+        text += ("; these are the published values at their rounding" if same else
+                 f"; the published values are α = {pub['alpha']}, β = {pub['beta']}, γ = {pub['gamma']}, "
+                 f"δ = {pub['delta']} (LL {pub['loglike']:,})")
+    text += (f". The average {who[:-1]} is still alive with probability {totals['mean_p_alive']:.1%}; together the "
+             f"{who} are expected to {'give' if pub else 'buy'} {totals['expected_next']:,.0f} times in the next {totals['future_periods']} "
+             f"{unit}.")
     return text
 
 
-def finding(retention_sections: dict, value_result: dict | None) -> str:
-    """One line for the index page, from the computed results."""
+def finding(retention_sections: dict, value_result: dict | None, choice: dict | None = None) -> str:
+    """One line for the index page, from the computed results: retention up to the last observed
+    renewal (the data's range), by the model the data chose, and the value of the active customers."""
     sorting = retention_sections.get("heterogeneity_sorting")
     parts = []
     if sorting is not None and len(sorting):
         seg = sorting["segment"].iloc[0]
         part = sorting[sorting["segment"] == seg]
-        parts.append(f"{seg}: retention rises from {part['retention'].iloc[0]:.0%} to {part['retention'].iloc[-1]:.0%} "
-                     "by heterogeneity sorting alone")
+        model = part["model"].iloc[0] if "model" in part else "sBG"
+        first, observed = part.iloc[0], part.iloc[1]
+        why = ("by heterogeneity sorting alone (sBG; constant individual churn not rejected)" if model == "sBG" else
+               "with individual churn changing with tenure (BdW, preferred by the duration test)")
+        verb = "rises" if observed["retention"] > first["retention"] else "does not rise"
+        parts.append(f"{seg}: retention {verb} from {first['retention']:.0%} at the first renewal to "
+                     f"{observed['retention']:.0%} at renewal {observed['t']:.0f}, the last observed, {why}")
     if value_result:
         parts.append(f"active customers worth {value_result['residual_value']:,.0f} "
                      f"({value_result['confidence']:.0%} interval {value_result['lower']:,.0f}–{value_result['upper']:,.0f})")

@@ -134,7 +134,7 @@ def programme_effect(theta, base: pd.DataFrame, tier: str, churn_reduction: floa
     customers = int(part["customers"].sum())
     payment = float(revenue.sum() / customers) if customers else 0.0
     return ProgrammeEffect(tier, churn_reduction, float(theta[1]), float(after[1]),
-                           float(theta[0] / theta.sum()), float(after[0] / (after[0] + after[1])), customers,
+                           float(theta[0] / (theta[0] + theta[1])), float(after[0] / (after[0] + after[1])), customers,
                            before_value, after_value, cost_per_customer, acquisition_cost,
                            expected_lifetime_value_new(theta, payment, discount_rate),
                            expected_lifetime_value_new(after, payment, discount_rate))

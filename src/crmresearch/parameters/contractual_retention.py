@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from .. import config
 from . import ReportParameters
-from .sources import DataSource, resolve_data_path
+from .sources import DataSource, DiscreteSource, resolve_data_path
 
 _STRICT = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
@@ -126,8 +126,8 @@ class RetentionProgramme(BaseModel):
 
 
 class ContractualParameters(ReportParameters):
-    cohorts: CohortSource | None = Field(CohortSource(dataset="fader_hardie_2007"),
-                                         description="survivor tables per cohort (null: use the subscribers)")
+    cohorts: CohortSource | None = Field(None, description="survivor tables per cohort: the published "
+                                         "`dataset: fader_hardie_2007` or a user's `path:`")
     subscribers: SubscriberSource | None = Field(None, description="a user's subscriber log")
     simulate: SimulatedSubscribers | None = Field(None, description="simulated telecom subscribers in tiers")
     revenue_per_period: float = Field(1.0, gt=0, le=1e7,
@@ -140,8 +140,8 @@ class ContractualParameters(ReportParameters):
     size_check_cohorts: int = Field(100, ge=20, le=10_000, description="cohorts simulated under the sBG for the LR test's size")
     coverage_replications: int = Field(100, ge=20, le=10_000, description="simulated cohorts in the coverage check")
     programme: RetentionProgramme = RetentionProgramme()
-    donations: bool = Field(True, description="fit the BG/BB to the shipped donations data")
-    bgbb_future_periods: int = Field(5, ge=1, le=100, description="future opportunities for BG/BB predictions")
+    discrete: DiscreteSource | None = Field(None, description="discrete-time buying for the BG/BB: the shipped "
+                                            "`dataset: donations` or a user's `path:` (summary or 0/1 panel)")
 
     @model_validator(mode="after")
     def _one_base(self):
@@ -149,4 +149,7 @@ class ContractualParameters(ReportParameters):
             raise ValueError("either 'subscribers' (a user's log) or 'simulate', not both")
         if self.cohorts is None and self.subscribers is None and self.simulate is None:
             raise ValueError("at least one of 'cohorts', 'subscribers' or 'simulate'")
+        if self.subscribers is not None and self.cohorts is not None and self.cohorts.dataset:
+            raise ValueError("a user's 'subscribers' log without the published 'cohorts' (a report on your own data "
+                             "shows only your data: drop 'cohorts', or run the fader_hardie_2007 variant)")
         return self

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from .. import config
 from . import ReportParameters
 from .engine import EngineSettings
-from .sources import TransactionSource
+from .sources import DiscreteSource, TransactionSource
 
 # Bounded element types: NaN, inf and absurd magnitudes are refused before any kernel starts.
 Share = Annotated[float, Field(ge=0, le=1)]
@@ -70,18 +70,6 @@ class SimulatedLog(BaseModel):
         if any(v <= 0 for v in [*self.bgnbd.values(), *self.gamma_gamma.values()]):
             raise ValueError("positive model parameters")
         return self
-
-
-class DiscreteSource(BaseModel):
-    """Discrete-time buying (one chance to buy per period, e.g. a yearly donation), summarised per
-    customer as (frequency, recency, periods, count): replaces `transactions`, and the report fits the
-    BG/BB (Fader, Hardie & Shang 2010) instead of the continuous-time models."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-    dataset: Literal["donations"] = Field("donations", description="the shipped donations summary (11,104 donors, 6 years)")
-    future_periods: int = Field(5, ge=1, le=100, description="periods ahead for the expected transactions")
-    discount_rate: float = Field(0.10, ge=0, lt=1, description="discount rate per period for DERT")
 
 
 class ClvParameters(ReportParameters):

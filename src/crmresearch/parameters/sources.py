@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -96,6 +97,42 @@ SCALE_BOUND = 1e6
 # A missing-value code: any finite number (codes such as -99, 999 or 9999 lie outside the scale).
 MissingCode = Annotated[float, Field(ge=-1e9, le=1e9, allow_inf_nan=False)]
 MIN_RESPONDENTS = 10
+
+
+class DiscreteSource(DataSource):
+    """Discrete-time buying (one chance to buy per period, e.g. a yearly donation) for the BG/BB
+    (Fader, Hardie & Shang 2010): `dataset: donations` (the shipped 11,104 donors) or a user's `path:`
+    as a per-customer summary (`layout: summary`: frequency, recency, periods and an optional count)
+    or a per-period 0/1 panel (`layout: panel`: customer, period 1..n, purchase)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    dataset: Literal["donations"] | None = None
+    path: str | None = None
+    layout: Literal["summary", "panel"] = Field("summary", description="summary: one row per customer; panel: one row per customer and period")
+    customer_column: str = Field("customer", min_length=1, max_length=200)
+    frequency_column: str = Field("frequency", min_length=1, max_length=200, description="x: transactions after the first period")
+    recency_column: str = Field("recency", min_length=1, max_length=200, description="t_x: period of the last transaction (0: none)")
+    periods_column: str = Field("periods", min_length=1, max_length=200, description="n: opportunities observed")
+    count_column: str | None = Field(None, max_length=200, description="customers a summary row stands for (default 1)")
+    period_column: str = Field("period", min_length=1, max_length=200, description="panel: period 1, 2, ..., n")
+    purchase_column: str = Field("purchase", min_length=1, max_length=200, description="panel: 1 bought, 0 did not")
+    future_periods: int = Field(5, ge=1, le=100, description="periods ahead for the expected transactions")
+    discount_rate: float = Field(0.10, ge=0, lt=1, description="discount rate per period for DERT")
+
+    def load(self) -> pd.DataFrame:
+        """BG/BB rows (frequency, recency, periods, count), validated."""
+        from .. import datasets
+
+        if self.dataset:
+            return datasets.load_donations()
+        return datasets.read_discrete_panel(self.path, self.layout, self.customer_column, self.frequency_column,
+                                            self.recency_column, self.periods_column, self.count_column,
+                                            self.period_column, self.purchase_column)
+
+    @property
+    def published(self) -> bool:
+        return self.dataset == "donations"
 
 
 class Scale(BaseModel):
