@@ -51,7 +51,7 @@ def _params(engine) -> ClvParameters:
 
 def _check_prepared(engine: dict, monkeypatch) -> None:
     log = _log()
-    monkeypatch.setattr(clv_data, "load_log", lambda params, rng: (log, None, None))
+    monkeypatch.setattr(clv_data, "load_log", lambda params, rng, own=None: (log, None, None))
     memory = clv_data.prepare(_params(None), np.random.default_rng(0))
     routed = clv_data.prepare(_params(engine), np.random.default_rng(0))
     assert memory.engine == "pandas" and memory.tracking_counts is None

@@ -73,8 +73,11 @@ def test_own_survey_and_log_are_joined_and_unmatched_ids_counted():
 def test_log_from_summary_reproduces_the_summary():
     from crmresearch.clv import rfm
 
+    from crmresearch import windows
+
     params = SatisfactionToValueParameters(simulate={"customers": 800})
     data = chain_data.prepare(params)
+    params = windows.apply(params, data.windows)
     log = chain_data.log_from_summary(data.frame, params.calibration_end, data.holdout_weeks, np.random.default_rng(3))
     again = rfm.rfm_summary(log, params.calibration_end, params.holdout_end).loc[data.frame["customer_id"]]
     np.testing.assert_allclose(again["T"], data.frame["T"], atol=1 / 7)

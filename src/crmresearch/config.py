@@ -45,6 +45,11 @@ CONFIDENCE = 0.95               # level of every interval
 PARAMETER_DRAWS = 500           # parameter draws for intervals of predictions
 BOOTSTRAP_RESAMPLES = 200       # customer bootstrap resamples (each one re-fits a model)
 
+# Retention economics (Dwyer's tables): the rise in every retention rate that is valued (Reichheld &
+# Sasser 1990: 5 points) and how many times keeping a customer costs less than acquiring one.
+RETENTION_UPLIFT = 0.05
+ACQUISITION_TO_RETENTION_COST = 5.0
+
 # The runner hashes a report's inputs (parameter file, data files) when the run starts and hands the
 # digests to the kernel in this variable (JSON: path -> sha256), so provenance and freshness describe
 # the bytes the run started from, even if a file changes while the kernel runs.

@@ -25,7 +25,8 @@ import numpy as np
 import pandas as pd
 
 from ..models import bgbb
-from . import dwyer, intervals, predictions, rfm, value
+from .. import config, windows
+from . import dwyer, intervals, predictions, rfm, simulate, value
 from .data import ClvData, prepare
 from .fits import FitSet, fit_all, parameter_draws, parameter_table, fit_statistics, reference_comparison
 
@@ -53,7 +54,9 @@ def overview(data: ClvData) -> Overview:
         return Overview(rfm.discrete_overview(data.discrete))
     window = {"cohort_start": data.cohort_start, "calibration_end": data.calibration_end,
               "holdout_end": data.holdout_end, "calibration_weeks": data.calibration_weeks,
-              "holdout_weeks": data.holdout_weeks}
+              "holdout_weeks": data.holdout_weeks,
+              "source": data.windows.source if data.windows is not None else "parameter file",
+              "sentence": data.windows.sentence() if data.windows is not None else ""}
     dropped = {"first purchase after the calibration period": int(data.customers_in_log - len(data.summary))}
     return Overview(rfm.rfm_overview(data.summary, data.transaction_rows), window, dropped)
 
@@ -330,6 +333,42 @@ def quadrant(clv_values: Clv | Skipped, spread: Concentration | Skipped) -> pd.D
     return value.value_quadrant(spread.frame["net_clv"], spread.frame["expected_transactions"])
 
 
+# ---------------------------------------------------------------- Dwyer's tables
+
+def dwyer_part(params, data: ClvData, fits: FitSet) -> dict | Skipped:
+    """Dwyer's tables: on the parameter file's stated assumptions (`dwyer:`, the worked example), or
+    measured on the report's own log (`dwyer.observed_scenario`), with the retention path of the fitted
+    BG/NBD beside the observed one (the same table on a log simulated from the estimates, seeded)."""
+    if params.dwyer is not None:
+        return {**dwyer.dwyer_tables(params.dwyer), "kind": "assumed", "unit": "year"}
+    if data.discrete is not None:
+        return Skipped("the data are a discrete-time summary, not a dated log to follow a cohort through",
+                       int(data.discrete["count"].sum()))
+    if data.in_place:
+        return Skipped("the log stays in the engine; Dwyer's cohort table needs the cohort's purchases per period",
+                       len(data.summary))
+    scenario = dwyer.observed_scenario(data.log, data.cohort_start, data.holdout_end, params.margin,
+                                       params.annual_discount_rate, config.RETENTION_UPLIFT,
+                                       config.ACQUISITION_TO_RETENTION_COST)
+    if scenario is None:
+        return Skipped("the log covers fewer than two whole quarters after the cohort start, or no customer first "
+                       "bought in the first one", len(data.summary))
+    observed = scenario.observed.copy()
+    model = fits.get("BG/NBD")
+    if model is not None and model.converged:
+        months = 12 if scenario.unit == "year" else 3
+        rng = np.random.default_rng(params.seed + 17)
+        simulated = simulate.simulate_transaction_log(tuple(model.params[k] for k in ("r", "alpha", "a", "b")),
+                                                      (1.0, 1.0, 1.0), scenario.cohort_size, data.cohort_start,
+                                                      int(365.25 * months / 12) - 1, data.holdout_end, rng)
+        path = dwyer.observed_scenario(simulated, data.cohort_start, data.holdout_end, params.margin,
+                                       params.annual_discount_rate, config.RETENTION_UPLIFT,
+                                       config.ACQUISITION_TO_RETENTION_COST, months)
+        if path is not None:
+            observed["model_retention"] = path.observed["retention"].to_numpy()[: len(observed)]
+    return {**dwyer.dwyer_tables(scenario), "kind": "observed", "unit": scenario.unit, "observed": observed}
+
+
 # ---------------------------------------------------------------- the whole report
 
 @dataclass
@@ -338,7 +377,7 @@ class ClvAnalysis:
 
     params: object
     data: ClvData
-    dwyer: dict                       # `dwyer.dwyer_tables`: retention, raised, migration, uplift, markov_check
+    dwyer: dict | Skipped             # `dwyer_part`: retention, raised, migration, uplift, markov_check, kind, unit
     overview: Overview
     fits: FitSet
     estimates: Estimates | None
@@ -366,9 +405,11 @@ def analyse(params, data: ClvData | None = None) -> ClvAnalysis:
     rng = np.random.default_rng(params.seed)
     if data is None:
         data = prepare(params, rng)
-    tables = dwyer.dwyer_tables(params.dwyer)
+    if data.windows is not None:                  # the dates every later step uses, as the data resolved them
+        params = windows.apply(params, data.windows)
     cohort = overview(data)
     fits = fit_all(data.summary, with_pareto=params.fit_pareto_nbd, discrete=data.discrete)
+    tables = dwyer_part(params, data, fits)
     conf, max_frequency = params.confidence, params.max_frequency
     estimated = estimates(fits, data, conf)
     draws = parameter_draws(fits, params)          # the estimates' sampling distribution, for intervals and bands

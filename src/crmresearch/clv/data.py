@@ -6,6 +6,7 @@ everything else.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import date
 
@@ -14,7 +15,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .. import windows
 from ..datasets import day_number
+from ..windows import Windows
 from ..models import bgnbd, gammagamma, paretonbd
 from . import intervals, rfm, simulate
 
@@ -44,6 +47,7 @@ class ClvData:
     log_rows: int | None = None               # rows of the whole log (None: len(log))
     log_customers: int | None = None          # customers in the whole log (None: counted in log)
     in_place: bool = False                    # the log stayed in the engine; `log` holds only chosen customers
+    windows: Windows | None = None            # the dates and where they came from (`crmresearch.windows`)
 
     @property
     def transaction_rows(self) -> int:
@@ -96,8 +100,9 @@ class ClvData:
         return self.calibration_weeks + self.holdout_weeks
 
 
-def load_log(params, rng: np.random.Generator):
-    """The transaction log of the report and, when known, the reference parameter values.
+def load_log(params, rng: np.random.Generator, log: pd.DataFrame | None = None):
+    """The transaction log of the report (`log` when already read) and, when known, the reference
+    parameter values.
 
     Returns (log, reference, reference_label): published values for the CDNOW sample with the
     published calibration period, the true values for a simulated log, else None.
@@ -109,19 +114,32 @@ def load_log(params, rng: np.random.Generator):
         log = simulate.simulate_transaction_log(theta_bg, theta_gg, sim.customers, params.cohort_start,
                                                 sim.acquisition_days, params.holdout_end, rng)
         return log, {"BG/NBD": dict(sim.bgnbd), "Gamma-Gamma": dict(sim.gamma_gamma)}, "true"
-    log = params.transactions.load()
+    log = params.transactions.load() if log is None else log
     if (params.transactions.dataset == CDNOW_PUBLISHED_SETUP["dataset"]
             and params.calibration_end == CDNOW_PUBLISHED_SETUP["calibration_end"]):
         return log, PUBLISHED_CDNOW, "published"
     return log, None, None
 
 
+def with_windows(params, log: pd.DataFrame | None = None):
+    """`params` with its windows completed (`crmresearch.windows.resolve`) and the `Windows` record."""
+    simulated = params.simulate is not None or params.discrete is not None
+    dataset = None if simulated else params.transactions.dataset
+    first = last = None
+    if log is not None and len(log):
+        first, last = log["date"].min(), log["date"].max()
+    resolved = windows.resolve(params, first, last, dataset=dataset, simulated=simulated)
+    return windows.apply(params, resolved), resolved
+
+
 def prepare(params, rng: np.random.Generator) -> ClvData:
     """The log, its calibration/holdout summary and the reference values of a run (or, for a
-    `discrete` source, the discrete-time summary with an empty log)."""
+    `discrete` source, the discrete-time summary with an empty log). Windows the parameter file
+    leaves out are completed first (`with_windows`), from the user's own log when there is one."""
     if params.discrete is not None:
         from ..models.bgbb import PUBLISHED_DONATIONS
 
+        params, resolved = with_windows(params)         # no dates in a discrete-time summary: a placeholder
         empty_log = pd.DataFrame({"customer_id": pd.Series(dtype=str), "date": pd.Series(dtype="datetime64[ns]"),
                                   "amount": pd.Series(dtype=float)})
         empty = pd.DataFrame({c: pd.Series(dtype=float) for c in SUMMARY_COLUMNS})
@@ -130,9 +148,13 @@ def prepare(params, rng: np.random.Generator) -> ClvData:
                        "published" if published else None, "data", params.cohort_start,
                        params.calibration_end, params.holdout_end, params.discrete.load(),
                        {**params.discrete.model_dump(), "name": params.discrete.dataset or Path(params.discrete.path).name})
-    if params.engine is not None and params.simulate is None and params.transactions.dataset is None:
-        return read_in_place(params)
-    log, reference, label = load_log(params, rng)
+    users_log = params.simulate is None and params.transactions.dataset is None
+    if params.engine is not None and users_log:
+        params, resolved = with_windows(params)         # the schema requires all three for a log read in place
+        return dataclasses.replace(read_in_place(params), windows=resolved)
+    own = params.transactions.load() if users_log else None
+    params, resolved = with_windows(params, own)
+    log, reference, label = load_log(params, rng, own)
     counts, engine = None, "pandas"
     if params.engine is None:
         summary = rfm.rfm_summary(log, params.calibration_end, params.holdout_end)
@@ -141,7 +163,7 @@ def prepare(params, rng: np.random.Generator) -> ClvData:
         engine = params.engine.backend
     return ClvData(log, summary, reference, label, "simulated" if params.simulate is not None else "data",
                    params.cohort_start, params.calibration_end, params.holdout_end,
-                   tracking_counts=counts, engine=engine)
+                   tracking_counts=counts, engine=engine, windows=resolved)
 
 
 def engine_summaries(log: pd.DataFrame, params) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -21,6 +21,8 @@ k+1; beyond cell K they are lost. Buyers generate the year's revenue and cost.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 import pandas as pd
 
@@ -185,3 +187,81 @@ def _markov_check(scenario, migration: pd.DataFrame, revenue, cost) -> dict:
     markov = float(markov_chain_value(P, rewards, scenario.discount_rate, horizon=len(migration) - 1)[0])
     table = float(migration["clv_per_customer"].iloc[-1] + scenario.acquisition_cost)
     return {"applicable": True, "markov_value": markov, "table_value": table}
+
+
+# ------------------------------------------------------------------ Dwyer's tables from a log
+
+@dataclass(frozen=True)
+class ObservedScenario:
+    """Dwyer's inputs measured on a transaction log (the attributes `dwyer_tables` reads), and the
+    observed table they come from. The cohort is the customers whose first purchase falls in the first
+    period; a customer is *retained* into period k when they bought in every period up to k (Dwyer's
+    lost-for-good case); the migration probabilities are the observed shares buying in a period by
+    periods since their last purchase; revenue per active customer is observed, costs follow the
+    report's margin, and there is no acquisition cost in the data."""
+
+    cohort_size: int
+    retention_rates: list
+    revenue_per_customer: list
+    cost_per_customer: list
+    migration_purchase_probability: list
+    discount_rate: float
+    retention_uplift: float
+    acquisition_to_retention_cost: float
+    unit: str                                    # "year" or "quarter"
+    observed: pd.DataFrame = field(repr=False)   # period, retained, active, retention, revenue per customer
+    acquisition_cost: float = 0.0
+
+
+def period_months(first, last) -> int:
+    """Yearly periods when the log covers at least three whole years, else quarters."""
+    return 12 if (pd.Timestamp(last) - pd.Timestamp(first)).days >= 3 * 365 else 3
+
+
+def observed_scenario(log: pd.DataFrame, start, end, margin: float, annual_discount_rate: float,
+                      uplift: float, cost_ratio: float, months: int | None = None) -> ObservedScenario | None:
+    """Dwyer's inputs from a log (customer_id, date, amount) between `start` and `end`; None when the
+    log covers fewer than two whole periods or its first period has no customer."""
+    start, end = pd.Timestamp(start), pd.Timestamp(end)
+    months = months or period_months(start, end)
+    period_days = 365.25 * months / 12
+    n_periods = int(((end - start).days + 1) // period_days)
+    if n_periods < 2 or log.empty:
+        return None
+    days = (pd.to_datetime(log["date"]) - start).dt.days.to_numpy()
+    keep = (days >= 0) & (days < n_periods * period_days)
+    codes, uniques = pd.factorize(log["customer_id"].to_numpy()[keep])
+    index = (days[keep] // period_days).astype(np.int64)
+    amounts = log["amount"].to_numpy(float)[keep]
+    first_seen = np.full(codes.max() + 1 if codes.size else 0, n_periods)
+    np.minimum.at(first_seen, codes, index)
+    # only customers first seen in period 0 who were not customers before `start`
+    cohort = (first_seen == 0) & ~pd.Index(uniques).isin(log["customer_id"].to_numpy()[days < 0])
+    members = np.flatnonzero(cohort)
+    if members.size == 0:
+        return None
+    rank = np.full(first_seen.size, -1)
+    rank[members] = np.arange(members.size)
+    mine = rank[codes] >= 0
+    cell = rank[codes[mine]] * n_periods + index[mine]
+    active = np.bincount(cell, minlength=members.size * n_periods).reshape(members.size, n_periods) > 0
+    revenue = np.bincount(cell, weights=amounts[mine], minlength=members.size * n_periods).reshape(members.size, n_periods)
+    chain = np.logical_and.accumulate(active, axis=1)            # bought in every period so far
+    retained = chain.sum(axis=0)
+    rates = retained[1:] / np.maximum(retained[:-1], 1)
+    revenue_per = np.where(retained > 0, (revenue * chain).sum(axis=0) / np.maximum(retained, 1), 0.0)
+    # migration: P(buy in period k | last purchase j periods before), pooled over k
+    last = np.maximum.accumulate(np.where(active, np.arange(n_periods), -1), axis=1)
+    recency = np.arange(1, n_periods)[None, :] - last[:, :-1]            # periods since the last purchase, at k
+    bought = active[:, 1:]
+    at_risk = np.bincount(recency.ravel(), minlength=n_periods)[1:]
+    buyers = np.bincount(recency.ravel(), weights=bought.ravel(), minlength=n_periods)[1:]
+    cells = int(np.flatnonzero(at_risk > 0).max()) + 1 if (at_risk > 0).any() else 0
+    migration = (buyers[:cells] / np.maximum(at_risk[:cells], 1)).tolist()
+    observed = pd.DataFrame({"period": np.arange(1, n_periods + 1), "retained": retained,
+                             "active": active.sum(axis=0), "retention": np.r_[np.nan, rates],
+                             "revenue_per_customer": revenue_per})
+    period_rate = (1 + annual_discount_rate) ** (months / 12) - 1
+    return ObservedScenario(int(members.size), rates.tolist(), revenue_per.tolist(),
+                            (revenue_per * (1 - margin)).tolist(), migration or [0.0], period_rate, uplift,
+                            cost_ratio, "year" if months == 12 else "quarter", observed)

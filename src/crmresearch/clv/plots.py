@@ -11,8 +11,8 @@ from .. import report, stats
 
 
 def dwyer_figure(table: pd.DataFrame, other: pd.DataFrame | None = None, label: str = "retention path",
-                 other_label: str = "raised retention"):
-    """Customers buying per year (bars) and cumulative NPV per acquired customer (lines), for one or two tables."""
+                 other_label: str = "raised retention", unit: str = "year"):
+    """Customers buying per period (bars) and cumulative NPV per acquired customer (lines), for one or two tables."""
     fig, (left, right) = report.new_figure(ncols=2)
     tables = [(table, label, "o")] + ([(other, other_label, "s")] if other is not None else [])
     width = 0.8 / len(tables)
@@ -20,9 +20,9 @@ def dwyer_figure(table: pd.DataFrame, other: pd.DataFrame | None = None, label: 
         counts = frame["customers"] if "customers" in frame else frame["buyers"]
         left.bar(frame["year"] + (i - (len(tables) - 1) / 2) * width, counts, width=width, label=name)
         right.plot(frame["year"], frame["clv_per_customer"], marker=marker, label=name)
-    left.set_xlabel("year since acquisition")
-    left.set_ylabel("customers buying in the year")
-    right.set_xlabel("year since acquisition")
+    left.set_xlabel(f"{unit} since acquisition")
+    left.set_ylabel(f"customers buying in the {unit}")
+    right.set_xlabel(f"{unit} since acquisition")
     right.set_ylabel("cumulative NPV per acquired customer")
     right.axhline(0, color="grey", lw=0.8)
     for ax in (left, right):
@@ -247,18 +247,20 @@ def heterogeneity_figure(frames: list, model: str, confidence: float = config.CO
 # Each takes the section that holds its numbers; a section that was not computed gives a panel
 # saying why (`report.section_figure`), so the figure numbers are the same in every variant.
 
-def dwyer_retention_figure(analysis):
-    """Dwyer's retention path against every rate raised by the parameter file's rise."""
-    tables = analysis.dwyer
+@report.section_figure
+def dwyer_retention_figure(section):
+    """Dwyer's retention path against every rate raised by the valued rise (`sections.dwyer_retention`)."""
+    tables = section.frames
     return dwyer_figure(tables["retention"], tables["raised"],
-                        other_label=f"+{100 * analysis.params.dwyer.retention_uplift:g} points")
+                        other_label=f"+{tables['uplift']['uplift_points']:g} points", unit=tables["unit"])
 
 
-def dwyer_migration_figure(analysis):
-    """Dwyer's migration case next to the retention case."""
-    tables = analysis.dwyer
+@report.section_figure
+def dwyer_migration_figure(section):
+    """Dwyer's migration case next to the retention case (`sections.dwyer_retention`)."""
+    tables = section.frames
     return dwyer_figure(tables["retention"], tables["migration"], label="retention case",
-                        other_label="migration case")
+                        other_label="migration case", unit=tables["unit"])
 
 
 @report.section_figure

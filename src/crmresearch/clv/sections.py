@@ -25,6 +25,17 @@ from .fits import FitSet, fit_record, interval_columns, slug
 
 DWYER_NOTE = ("Dwyer's (1989) worked example: the cohort and retention path of the parameter file; revenue, "
               "costs, acquisition cost and discount rate are stated assumptions, not data")
+DWYER_OBSERVED_NOTE = ("Dwyer's (1989) tables measured on the report's own log: the cohort of the first {unit}, its "
+                       "retention, revenue and return rates as observed; costs follow the report's margin, and the "
+                       "log holds no acquisition cost")
+
+
+def dwyer_source(a: ClvAnalysis) -> tuple[str, str, int]:
+    """(source, note, rows) of the Dwyer sections: a stated example, or the report's own cohort."""
+    tables = a.dwyer
+    if tables["kind"] == "assumed":
+        return "published", DWYER_NOTE, int(a.params.dwyer.cohort_size)
+    return a.data.source, DWYER_OBSERVED_NOTE.format(unit=tables["unit"]), int(tables["observed"]["retained"].iloc[0])
 
 
 def skipped(part: Skipped, kind=Section, **extra) -> Section:
@@ -34,8 +45,8 @@ def skipped(part: Skipped, kind=Section, **extra) -> Section:
 
 # ---------------------------------------------------------------- Dwyer's worked example
 
-def dwyer_display(table: pd.DataFrame) -> pd.DataFrame:
-    names = {"year": "year", "retention_rate": "retention", "customers": "customers", "buyers": "buyers",
+def dwyer_display(table: pd.DataFrame, unit: str = "year") -> pd.DataFrame:
+    names = {"year": unit, "retention_rate": "retention", "customers": "customers", "buyers": "buyers",
              "reachable": "reachable", "revenue": "revenue", "costs": "costs", "profit": "profit",
              "discount_factor": "discount factor", "npv_profit": "NPV of profit", "cumulative_npv": "cumulative NPV",
              "clv_per_customer": "cumulative NPV per acquired customer"}
@@ -61,41 +72,66 @@ class DwyerSection(Section):
 
 
 def dwyer_retention(a: ClvAnalysis) -> DwyerSection:
-    """Dwyer's retention table (a published worked example with the parameter file's assumptions)."""
+    """Dwyer's retention table: measured on the report's own log (with the fitted model's retention
+    path beside the observed one), or a worked example on the parameter file's stated assumptions."""
+    if isinstance(a.dwyer, Skipped):
+        return skipped(a.dwyer, DwyerSection)
     tables = a.dwyer
+    unit = tables["unit"]
+    source, note, rows = dwyer_source(a)
     retention = tables["retention"]
-    table = table_spec(dwyer_display(retention)[["year", "retention", "customers", "revenue", "costs", "profit",
-                                                 "NPV of profit", "cumulative NPV per acquired customer"]],
-                       "Dwyer's retention table: the cohort year by year (money in the currency of the revenue "
-                       "assumption).", label="tbl-dwyer",
-                       decimals={"retention": 2, "customers": 0, "revenue": 0, "costs": 0, "profit": 0,
-                                 "NPV of profit": 0, "cumulative NPV per acquired customer": 2})
-    return DwyerSection({"dwyer_table": retention}, text.retention_text(retention, tables["uplift"]), table,
-                        source="published", rows_used=int(a.params.dwyer.cohort_size), note=DWYER_NOTE, frames=tables)
+    shown = dwyer_display(retention, unit)[[unit, "retention", "customers", "revenue", "costs", "profit",
+                                            "NPV of profit", "cumulative NPV per acquired customer"]]
+    results = {"dwyer_table": retention, "dwyer_kind": tables["kind"]}
+    if tables["kind"] == "observed":
+        observed = tables["observed"]
+        results["dwyer_observed"] = observed
+        if "model_retention" in observed:
+            shown.insert(2, "BG/NBD retention", observed["model_retention"].to_numpy())
+        caption = (f"Dwyer's retention table measured on the log: the customers who first bought in the first {unit}, "
+                   f"{unit} by {unit}; retention counts those who bought in every {unit} so far"
+                   + (", next to the same path for a cohort simulated from the fitted BG/NBD" if "model_retention" in observed
+                      else "") + "; costs from the report's margin.")
+    else:
+        caption = ("Dwyer's retention table, a worked example on stated assumptions: the cohort year by year (money in "
+                   "the currency of the revenue assumption).")
+    table = table_spec(shown, caption, label="tbl-dwyer",
+                       decimals={"retention": 2, "BG/NBD retention": 2, "customers": 0, "revenue": 0, "costs": 0,
+                                 "profit": 0, "NPV of profit": 0, "cumulative NPV per acquired customer": 2})
+    return DwyerSection(results, text.retention_text(retention, tables["uplift"], unit, tables.get("observed")), table,
+                        source=source, rows_used=rows, note=note, frames=tables)
 
 
 def dwyer_uplift(a: ClvAnalysis) -> Section:
-    """What a rise in retention is worth for Dwyer's cohort."""
-    uplift = a.dwyer["uplift"]
+    """What a rise in retention is worth for the cohort (measured or stated)."""
+    if isinstance(a.dwyer, Skipped):
+        return skipped(a.dwyer)
+    uplift = {**a.dwyer["uplift"], "unit": a.dwyer["unit"], "kind": a.dwyer["kind"]}
+    source, note, rows = dwyer_source(a)
     table = table_spec(uplift_display(uplift), "What a rise in retention is worth for the cohort.",
                        label="tbl-uplift", decimals={"value": 2})
-    return Section({"dwyer_uplift": uplift}, text.uplift_text(uplift), table, source="published",
-                   rows_used=int(a.params.dwyer.cohort_size), note=DWYER_NOTE)
+    return Section({"dwyer_uplift": uplift}, text.uplift_text(uplift), table, source=source, rows_used=rows, note=note)
 
 
 def dwyer_migration(a: ClvAnalysis) -> Section:
     """Dwyer's migration table, checked against the Markov-chain value of the same recency chain."""
+    if isinstance(a.dwyer, Skipped):
+        return skipped(a.dwyer)
+    unit = a.dwyer["unit"]
     migration, markov = a.dwyer["migration"], a.dwyer["markov_check"]
+    source, note, rows = dwyer_source(a)
     probs = ", ".join(f"{p:.0%}" for p in a.dwyer["migration_probability"])
-    table = table_spec(dwyer_display(migration)[["year", "buyers", "reachable", "revenue", "profit", "NPV of profit",
-                                                 "cumulative NPV per acquired customer"]],
-                       "Dwyer's migration table: buyers per year when customers who skipped a year may return "
-                       f"(purchase probability by years since last purchase: {probs}).", label="tbl-migration",
+    table = table_spec(dwyer_display(migration, unit)[[unit, "buyers", "reachable", "revenue", "profit",
+                                                       "NPV of profit", "cumulative NPV per acquired customer"]],
+                       f"Dwyer's migration table: buyers per {unit} when customers who skipped a {unit} may return "
+                       f"(purchase probability by {unit}s since the last purchase"
+                       + (", as observed" if a.dwyer["kind"] == "observed" else "") + f": {probs}).",
+                       label="tbl-migration",
                        decimals={"buyers": 0, "reachable": 0, "revenue": 0, "profit": 0, "NPV of profit": 0,
                                  "cumulative NPV per acquired customer": 2})
     return Section({"dwyer_migration_table": migration, "dwyer_migration_markov_check": markov},
-                   text.migration_text(migration, a.dwyer["retention"], markov), table, source="published",
-                   rows_used=int(a.params.dwyer.cohort_size), note=DWYER_NOTE)
+                   text.migration_text(migration, a.dwyer["retention"], markov, unit), table, source=source,
+                   rows_used=rows, note=note)
 
 
 # ---------------------------------------------------------------- frequency, recency, T
@@ -133,7 +169,7 @@ def rfm(a: ClvAnalysis) -> Section:
     table = table_spec(rfm_overview_display(overview), "The calibration cohort and its purchases.",
                        label="tbl-rfm", decimals={"value": 2})
     return Section({**overview, "window_weeks": {k: v for k, v in window.items() if k.endswith("weeks")},
-                    "engine": data.engine},
+                    "windows": data.windows.as_dict() if data.windows is not None else None, "engine": data.engine},
                    text.rfm_text(overview, window), table, source=data.source, rows_used=overview["customers"],
                    rows_dropped={k: v for k, v in dropped.items() if v})
 
@@ -569,8 +605,11 @@ def finding(tracking: TrackingSection, clv: ClvSection, concentration: Section, 
     if concentration.computed:
         share = concentration.results["concentration"]
         parts.append(f"the top {share['top_fraction']:.0%} bring {share['top_share_revenue']:.0%} of revenue")
-    change = uplift.results["dwyer_uplift"]
-    parts.append(f"+{change['uplift_points']:g} points of retention "
-                 f"{'raise' if change['npv_change_pct'] >= 0 else 'change'} Dwyer's cohort NPV by "
-                 f"{change['npv_change_pct']:.0f}%")
+    change = uplift.results.get("dwyer_uplift")
+    if change is not None and np.isfinite(change["npv_change_pct"]):
+        verb = "raise" if change["npv_change_pct"] >= 0 else "change"
+        parts.append(f"+{change['uplift_points']:g} points on the observed retention would {verb} the cohort's NPV by "
+                     f"{change['npv_change_pct']:.0f}%" if change.get("kind") == "observed" else
+                     f"in Dwyer's worked example (stated assumptions) +{change['uplift_points']:g} points of retention "
+                     f"{verb} the cohort's NPV by {change['npv_change_pct']:.0f}%")
     return "; ".join(parts) + "."

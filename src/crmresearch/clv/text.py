@@ -11,30 +11,42 @@ def weeks_text(weeks: float) -> str:
     return f"{weeks:.0f}" if abs(weeks - round(weeks)) < 0.05 else f"{weeks:.1f}"
 
 
-def retention_text(retention: pd.DataFrame, uplift: dict) -> str:
-    """The retention table in one sentence: cohort, years kept and value per acquired customer."""
+def retention_text(retention: pd.DataFrame, uplift: dict, unit: str = "year",
+                   observed: pd.DataFrame | None = None) -> str:
+    """The retention table in one sentence: cohort, periods kept and value per acquired customer; on a
+    log, the observed retention beside the fitted model's."""
     first, last = retention.iloc[0], retention.iloc[-1]
     payback = uplift.get("payback_year")
-    text = (f"Of **{first['customers']:,.0f}** customers acquired in year 1, **{last['customers']:,.0f}** are "
-            f"still active in year {int(last['year'])}; by then an acquired customer has brought "
+    text = (f"Of **{first['customers']:,.0f}** customers acquired in {unit} 1, **{last['customers']:,.0f}** "
+            f"{'bought in every ' + unit + ' up to' if observed is not None else 'are still active in'} {unit} "
+            f"{int(last['year'])}; by then an acquired customer has brought "
             f"**{last['clv_per_customer']:,.2f}** in discounted profit")
-    text += (f", and the cohort's cumulative NPV turns positive in year {payback}." if payback is not None
+    text += (f", and the cohort's cumulative NPV turns positive in {unit} {payback}." if payback is not None
              else ", and the cohort's cumulative NPV never turns positive within the table.")
+    if observed is not None and "model_retention" in observed and len(observed) > 1:
+        obs, mod = observed["retention"].iloc[1:], observed["model_retention"].iloc[1:]
+        gap = float(np.nanmax(np.abs(obs.to_numpy() - mod.to_numpy())))
+        text += (f" Retention rises from {obs.iloc[0]:.0%} to {obs.iloc[-1]:.0%} over the {unit}s observed; the fitted "
+                 f"BG/NBD gives {mod.iloc[0]:.0%} to {mod.iloc[-1]:.0%}, at most {100 * gap:.0f} points from the observed path"
+                 + (" (close)." if gap < 0.05 else "."))
     return text
 
 
 def uplift_text(uplift: dict) -> str:
     """What the retention rise is worth, measured against Reichheld & Sasser's 25-85% (conditional on the numbers)."""
     change = uplift["npv_change_pct"]
+    unit = uplift.get("unit", "year")
     verdict = ("inside" if uplift["within_reichheld_sasser_25_85"]
                else "below" if change < 25 else "above")
     years = uplift["years"]
     if uplift["flat_economics"]:
-        reason = (f"with flat revenue and costs per customer and a {years}-year horizon the gain "
+        reason = (f"with flat revenue and costs per customer and a {years}-{unit} horizon the gain "
                   f"{'is smaller' if change < 25 else 'comes from retention alone'}")
     else:
-        reason = f"here profit per customer also grows with tenure ({years}-year horizon)"
-    text = (f"With these assumptions the cohort's NPV is **{uplift['npv_base']:,.0f}**, or **{uplift['clv_base']:,.2f} "
+        reason = f"here profit per customer changes with tenure ({years}-{unit} horizon)"
+    basis = ("With the observed retention and revenue and the report's margin" if uplift.get("kind") == "observed"
+             else "With these assumptions")
+    text = (f"{basis} the cohort's NPV is **{uplift['npv_base']:,.0f}**, or **{uplift['clv_base']:,.2f} "
             f"per acquired customer**. Raising every retention rate by {uplift['uplift_points']:g} points raises it to "
             f"**{uplift['clv_raised']:,.2f}**, a change of **{change:+.1f}%** "
             f"({uplift['undiscounted_profit_change_pct']:+.1f}% before discounting), {verdict} Reichheld & Sasser's "
@@ -46,16 +58,16 @@ def uplift_text(uplift: dict) -> str:
         kept = uplift["equivalent_new_customers"] * uplift["retention_cost_ratio"]
         text += (f" costing **{uplift['equivalent_acquisition_spend']:,.0f}**; if acquiring costs "
                  f"{uplift['retention_cost_ratio']:g} times as much as keeping a customer, that money would instead "
-                 f"pay for keeping about **{kept:,.0f}** customer-years")
+                 f"pay for keeping about **{kept:,.0f}** customer-{unit}s")
     return text + "."
 
 
-def migration_text(migration: pd.DataFrame, retention: pd.DataFrame, markov: dict) -> str:
+def migration_text(migration: pd.DataFrame, retention: pd.DataFrame, markov: dict, unit: str = "year") -> str:
     before, after = retention["clv_per_customer"].iloc[-1], migration["clv_per_customer"].iloc[-1]
     direction = "raises" if after > before else "lowers" if after < before else "leaves"
     text = (f"Letting lapsed customers return {direction} the value of an acquired customer after {len(migration)} "
-            f"years from {before:,.2f} to **{after:,.2f}**." if direction != "leaves" else
-            f"Letting lapsed customers return leaves the value of an acquired customer after {len(migration)} years "
+            f"{unit}s from {before:,.2f} to **{after:,.2f}**." if direction != "leaves" else
+            f"Letting lapsed customers return leaves the value of an acquired customer after {len(migration)} {unit}s "
             f"at **{after:,.2f}**.")
     if markov.get("applicable"):
         agree = np.isclose(markov["markov_value"], markov["table_value"], rtol=1e-9, atol=1e-6)
@@ -64,7 +76,8 @@ def migration_text(migration: pd.DataFrame, retention: pd.DataFrame, markov: dic
                  + (f"equal to the table's {markov['table_value']:,.4f}." if agree else
                     f"against the table's {markov['table_value']:,.4f}: the two computations disagree."))
     else:
-        text += " (Revenue or cost changes with the year, so the constant-reward Markov-chain check does not apply.)"
+        text += (f" (Revenue or cost changes with the {unit}, so the constant-reward Markov-chain check does not "
+                 "apply.)")
     return text
 
 
@@ -77,8 +90,11 @@ def rfm_text(overview: dict, window: dict) -> str:
     else:
         text += (f"**{overview['share_no_repeat']:.1%}** of them never bought again; the others made "
                  f"{overview['calibration_repeat_transactions']:,} repeat purchases")
-    return text + (f". The holdout period of {weeks_text(window['holdout_weeks'])} weeks has "
-                   f"{overview['holdout_repeat_transactions']:,} more.")
+    text += (f". The holdout period of {weeks_text(window['holdout_weeks'])} weeks has "
+             f"{overview['holdout_repeat_transactions']:,} more.")
+    if window.get("source", "").startswith(("the log", "parameter file, the rest")):
+        text += " " + window["sentence"]
+    return text
 
 
 def discrete_overview_text(overview: dict) -> str:

@@ -19,7 +19,8 @@ ModelParameter = Annotated[float, Field(gt=0, le=1e6)]
 
 
 class DwyerScenario(BaseModel):
-    """Dwyer's (1989) cohort table. Defaults: a worked example (20,000 customers, retention 65% -> 80%).
+    """Dwyer's (1989) cohort table on stated assumptions. Defaults: a worked example (20,000 customers,
+    retention 65% -> 80%). Without a `dwyer:` block the report measures the table on its own log.
 
     The example states only the cohort and the retention path; revenue, costs, acquisition cost and
     the discount rate are stated assumptions of the report.
@@ -34,8 +35,8 @@ class DwyerScenario(BaseModel):
     cost_per_customer: Money | list[Money] = Field(90.0, description="yearly cost to serve an active customer")
     acquisition_cost: float = Field(40.0, ge=0, le=1e9, description="one-off cost per acquired customer, year 1")
     discount_rate: float = Field(0.15, ge=0, lt=1, description="yearly discount rate")
-    retention_uplift: float = Field(0.05, gt=0, lt=0.5, description="rise in every retention rate (Reichheld & Sasser: 5 points)")
-    acquisition_to_retention_cost: float = Field(5.0, gt=0, le=1000, description="acquisition cost / retention cost (often quoted as 5-6)")
+    retention_uplift: float = Field(config.RETENTION_UPLIFT, gt=0, lt=0.5, description="rise in every retention rate (Reichheld & Sasser: 5 points)")
+    acquisition_to_retention_cost: float = Field(config.ACQUISITION_TO_RETENTION_COST, gt=0, le=1000, description="acquisition cost / retention cost (often quoted as 5-6)")
     migration_purchase_probability: list[Share] = Field(
         [0.65, 0.30, 0.15], min_length=1,
         description="chance of buying this year given the last purchase was 1, 2, 3... years ago (migration case)")
@@ -75,9 +76,11 @@ class SimulatedLog(BaseModel):
 class ClvParameters(ReportParameters):
     transactions: TransactionSource = TransactionSource(dataset="cdnow_sample")
     simulate: SimulatedLog | None = Field(None, description="draw the log from known parameters instead")
-    cohort_start: date = Field(date(1997, 1, 1), description="start of the tracking clock (week 1)")
-    calibration_end: date = Field(date(1997, 9, 30), description="last day of the calibration period")
-    holdout_end: date = Field(date(1998, 6, 30), description="last day of the holdout period")
+    # Windows left out come from the dataset's published setup, the simulation's calendar or the user's own
+    # log (`crmresearch.windows`): never a shipped dataset's dates on a user's log.
+    cohort_start: date | None = Field(None, description="start of the tracking clock (week 1); default: see windows.py")
+    calibration_end: date | None = Field(None, description="last day of the calibration period")
+    holdout_end: date | None = Field(None, description="last day of the holdout period")
     fit_pareto_nbd: bool = Field(True, description="also fit the Pareto/NBD (slower on large logs)")
     clv_horizon_weeks: float = Field(156, gt=0, le=1040)
     clv_step_weeks: float = Field(52 / 12, gt=0, le=52, description="discounting step (default: a month)")
@@ -93,14 +96,21 @@ class ClvParameters(ReportParameters):
     parameter_draws: int = Field(500, ge=50, le=20_000, description="parameter draws for the parametric intervals and bands")
     bootstrap_resamples: int = Field(30, ge=0, le=2_000, description="customer bootstrap re-fits (0: no bootstrap)")
     discrete: DiscreteSource | None = Field(None, description="a discrete-time summary (BG/BB) instead of the transaction log")
-    dwyer: DwyerScenario = DwyerScenario()
+    dwyer: DwyerScenario | None = Field(None, description="Dwyer's tables on stated assumptions (the worked example of "
+                                        "the dwyer_example variant); null: measured on the report's own log")
     engine: EngineSettings | None = Field(None, description="summarise the log (RFM, weekly tracking) in DuckDB or "
                                           "Spark instead of pandas (None: pandas)")
 
     @model_validator(mode="after")
     def _consistent(self):
-        if not self.cohort_start <= self.calibration_end < self.holdout_end:
+        given = [d for d in (self.cohort_start, self.calibration_end, self.holdout_end) if d is not None]
+        if given != sorted(given) or len(set(given[1:])) < len(given[1:]):
             raise ValueError("cohort_start <= calibration_end < holdout_end")
+        in_place = (self.engine is not None and self.simulate is None and self.discrete is None
+                    and self.transactions.dataset is None)
+        if in_place and len(given) < 3:
+            raise ValueError("cohort_start, calibration_end and holdout_end for a log the engine reads in place "
+                             "(the in-memory route takes missing windows from the log itself)")
         if len(self.tier_names) != len(self.tier_shares) + 1:
             raise ValueError("one more tier name than tier shares")
         if sorted(self.tier_shares) != list(self.tier_shares) or not all(0 < s < 1 for s in self.tier_shares):

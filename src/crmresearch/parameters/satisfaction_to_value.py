@@ -63,9 +63,11 @@ class SatisfactionToValueParameters(ReportParameters):
     bridge: IntentionBridge | None = None
     other_measures: list[str] = Field([], max_length=5, description="other numeric survey columns entered as covariates")
     other_missing_codes: list[MissingCode] = Field([], max_length=20)
-    cohort_start: date = Field(date(1997, 1, 1), description="start of the tracking clock")
-    calibration_end: date = Field(date(1997, 9, 30), description="end of the calibration period")
-    holdout_end: date = Field(date(1998, 6, 30), description="end of the holdout period")
+    # Windows left out come from the user's own log, or for the simulated panel and the bridge (both on
+    # CDNOW's calendar) from CDNOW's published setup (`crmresearch.windows`).
+    cohort_start: date | None = Field(None, description="start of the tracking clock")
+    calibration_end: date | None = Field(None, description="end of the calibration period")
+    holdout_end: date | None = Field(None, description="end of the holdout period")
     satisfaction_design: Literal["bands", "spline"] = "bands"
     band_edges: list[Edge] | None = Field(None, min_length=3, max_length=12,
                                           description="band j is [edge_j, edge_j+1); default: from the scale")
@@ -92,7 +94,8 @@ class SatisfactionToValueParameters(ReportParameters):
             raise ValueError("both 'survey' and 'transactions' (the two files joined by customer id)")
         if routes[2] and self.survey.path is not None and not self.survey.id_column:
             raise ValueError("'survey.id_column': the survey column holding the customer id used for the join")
-        if not self.cohort_start <= self.calibration_end < self.holdout_end:
+        given = [d for d in (self.cohort_start, self.calibration_end, self.holdout_end) if d is not None]
+        if given != sorted(given) or len(set(given[1:])) < len(given[1:]):
             raise ValueError("cohort_start <= calibration_end < holdout_end")
         if self.band_edges is not None and sorted(set(self.band_edges)) != list(self.band_edges):
             raise ValueError("'band_edges' strictly increasing")

@@ -15,6 +15,7 @@ import pandas as pd
 
 from .. import config
 from .. import sections as sec
+from .. import windows
 from ..models.covariates import fit_bgnbd_covariates, fit_gamma_gamma_covariates, fit_pareto_nbd_covariates, prob_alive
 from ..parameters.sources import relative_cutoff
 from . import bridge as bridge_module
@@ -86,6 +87,7 @@ def analyse(params) -> Analysis:
         return Analysis("data", "bridge", bridge=result, cutoff=result.settings["intention_cutoff"],
                         confidence=params.confidence)
     data = data_module.prepare(params)
+    params = windows.apply(params, data.windows)       # the dates every later step uses
     design = data_module.design_for(data, params.satisfaction_design, params.band_edges)
     dropout_on = ("b",) if params.dropout_covariates_on == "b" else ("a", "b")
     fits, nulls, Z = fit_models(data, design, params.fit_pareto_nbd, dropout_on)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .. import datasets
+from .. import datasets, windows
 from ..clv import rfm
 from ..parameters.sources import Scale, relative_cutoff
 from .design import CovariateDesign, satisfaction_design
@@ -37,6 +37,7 @@ class ChainData:
     alive: np.ndarray | None = None     # simulated: actually alive at the end of calibration
     holdout_weeks: float = 0.0
     log: pd.DataFrame | None = None
+    windows: object = None              # `crmresearch.windows.Windows`: the dates and where they came from
 
     @property
     def levels(self) -> np.ndarray:
@@ -110,6 +111,9 @@ def joined_data(params) -> ChainData:
     """The user's survey joined to the RFM summary of their log by customer id; the unmatched counted."""
     survey = load_survey(params.survey, params.other_measures, params.other_missing_codes)
     log = params.transactions.load()
+    first, last = (log["date"].min(), log["date"].max()) if len(log) else (None, None)
+    resolved = windows.resolve(params, first, last, dataset=params.transactions.dataset)
+    params = windows.apply(params, resolved)
     summary = rfm.rfm_summary(log, params.calibration_end, params.holdout_end)
     summary = summary.reset_index()[["customer_id", "frequency", "recency", "T", "monetary_value",
                                      "frequency_holdout"]]
@@ -122,7 +126,7 @@ def joined_data(params) -> ChainData:
     frame = frame[frame["satisfaction"].notna()].reset_index(drop=True)
     holdout = (pd.Timestamp(params.holdout_end) - pd.Timestamp(params.calibration_end)).days / 7
     return ChainData(frame, params.survey.measure_scale("satisfaction"), "data", join, list(params.other_measures),
-                     holdout_weeks=holdout, log=log)
+                     holdout_weeks=holdout, log=log, windows=resolved)
 
 
 def prepare(params) -> ChainData | None:
@@ -130,7 +134,9 @@ def prepare(params) -> ChainData | None:
     if params.bridge is not None:
         return None
     if params.simulate is not None:
-        return simulated_data(params.simulate, params.seed)
+        data = simulated_data(params.simulate, params.seed)
+        data.windows = windows.resolve(params, dataset="cdnow_sample")      # the panel imitates CDNOW's calendar
+        return data
     return joined_data(params)
 
 
