@@ -315,8 +315,9 @@ def _problem_text(column, wrong, expected, rows, shown: int = 5) -> str:
             f"expected {expected}")
 
 
-def _survey_values(raw: pd.Series, low, high, codes) -> tuple[pd.Series, list[tuple[str, list[int]]]]:
-    """Numeric values with blanks and missing codes as NaN, and what is wrong with the rest."""
+def _survey_values(raw: pd.Series, low, high, codes) -> tuple[pd.Series, list[tuple[str, list[int]]], np.ndarray]:
+    """Numeric values with blanks and missing codes as NaN, what is wrong with the rest, and how each
+    missing answer was given ("blank", "code -99"; "" for an answer)."""
     textual = not pd.api.types.is_numeric_dtype(raw)
     text = raw.astype("string").str.strip() if textual else raw
     blank = (raw.isna() | (text == "")).fillna(True).astype(bool) if textual else raw.isna()
@@ -327,7 +328,11 @@ def _survey_values(raw: pd.Series, low, high, codes) -> tuple[pd.Series, list[tu
     if non_numeric.any():
         problems.append(("non-numeric value{s}", "numeric values, blanks or declared missing codes",
                          _bad_rows(non_numeric)))
-    values = values.where(~values.isin(list(codes))) if len(codes) else values
+    kinds = np.where(blank.to_numpy(), "blank", "").astype(object)
+    if len(codes):
+        coded = values.isin(list(codes)).to_numpy()
+        kinds[coded] = [f"code {v:g}" for v in values.to_numpy()[coded]]
+        values = values.where(~coded)
     out = pd.Series(False, index=raw.index)
     if low is not None:
         out |= values < low
@@ -338,7 +343,7 @@ def _survey_values(raw: pd.Series, low, high, codes) -> tuple[pd.Series, list[tu
         rng = f"values between {low:g} and {high:g}" if high is not None else f"values at least {low:g}"
         codes_note = f" or a missing code ({', '.join(f'{c:g}' for c in codes)})" if len(codes) else ""
         problems.append(("value{s} outside the scale", rng + codes_note, _bad_rows(out)))
-    return values.astype(float), problems
+    return values.astype(float), problems, kinds
 
 
 def load_survey_columns(path, specs: dict, id_column: str | None = None, optional: dict | None = None) -> pd.DataFrame:
@@ -356,12 +361,32 @@ def load_survey_columns(path, specs: dict, id_column: str | None = None, optiona
     out = pd.DataFrame(index=df.index)
     out["respondent_id"] = df[id_column] if id_column else np.arange(1, len(df) + 1)
     columns = {**{c: v for c, v in specs.items()}, **{c: (None, None, codes) for c, codes in optional.items()}}
+    kinds = {}
     for col, (low, high, codes) in columns.items():
-        out[col], bad = _survey_values(df[col], low, high, codes)
+        out[col], bad, kinds[col] = _survey_values(df[col], low, high, codes)
         problems += [(col, *problem) for problem in bad]
     if problems:
         raise ColumnsValidationError(path, problems)
+    out.attrs["missing_kinds"] = kinds          # column -> per row "", "blank" or "code <c>" (`missing_kind`)
     return out
+
+
+def missing_kind(survey: pd.DataFrame, columns) -> np.ndarray:
+    """Per row, how the first missing answer among `columns` was given ("blank", "code -99"), or "" when
+    every one was answered (from `load_survey_columns`; rows of a shipped survey are never missing)."""
+    kinds = survey.attrs.get("missing_kinds", {})
+    out = np.full(len(survey), "", dtype=object)
+    for col in columns:
+        k = kinds.get(col)
+        if k is not None:
+            out = np.where(out == "", k, out)
+    return out
+
+
+def missing_counts(kinds) -> dict:
+    """{"blank": n, "code -99": m} over the rows with a missing answer."""
+    values, counts = np.unique(np.asarray([k for k in kinds if k], dtype=str), return_counts=True)
+    return {str(v): int(c) for v, c in zip(values, counts)}
 
 
 def load_survey(path, columns: list[str], scale: tuple[float, float], id_column: str | None = None,

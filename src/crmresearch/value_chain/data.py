@@ -102,6 +102,10 @@ def load_survey(source, others=(), other_codes=()) -> pd.DataFrame:
     out = pd.DataFrame({"customer_id": raw["_id"].astype(str).str.strip(),
                         "satisfaction": raw[list(source.satisfaction)].mean(axis=1, skipna=False),
                         "repurchase": raw[source.repurchase], "recommendation": raw[source.recommendation]})
+    # how each missing answer was given (blank or a declared code), for the report's counts
+    for measure, columns in (("satisfaction", list(source.satisfaction)), ("repurchase", [source.repurchase]),
+                             ("recommendation", [source.recommendation])):
+        out[f"{measure}_missing"] = datasets.missing_kind(raw, columns)
     for name in others:
         out[name] = raw[name]
     return out
@@ -122,8 +126,12 @@ def joined_data(params) -> ChainData:
     matched = len(frame)
     join = {"survey_rows": int(len(survey)), "transaction_customers": int(len(summary)), "matched": int(matched),
             "survey_unmatched": int(len(survey) - matched), "log_unmatched": int(len(summary) - matched),
-            "missing_satisfaction": int(frame["satisfaction"].isna().sum())}
-    frame = frame[frame["satisfaction"].notna()].reset_index(drop=True)
+            "missing_satisfaction": int(frame["satisfaction"].isna().sum()),
+            "missing": {m: datasets.missing_counts(frame[f"{m}_missing"])
+                        for m in ("satisfaction", "repurchase", "recommendation")}}
+    frame = frame[frame["satisfaction"].notna()].drop(columns=[f"{m}_missing" for m in
+                                                              ("satisfaction", "repurchase", "recommendation")])
+    frame = frame.reset_index(drop=True)
     holdout = (pd.Timestamp(params.holdout_end) - pd.Timestamp(params.calibration_end)).days / 7
     return ChainData(frame, params.survey.measure_scale("satisfaction"), "data", join, list(params.other_measures),
                      holdout_weeks=holdout, log=log, windows=resolved)

@@ -145,8 +145,11 @@ def models_section(a: Analysis) -> MultiSection:
 def stated_actual_table(frame: pd.DataFrame, design: CovariateDesign, cutoff: float, p_alive: np.ndarray,
                         alive: np.ndarray | None) -> pd.DataFrame:
     band = design.band_of(frame["satisfaction"].to_numpy())
-    d = pd.DataFrame({"band": band, "stated_again": (frame["repurchase"] >= cutoff).where(frame["repurchase"].notna()),
-                      "stated_recommend": (frame["recommendation"] >= cutoff).where(frame["recommendation"].notna()),
+    # Floats with NaN for a missing answer (a bool column with NaN would be dropped as non-numeric by the mean)
+    d = pd.DataFrame({"band": band,
+                      "stated_again": (frame["repurchase"] >= cutoff).astype(float).where(frame["repurchase"].notna()),
+                      "stated_recommend": (frame["recommendation"] >= cutoff).astype(float).where(
+                          frame["recommendation"].notna()),
                       "bought_in_holdout": (frame["frequency_holdout"] > 0).astype(float), "p_alive": p_alive})
     if alive is not None:
         d["actually_alive"] = alive.astype(float)

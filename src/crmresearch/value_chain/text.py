@@ -31,9 +31,25 @@ def join_text(join: dict, scale_label: str, source: str) -> str:
     if join["log_unmatched"]:
         text += (f"{plural(join['log_unmatched'], 'customer')} of the log did not answer the survey and "
                  f"{'is' if join['log_unmatched'] == 1 else 'are'} not part of this analysis. ")
+    missing = join.get("missing", {})
     if join.get("missing_satisfaction"):
-        text += f"{plural(join['missing_satisfaction'], 'matched respondent')} left satisfaction blank. "
+        text += (f"{plural(join['missing_satisfaction'], 'matched respondent')} gave no satisfaction score "
+                 f"({kinds_text(missing.get('satisfaction', {}))}) and {'is' if join['missing_satisfaction'] == 1 else 'are'} "
+                 "left out. ")
+    for measure, name in (("repurchase", "'would choose again'"), ("recommendation", "'would recommend'")):
+        counts = missing.get(measure, {})
+        if counts:
+            n = sum(counts.values())
+            text += (f"{plural(n, 'matched respondent')} gave no {name} answer ({kinds_text(counts)}); "
+                     f"{'it is' if n == 1 else 'they are'} left out of the comparison of stated and actual buying only. ")
     return text.strip()
+
+
+def kinds_text(counts: dict) -> str:
+    """"8 with the missing code -99, 4 blank": how missing answers were given, with counts."""
+    parts = [f"{n:,} blank" if kind == "blank" else f"{n:,} with the missing code {kind.removeprefix('code ')}"
+             for kind, n in sorted(counts.items())]
+    return ", ".join(parts) if parts else "no answer"
 
 
 def models_text(tests: dict, failed: dict, confidence: float) -> str:
