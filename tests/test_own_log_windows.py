@@ -93,3 +93,38 @@ def test_pandas_and_engine_read_leading_zero_ids_alike(shop_log):
     assert set(routed.summary.index) == set(memory.summary.index)
     pd.testing.assert_frame_equal(routed.summary.sort_index(), memory.summary.sort_index(), check_exact=False,
                                   rtol=1e-12, atol=0, check_dtype=False, check_index_type=False)
+
+
+# ------------------------------------------------------------------ logs that could not feed a report
+
+def test_a_log_of_one_purchase_per_customer_is_refused_before_any_kernel(tmp_path):
+    from crmresearch.checks import DataCheckError, check_data
+
+    path = tmp_path / "once.csv"
+    pd.DataFrame({"cust": [f"{i:04d}" for i in range(50)], "day": pd.date_range("2024-01-01", periods=50).astype(str),
+                  "value": 10.0}).to_csv(path, index=False)
+    with pytest.raises(DataCheckError) as err:
+        check_data(_shop_params(path))
+    assert str(err.value).startswith("field 'parameters.calibration_end': expected at least one customer with a repeat")
+
+
+def test_windows_that_miss_the_log_are_refused_before_any_kernel(shop_log):
+    from crmresearch.checks import DataCheckError, check_data
+
+    path, _ = shop_log
+    with pytest.raises(DataCheckError, match="found 0; the log runs from 2023-03"):
+        check_data(_shop_params(path, cohort_start="2020-01-01", calibration_end="2020-06-30", holdout_end="2020-12-31"))
+
+
+def test_survey_ids_that_match_no_customer_are_refused_before_any_kernel(tmp_path):
+    from crmresearch.checks import DataCheckError, check_data
+
+    survey = pd.read_csv("tests/data/value_chain/survey_1to7.csv", dtype={"kundennr": str})
+    survey["kundennr"] = "Z" + survey["kundennr"]
+    survey.to_csv(tmp_path / "survey.csv", index=False)
+    pf = parameters.load_parameter_file("tests/data/value_chain/own_data.yaml")
+    values = {**pf.parameters, "survey": {**pf.parameters["survey"], "path": str(tmp_path / "survey.csv")}}
+    with pytest.raises(DataCheckError) as err:
+        check_data(parameters.schema_for("04_satisfaction_to_value")(**values))
+    assert "field 'parameters.survey.id_column': expected survey ids that match" in str(err.value)
+    assert "found 0 of" in str(err.value) and "\n" not in str(err.value)

@@ -138,6 +138,11 @@ def check_loaded(name: str, source) -> None:
         raise DataCheckError(f"{field}: {source.path}: expected at least {MIN_DATA_ROWS} data rows (found {rows}); "
                              "no estimate in the report would mean anything")
     columns = [c for c in (getattr(source, "columns", None) or []) if c in getattr(data, "columns", [])]
+    _check_items_vary(name, source, data, columns)
+    return data
+
+
+def _check_items_vary(name: str, source, data, columns) -> None:
     for column in columns:
         values = data[column].dropna()
         if values.nunique() < 2:
@@ -178,9 +183,40 @@ def check_data(model, log_in_place=None) -> None:
     engine check), or skipped when it is None; the others are loaded (`check_loaded`)."""
     check_files(model)
     check_other_columns(model)
+    loaded = {}
     for name, source in data_sources(model):
         if getattr(source, "in_place", False):
             if log_in_place is not None:
                 log_in_place(name, source)
         elif getattr(source, "path", None) and hasattr(source, "load"):
-            check_loaded(name, source)
+            loaded[name] = check_loaded(name, source)
+    cross_check = getattr(model, "check_against_data", None)
+    if cross_check is not None and loaded:
+        problem = cross_check(loaded)              # (field, expectation) or None: the files together
+        if problem:
+            raise DataCheckError(f"field 'parameters.{problem[0]}': expected {problem[1]}")
+
+
+# ---------------------------------------------------------------- a log against the report's windows
+
+def log_window_problem(log, resolved_windows, minimum: int = MIN_DATA_ROWS) -> str | None:
+    """Why a transaction log cannot feed a cohort report with these windows, or None: at least `minimum`
+    customers whose first purchase falls in the cohort window, and at least one of them with a repeat
+    purchase in calibration (without one, no purchase model is identified)."""
+    import pandas as pd
+
+    start, cal_end = pd.Timestamp(resolved_windows.cohort_start), pd.Timestamp(resolved_windows.calibration_end)
+    dates = pd.to_datetime(log["date"]).dt.normalize()
+    first = dates.groupby(log["customer_id"].to_numpy()).min()
+    cohort = first[(first >= start) & (first <= cal_end)].index
+    span = f"the log runs from {dates.min():%Y-%m-%d} to {dates.max():%Y-%m-%d}" if len(dates) else "the log is empty"
+    if len(cohort) < minimum:
+        return (f"at least {minimum} customers whose first purchase falls between cohort_start and calibration_end "
+                f"({start:%Y-%m-%d} to {cal_end:%Y-%m-%d}: found {len(cohort)}; {span})")
+    in_cal = log["customer_id"].isin(cohort).to_numpy() & (dates <= cal_end).to_numpy()
+    days = pd.DataFrame({"c": log["customer_id"].to_numpy()[in_cal], "d": dates.to_numpy()[in_cal]}).drop_duplicates()
+    if not days["c"].duplicated().any():
+        return (f"at least one customer with a repeat purchase (on a later day) by calibration_end {cal_end:%Y-%m-%d}: "
+                f"every one of the {len(cohort):,} cohort customers bought on one day only, so no purchase model can "
+                "be fitted")
+    return None

@@ -53,6 +53,10 @@ class Windows:
 class WindowError(ValueError):
     """Windows that cannot hold a cohort: one line naming the field and what was expected."""
 
+    def __init__(self, field: str, expected: str):
+        super().__init__(f"field 'parameters.{field}': expected {expected}")
+        self.field, self.expected = field, expected
+
 
 def resolve(params, first: date | None = None, last: date | None = None, dataset: str | None = None,
             simulated: bool = False) -> Windows:
@@ -67,16 +71,15 @@ def resolve(params, first: date | None = None, last: date | None = None, dataset
                       "published setup of the dataset" if dataset in PUBLISHED else "simulation calendar")
     else:
         if first is None or last is None:
-            raise WindowError("field 'parameters.cohort_start': expected the windows (cohort_start, calibration_end, "
-                              "holdout_end) or a log to take them from")
+            raise WindowError("cohort_start", "the windows (cohort_start, calibration_end, holdout_end) or a log to "
+                                              "take them from")
         start = given["cohort_start"] or pd.Timestamp(first).date()
         end = given["holdout_end"] or pd.Timestamp(last).date()
         middle = given["calibration_end"] or start + timedelta(days=max((end - start).days // 2, 0))
         out = Windows(start, middle, end, "the log's own dates" if all(v is None for v in given.values())
                       else "parameter file, the rest from the log's own dates")
     if not out.cohort_start <= out.calibration_end < out.holdout_end:
-        raise WindowError(f"field 'parameters.calibration_end': expected cohort_start <= calibration_end < holdout_end "
-                          f"(got {out.cohort_start}, {out.calibration_end}, {out.holdout_end}"
+        raise WindowError("calibration_end", f"cohort_start <= calibration_end < holdout_end (got {out.cohort_start}, {out.calibration_end}, {out.holdout_end}"
                           + (f"; the log runs from {pd.Timestamp(first).date()} to {pd.Timestamp(last).date()}"
                              if first is not None and last is not None else "") + ")")
     return out

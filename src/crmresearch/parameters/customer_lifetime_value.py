@@ -120,3 +120,18 @@ class ClvParameters(ReportParameters):
         if self.clv_step_weeks > self.clv_horizon_weeks:
             raise ValueError("clv_step_weeks no longer than clv_horizon_weeks")
         return self
+
+    def check_against_data(self, loaded: dict):
+        """The user's log against the report's windows (`checks.check_data` calls this before any kernel):
+        (field, expectation) of the first problem, or None."""
+        from .. import checks, windows
+
+        log = loaded.get("transactions")
+        if log is None or self.simulate is not None or self.discrete is not None:
+            return None
+        try:
+            resolved = windows.resolve(self, log["date"].min(), log["date"].max(), dataset=self.transactions.dataset)
+        except windows.WindowError as exc:
+            return exc.field, exc.expected
+        problem = checks.log_window_problem(log, resolved)
+        return ("calibration_end", problem) if problem else None

@@ -105,3 +105,28 @@ class SatisfactionToValueParameters(ReportParameters):
             raise ValueError("'other_measures' only with a survey file given by 'survey.path' (the simulated panel "
                              "has its own switching cost)")
         return self
+
+    def check_against_data(self, loaded: dict):
+        """The user's log against the report's windows (`checks.check_data` calls this before any kernel):
+        (field, expectation) of the first problem, or None."""
+        from .. import checks, windows
+
+        log = loaded.get("transactions")
+        if log is None or self.simulate is not None:
+            return None
+        try:
+            resolved = windows.resolve(self, log["date"].min(), log["date"].max(), dataset=self.transactions.dataset)
+        except windows.WindowError as exc:
+            return exc.field, exc.expected
+        problem = checks.log_window_problem(log, resolved)
+        if problem:
+            return "calibration_end", problem
+        survey = loaded.get("survey")
+        if survey is not None and self.survey is not None and self.survey.id_column:
+            ids = survey["respondent_id"].astype(str).str.strip()
+            matched = int(ids.isin(set(log["customer_id"].astype(str).str.strip())).sum())
+            if matched < checks.MIN_DATA_ROWS:
+                return ("survey.id_column", f"survey ids that match the log's customer ids in at least "
+                        f"{checks.MIN_DATA_ROWS} rows (found {matched} of {len(ids):,}; ids are compared as text, so "
+                        "'00223' and '223' are different customers)")
+        return None
