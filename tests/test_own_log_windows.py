@@ -128,3 +128,29 @@ def test_survey_ids_that_match_no_customer_are_refused_before_any_kernel(tmp_pat
         check_data(parameters.schema_for("04_satisfaction_to_value")(**values))
     assert "field 'parameters.survey.id_column': expected survey ids that match" in str(err.value)
     assert "found 0 of" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_the_overview_on_a_log_without_repeat_purchases_goes_on(tmp_path):
+    from crmresearch.overview import analyse as overview_analyse
+    from crmresearch.overview import plots as overview_plots
+
+    path = tmp_path / "once.csv"
+    pd.DataFrame({"cust": [f"{i:04d}" for i in range(50)], "day": pd.date_range("2024-01-01", periods=50).astype(str),
+                  "value": 10.0}).to_csv(path, index=False)
+    analysis = overview_analyse(parameters.schema_for("00_crm_overview")(
+        transactions={"path": str(path), "customer_column": "cust", "date_column": "day", "amount_column": "value"}))
+    figure = overview_plots.inter_purchase_figure(analysis)
+    assert "no customer bought on more than one day" in figure.axes[0].texts[0].get_text()
+
+
+def test_magnitudes_past_the_caps_are_refused_with_one_line(tmp_path):
+    from crmresearch.datasets import DataValidationError
+    from crmresearch.subscriptions import read_cohort_table, read_subscriber_log
+
+    pd.DataFrame({"period": [0, 1, 2], "huge": [8e17, 5e17, 3e17]}).to_csv(tmp_path / "c.csv", index=False)
+    with pytest.raises(DataValidationError, match="a cohort of at most 1e"):
+        read_cohort_table(tmp_path / "c.csv")
+    pd.DataFrame({"customer": ["001", "002"], "start": ["2024-01-01"] * 2, "end": [None, None], "tier": ["a", "a"],
+                  "monthly_revenue": [1e300, 5.0]}).to_csv(tmp_path / "s.csv", index=False)
+    with pytest.raises(DataValidationError, match="values at most 1e"):
+        read_subscriber_log(tmp_path / "s.csv", "2024-12-31")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import os
 import platform
 import subprocess
@@ -43,6 +44,9 @@ def setup() -> None:
         "savefig.dpi": config.FIGURE_DPI,
         "savefig.bbox": "tight",
         "figure.constrained_layout.use": True,
+        # Labels may come from data files (tiers, segments, ids): "$...$" in one must print as written,
+        # never be parsed as mathtext (which raises on malformed input).
+        "text.parse_math": False,
         "font.family": "DejaVu Sans",
         "axes.titlesize": 10,
         "axes.labelsize": 9,
@@ -190,15 +194,31 @@ def show_table(df: pd.DataFrame, caption: str, label: str | None = None, decimal
 
     if label is not None and not label.startswith("tbl-"):
         raise ValueError("table labels start with 'tbl-' (Quarto cross-reference convention)")
-    tail = f": {caption}" + (f" {{#{label}}}" if label else "")
+    tail = f": {markdown_safe(caption)}" + (f" {{#{label}}}" if label else "")
     display(Markdown(markdown_table(df, decimals, index) + "\n\n" + tail + "\n"))
 
 
+# Characters a value from a data file could use to become live markup: raw HTML (a <script>, an onerror
+# attribute), a link or image ([..](javascript:..)), math ($..$), a citation (@key), a Quarto shortcode
+# ({{< .. >}}). Computed prose never uses them as markup (its own markup is emphasis, headings and code
+# spans), so all of them are escaped wherever report text is displayed: the one place every text passes.
+_MARKUP = re.compile(r"([\\\[\]$@])")
+
+
+def markdown_safe(text: str) -> str:
+    """Report text with every character that could turn a data value into markup made literal:
+    &, < and > as HTML entities (which pandoc turns back into the characters in the PDF), and
+    [, ], $, @ and \\ backslash-escaped; emphasis, headings and code spans are left as written."""
+    text = str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _MARKUP.sub(r"\\\1", text)
+
+
 def show_markdown(text: str) -> None:
-    """Display computed prose (numbers formatted from results, never typed by hand)."""
+    """Display computed prose (numbers formatted from results, never typed by hand), made safe for
+    values from data files (`markdown_safe`)."""
     from IPython.display import Markdown, display
 
-    display(Markdown(text))
+    display(Markdown(markdown_safe(text)))
 
 
 def show_section(section) -> None:

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from .. import config, stats
-from ..report import PALETTE, new_figure
+from ..report import PALETTE, absent_figure, new_figure
 from .analyse import OverviewAnalysis
 from ..stats import ci_label, share_label
 
@@ -50,6 +50,10 @@ def plot_nps(nps, loyalty_items: pd.DataFrame, labels: dict, confidence: float =
 
 
 def plot_inter_purchase(gaps: np.ndarray):
+    gaps = np.asarray(gaps, dtype=float)
+    if gaps.size == 0:
+        return absent_figure("no customer bought on more than one day, so there is no time between purchases",
+                                    "The time between purchases")
     fig, ax = new_figure()
     ax.hist(gaps, bins=np.arange(0, gaps.max() + 15, 15), color=PALETTE[0])
     ax.axvline(np.median(gaps), color=PALETTE[1], ls="--", label=f"median {np.median(gaps):.0f} days")
