@@ -184,3 +184,18 @@ def test_ids_keep_their_leading_zeros_and_every_digit(tmp_path):
     log = datasets.load_transactions(path, "customer_id", "date", "amount")
     assert log["customer_id"].nunique() == 5
     assert set(log["customer_id"]) >= {"007", "7", "0007", "12345678901234567890"}
+
+
+def test_the_bgbb_runs_on_a_users_panel_in_the_clv_report():
+    from crmresearch.clv import analyse as clv_analyse
+    from crmresearch.clv import sections as clv_sections
+
+    params = parameters.schema_for("03_customer_lifetime_value")(
+        discrete={"path": "tests/data/contractual/discrete_panel.csv", "layout": "panel", "customer_column": "donor",
+                  "period_column": "year", "purchase_column": "gave"}, bootstrap_resamples=20, parameter_draws=100)
+    analysis = clv_analyse(params)
+    fit = clv_sections.fit_bgbb(analysis)
+    assert fit.source == "data" and fit.computed
+    assert analysis.fits["BG/BB"].params["alpha"] == pytest.approx(0.9, rel=0.5)
+    assert clv_sections.dwyer_retention(analysis).source == "not_computed"
+    assert "discrete_panel.csv" in clv_sections.rfm(analysis).text or clv_sections.rfm(analysis).computed
