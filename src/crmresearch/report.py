@@ -221,6 +221,11 @@ def show_markdown(text: str) -> None:
     display(Markdown(markdown_safe(text)))
 
 
+def show_lead(lead) -> None:
+    """Show a report's findings (`crmresearch.sections.Lead`) as its first section."""
+    show_markdown(lead.markdown())
+
+
 def show_section(section) -> None:
     """Show a `crmresearch.sections.Section`: its computed heading, text and table(s), in that order."""
     if getattr(section, "heading", None):
@@ -269,6 +274,7 @@ class Results:
         self.params = params
         self.values: dict = {}
         self.finding: str | None = None
+        self.lead: dict | None = None
         self.sections: dict = {}
         self.started = datetime.now(timezone.utc)
 
@@ -291,6 +297,12 @@ class Results:
         """The one-line finding shown on the site's index page."""
         self.finding = text
 
+    def set_lead(self, lead) -> None:
+        """The report's findings (`sections.Lead`): recorded as `lead` (sentences and kind) in results.json,
+        and their text is the report's entry on the index page."""
+        self.lead = {"sentences": list(lead.sentences), "kind": lead.kind}
+        self.finding = lead.text
+
     @property
     def output_dir(self) -> Path:
         out = getattr(self.params, "output_dir", None)
@@ -303,6 +315,7 @@ class Results:
             "notebook": self.notebook,
             "variant": self.params.variant,
             "finding": self.finding,
+            "lead": self.lead,
             "results": self.values,
             "sections": self.sections,
             "provenance": _jsonable(provenance_info or {}),

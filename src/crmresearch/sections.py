@@ -55,6 +55,43 @@ class Section:
                 "rows_dropped": dict(self.rows_dropped), "note": self.note}
 
 
+LEAD_PREFIX = {"simulated": "Simulated illustration, not real customers: ",
+               "published": "Published data (a replication), not a user's own data: ",
+               "examples": "Published and simulated examples, not a user's own data: "}
+
+
+@dataclass
+class Lead:
+    """A report's findings, first: a few plain sentences, each with its number, its uncertainty and what
+    it means for the business, written from the sections' computed results by the topic's `lead(a)`.
+    `kind` ("simulated", "published", "examples" or None for the report's own data) puts what the data are in the
+    first words. The same text is the report's entry on the index page (`Results.set_lead`)."""
+
+    sentences: list
+    kind: str | None = None
+
+    @property
+    def text(self) -> str:
+        return LEAD_PREFIX.get(self.kind, "") + " ".join(s for s in self.sentences if s)
+
+    def markdown(self) -> str:
+        items = [s for s in self.sentences if s]
+        if items and self.kind in LEAD_PREFIX:
+            items.insert(0, "*" + LEAD_PREFIX[self.kind].rstrip(": ") + ".*")
+        return "## Findings\n\n" + "\n".join(f"- {s}" for s in items)
+
+
+def lead_kind(*sections) -> str | None:
+    """The kind of a lead from the sources of the sections it states: simulated when any is simulated,
+    published when all are published examples, else the report's own data."""
+    sources = {s.source for s in sections if s is not None and s.computed}
+    if {"simulated", "published"} <= sources:
+        return "examples"
+    if "simulated" in sources:
+        return "simulated"
+    return "published" if sources == {"published"} else None
+
+
 def table_spec(df, caption: str, label: str | None = None, decimals: int | dict = 2) -> dict:
     """Keyword arguments of `crm.report.show_table`."""
     return {"df": df, "caption": caption, "label": label, "decimals": decimals}

@@ -18,7 +18,7 @@ import pandas as pd
 
 from .. import config
 from .. import sections as sec
-from ..sections import Section, table_spec
+from ..sections import Lead, Section, lead_kind, table_spec
 from . import text
 from .analyse import ClvAnalysis, Skipped
 from .fits import FitSet, fit_record, interval_columns, slug
@@ -613,3 +613,23 @@ def finding(tracking: TrackingSection, clv: ClvSection, concentration: Section, 
                      f"in Dwyer's worked example (stated assumptions) +{change['uplift_points']:g} points of retention "
                      f"{verb} the cohort's NPV by {change['npv_change_pct']:.0f}%")
     return "; ".join(parts) + "."
+
+
+def lead(a: ClvAnalysis) -> Lead:
+    """The report's findings first (`crmresearch.sections.Lead`), from the computed sections. One interval
+    per quantity: the cohort value's parametric interval (the other intervals are in their sections)."""
+    track, worth, spread, uplift, vals = tracking(a), clv(a), concentration(a), dwyer_uplift(a), values(a)
+    interval = None
+    if vals.computed and "bgbb_totals" not in vals.results:
+        totals = vals.results["value_intervals"]["totals"].set_index("quantity")
+        if "cohort CLV (total)" in totals.index:
+            row = totals.loc["cohort CLV (total)"]
+            level = f"{a.params.confidence:.0%}"
+            interval = (float(row[f"parametric {level} lower"]), float(row[f"parametric {level} upper"]))
+    sentences = text.lead_sentences(
+        track.errors.iloc[0] if track.computed else None, worth.total if worth.computed else None, interval,
+        spread.results["concentration"] if spread.computed else None,
+        uplift.results.get("dwyer_uplift") if uplift.computed else None,
+        vals.results.get("bgbb_totals") if vals.computed else None, a.params.confidence)
+    return Lead(sentences, lead_kind(fit_bgbb(a), vals) if a.data.discrete is not None
+                else lead_kind(track, worth, spread))

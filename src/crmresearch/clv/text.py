@@ -305,3 +305,41 @@ def value_intervals_text(totals: pd.DataFrame, summary: dict) -> str:
     else:
         head += " (no bootstrap re-fits were asked for)"
     return head + ":\n\n" + ";\n".join(parts) + "."
+
+
+def lead_sentences(tracking_row, clv_total: dict | None, clv_interval: tuple | None, concentration: dict | None,
+                   uplift: dict | None, bgbb: dict | None, confidence: float) -> list:
+    """The CLV report's findings in plain words, each with its number, uncertainty and what it means."""
+    out = []
+    if bgbb is not None:
+        out.append(f"The {bgbb['customers']:,} customers are expected to make {bgbb['expected_transactions']:,.0f} "
+                   f"transactions in the next {bgbb['future_periods']} periods under the BG/BB.")
+    elif tracking_row is not None:
+        err = tracking_row["error (%)"]
+        close = err is not None and np.isfinite(err) and abs(err) < 10
+        out.append(f"Fitted on the calibration period, the {tracking_row['model']} forecast "
+                   f"{tracking_row['forecast']:,.0f} repeat purchases over the {weeks_text(tracking_row['weeks'])} "
+                   f"weeks tracked (calibration and holdout) against {tracking_row['actual']:,.0f} actual"
+                   + (f" ({err:+.1f}%)" if err is not None and np.isfinite(err) else "")
+                   + (": the model follows the customers' buying closely, so its forecasts can guide planning."
+                      if close else ": the forecast is more than 10% off, so read the values below with care."))
+    if clv_total is not None:
+        interval = (f" ({confidence:.0%} interval {clv_interval[0]:,.0f}–{clv_interval[1]:,.0f})"
+                    if clv_interval is not None else "")
+        out.append(f"The cohort is worth {clv_total['total']:,.0f} in discounted margin over the next "
+                   f"{weeks_text(clv_total['horizon'])} weeks{interval}, {clv_total['mean_per_customer']:,.2f} per "
+                   "customer on average.")
+    if concentration is not None:
+        share = concentration["top_share_revenue"]
+        out.append(f"The top {concentration['top_fraction']:.0%} of customers bring {share:.0%} of revenue"
+                   + (": a small group carries the business." if share >= 0.6 else
+                      ": revenue is spread fairly widely."))
+    if uplift is not None and np.isfinite(uplift["npv_change_pct"]):
+        if uplift.get("kind") == "observed":
+            out.append(f"On the retention observed in the log, keeping {uplift['uplift_points']:g} more customers in a "
+                       f"hundred each {uplift.get('unit', 'year')} would raise the cohort's discounted profit by "
+                       f"{uplift['npv_change_pct']:.0f}% (an arithmetic scenario, not an estimated effect).")
+        else:
+            out.append(f"In Dwyer's worked example (stated assumptions), {uplift['uplift_points']:g} more points of "
+                       f"retention raise the cohort's discounted profit by {uplift['npv_change_pct']:.0f}%.")
+    return out

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..sections import Section, failed, not_computed, simulated_heading, table_spec
+from ..sections import Lead, Section, failed, lead_kind, not_computed, simulated_heading, table_spec
 from . import text
 from .analyse import ContractualAnalysis, converged_fits, mean_churn, sorting_summary
 from .data import PUBLISHED_FADER_HARDIE_2007
@@ -142,7 +142,7 @@ def value(a: ContractualAnalysis) -> Section:
     if values is None:
         return not_computed("no tier with a fitted model has active customers to value.", rows_used=segments.customers)
     good = converged_fits(a.value_fits)
-    table, total = values.table, values.total
+    table, total = values.table.copy(), values.total          # a section never changes the analysis
     table.insert(1, "model", [good[t].name for t in table["tier"]])
     results = {"tier_values": table, "total_value": total,
                "valuation_models": {k: {"model": f.name, "params": f.params.to_dict(), "bse": f.bse.to_dict(),
@@ -207,3 +207,14 @@ def finding(projection_section: Section, value_section: Section) -> str:
     """One line for the index page, from the computed results."""
     return text.finding(projection_section.results, value_section.results.get("total_value"),
                         projection_section.results.get("model_choice"))
+
+
+def lead(a: ContractualAnalysis) -> Lead:
+    """The report's findings first (`crmresearch.sections.Lead`), from the computed sections."""
+    proj, val, prog = projection(a), value(a), programme(a)
+    sorting = proj.results.get("heterogeneity_sorting") if proj.computed else None
+    choice = proj.results.get("model_choice", {}) if proj.computed else {}
+    sentences = text.lead_sentences(sorting, choice, val.results.get("total_value") if val.computed else None,
+                                    prog.results.get("retention_programme") if prog.computed else None,
+                                    a.retention.kind)
+    return Lead(sentences, lead_kind(proj, val))

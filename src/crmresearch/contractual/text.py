@@ -213,3 +213,37 @@ def finding(retention_sections: dict, value_result: dict | None, choice: dict | 
         parts.append(f"active customers worth {value_result['residual_value']:,.0f} "
                      f"({value_result['confidence']:.0%} interval {value_result['lower']:,.0f}–{value_result['upper']:,.0f})")
     return "; ".join(parts) + "." if parts else "No model could be fitted to these data."
+
+
+def lead_sentences(sorting: pd.DataFrame | None, choice: dict, total: dict | None, programme: dict | None,
+                   kind: str) -> list:
+    """The contractual report's findings in plain words: retention over the observed renewals by the
+    model the data chose, what the active customers are worth, and a retention programme's net effect."""
+    out = []
+    if sorting is not None and len(sorting):
+        for name, part in list(sorting.groupby("segment", sort=False))[:2]:
+            first, observed = part.iloc[0], part.iloc[1]
+            verb = "rises" if observed["retention"] > first["retention"] else "falls" if \
+                observed["retention"] < first["retention"] else "stays"
+            out.append(f"In the {name} {kind}, retention {verb} from {first['retention']:.0%} at the first renewal to "
+                       f"{observed['retention']:.0%} at renewal {observed['t']:.0f}, the last observed "
+                       f"(interval {observed['retention_lower']:.0%}–{observed['retention_upper']:.0%}).")
+    if choice:
+        bdw = [k for k, c in choice.items() if c["model"] == "BdW"]
+        rest = len(choice) - len(bdw)
+        out.append(f"For {len(bdw)} of {len(choice)} {kind}s the data show each customer's churn changing with "
+                   "tenure, so the beta-discrete-Weibull values " + ("it" if len(bdw) == 1 else "them")
+                   + ("" if not rest else f"; the other{'s are' if rest > 1 else ' is'} valued with the sBG, where "
+                      "retention rises only because the likeliest leavers leave first") + "." if bdw else
+                   f"In no {kind} do the data reject constant individual churn: rising retention is consistent with "
+                   "the likeliest leavers leaving first (heterogeneity sorting), which is not proof of it.")
+    if total:
+        out.append(f"The {total['active_customers']:,} active customers are worth {total['residual_value']:,.0f} in "
+                   f"discounted future payments ({total['confidence']:.0%} interval {total['lower']:,.0f}–"
+                   f"{total['upper']:,.0f}).")
+    if programme:
+        out.append(f"A programme cutting the {programme['tier']} churn by {programme['churn_reduction']:.0%} would add "
+                   f"{programme['gain']:,.0f} of value for {programme['programme_cost']:,.0f} of cost at the stated "
+                   f"cost per customer: {'it would pay for itself' if programme['net_gain'] > 0 else 'it would not pay for itself'}"
+                   " if it worked as assumed.")
+    return out

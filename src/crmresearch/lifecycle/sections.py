@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .. import sections as sec
-from ..sections import Section, table_spec
+from ..sections import Lead, Section, table_spec
 from ..stats import p_text
 from . import text
 from .analyse import LifecycleAnalysis
@@ -456,3 +456,15 @@ def finding(summary: MatrixSummary, homogeneity: LikelihoodRatioTest, order: Lik
         parts.append(f"order G² {order.statistic:,.0f} (df {order.df}, {p_text(order.p_value)})")
     parts.append(f"{time.summary['mean']:.1f} {period_name}s from entry to {time.target_names}")
     return "; ".join(parts) + "."
+
+
+def lead(a: LifecycleAnalysis) -> Lead:
+    """The report's findings first (`crmresearch.sections.Lead`), from the computed matrix and tests."""
+    m = a.matrix
+    P = np.nan_to_num(m.probabilities)
+    lower = m.boot_lower if m.boot_lower is not None else m.wilson_lower
+    upper = m.boot_upper if m.boot_upper is not None else m.wilson_upper
+    sentences = text.lead_sentences(m.states, P, np.nan_to_num(lower), np.nan_to_num(upper), a.homogeneity, a.order,
+                                    a.time_to_target.summary, target_names(a), a.data.period_name,
+                                    a.params.confidence)
+    return Lead(sentences, "simulated" if a.simulated else None)

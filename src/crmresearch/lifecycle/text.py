@@ -157,3 +157,32 @@ def returns_clause(P, target) -> str:
     P = np.asarray(P, float)
     leaves = any(P[t].sum() - P[t, t] > 0 for t in target)
     return ", including returns from the lost stage," if leaves else ""
+
+
+def lead_sentences(states, P, lower, upper, homogeneity, order, time_summary: dict, target: str, unit: str,
+                   confidence: float) -> list:
+    """The lifecycle report's findings in plain words: how sticky the first stage is, whether the chances
+    of moving are stable over time and depend on more than the current stage, and how long until loss."""
+    first, last = 0, len(states) - 1
+    ci = f"{confidence:.0%} interval"
+    out = [f"Of the customers in '{states[first]}' one {unit}, {P[first, first]:.0%} are still there the next "
+           f"({ci} {lower[first, first]:.0%}–{upper[first, first]:.0%})"
+           + (f" and {P[first, last]:.0%} move straight to '{states[last]}'." if P[first, last] >= 0.005 else ".")]
+    if significant(homogeneity.p_value, confidence):
+        out.append(f"The chances of moving between stages changed over the period observed ({p_text(homogeneity.p_value)}): "
+                   "forecasts from one average matrix are a simplification.")
+    else:
+        out.append(f"The chances of moving between stages are consistent with staying the same over the period "
+                   f"observed ({p_text(homogeneity.p_value)}; not rejecting does not prove them constant).")
+    if order is not None:
+        out.append("Where a customer goes next also depends on the stage before the current one "
+                   f"({p_text(order.p_value)}): the current stage alone does not sum up a customer's history."
+                   if significant(order.p_value, confidence) else
+                   f"The current stage is enough to predict the next one ({p_text(order.p_value)}; a longer memory "
+                   "is not detected).")
+    interval = (f" ({ci} {time_summary['lower']:.1f}–{time_summary['upper']:.1f})"
+                if np.isfinite(time_summary.get("lower", np.nan)) and np.isfinite(time_summary.get("upper", np.nan))
+                else "")
+    out.append(f"A newly entered customer is expected to reach '{target}' after {time_summary['mean']:.1f} "
+               f"{unit}s{interval}.")
+    return out

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from .. import config
-from ..sections import Section, table_spec
+from ..sections import Lead, Section, lead_kind, table_spec
 from . import text
 from .analyse import OverviewAnalysis
 from ..stats import ci_label, share_label
@@ -66,3 +66,10 @@ def finding(a: OverviewAnalysis, recommendation_section: Section, trap_section: 
     """The one-line finding for the index page."""
     return text.finding(recommendation_section, trap_section, behaviour_section, a.params.repeat_window_days,
                         a.params.top_fraction)
+
+
+def lead(a: OverviewAnalysis) -> Lead:
+    """The report's findings first (`crmresearch.sections.Lead`), from the sections' computed results."""
+    rec, tr, beh = recommendation(a), trap(a), behaviour(a)
+    return Lead(text.lead_sentences(rec, tr, beh, a.params.repeat_window_days, a.params.top_fraction,
+                                    a.params.confidence), lead_kind(rec, tr, beh))

@@ -52,3 +52,33 @@ def finding(recommendation, trap, behaviour, window_days: int, top_fraction: flo
              f"the top {share_label(top_fraction)} of customers bring "
              f"{behaviour.results['top_share_of_revenue']:.0%} of revenue"]
     return "; ".join(parts) + "."
+
+
+def lead_sentences(recommendation, trap, behaviour, window_days: int, top_fraction: float,
+                   confidence: float) -> list:
+    """The overview's findings in plain words, each with its number, interval and what it means."""
+    ci = ci_label(confidence)
+    out = []
+    t = trap.results["satisfied_would_not_choose_again"]
+    if t.n:
+        meaning = ("being satisfied does not make a customer loyal, which is the satisfaction trap"
+                   if t.estimate >= 0.1 else "here satisfaction and the intention to stay go together")
+        out.append(f"{t.estimate:.0%} of the satisfied respondents would not choose the provider again "
+                   f"({ci} {t.lower:.0%}–{t.upper:.0%}): {meaning}.")
+    score = recommendation.results.get("nps") or recommendation.results.get("net_top_box")
+    name = "The Net Promoter Score" if "nps" in recommendation.results else "The net top-box recommendation score"
+    balance = ("more promoters than detractors" if score.lower > 0 else
+               "more detractors than promoters" if score.upper < 0 else
+               "promoters and detractors about balanced (the interval includes zero)")
+    out.append(f"{name} is {score.nps:+.0f} points ({ci} {score.lower:+.0f} to {score.upper:+.0f}): {balance}.")
+    rep = behaviour.results["repeat_purchase"]
+    if rep.n:
+        out.append(f"{rep.estimate:.0%} of buyers bought again within {window_days} days of their first purchase "
+                   f"({ci} {rep.lower:.0%}–{rep.upper:.0%})"
+                   + (": most buyers did not return within that window." if rep.estimate < 0.5
+                      else ": most buyers came back within that window."))
+    top = behaviour.results["top_share_of_revenue"]
+    out.append(f"The top {share_label(top_fraction)} of customers bring {top:.0%} of revenue"
+               + (": value is concentrated, and losing a few of the best customers costs much of it." if top >= 0.6
+                  else ": value is spread fairly widely across customers."))
+    return out

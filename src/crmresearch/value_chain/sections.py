@@ -15,11 +15,11 @@ from scipy import stats as sps
 from .. import sections as sec
 from ..models.lr_test import likelihood_ratio_test
 from ..models.covariates import CovariateFit
-from ..sections import Section, table_spec
+from ..sections import Lead, Section, lead_kind, table_spec
 from . import bridge as bridge_module
 from .analyse import LIFECYCLE_BRIDGE, RECONSTRUCTED_NOTE, Analysis
 from .design import CovariateDesign
-from .text import (bridge_value_text, decision_text, finding_text, join_text, lifecycle_text, models_text, plural,
+from .text import (bridge_value_text, decision_text, finding_text, lead_sentences, join_text, lifecycle_text, models_text, plural,
                    stated_actual_text, value_text)
 
 
@@ -330,7 +330,7 @@ def decision_section(a: Analysis) -> MultiSection:
         steps = b.steps.copy()
         shown = steps[["from_band", "to_band", "points", "per_point", "break_even", "break_even_lower",
                        "break_even_upper"]]
-        text = decision_text(steps.astype({"from_band": str, "to_band": str}), "from_band", "to_band", "band")
+        text = decision_text(steps.astype({"from_band": str, "to_band": str}), "from_band", "to_band", "band", "bridge")
         spec = table_spec(shown.rename(columns=DECISION_NAMES), f"Break-even spend per customer for one more point of satisfaction between adjacent "
                           f"bands (stated intention at face value; success rate {b.settings['success_rate']:.0%}).",
                           label="tbl-decision", decimals=2)
@@ -352,7 +352,8 @@ def decision_section(a: Analysis) -> MultiSection:
                                           "inside its interval." if "true_inside" in m else ".")),
                       label="tbl-decision", decimals={"from": 0, "to": 0, "marginal": 2, "break-even": 2, "lower": 2,
                                                       "upper": 2, "true break-even": 2})
-    return MultiSection({"decision": shown}, decision_text(labels, "from_level", "to_level", "level"), source=a.source,
+    design = "simulated" if a.source == "simulated" else "joined"
+    return MultiSection({"decision": shown}, decision_text(labels, "from_level", "to_level", "level", design), source=a.source,
                         rows_used=int(len(a.data.frame)), heading=a.heading("the decision"), tables=[spec])
 
 
@@ -369,3 +370,19 @@ def finding(decision: Section) -> str:
         return finding_text(steps, decision.source, "from_level", "to_level", "level")
     return finding_text(steps.astype({"from_band": str, "to_band": str}), decision.source, "from_band", "to_band",
                         "band")
+
+
+def lead(a: Analysis) -> Lead:
+    """The report's findings first (`crmresearch.sections.Lead`), from the computed sections."""
+    decision, stated = decision_section(a), stated_actual_section(a)
+    steps, cols, design = None, ("from_level", "to_level", "level"), "simulated" if a.source == "simulated" else "joined"
+    if decision.computed:
+        steps = decision.results["decision"]
+        if "from_level" in steps:
+            steps = steps.assign(from_level=steps["from_level"].map("{:g}".format),
+                                 to_level=steps["to_level"].map("{:g}".format))
+        else:
+            steps, cols, design = steps.astype({"from_band": str, "to_band": str}), ("from_band", "to_band", "band"), "bridge"
+    survival = stated.results.get("trap_survival") if stated.computed else None
+    bands = stated.results.get("stated_by_band") if stated.computed else None
+    return Lead(lead_sentences(steps, *cols, design, survival, bands), lead_kind(decision, stated))

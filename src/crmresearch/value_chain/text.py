@@ -174,18 +174,27 @@ def lifecycle_text(route: LifecycleRoute, confidence: float) -> str:
     return text
 
 
-def decision_text(steps: pd.DataFrame, from_col: str, to_col: str, unit: str) -> str:
+def decision_text(steps: pd.DataFrame, from_col: str, to_col: str, unit: str, design: str = "joined") -> str:
+    """Where one more point of satisfaction is worth most, worded no stronger than the design: a joined
+    survey and log are observational (what the buying that goes with satisfaction is worth, if raising
+    satisfaction brought it); the bridge joins no one (survey and log of different people)."""
     positive = steps[steps["break_even_lower"] > 0]
     best = steps.loc[steps["break_even"].idxmax()]
     text = (f"The most a programme may cost per targeted customer to pay for itself is highest for the step from "
             f"{unit} **{best[from_col]}** to **{best[to_col]}**: {best['break_even']:,.2f} "
             f"(interval {best['break_even_lower']:,.2f} to {best['break_even_upper']:,.2f}). ")
+    condition = ("if the buying that goes with higher satisfaction came with raising it (these are observed "
+                 "differences between customers, not the effect of a programme)" if design == "joined" else
+                 "under the bridge's assumptions (the survey and the log are of different people, so nothing here "
+                 "is observed for the same customers)" if design == "bridge" else
+                 "in the simulation, where raising satisfaction changes buying by construction")
     if best["break_even_lower"] > 0:
-        text += f"Its interval excludes zero: invest in customers at {unit} {best[from_col]}."
+        text += (f"Its interval excludes zero: the numbers are consistent with customers at {unit} {best[from_col]} "
+                 f"being the best place to invest, {condition}.")
     elif len(positive):
         alt = positive.loc[positive["break_even"].idxmax()]
         text += (f"Its interval includes zero; the best step whose interval excludes zero is from {alt[from_col]} "
-                 f"to {alt[to_col]} ({alt['break_even']:,.2f}).")
+                 f"to {alt[to_col]} ({alt['break_even']:,.2f}), {condition}.")
     else:
         text += "No step's interval excludes zero: the data do not single out a band to invest in."
     return text
@@ -199,3 +208,25 @@ def finding_text(steps: pd.DataFrame, source: str, from_col: str, to_col: str, u
     return (f"{prefix} more point of satisfaction is worth most from {unit} {best[from_col]} to {best[to_col]}, "
             f"where a programme may cost up to {best['break_even']:,.2f} per targeted customer "
             f"({best['break_even_lower']:,.2f} to {best['break_even_upper']:,.2f}; {sure}).")
+
+
+def lead_sentences(steps: pd.DataFrame | None, from_col: str, to_col: str, unit: str, design: str,
+                   survival: dict | None, bridge_bands: pd.DataFrame | None) -> list:
+    """The satisfaction-to-value report's findings in plain words, no stronger than its design."""
+    out = []
+    if survival is not None:
+        ratio = survival["share_surviving"]
+        out.append(f"From the {survival['lowest_band']} to the {survival['top_band']} satisfaction band, the share "
+                   f"saying they would choose again {'rises' if survival['stated_rise'] > 0 else 'changes'} by "
+                   f"{_points(survival['stated_rise'])}, and the customers' predicted chance of still buying by "
+                   f"{_points(survival['p_alive_rise'])}"
+                   + (f": only {ratio:.0%} of what they say shows in what they do." if np.isfinite(ratio) and ratio < 0.5
+                      else "." if not np.isfinite(ratio) else f" ({ratio:.0%} of the stated difference)."))
+    if bridge_bands is not None and len(bridge_bands):
+        low, top = bridge_bands.iloc[0], bridge_bands.iloc[-1]
+        out.append(f"{top['stated']:.0%} of respondents in the {top['band']} satisfaction band say they would choose "
+                   f"the provider again, against {low['stated']:.0%} in the {low['band']} band; these respondents' "
+                   "purchases are not observed.")
+    if steps is not None and len(steps):
+        out.append(decision_text(steps, from_col, to_col, unit, design).replace("**", ""))
+    return out

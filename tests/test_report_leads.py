@@ -1,0 +1,90 @@
+"""Every report opens with its findings: a lead of plain sentences written from the computed sections,
+recorded in results.json (`lead`) and used as the index entry (`finding`). Each number a lead states
+is checked against the numbers of the same results.json, and the published page shows the lead before
+the methods."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+
+import pytest
+
+LEAD_REPORTS = ["crm_overview", "satisfaction_loyalty", "lifecycle_transitions", "customer_lifetime_value",
+                "satisfaction_to_value", "contractual_retention"]
+NUMBER = re.compile(r"(?<![\w.])([+\-−]?\d[\d,]*(?:\.\d+)?)(%| percentage points)?")
+
+
+def _numbers(value, out):
+    """Every number anywhere in a results.json document (parameters and provenance included)."""
+    if isinstance(value, bool):
+        return out
+    if isinstance(value, (int, float)):
+        out.append(float(value))
+    elif isinstance(value, dict):
+        for v in value.values():
+            _numbers(v, out)
+    elif isinstance(value, list):
+        for v in value:
+            _numbers(v, out)
+    elif isinstance(value, str):
+        for token in re.findall(r"\d+(?:\.\d+)?", value):
+            out.append(float(token))
+    return out
+
+
+def _stated(sentence: str):
+    """(value, decimals, is_percent) of each number a sentence states (not p-value exponents)."""
+    sentence = re.sub(r"p [<=] [\d.e\-]+", "", sentence)
+    for m in NUMBER.finditer(sentence):
+        raw = m.group(1).replace(",", "").replace("−", "-")
+        decimals = len(raw.split(".")[1]) if "." in raw else 0
+        yield float(raw), decimals, m.group(2) is not None
+
+
+def _matches(value: float, decimals: int, percent: bool, known) -> bool:
+    tol = 0.5 * 10.0 ** -decimals + 1e-9
+    for k in known:
+        for candidate in ((100 * k, k) if percent else (k, 100 * k)):
+            if abs(abs(candidate) - abs(value)) <= tol:
+                return True
+    return False
+
+
+@pytest.mark.parametrize("topic", LEAD_REPORTS)
+def test_the_lead_states_only_numbers_the_report_computed(published_overview, topic):
+    doc = json.loads((published_overview / topic / "fast" / "results.json").read_text())
+    lead = doc.get("lead")
+    assert lead and 2 <= len(lead["sentences"]) <= 6, topic
+    assert doc["finding"].endswith(lead["sentences"][-1])
+    known = _numbers(doc, [])
+    missing = [(v, s) for s in lead["sentences"] for v, d, pct in _stated(s) if not _matches(v, d, pct, known)]
+    assert not missing, missing
+
+
+@pytest.mark.parametrize("topic", LEAD_REPORTS)
+def test_the_published_page_opens_with_the_findings(published_overview, topic):
+    page = (published_overview / "_site" / topic / "fast" / "report.html").read_text()
+    findings = page.find(">Findings<")
+    assert findings > 0
+    for later in ("What this report answers", "Parameters and provenance"):
+        position = page.find(later)
+        assert position < 0 or findings < position, later
+
+
+def test_simulated_and_example_variants_say_so_in_the_first_words(published_overview):
+    """The fast satisfaction-to-value variant is simulated, the fast contractual one mixes the published
+    cohorts with simulated subscribers: their leads say so first."""
+    kinds = {t: json.loads((published_overview / t / "fast" / "results.json").read_text())["lead"]["kind"]
+             for t in ("satisfaction_to_value", "contractual_retention", "customer_lifetime_value")}
+    assert kinds == {"satisfaction_to_value": "simulated", "contractual_retention": "examples",
+                     "customer_lifetime_value": None}
+    for topic in LEAD_REPORTS:
+        doc = json.loads((published_overview / topic / "fast" / "results.json").read_text())
+        kind = doc["lead"]["kind"]
+        assert kind in (None, "simulated", "published", "examples"), topic
+        if kind:
+            assert doc["finding"].split(":")[0] in ("Simulated illustration, not real customers",
+                                                    "Published data (a replication), not a user's own data",
+                                                    "Published and simulated examples, not a user's own data")
