@@ -400,7 +400,8 @@ def clv(a: ClvAnalysis) -> ClvSection:
     results = {"clv_total": total, "clv_purchase_model": a.clv.purchase_model,
                "mean_p_alive": float(table["p_alive"].mean()),
                "clv_quantiles": table["clv"].quantile([0.1, 0.5, 0.9, 0.99]).to_dict()}
-    return ClvSection(results, text.clv_text(shown_total, table), spec, source=a.data.source, rows_used=len(table),
+    return ClvSection(results, text.clv_text(shown_total, table, a.data.summary["frequency"].reindex(table.index)
+                                             if "frequency" in a.data.summary else None), spec, source=a.data.source, rows_used=len(table),
                       clv_table=table, total=total)
 
 
@@ -488,7 +489,11 @@ def values(a: ClvAnalysis) -> ValueIntervalSection:
     shown_top = top.drop(columns=[c for c in top.columns if c.startswith("purchases ")])
     dec = {c: 3 for c in summary["totals"].columns if c != "quantity"}
     tables = [table_spec(summary["totals"], f"Cohort totals over the horizon with {conf:.0%} parametric and bootstrap "
-                         "intervals" + ("" if with_clv else " (no CLV: Gamma-Gamma did not fit)") + ".",
+                         "intervals" + ("" if with_clv else " (no CLV: Gamma-Gamma did not fit)") + ". Parametric: "
+                         "the estimates' uncertainty, by draws from their sampling distribution (the interval the "
+                         "findings quote); bootstrap: customers resampled and the models re-fitted, so it also "
+                         "reflects which customers happen to be in the cohort; the delta-method interval of the CLV "
+                         "section approximates the parametric one from standard errors.",
                          label="tbl-value-intervals", decimals=dec),
               table_spec(shown_top, f"The ten customers with the highest value: P(alive), expected purchases over the "
                          f"horizon{' and CLV' if with_clv else ''}; P(alive){' and CLV' if with_clv else ''} "

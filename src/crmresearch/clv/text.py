@@ -187,16 +187,30 @@ def holdout_band_text(band: pd.DataFrame, model: str, confidence: float) -> str:
     return text + "."
 
 
-def clv_text(total: dict, clv_table: pd.DataFrame) -> str:
+def clv_text(total: dict, clv_table: pd.DataFrame, frequency=None) -> str:
     years = total["horizon"] / 52
     span = "year" if years == 1 else f"{years:g} years"
     mean, median = total["mean_per_customer"], float(clv_table["clv"].median())
     compare = ("only " if median < 0.5 * mean else "")
     return (f"Over the next {span} the cohort is expected to be worth **{total['total']:,.0f}** in discounted "
-            f"contribution ({total['confidence']:.0%} interval {total['lower']:,.0f} to {total['upper']:,.0f}), "
+            f"contribution ({total['confidence']:.0%} delta-method interval {total['lower']:,.0f} to {total['upper']:,.0f}, "
+            "from the estimates' standard errors; the values section puts parameter-draw and customer-bootstrap "
+            "intervals on the same total, and its table says what each accounts for), "
             f"**{mean:,.2f} per customer** on average (purchase model: {total['purchase_model']}). The median customer "
             f"is worth {compare}{median:,.2f}; on average customers have a {clv_table['p_alive'].mean():.0%} chance "
-            "of still being active at the end of calibration.")
+            "of still being active at the end of calibration" + _p_alive_caveat(total, frequency) + ".")
+
+
+def _p_alive_caveat(total: dict, frequency) -> str:
+    """The BG/NBD's property behind the average P(alive): a customer can only drop out after a repeat
+    purchase, so every customer without one has P(alive) = 1 (not said for the Pareto/NBD)."""
+    if total.get("purchase_model") != "BG/NBD" or frequency is None or not len(frequency):
+        return ""
+    none = float((np.asarray(frequency) == 0).mean())
+    if none <= 0:
+        return ""
+    return (f", but under the BG/NBD a customer can only drop out after a repeat purchase, so the {none:.0%} "
+            "without one count as certainly active and lift that average")
 
 
 def concentration_text(concentration: dict, break_even: float) -> str:

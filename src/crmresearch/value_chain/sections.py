@@ -277,7 +277,12 @@ def value_section(a: Analysis) -> MultiSection:
     truth = None
     if "true_inside" in a.value.marginal:
         m = a.value.marginal
-        truth = {"steps": int(len(m)), "inside": int(m["true_inside"].sum()), "all_inside": bool(m["true_inside"].all())}
+        # A step whose interval and truth are both zero (a level no customer moves from) cannot miss: the
+        # recovery claim counts only the steps where it could fail.
+        informative = ((m["upper"] - m["lower"]).abs() > 1e-9) | (m["true_marginal"].abs() > 1e-9)
+        truth = {"steps": int(len(m)), "informative_steps": int(informative.sum()),
+                 "inside": int(m.loc[informative, "true_inside"].sum()),
+                 "all_inside": bool(m.loc[informative, "true_inside"].all())}
     trap = trap_in_currency(a)
     spec = table_spec(v, a.caption(f"Expected discounted value of a customer starting at each satisfaction level "
                                    f"({a.purchase_model} and Gamma-Gamma with covariates) and its "

@@ -121,8 +121,11 @@ def value_text(value: ValueByLevel, trap: dict | None, truth: dict | None) -> st
     elif best is not None:
         text += "No one-point step raises the expected value. "
     if truth is not None:
+        degenerate = truth["steps"] - truth["informative_steps"]
         text += (f"The true marginal value of a point lies inside its interval at **{truth['inside']} of "
-                 f"{truth['steps']}** steps. ")
+                 f"{truth['informative_steps']}** steps where it could miss"
+                 + (f" (the other {degenerate} are zero with a zero-width interval, so they prove nothing). "
+                    if degenerate else ". "))
     if trap is not None and trap["satisfied_customers"]:
         text += (f"The satisfaction trap in currency: of {trap['satisfied_customers']:,} customers answering "
                  f"{trap['satisfied_from']:g} or more, an expected {trap['expected_gone']:,.0f} "
