@@ -53,3 +53,17 @@ def test_figure_labels_from_data_print_as_written():
     ax = fig.add_subplot()
     ax.bar(["$\\frac{1}{0", "tier $x$"], [1, 2])
     fig.canvas.draw()                           # malformed mathtext would raise here with parsing on
+
+
+def test_the_overview_figure_of_satisfied_respondents_agrees_with_its_text():
+    """The dark bars add up to the satisfied share the text states (unrounded scores), not to the bars
+    of rounded scores at or above the cut-off."""
+    from crmresearch.overview import analyse as overview_analyse
+    from crmresearch.overview import plots as overview_plots
+
+    analysis = overview_analyse(parameters.schema_for("00_crm_overview")())
+    stated = analysis.satisfaction.satisfied.estimate
+    assert analysis.distribution["satisfied_share"].sum() == pytest.approx(stated, abs=1e-12)
+    fig = overview_plots.score_distribution_figure(analysis)
+    dark = sum(p.get_height() for p in fig.axes[0].containers[0])
+    assert dark == pytest.approx(100 * stated, abs=1e-9)

@@ -27,13 +27,21 @@ def survey_scores(survey: pd.DataFrame, satisfaction_items, loyalty_items) -> pd
     return out
 
 
-def score_distribution(scores, low: int, high: int) -> pd.DataFrame:
-    """Counts and shares of each whole score from `low` to `high` (means rounded half up)."""
+def score_distribution(scores, low: int, high: int, satisfied_min: float | None = None) -> pd.DataFrame:
+    """Counts and shares of each whole score from `low` to `high` (means rounded half up) and, with
+    `satisfied_min`, the share of all respondents at that rounded score whose unrounded score counts as
+    satisfied (so the bars of satisfied respondents add up to the satisfied share the text states)."""
     values = np.asarray(scores, dtype=float)
-    rounded = np.floor(values[~np.isnan(values)] + 0.5).astype(int)
+    values = values[~np.isnan(values)]
+    rounded = np.floor(values + 0.5).astype(int)
     levels = np.arange(low, high + 1)
-    counts = np.bincount(np.clip(rounded, low, high) - low, minlength=levels.size)
-    return pd.DataFrame({"score": levels, "respondents": counts, "share": counts / counts.sum()})
+    cells = np.clip(rounded, low, high) - low
+    counts = np.bincount(cells, minlength=levels.size)
+    out = pd.DataFrame({"score": levels, "respondents": counts, "share": counts / counts.sum()})
+    if satisfied_min is not None:
+        satisfied = np.bincount(cells, weights=(values >= satisfied_min).astype(float), minlength=levels.size)
+        out["satisfied_share"] = satisfied / counts.sum()
+    return out
 
 
 def satisfied_would_not_rechoose(satisfaction, repurchase, satisfied_min: float,
@@ -181,7 +189,8 @@ def analyse(params) -> OverviewAnalysis:
                "trap": {"missing satisfaction or 'choose again'": int((~keep_trap).sum())}}
     return OverviewAnalysis(
         params, survey, transactions, scores, satisfaction,
-        score_distribution(scores["satisfaction"], int(scale.low), int(scale.high)), recommendation, items, loyalty,
+        score_distribution(scores["satisfaction"], int(scale.low), int(scale.high), params.satisfied_min),
+        recommendation, items, loyalty,
         trap, behaviour_summary(transactions, params.repeat_window_days, params.top_fraction, params.confidence),
         inter_purchase_days(transactions), revenue_per_customer(transactions), labels,
         {k: {r: n for r, n in v.items() if n} for k, v in dropped.items()})

@@ -12,14 +12,17 @@ from ..stats import ci_label, share_label
 
 
 def plot_score_distribution(dist: pd.DataFrame, satisfied_min: float, label: str = "Satisfaction"):
+    """Respondents by rounded score; the dark part of each bar is those whose unrounded score counts as
+    satisfied, so the dark parts add up to the satisfied share of the text (`score_distribution`)."""
     fig, ax = new_figure()
-    colours = [PALETTE[0] if s >= satisfied_min else PALETTE[6] for s in dist["score"]]
-    ax.bar(dist["score"], 100 * dist["share"], color=colours)
+    satisfied = dist["satisfied_share"] if "satisfied_share" in dist else dist["share"].where(dist["score"] >= satisfied_min, 0)
+    ax.bar(dist["score"], 100 * satisfied, color=PALETTE[0], label=f"satisfied ({100 * satisfied.sum():.1f}% in all)")
+    ax.bar(dist["score"], 100 * (dist["share"] - satisfied), bottom=100 * satisfied, color=PALETTE[6],
+           label="not satisfied")
     ax.set_xticks(dist["score"])
     ax.set_xlabel(f"{label} score (mean of items, rounded)")
     ax.set_ylabel("Respondents (%)")
-    ax.axvline(satisfied_min - 0.5, color="black", lw=0.8, ls="--")
-    ax.text(satisfied_min - 0.4, ax.get_ylim()[1] * 0.92, "satisfied", fontsize=8)
+    ax.legend(loc="upper left", frameon=False)
     return fig
 
 
