@@ -11,10 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-SEED_RECENCY_BOUNDS = (3, 6, 9)
-SEED_RECENCY_LABELS = ("new", "wake", "activate", "lost")
-SEED_COUNT_BOUNDS = (1, 2)
-SEED_COUNT_LABELS = ("one", "two", "three+")
+RECENCY_GROUP_BOUNDS = (3, 6, 9)
+RECENCY_GROUP_LABELS = ("new", "wake", "activate", "lost")
+PURCHASE_COUNT_BOUNDS = (1, 2)
+PURCHASE_COUNT_LABELS = ("one", "two", "three+")
 
 
 @dataclass(frozen=True)
@@ -25,8 +25,8 @@ class StageRules:
     3 labels means 1, 2, 3+ purchases; None ignores the count. A stage is "recency/count".
     """
 
-    recency_bounds: tuple[int, ...] = SEED_RECENCY_BOUNDS
-    recency_labels: tuple[str, ...] = SEED_RECENCY_LABELS
+    recency_bounds: tuple[int, ...] = RECENCY_GROUP_BOUNDS
+    recency_labels: tuple[str, ...] = RECENCY_GROUP_LABELS
     count_bounds: tuple[int, ...] | None = None
     count_labels: tuple[str, ...] | None = None
 

@@ -21,6 +21,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .. import config
+from ..stage_rules import RECENCY_GROUP_BOUNDS, RECENCY_GROUP_LABELS
 from . import ReportParameters
 from .engine import EngineSettings
 from .sources import TransactionSource, resolve_data_path
@@ -40,9 +41,9 @@ class StageRuleParameters(BaseModel):
 
     model_config = STRICT
 
-    recency_bounds_months: list[Months] = Field(default_factory=lambda: [3, 6, 9], min_length=1,
+    recency_bounds_months: list[Months] = Field(default_factory=lambda: list(RECENCY_GROUP_BOUNDS), min_length=1,
                                              description="upper bounds of the recency groups (inclusive)")
-    recency_labels: list[str] = Field(default_factory=lambda: ["new", "wake", "activate", "lost"])
+    recency_labels: list[str] = Field(default_factory=lambda: list(RECENCY_GROUP_LABELS))
     purchase_count_bounds: list[PurchaseCount] | None = Field(None, description="e.g. [1, 2] for one / two / three+")
     purchase_count_labels: list[str] | None = None
     end_month: str | None = Field(None, pattern=r"^\d{4}-\d{2}$",
