@@ -37,7 +37,7 @@ def direct(executed):
 def test_results_document_is_complete(executed):
     _, results, doc = executed
     assert doc["notebook"] == "02_lifecycle_transitions" and doc["variant"] == "fast"
-    assert doc["finding"] and "homogeneity" in doc["finding"]
+    assert doc["finding"] and "The chances of moving between stages" in doc["finding"]
     for key in ("transition_matrix", "homogeneity_test", "order_test", "time_to_target_from_entry",
                 "backtest_summary", "stage_values", "period_rates", "covariate_effects"):
         assert key in results, key

@@ -44,7 +44,7 @@ def test_notebook_follows_the_skeleton(path):
     idx = next(i for i, c in enumerate(nb["cells"]) if "parameters" in c.get("metadata", {}).get("tags", []))
     assert f'from_namespace("{path.stem}", globals())' in source(nb["cells"][idx + 1])
     assert "crm.report.provenance(" in code[-1], "the provenance cell comes last"
-    assert "results.set_finding(" in "\n".join(code)
+    assert "results.set_lead(" in "\n".join(code) or "results.set_finding(" in "\n".join(code)
     assert not any("def " in c.split("\n", 1)[0] or "\ndef " in c for c in code), "functions belong in the package"
     for cell in code:
         if "show_figure(" in cell:

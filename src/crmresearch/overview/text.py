@@ -66,7 +66,8 @@ def lead_sentences(recommendation, trap, behaviour, window_days: int, top_fracti
         out.append(f"{t.estimate:.0%} of the satisfied respondents would not choose the provider again "
                    f"({ci} {t.lower:.0%}–{t.upper:.0%}): {meaning}.")
     score = recommendation.results.get("nps") or recommendation.results.get("net_top_box")
-    name = "The Net Promoter Score" if "nps" in recommendation.results else "The net top-box recommendation score"
+    name = ("The recommendation score (NPS)" if "nps" in recommendation.results else
+            "The recommendation score (Net top-box score, as the scale has no NPS)")
     balance = ("more promoters than detractors" if score.lower > 0 else
                "more detractors than promoters" if score.upper < 0 else
                "promoters and detractors about balanced (the interval includes zero)")

@@ -143,6 +143,15 @@ class ContractualParameters(ReportParameters):
     discrete: DiscreteSource | None = Field(None, description="discrete-time buying for the BG/BB: the shipped "
                                             "`dataset: donations` or a user's `path:` (summary or 0/1 panel)")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _example_without_data(cls, values):
+        """With no data block at all (a notebook on its defaults) the report runs on the published cohorts,
+        an example it labels as such; any data block of the user's replaces them."""
+        if isinstance(values, dict) and not any(k in values for k in ("cohorts", "subscribers", "simulate")):
+            values = {**values, "cohorts": {"dataset": "fader_hardie_2007"}}
+        return values
+
     @model_validator(mode="after")
     def _one_base(self):
         if self.subscribers is not None and self.simulate is not None:
