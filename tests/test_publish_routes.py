@@ -1,0 +1,125 @@
+"""Both publishing routes give the same site: the session's fast reports published by Quarto and by
+pandoc + Typst (`published_site` in conftest.py), compared page by page as a reader sees them.
+
+Runs when a `quarto` executable is on PATH (CI puts the optional Quarto kit there); otherwise it is
+skipped with the reason. PDF page counts may differ by at most PAGE_TOLERANCE pages: both routes
+use the same paper, margins, fonts and table style, but Quarto's and pandoc's Typst templates
+space the title block and figures a little differently.
+"""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from pypdf import PdfReader
+
+from conftest import skip_unless_engine
+
+PAGE_TOLERANCE = 1
+
+
+class Reading(HTMLParser):
+    """A page as a reader reads it: captions, contents entries, and the links of its text (outside the
+    site's navigation bar, search box and footer)."""
+
+    def __init__(self):
+        super().__init__()
+        self.captions: list[str] = []
+        self.contents: list[str] = []
+        self.links: list[tuple[str, str]] = []
+        self._stack: list[tuple[str, dict]] = []
+        self._caption: list[str] | None = None
+        self._toc_link: list[str] | None = None
+        self._link: list | None = None
+
+    def _inside(self, test) -> bool:
+        return any(test(tag, attrs) for tag, attrs in self._stack)
+
+    def handle_starttag(self, tag, attrs):
+        a = {k: v or "" for k, v in attrs}
+        if tag in ("img", "br", "meta", "link", "input", "hr", "col", "source"):
+            return
+        self._stack.append((tag, a))
+        if tag in ("figcaption", "caption"):
+            self._caption = []
+        in_toc = self._inside(lambda t, x: x.get("id") == "TOC")
+        if tag == "a" and in_toc:
+            self._toc_link = []
+        elif tag == "a" and a.get("href") and not self._inside(
+                lambda t, x: t in ("nav", "footer") or x.get("id") in ("quarto-header", "quarto-search")):
+            self._link = [a["href"], []]
+
+    def handle_endtag(self, tag):
+        while self._stack:
+            open_tag, _ = self._stack.pop()
+            if open_tag == tag:
+                break
+        if tag in ("figcaption", "caption") and self._caption is not None:
+            self.captions.append(_words("".join(self._caption)))
+            self._caption = None
+        if tag == "a":
+            if self._toc_link is not None:
+                self.contents.append(_words("".join(self._toc_link)))
+                self._toc_link = None
+            if self._link is not None:
+                self.links.append((self._link[0], _words("".join(self._link[1]))))
+                self._link = None
+
+    def handle_data(self, data):
+        for part in (self._caption, self._toc_link, self._link[1] if self._link else None):
+            if part is not None:
+                part.append(data)
+
+
+def _words(text: str) -> str:
+    return " ".join(text.replace("\u00a0", " ").split())
+
+
+def read(path: Path) -> Reading:
+    reading = Reading()
+    reading.feed(path.read_text())
+    return reading
+
+
+def _pages(site: Path) -> set[str]:
+    return {str(p.relative_to(site)) for p in site.rglob("*") if p.suffix in (".html", ".pdf", ".json")
+            and "site_libs" not in p.parts and p.name != "search.json"}
+
+
+@pytest.fixture(scope="module")
+def sites(request):
+    skip_unless_engine("quarto")
+    quarto = request.getfixturevalue("published_site_quarto")
+    pandoc = request.getfixturevalue("published_site_pandoc")
+    return quarto / "_site", pandoc / "_site"
+
+
+def test_both_routes_publish_the_same_pages(sites):
+    quarto, pandoc = sites
+    assert _pages(quarto) == _pages(pandoc)
+    assert {"index.html", "background.html", "background.pdf"} <= _pages(quarto)
+
+
+def _report_pages(site: Path) -> list[str]:
+    return sorted(str(p.relative_to(site)) for p in site.glob("*/*/report.html")) + ["background.html"]
+
+
+def test_same_numbers_captions_contents_and_links(sites):
+    quarto, pandoc = sites
+    for page in _report_pages(quarto):
+        q, p = read(quarto / page), read(pandoc / page)
+        assert q.captions == p.captions, page
+        assert q.contents == p.contents, page
+        assert q.links == p.links, page
+        assert len([c for c in q.captions if re.match(r"(Figure|Table) \d+:", c)]) == \
+            len([c for c in p.captions if re.match(r"(Figure|Table) \d+:", c)])
+
+
+def test_pdf_page_counts_agree(sites):
+    quarto, pandoc = sites
+    for pdf in sorted(str(p.relative_to(quarto)) for p in quarto.rglob("*.pdf")):
+        q, p = len(PdfReader(quarto / pdf).pages), len(PdfReader(pandoc / pdf).pages)
+        assert abs(q - p) <= PAGE_TOLERANCE, (pdf, q, p)
