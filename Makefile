@@ -50,4 +50,4 @@ bench: $(STAMP)
 	for script in bench/bench_*.py; do $(BIN)/python $$script || exit 1; done
 
 clean:
-	rm -rf reports/*/ reports/_publish .pytest_cache
+	rm -rf reports/*/ reports/index.qmd reports/_quarto.yml .pytest_cache
