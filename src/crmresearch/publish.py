@@ -321,15 +321,21 @@ def _attr(text: str) -> str:
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
-def _inert_shortcodes(value):
-    """Every string of a front matter with Quarto's shortcode opener broken (`{{<` -> `{{\\<`, which
-    pandoc and Quarto show as `{{<`): a title or abstract never runs `include`, `env`, `meta`..."""
+# Quarto's shortcodes (`{{< include x >}}`), also once markdown escapes and entities are decoded:
+# `\{\{&lt; include` reaches Quarto's filters as `{{< include`. Quarto's own escape is a third brace
+# (`{{{< x >}}}` shows `{{< x >}}`); the pandoc route shows the text as it is.
+SHORTCODE_OPEN = re.compile(r"((?:\\?\{){2})(?=\\?<|&lt;)")
+SHORTCODE_CLOSE = re.compile(r"((?:\\?>|&gt;)(?:\\?\}){2})")
+
+
+def quarto_inert(value):
+    """Text (or every string of a front matter) with Quarto's shortcodes escaped."""
     if isinstance(value, str):
-        return value.replace("{{<", "{{\\<")
+        return SHORTCODE_CLOSE.sub(r"\1}", SHORTCODE_OPEN.sub(r"{\1", value))
     if isinstance(value, dict):
-        return {k: _inert_shortcodes(v) for k, v in value.items()}
+        return {k: quarto_inert(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_inert_shortcodes(v) for v in value]
+        return [quarto_inert(v) for v in value]
     return value
 
 
@@ -337,11 +343,12 @@ def prepare_notebook(nb: dict, engine: str, formats: str = "") -> dict:
     """A copy of an executed report as both routes render it.
 
     Both: every text the parameter file supplied (the `crmresearch` block: description, variant) is
-    escaped as inert markdown, shortcodes in the front matter are inert, the date stays ISO, and a
-    figure without `fig-alt` gets its caption as alt text. Quarto only: a cell whose outputs are all
-    markdown (a section's heading, text and tables) becomes a markdown cell, so its `###` headings
-    reach Quarto's table of contents as they reach pandoc's, and `formats` (markdown, the "Also
-    as PDF" line) is shown under the title on the web page only.
+    escaped as inert markdown, the date stays ISO, and a figure without `fig-alt` gets its caption
+    as alt text. Quarto only: shortcodes in the front matter and in markdown (a table cell of a
+    user's data) are escaped; a cell whose outputs are all markdown (a section's heading, text and
+    tables) becomes a markdown cell, so its `###` headings reach Quarto's table of contents as they
+    reach pandoc's; and `formats` (markdown, the "Also as PDF" line) is shown under the title on the
+    web page only.
     """
     nb = copy.deepcopy(nb)
     cells = nb["cells"]
@@ -349,8 +356,9 @@ def prepare_notebook(nb: dict, engine: str, formats: str = "") -> dict:
         meta = _front_matter(nb)
         if isinstance(meta.get("crmresearch"), dict):
             meta["crmresearch"] = {k: md_text(v) if isinstance(v, str) else v for k, v in meta["crmresearch"].items()}
-        meta = {k: v if k == "date" and isinstance(v, str) and ISO_DATE.match(v) else _inert_shortcodes(v)
-                for k, v in meta.items()}
+        if engine == "quarto":
+            meta = {k: v if k == "date" and isinstance(v, str) and ISO_DATE.match(v) else quarto_inert(v)
+                    for k, v in meta.items()}
         cells[0] = {"cell_type": "raw", "metadata": {},
                     "source": _lines("---\n" + yaml.safe_dump(meta, sort_keys=False, allow_unicode=True) + "---")}
     for i, cell in enumerate(cells):
@@ -368,6 +376,14 @@ def prepare_notebook(nb: dict, engine: str, formats: str = "") -> dict:
                         for o in outputs)):
             cells[i] = {"cell_type": "markdown", "metadata": {},
                         "source": _lines("\n\n".join(_text(o["data"]["text/markdown"]).strip() for o in outputs))}
+        elif engine == "quarto":
+            for o in outputs:
+                if "text/markdown" in o.get("data", {}):
+                    o["data"]["text/markdown"] = quarto_inert(_text(o["data"]["text/markdown"]))
+    if engine == "quarto":
+        for cell in cells[1:]:
+            if cell["cell_type"] == "markdown":
+                cell["source"] = _lines(quarto_inert(_text(cell["source"])))
     if engine == "quarto" and formats:
         at = 1 if cells and cells[0]["cell_type"] == "raw" else 0
         cells.insert(at, {"cell_type": "markdown", "metadata": {}, "source": _lines(_formats_block(formats))})
@@ -585,8 +601,11 @@ def _quarto_failure(output: str) -> str:
     pages = [m.group(1) for line in lines if (m := QUARTO_PROGRESS.match(line))]
     page = pages[-1] if pages else None
     what = (page.removesuffix("/report.ipynb") if page and page.endswith("/report.ipynb") else page) or "the site"
-    errors = [line for line in lines if line.startswith(("ERROR", "Error")) or "Error:" in line]
-    reason = (errors[0] if errors else (lines[-1] if lines else "no output"))[:300]
+    errors = [i for i, line in enumerate(lines) if line.startswith(("ERROR", "Error")) or "Error:" in line]
+    reason = lines[errors[0]] if errors else (lines[-1] if lines else "no output")
+    if errors and reason.endswith(":") and errors[0] + 1 < len(lines):      # "Error running filter x.lua:"
+        reason += " " + lines[errors[0] + 1]
+    reason = reason[:300]
     return f"quarto render failed on {what}: {reason}"
 
 
