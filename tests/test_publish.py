@@ -418,3 +418,13 @@ def test_quarto_renders_only_the_reports_publish_kept(tmp_path, monkeypatch):
     assert staged == ["crm_overview/fast/report.ipynb"]
     assert yaml.safe_load((stage / "_quarto.yml").read_text())["project"]["render"][-1] == "crm_overview/fast/report.ipynb"
     assert (stage / publish.TYPST_HEADER).exists() and (stage / publish.SITE_CSS).exists()
+
+
+def test_data_sources_of_a_report_for_the_index():
+    shipped = str((config.DATA_DIR / "mobi.csv").relative_to(config.PROJECT_DIR))
+    doc = {"provenance": {"data": {"survey": {"path": shipped}}}, "sections": {"a": {"source": "data"}}}
+    assert publish.data_sources(doc) == "shipped"
+    doc["provenance"]["data"]["log"] = {"path": "/home/me/log.csv"}
+    doc["sections"]["b"] = {"source": "simulated"}
+    assert publish.data_sources(doc) == "own, shipped, simulated"
+    assert publish.data_sources({"provenance": {"data": {}}}) == "simulated"

@@ -123,3 +123,37 @@ def test_pdf_page_counts_agree(sites):
     for pdf in sorted(str(p.relative_to(quarto)) for p in quarto.rglob("*.pdf")):
         q, p = len(PdfReader(quarto / pdf).pages), len(PdfReader(pandoc / pdf).pages)
         assert abs(q - p) <= PAGE_TOLERANCE, (pdf, q, p)
+
+
+# ---------------------------------------------------------------- the index listing, on each route
+
+def test_index_is_a_listing_with_topic_data_and_date(published_site):
+    from test_pipeline import parse
+
+    index = published_site / "_site" / "index.html"
+    page = parse(index)
+    html = index.read_text()
+    table = html[html.index('id="reports"'):]
+    heads = [" ".join(h.split()) for h in re.findall(r"<th[^>]*>(.*?)</th>", table, re.S)[:6]]
+    assert [re.sub(r"<[^>]+>", "", h).strip() for h in heads] == ["Topic", "Report", "Data", "Finding", "Run on", "Read"]
+    text = " ".join("".join(page.text).split())
+    assert "CRM degrees" in text and "shipped" in text and "simulated" in text
+    assert "listing-filters" in html, "the listing script is inline in the page"
+    assert not [src for src in page.loads if "listing" in src], "no script file to fetch"
+
+
+def test_index_listing_runs_from_file_url_offline(published_site):
+    """Headless Chromium opens the index from file:// with the network off: the filters are built and
+    count every report (skipped where no Chromium is installed)."""
+    import shutil
+    import subprocess
+
+    browser = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    if not browser:
+        pytest.skip("no Chromium to open the page")
+    index = published_site / "_site" / "index.html"
+    dom = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--proxy-server=127.0.0.1:9",
+                          "--dump-dom", index.as_uri()], capture_output=True, text=True, timeout=120).stdout
+    reports = len(list((published_site / "_site").glob("*/*/report.html")))
+    assert 'class="listing-filters"' in dom and f"{reports} of {reports} reports" in dom
+    assert dom.count('class="sort"') == 5

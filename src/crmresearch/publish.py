@@ -55,6 +55,7 @@ class ReportEntry:
     finding: str
     date: str
     description: str
+    sources: str = ""        # the data the report read: "own", "shipped", "simulated" (comma-separated)
 
     @property
     def rel(self) -> str:
@@ -94,7 +95,26 @@ def _read_entry(nb_path: Path) -> ReportEntry:
     topic, variant = nb_path.parts[-3], nb_path.parts[-2]
     return ReportEntry(str(extra.get("notebook", topic)), topic, variant, str(meta.get("title", topic)),
                        str(meta.get("subtitle", "")), str(results.get("finding") or ""),
-                       str(meta.get("date", "")), str(extra.get("description") or ""))
+                       str(meta.get("date", "")), str(extra.get("description") or ""), data_sources(results))
+
+
+def data_sources(results: dict) -> str:
+    """What a report's numbers come from, for the index: "shipped" (data files in the package),
+    "own" (any other file), "simulated" (no data file, or a section computed on simulated data)."""
+    prov = results.get("provenance") if isinstance(results.get("provenance"), dict) else {}
+    files = prov.get("data") if isinstance(prov.get("data"), dict) else {}
+    shipped = config.DATA_DIR.resolve()
+    kinds = set()
+    for item in files.values():
+        path = item.get("path") if isinstance(item, dict) else None
+        if not path:
+            continue
+        full = Path(path) if Path(path).is_absolute() else config.PROJECT_DIR / path
+        kinds.add("shipped" if full.resolve().is_relative_to(shipped) else "own")
+    sections = results.get("sections") if isinstance(results.get("sections"), dict) else {}
+    if not kinds or any(isinstance(s, dict) and s.get("source") == "simulated" for s in sections.values()):
+        kinds.add("simulated")
+    return ", ".join(k for k in ("own", "shipped", "simulated") if k in kinds)
 
 
 def collect_reports(reports_dir: Path, skipped: list | None = None) -> list[ReportEntry]:
@@ -200,28 +220,39 @@ def md_text(value) -> str:
     return MARKDOWN_SPECIALS.sub(r"\\\1", text)
 
 
+LISTING = "_listing.html"       # listing.js in a script element, included after the index's body
+
+
 def index_markdown(entries: list[ReportEntry], cfg: dict) -> str:
+    """The index: one table of every report (topic, report, data, finding, date, links) that
+    listing.js turns into a listing a reader can sort and filter; complete without it. Every text
+    from a parameter file or a result is escaped (`md_text`)."""
     site = cfg.get("website", {})
     lines = ["---", yaml.safe_dump({"title": site.get("title", "Reports"),
                                     "subtitle": site.get("description", ""),
-                                    "format": "html", "toc": False}, sort_keys=False).strip(), "---", "",
+                                    "format": "html", "toc": False, "include-after-body": LISTING},
+                                   sort_keys=False).strip(), "---", "",
              "Each report below was executed by papermill from a parameter file; its figures and "
              "numbers were computed in that run. Every report is available as a web page and as a PDF, "
-             "and its key results are in a `results.json` file beside it."
+             "and its key results are in a `results.json` file beside it. *Data* says what the numbers "
+             "come from: the data shipped with the project, your own files, or simulated data."
              + (f" The ideas the reports test and the research they rest on are on the [Background]({BACKGROUND}.html) "
-                "page." if f"{BACKGROUND}.qmd" in cfg.get("project", {}).get("render", []) else ""), ""]
-    for topic in dict.fromkeys(e.topic for e in entries):
-        group = [e for e in entries if e.topic == topic]
-        lines += [f"## {md_text(group[0].title)}", "", "| Variant | Finding | Run on | Read |",
-                  "|:---|:---|:---|:---|"]
-        for e in group:
-            finding = md_text(e.finding or e.description or "–")
-            variant = f"**{md_text(e.variant)}**" + (f"<br>{md_text(e.description)}" if e.description else "")
-            run_on = md_text(e.date).replace("\\-", "\u2011")  # non-breaking hyphens keep the date on one line
-            lines.append(f"| {variant} | {finding} | {run_on} | [HTML]({e.rel}/report.html) · "
-                         f"[PDF]({e.rel}/report.pdf) |")
-        lines.append("")
+                "page." if f"{BACKGROUND}.qmd" in cfg.get("project", {}).get("render", []) else ""), "",
+             "::: {#reports .report-listing .column-page}", "",
+             "| Topic | Report | Data | Finding | Run on | Read |",
+             "|:-------|:-------------|:-----|:-------------------------|:------|:------|"]
+    for e in entries:
+        finding = md_text(e.finding or e.description or "–")
+        report = f"**{md_text(e.variant)}**" + (f"<br>{md_text(e.description)}" if e.description else "")
+        run_on = md_text(e.date).replace("\\-", "\u2011")  # non-breaking hyphens keep the date on one line
+        lines.append(f"| {md_text(topic_title(e.topic))} | {report} | {md_text(e.sources or '–')} | {finding} | "
+                     f"{run_on} | [HTML]({e.rel}/report.html) · [PDF]({e.rel}/report.pdf) |")
+    lines += ["", ":::", ""]
     return "\n".join(lines)
+
+
+def listing_html() -> str:
+    return "<script>\n" + (config.TEMPLATES_DIR / "listing.js").read_text() + "</script>\n"
 
 
 # ---------------------------------------------------------------- notebook -> markdown
@@ -416,6 +447,7 @@ def stage_site(reports_dir: Path, entries: list[ReportEntry], cfg: dict, engine:
         "# Generated by `crmresearch publish` from the project's _quarto.yml; edit that file instead.\n"
         + yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True))
     (stage / "index.qmd").write_text(index_markdown(entries, cfg))
+    (stage / LISTING).write_text(listing_html())
     (stage / TYPST_HEADER).write_text(typst_header("quarto"))
     shutil.copyfile(config.TEMPLATES_DIR / "site.css", stage / SITE_CSS)
     source = background_source()
@@ -501,7 +533,7 @@ def typst_header(route: str) -> str:
 
 
 def _render_pandoc_page(md_path: Path, cfg: dict, depth: int, formats: str, engine_note: str,
-                        footer: str | None = None) -> None:
+                        footer: str | None = None, after_body: Path | None = None) -> None:
     html_opts = cfg.get("format", {}).get("html", {}) or {}
     site_title = cfg.get("website", {}).get("title", "Reports")
     published = (cfg.get("language") or {}).get("title-block-published", "Published")
@@ -514,6 +546,8 @@ def _render_pandoc_page(md_path: Path, cfg: dict, depth: int, formats: str, engi
         args += ["-V", f"formats={formats}"]
     if footer:
         args += ["-V", f"footer={footer}"]
+    if after_body:
+        args += [f"--include-after-body={after_body}"]
     if html_opts.get("toc", True):
         args += ["--toc", f"--toc-depth={html_opts.get('toc-depth', 3)}"]
     _pandoc(args, md_path.parent)
@@ -580,7 +614,8 @@ def render_with_pandoc(reports_dir: Path, entries: list[ReportEntry], cfg: dict,
     index = build / "index.md"
     index.write_text((stage / "index.qmd").read_text())
     _render_pandoc_page(index, cfg, depth=0, formats="", engine_note=note,
-                        footer="every report listed here was executed from its parameter file")
+                        footer="every report listed here was executed from its parameter file",
+                        after_body=stage / LISTING)
     index.unlink()
     return build
 
