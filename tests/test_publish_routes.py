@@ -157,3 +157,40 @@ def test_index_listing_runs_from_file_url_offline(published_site):
     reports = len(list((published_site / "_site").glob("*/*/report.html")))
     assert 'class="listing-filters"' in dom and f"{reports} of {reports} reports" in dom
     assert dom.count('class="sort"') == 5
+
+
+# ---------------------------------------------------------------- a failure mid-publish, on each route
+
+@pytest.mark.parametrize("engine", ["quarto", "pandoc"])
+def test_a_report_that_fails_to_render_leaves_the_last_site_byte_identical(engine, published_overview, tmp_path):
+    """A report whose figure is not a PNG (Typst cannot compile its PDF) after a good publish: exit 1,
+    one line naming that report, and the previous site exactly as it was."""
+    import base64
+    import json
+    import shutil
+
+    from conftest import run_cli
+
+    skip_unless_engine(engine)
+    reports = tmp_path / "reports"
+    shutil.copytree(published_overview / "crm_overview" / "fast", reports / "crm_overview" / "fast")
+    first = run_cli("publish", "--engine", engine, "--reports-dir", reports)
+    assert first.returncode == 0, first.stdout + first.stderr
+    site = reports / "_site"
+    before = {str(p.relative_to(site)): p.read_bytes() for p in site.rglob("*") if p.is_file()}
+
+    broken = reports / "crm_overview" / "broken"
+    shutil.copytree(reports / "crm_overview" / "fast", broken)
+    nb = json.loads((broken / "report.ipynb").read_text())
+    for cell in nb["cells"]:
+        for output in cell.get("outputs", []):
+            if "image/png" in output.get("data", {}):
+                output["data"]["image/png"] = base64.b64encode(b"not a PNG image").decode()
+    (broken / "report.ipynb").write_text(json.dumps(nb))
+    second = run_cli("publish", "--engine", engine, "--reports-dir", reports)
+    assert second.returncode == 1 and "Traceback" not in second.stderr, second.stdout + second.stderr
+    errors = second.stderr.strip().splitlines()
+    assert len(errors) == 1 and errors[0].startswith("error: ") and "crm_overview/broken" in errors[0], errors
+    after = {str(p.relative_to(site)): p.read_bytes() for p in site.rglob("*") if p.is_file()}
+    assert after == before, "the last good site is byte-identical"
+    assert not (reports / "_site_build").exists() and not (reports / "_site_old").exists()

@@ -595,8 +595,13 @@ def render_with_pandoc(reports_dir: Path, entries: list[ReportEntry], cfg: dict,
         meta, body = notebook_to_markdown(nb, out / "figures", "")
         md = out / "report.md"
         md.write_text(_md_document(meta, body))
-        _render_pandoc_page(md, cfg, depth=2, engine_note=note, formats=_formats_html("report.pdf", True))
-        _render_pdf(md, cfg)
+        try:
+            _render_pandoc_page(md, cfg, depth=2, engine_note=note, formats=_formats_html("report.pdf", True))
+            _render_pdf(md, cfg)
+        except PublishError as exc:
+            reason = next((line.strip() for line in str(exc).splitlines() if line.strip()), "failed")
+            raise PublishError(f"pandoc + typst failed on {e.rel}: {reason[:300]} (the previous site is unchanged)") \
+                from None
         _copy_outputs(reports_dir / e.rel, out)
         md.unlink()
         (out / "report.typ").unlink()
@@ -726,13 +731,17 @@ def _publish(reports_dir: Path, engine: str, log) -> Path:
         raise PublishError("--engine quarto: no `quarto` executable on PATH (install it with environment.yml)")
     cfg = site_config_for(load_site_config(), entries, background=source.exists())
     stage_site(reports_dir, entries, cfg, engine)
-    if engine == "quarto":
-        log(f"publish: engine quarto ({quarto_executable()}), {len(entries)} report(s)")
-        build = render_with_quarto(reports_dir, entries, log)
-    else:
-        log(f"publish: engine pandoc + typst (quarto {'found but not chosen' if quarto_executable() else 'not found'}), "
-            f"{len(entries)} report(s)")
-        build = render_with_pandoc(reports_dir, entries, cfg, log)
+    try:
+        if engine == "quarto":
+            log(f"publish: engine quarto ({quarto_executable()}), {len(entries)} report(s)")
+            build = render_with_quarto(reports_dir, entries, log)
+        else:
+            log(f"publish: engine pandoc + typst (quarto {'found but not chosen' if quarto_executable() else 'not found'}), "
+                f"{len(entries)} report(s)")
+            build = render_with_pandoc(reports_dir, entries, cfg, log)
+    except BaseException:
+        shutil.rmtree(reports_dir / BUILD_DIR, ignore_errors=True)      # the last good site stays as it was
+        raise
     site = reports_dir / SITE_DIR
     old = reports_dir / "_site_old"
     shutil.rmtree(old, ignore_errors=True)
