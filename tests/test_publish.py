@@ -65,7 +65,7 @@ def test_cell_options_figures_and_tables_are_numbered(tmp_path):
     meta, body = publish.notebook_to_markdown(nb, tmp_path / "figures", "")
     assert meta == {"title": "A"}
     assert "[Figure\u00a01](#fig-a)" in body and "[Table\u00a01](#tbl-b)" in body
-    assert "**Figure\u00a01:** Cap A" in body and "**Table\u00a01:** Cap B {#tbl-b}" in body
+    assert "![Figure\u00a01: Cap A]" in body and ": Table\u00a01: Cap B {#tbl-b}" in body
     assert "hidden" not in body and "secret" not in body
     assert (tmp_path / "figures" / "fig-a.png").exists()
 
@@ -124,19 +124,19 @@ def test_numbering_follows_quarto_labelled_only_and_continuations_keep_captions(
     meta, body = publish.notebook_to_markdown(_synthetic_notebook(), tmp_path / "figures", "")
     nbsp = "\u00a0"
     # Quarto numbers only cross-referenceable (labelled) figures and tables, in document order.
-    assert re.findall(r"\*\*(Figure|Table)\u00a0(\d+):\*\*", body) == [
+    assert re.findall(r"(Figure|Table)\u00a0(\d+):", body) == [
         ("Figure", "1"), ("Table", "1"), ("Figure", "2"), ("Table", "2")]
-    assert f"**Figure{nbsp}1:** First labelled figure." in body
-    assert f"**Figure{nbsp}2:** Second labelled figure." in body
-    assert f"**Table{nbsp}1:** Matrix, part 1 of 3. {{#tbl-one}}" in body
-    assert f"**Table{nbsp}2:** Second labelled table. {{#tbl-two}}" in body
+    assert f"Figure{nbsp}1: First labelled figure." in body
+    assert f"Figure{nbsp}2: Second labelled figure." in body
+    assert f"Table{nbsp}1: Matrix, part 1 of 3. {{#tbl-one}}" in body
+    assert f"Table{nbsp}2: Second labelled table. {{#tbl-two}}" in body
     # Unlabelled figures and every table part keep their captions, unnumbered.
     for caption in ("An unlabelled figure.", "Matrix, part 2 of 3 (continued).", "Matrix, part 3 of 3 (continued).",
                     "An unlabelled table."):
         line = next(line for line in body.splitlines() if caption in line)
         assert "Figure" not in line and "Table" not in line, line
     images = [line for line in body.splitlines() if line.startswith("![")]
-    assert len(images) == 4 and sum("**Figure" in line for line in images) == 2, \
+    assert len(images) == 4 and sum("Figure\u00a0" in line for line in images) == 2, \
         "a second image of a labelled cell keeps the caption without a second number"
     assert f"[Figure{nbsp}1](#fig-first), [Figure{nbsp}2](#fig-second), [Table{nbsp}1](#tbl-one), " \
            f"[Table{nbsp}2](#tbl-two)" in body

@@ -302,7 +302,7 @@ def notebook_to_markdown(nb: dict, figure_dir: Path, figure_prefix: str) -> tupl
         label = match.group(2)
         if not label:
             return f": {match.group(1)}"
-        return f": **{number('tbl', label)}:** {match.group(1)} {{#{label}}}"
+        return f": {number('tbl', label)}: {match.group(1)} {{#{label}}}"
 
     for index, cell in enumerate(nb["cells"]):
         tags = cell.get("metadata", {}).get("tags", [])
@@ -325,7 +325,7 @@ def notebook_to_markdown(nb: dict, figure_dir: Path, figure_prefix: str) -> tupl
                 (figure_dir / name).write_bytes(b64decode(_text(data["image/png"])))
                 fig_label = label if label and label.startswith("fig-") and k == 0 else None
                 caption = opts.get("fig-cap", "")
-                prefix = f"**{number('fig', fig_label)}:** " if fig_label else ""
+                prefix = f"{number('fig', fig_label)}: " if fig_label else ""
                 alt = opts.get("fig-alt", caption)
                 attrs = (f"#{fig_label} " if fig_label else "") + f'width=100% alt="{_attr(alt)}"'
                 blocks.append(f"![{prefix}{caption}]({figure_dir.name}/{name}){{{attrs}}}")
