@@ -22,14 +22,15 @@ PAGE_TOLERANCE = 1
 
 
 class Reading(HTMLParser):
-    """A page as a reader reads it: captions, contents entries, and the links of its text (outside the
-    site's navigation bar, search box and footer)."""
+    """A page as a reader reads it: captions, contents entries, the links of its text (outside the
+    site's navigation bar, search box and footer) and the alt text of its images."""
 
     def __init__(self):
         super().__init__()
         self.captions: list[str] = []
         self.contents: list[str] = []
         self.links: list[tuple[str, str]] = []
+        self.alts: list[str] = []
         self._stack: list[tuple[str, dict]] = []
         self._caption: list[str] | None = None
         self._toc_link: list[str] | None = None
@@ -40,6 +41,8 @@ class Reading(HTMLParser):
 
     def handle_starttag(self, tag, attrs):
         a = {k: v or "" for k, v in attrs}
+        if tag == "img" and not self._inside(lambda t, x: t == "nav" or x.get("id") == "quarto-header"):
+            self.alts.append(_words(a.get("alt", "")))
         if tag in ("img", "br", "meta", "link", "input", "hr", "col", "source"):
             return
         self._stack.append((tag, a))
@@ -114,6 +117,7 @@ def test_same_numbers_captions_contents_and_links(sites):
         assert q.captions == p.captions, page
         assert q.contents == p.contents, page
         assert q.links == p.links, page
+        assert q.alts == p.alts and all(q.alts), page       # fig-alt (else the caption) on both routes
         assert len([c for c in q.captions if re.match(r"(Figure|Table) \d+:", c)]) == \
             len([c for c in p.captions if re.match(r"(Figure|Table) \d+:", c)])
 
