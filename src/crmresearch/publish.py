@@ -5,7 +5,8 @@ same executed notebooks. The fallback does, in a few hundred lines, what Quarto 
 notebooks: drop code (`echo: false`), honour cell options (`#| label`, `fig-cap`, `fig-alt`,
 `include`), number figures and tables, resolve `@fig-`/`@tbl-` references, write one HTML page
 and one PDF (pandoc's Typst writer, compiled by the `typst` package) per report. It does not
-attempt Quarto's themes, search or cross-document links.
+attempt Quarto's themes (the site has no search box on either route). What a reader sees is the
+same on both routes, and tests/test_publish_routes.py compares the two sites.
 
 Both routes start from one staging folder, `<reports>/_publish/`: the re-rooted `_quarto.yml`,
 `index.qmd`, `background.qmd`, the Typst header and a copy of each report that publish kept,
