@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path, PurePosixPath
@@ -55,3 +56,53 @@ def published_overview(tmp_path_factory) -> Path:
     pub = run_cli("publish", "--reports-dir", reports)
     assert pub.returncode == 0, pub.stdout + pub.stderr
     return reports
+
+
+# The two publishing routes. `published_overview` is published by the route `publish` picks itself
+# (Quarto when a `quarto` executable is on PATH); `published_site` gives the same executed reports
+# published by each route in turn, so the publishing tests run once per available route.
+ENGINES = ("quarto", "pandoc")
+NO_QUARTO = "no `quarto` executable on PATH: the Quarto route is not tested (README: Tests)"
+
+
+def default_engine() -> str:
+    return "quarto" if shutil.which("quarto") else "pandoc"
+
+
+def skip_unless_engine(engine: str) -> None:
+    if engine == "quarto" and not shutil.which("quarto"):
+        pytest.skip(NO_QUARTO)
+
+
+def copy_reports(source: Path, target: Path) -> Path:
+    """The executed reports of `source` (not its site, state or staging folders) into `target`."""
+    for folder in source.iterdir():
+        if folder.is_dir() and not folder.name.startswith(("_", ".")):
+            shutil.copytree(folder, target / folder.name)
+    return target
+
+
+def _published_by(engine: str, published_overview: Path, tmp_path_factory) -> Path:
+    skip_unless_engine(engine)
+    if engine == default_engine():
+        return published_overview
+    reports = copy_reports(published_overview, tmp_path_factory.mktemp(f"reports_{engine}"))
+    pub = run_cli("publish", "--engine", engine, "--reports-dir", reports)
+    assert pub.returncode == 0, pub.stdout + pub.stderr
+    return reports
+
+
+@pytest.fixture(scope="session")
+def published_site_quarto(published_overview, tmp_path_factory) -> Path:
+    return _published_by("quarto", published_overview, tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def published_site_pandoc(published_overview, tmp_path_factory) -> Path:
+    return _published_by("pandoc", published_overview, tmp_path_factory)
+
+
+@pytest.fixture(scope="session", params=ENGINES)
+def published_site(request) -> Path:
+    """The session's fast reports published by one route (the reports folder; its site in `_site`)."""
+    return request.getfixturevalue(f"published_site_{request.param}")

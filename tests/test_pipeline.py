@@ -17,28 +17,66 @@ from crmresearch import config
 
 from conftest import FAST_PARAMS, run_cli
 
-# The tests on `published_overview` read the session's one run of every fast variant (conftest.py).
+# The tests on `published_overview` read the session's one run of every fast variant (conftest.py);
+# those on `published_site` read the same reports published by each route (Quarto, pandoc + Typst),
+# and check what a reader sees, not one route's markup.
 # Besides them, only the failed-run guarantee (three short runs of the overview) runs in `make test`;
 # a user's own survey end to end is `slow` (make test-all).
 
 
 class PageParser(HTMLParser):
+    """What a reader's browser sees: tags, images, links (with their text), text, and every address
+    the page loads (scripts, styles, images, frames, CSS `url()` and `@import`, comments left out)."""
+
+    LOADS = {"img": "src", "script": "src", "iframe": "src", "embed": "src", "source": "src", "video": "src",
+             "audio": "src", "link": "href", "object": "data"}
+
     def __init__(self):
         super().__init__()
         self.tags: dict[str, int] = {}
         self.images: list[str] = []
         self.links: list[str] = []
+        self.link_texts: list[tuple[str, str]] = []
+        self.loads: list[str] = []
         self.text: list[str] = []
+        self._open_link: list | None = None
+        self._style = False
 
     def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
         self.tags[tag] = self.tags.get(tag, 0) + 1
         if tag == "img":
-            self.images.append(dict(attrs)["src"])
-        if tag == "a" and dict(attrs).get("href"):
-            self.links.append(dict(attrs)["href"])
+            self.images.append(a["src"])
+        if tag == "a" and a.get("href"):
+            self.links.append(a["href"])
+            self._open_link = [a["href"], ""]
+        if tag in self.LOADS and a.get(self.LOADS[tag]):
+            self.loads.append(a[self.LOADS[tag]])
+        if a.get("style"):
+            self.loads += css_loads(a["style"])
+        self._style = tag == "style"
+
+    def handle_endtag(self, tag):
+        if tag == "a" and self._open_link:
+            self.link_texts.append((self._open_link[0], " ".join(self._open_link[1].split())))
+            self._open_link = None
+        self._style = False
 
     def handle_data(self, data):
         self.text.append(data)
+        if self._open_link is not None:
+            self._open_link[1] += data
+        if self._style:
+            self.loads += css_loads(data)
+
+
+def css_loads(css: str) -> list[str]:
+    css = re.sub(r"/\*.*?\*/", "", css, flags=re.S)
+    return re.findall(r"url\(\s*['\"]?([^'\")]+)", css) + re.findall(r"@import\s+['\"]([^'\"]+)", css)
+
+
+def network_loads(page: "PageParser") -> list[str]:
+    return [url for url in page.loads if re.match(r"(https?:)?//", url.strip())]
 
 
 def parse(path: Path) -> PageParser:
@@ -47,19 +85,19 @@ def parse(path: Path) -> PageParser:
     return parser
 
 
-def test_site_has_index_with_every_report(published_overview):
-    site = published_overview / "_site"
+def test_site_has_index_with_every_report(published_site):
+    site = published_site / "_site"
     index = parse(site / "index.html")
     text = " ".join("".join(index.text).split())
     assert "fast" in text and "HTML" in text and "PDF" in text
-    results = json.loads((published_overview / "crm_overview/fast/results.json").read_text())
+    results = json.loads((published_site / "crm_overview/fast/results.json").read_text())
     assert results["finding"] in text
     assert {"crm_overview/fast/report.html", "crm_overview/fast/report.pdf"} <= set(index.links)
     assert all((site / link).exists() for link in index.links if not link.startswith(("#", "http")))
 
 
-def test_report_page_has_figures_tables_and_no_code(published_overview):
-    page_path = published_overview / "_site/crm_overview/fast/report.html"
+def test_report_page_has_figures_tables_and_no_code(published_site):
+    page_path = published_site / "_site/crm_overview/fast/report.html"
     page = parse(page_path)
     assert len(page.images) >= 4 and all((page_path.parent / src).exists() for src in page.images)
     assert page.tags.get("table", 0) >= 4          # loyalty items, behaviour, two provenance tables
@@ -69,8 +107,10 @@ def test_report_page_has_figures_tables_and_no_code(published_overview):
     assert re.search(r"Figure(?:\s|&nbsp;)1:", html) and re.search(r"Table(?:\s|&nbsp;)1:", html)
     assert "import crmresearch" not in html and "crm.report" not in html
     assert "Parameters and provenance" in html and "sha256" in html
-    assert not re.search(r"https?://(?!www\.w3\.org)", re.sub(r'<a [^>]*href="https?://[^"]*"', "", html)), \
-        "the page must not load anything from the network"
+    assert network_loads(page) == [], "the page must not load anything from the network"
+    text = " ".join("".join(page.text).split())
+    assert "Also as PDF · results.json" in text, "the same format links on both routes"
+    assert ("report.pdf", "PDF") in page.link_texts and ("results.json", "results.json") in page.link_texts
 
 
 TOPICS = [p.parent.name for p in FAST_PARAMS]
@@ -82,32 +122,32 @@ def _title(reports: Path, topic: str) -> str:
 
 
 @pytest.mark.parametrize("topic", TOPICS)
-def test_every_report_page_has_its_figures_and_tables(published_overview, topic):
-    nb = nbformat.read(published_overview / topic / "fast" / "report.ipynb", as_version=4)
+def test_every_report_page_has_its_figures_and_tables(published_site, topic):
+    nb = nbformat.read(published_site / topic / "fast" / "report.ipynb", as_version=4)
     # Figures the executed notebook drew (a few are conditional on the data, e.g. covariate effects).
     figure_cells = sum(c.cell_type == "code" and c.source.startswith("#| label: fig-")
                        and any("image/png" in o.get("data", {}) for o in c.outputs) for c in nb.cells)
-    page_path = published_overview / "_site" / topic / "fast" / "report.html"
+    page_path = published_site / "_site" / topic / "fast" / "report.html"
     page = parse(page_path)
     assert figure_cells >= 3 and len(page.images) >= figure_cells
     assert all((page_path.parent / src).exists() for src in page.images)
     assert page.tags.get("table", 0) >= 3 and page.tags.get("figcaption", 0) >= figure_cells
     html = page_path.read_text()
     assert "import crmresearch" not in html and "Parameters and provenance" in html
-    assert " ".join(_title(published_overview, topic).split()[:3]) in " ".join("".join(page.text).split())
+    assert " ".join(_title(published_site, topic).split()[:3]) in " ".join("".join(page.text).split())
 
 
 @pytest.mark.parametrize("topic", TOPICS)
-def test_every_report_pdf_has_pages_with_its_title(published_overview, topic):
-    reader = PdfReader(published_overview / "_site" / topic / "fast" / "report.pdf")
+def test_every_report_pdf_has_pages_with_its_title(published_site, topic):
+    reader = PdfReader(published_site / "_site" / topic / "fast" / "report.pdf")
     first = " ".join(reader.pages[0].extract_text().split())
     assert len(reader.pages) >= 3
-    assert " ".join(_title(published_overview, topic).split()[:3]) in first
+    assert " ".join(_title(published_site, topic).split()[:3]) in first
     assert sum(len(p.images) for p in reader.pages) >= 3
 
 
-def test_pdf_has_pages_with_title(published_overview):
-    reader = PdfReader(published_overview / "_site/crm_overview/fast/report.pdf")
+def test_pdf_has_pages_with_title(published_site):
+    reader = PdfReader(published_site / "_site/crm_overview/fast/report.pdf")
     assert len(reader.pages) >= 3
     first = reader.pages[0].extract_text()
     assert "four CRM degrees" in first

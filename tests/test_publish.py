@@ -25,12 +25,16 @@ def test_root_quarto_config_is_a_website_that_does_not_execute():
 def test_derived_config_is_rerooted_at_the_reports_folder():
     entries = [publish.ReportEntry("00_crm_overview", "crm_overview", "fast", "T", "S", "F", "2026-01-01", "")]
     cfg = publish.site_config_for(publish.load_site_config(), entries)
-    assert cfg["project"]["output-dir"] == publish.BUILD_DIR
-    assert cfg["project"]["render"] == ["index.qmd", "background.qmd", "*/*/report.ipynb"]
+    assert cfg["project"]["output-dir"] == publish.SITE_DIR
+    # Exactly the reports publish kept, never a glob that would pick up a torn or incomplete one.
+    assert cfg["project"]["render"] == ["index.qmd", "background.qmd", "crm_overview/fast/report.ipynb"]
     left = cfg["website"]["navbar"]["left"]
     assert left[0]["href"] == "index.qmd"
     assert {"href": "background.qmd", "text": "Background"} in left
-    assert left[-1]["menu"] == [{"text": "fast", "href": "crm_overview/fast/report.ipynb"}]
+    assert left[-1] == {"text": "Reports", "menu": [{"text": "CRM degrees"},
+                                                    {"text": "fast", "href": "crm_overview/fast/report.ipynb"}]}
+    assert cfg["format"]["typst"]["include-in-header"] == publish.TYPST_HEADER
+    assert cfg["format"]["html"]["css"] == publish.SITE_CSS
     without = publish.site_config_for(publish.load_site_config(), entries, background=False)
     assert "background.qmd" not in without["project"]["render"]
     assert all(item.get("href") != "background.qmd" for item in without["website"]["navbar"]["left"])
@@ -61,7 +65,7 @@ def test_cell_options_figures_and_tables_are_numbered(tmp_path):
     meta, body = publish.notebook_to_markdown(nb, tmp_path / "figures", "")
     assert meta == {"title": "A"}
     assert "[Figure\u00a01](#fig-a)" in body and "[Table\u00a01](#tbl-b)" in body
-    assert "**Figure\u00a01:** Cap A" in body and "**Table\u00a01:** Cap B {#tbl-b}" in body
+    assert "![Figure\u00a01: Cap A]" in body and ": Table\u00a01: Cap B {#tbl-b}" in body
     assert "hidden" not in body and "secret" not in body
     assert (tmp_path / "figures" / "fig-a.png").exists()
 
@@ -120,19 +124,19 @@ def test_numbering_follows_quarto_labelled_only_and_continuations_keep_captions(
     meta, body = publish.notebook_to_markdown(_synthetic_notebook(), tmp_path / "figures", "")
     nbsp = "\u00a0"
     # Quarto numbers only cross-referenceable (labelled) figures and tables, in document order.
-    assert re.findall(r"\*\*(Figure|Table)\u00a0(\d+):\*\*", body) == [
+    assert re.findall(r"(Figure|Table)\u00a0(\d+):", body) == [
         ("Figure", "1"), ("Table", "1"), ("Figure", "2"), ("Table", "2")]
-    assert f"**Figure{nbsp}1:** First labelled figure." in body
-    assert f"**Figure{nbsp}2:** Second labelled figure." in body
-    assert f"**Table{nbsp}1:** Matrix, part 1 of 3. {{#tbl-one}}" in body
-    assert f"**Table{nbsp}2:** Second labelled table. {{#tbl-two}}" in body
+    assert f"Figure{nbsp}1: First labelled figure." in body
+    assert f"Figure{nbsp}2: Second labelled figure." in body
+    assert f"Table{nbsp}1: Matrix, part 1 of 3. {{#tbl-one}}" in body
+    assert f"Table{nbsp}2: Second labelled table. {{#tbl-two}}" in body
     # Unlabelled figures and every table part keep their captions, unnumbered.
     for caption in ("An unlabelled figure.", "Matrix, part 2 of 3 (continued).", "Matrix, part 3 of 3 (continued).",
                     "An unlabelled table."):
         line = next(line for line in body.splitlines() if caption in line)
         assert "Figure" not in line and "Table" not in line, line
     images = [line for line in body.splitlines() if line.startswith("![")]
-    assert len(images) == 4 and sum("**Figure" in line for line in images) == 2, \
+    assert len(images) == 4 and sum("Figure\u00a0" in line for line in images) == 2, \
         "a second image of a labelled cell keeps the caption without a second number"
     assert f"[Figure{nbsp}1](#fig-first), [Figure{nbsp}2](#fig-second), [Table{nbsp}1](#tbl-one), " \
            f"[Table{nbsp}2](#tbl-two)" in body
@@ -215,13 +219,19 @@ def test_background_page_renders_with_the_site_template(tmp_path):
         assert "客户满意陷阱" in text.replace(" ", "")
 
 
-def test_published_site_has_the_background_page(published_overview):
-    site = published_overview / "_site"
+def test_published_site_has_the_background_page(published_site):
+    """On either route: the background page and its PDF, linked from the navbar of every page."""
+    from test_pipeline import parse
+
+    site = published_site / "_site"
     assert (site / "background.html").exists() and (site / "background.pdf").exists()
-    assert (published_overview / "background.qmd").read_text() == publish.background_source().read_text()
-    page = (site / "crm_overview" / "fast" / "report.html").read_text()
-    assert '<a href="../../background.html">Background</a>' in page
-    assert '<a href="background.html">Background</a>' in (site / "index.html").read_text()
+    assert not (published_site / publish.STAGE_DIR).exists(), "the staging folder goes once the site is in place"
+    assert ("../../background.html", "Background") in parse(site / "crm_overview" / "fast" / "report.html").link_texts
+    assert ("background.html", "Background") in parse(site / "index.html").link_texts
+    background = parse(site / "background.html")
+    assert ("background.pdf", "PDF") in background.link_texts
+    text = " ".join("".join(background.text).split())
+    assert "Dick & Basu (1994)" in text and "客户满意陷阱" in text
 
 
 def test_quarto_output_is_logged_on_success(tmp_path, monkeypatch):
@@ -231,7 +241,7 @@ def test_quarto_output_is_logged_on_success(tmp_path, monkeypatch):
     (reports / "crm_overview" / "fast" / "results.json").write_text("{}")
     (reports / "crm_overview" / "fast" / "customers.parquet").write_bytes(b"PAR1 stand-in")
     fake = tmp_path / "quarto"
-    fake.write_text("#!/bin/sh\nmkdir -p \"$2/_site_build/crm_overview/fast\"\n"
+    fake.write_text("#!/bin/sh\nmkdir -p \"$2/_site/crm_overview/fast\"\n"
                     "echo 'Rendering crm_overview/fast/report.ipynb' >&2\n"
                     "echo 'WARNING: unable to resolve crossref @fig-patterns' >&2\necho 'Output created: _site_build/index.html'\n")
     fake.chmod(0o755)
@@ -244,6 +254,7 @@ def test_quarto_output_is_logged_on_success(tmp_path, monkeypatch):
     assert (build / "crm_overview" / "fast" / "customers.parquet").read_bytes() == b"PAR1 stand-in"
     assert any("unable to resolve crossref @fig-patterns" in line for line in lines)
     assert any("Output created" in line for line in lines) and all(line.startswith("  quarto: ") for line in lines)
+    assert build == reports / publish.BUILD_DIR
 
 
 def test_tables_show_p_values_and_tiny_numbers_as_a_reader_reads_them():
@@ -277,3 +288,143 @@ def test_no_published_table_shows_a_p_value_of_zero(published_overview):
                     cells = [c.strip() for c in line.split("|")[1:-1]]
                     for i in p_cols:
                         assert not re.fullmatch(r"0\.0+", cells[i]), (page, lines[0], line)
+
+
+# ---------------------------------------------------------------- the staged reports both routes render
+
+HOSTILE_DESCRIPTION = "{{< include /etc/passwd >}} <script>x</script> [y](javascript:z) $x$ @fig-a"
+
+
+def _report_notebook() -> dict:
+    meta = {"title": "A {{< meta title >}} report", "subtitle": "S · variant: fast", "date": "2026-12-06",
+            "crmresearch": {"notebook": "00_crm_overview", "variant": "fast", "description": HOSTILE_DESCRIPTION}}
+    return {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [
+        {"cell_type": "raw", "metadata": {}, "source": "---\n" + yaml.safe_dump(meta) + "---"},
+        {"cell_type": "markdown", "metadata": {}, "source": "## Results\n\nSee @fig-a."},
+        _figure_cell("fig-a", "Cap A"),
+        _table_cell(("Matrix.", "tbl-one")),
+        {"cell_type": "code", "metadata": {}, "source": "x", "outputs": [
+            {"output_type": "display_data", "metadata": {}, "data": {"text/markdown": "### A heading from output"}},
+            {"output_type": "display_data", "metadata": {}, "data": {"text/markdown": "Text."}}]},
+        {"cell_type": "code", "metadata": {}, "source": "print(1)", "outputs": [
+            {"output_type": "stream", "name": "stdout", "text": "1\n"}]},
+    ]}
+
+
+@pytest.mark.parametrize("engine", ["quarto", "pandoc"])
+def test_staged_notebook_escapes_parameter_text_and_sets_alt_text(engine):
+    nb = _report_notebook()
+    prepared = publish.prepare_notebook(nb, engine, "Also as [PDF](report.pdf)")
+    meta = publish._front_matter(prepared)
+    assert meta["date"] == "2026-12-06"
+    if engine == "quarto":     # Quarto's escape: a third brace shows the shortcode as text
+        assert meta["title"] == "A {{{< meta title >}}} report"
+        assert "{\\{\\{&lt; include /etc/passwd &gt;\\}\\}}" in meta["crmresearch"]["description"]
+    else:
+        assert meta["title"] == "A {{< meta title >}} report"
+    description = meta["crmresearch"]["description"]
+    assert "<" not in description and "\\[y\\]" in description and "\\$x\\$" in description and "\\@fig" in description
+    figure = next(c for c in prepared["cells"] if "fig-a" in "".join(c["source"]) and c["cell_type"] == "code")
+    assert publish.cell_options("".join(figure["source"]))["fig-alt"] == "Cap A"
+    assert all(isinstance(c["source"], list) for c in prepared["cells"][:1]), "sources as lists of lines"
+    assert nb == _report_notebook(), "the executed report itself is not changed"
+    kinds = [c["cell_type"] for c in prepared["cells"]]
+    if engine == "quarto":
+        # Markdown output becomes markdown, so its headings reach Quarto's table of contents.
+        assert kinds == ["raw", "markdown", "markdown", "code", "markdown", "markdown", "code"]
+        assert "".join(prepared["cells"][1]["source"]).startswith("::: {.formats .content-visible")
+        assert "### A heading from output\n\nText." in "".join(prepared["cells"][5]["source"])
+        assert "{#tbl-one}" in "".join(prepared["cells"][4]["source"])
+    else:
+        assert kinds == ["raw", "markdown", "code", "code", "code", "code"]
+
+
+def test_pandoc_route_reads_the_typst_margins_and_writes_alt_text(tmp_path):
+    defaults = publish._typst_defaults(publish.load_site_config())
+    assert defaults["variables"]["margin"] == {"x": "2.5cm", "y": "2.2cm"}
+    assert defaults["variables"]["papersize"] == "a4"
+    meta, body = publish.notebook_to_markdown(publish.prepare_notebook(_report_notebook(), "pandoc"),
+                                              tmp_path / "figures", "")
+    assert 'alt="Cap A"' in body and "fig-alt" not in body
+    assert "### A heading from output" in body
+
+
+def test_both_typst_headers_share_fonts_and_table_style():
+    shared = (config.TEMPLATES_DIR / "typst_header.typ").read_text()
+    for route in ("quarto", "pandoc"):
+        header = publish.typst_header(route)
+        assert header.startswith(shared) and "Noto Serif CJK SC" in header and "show table.cell" in header
+    assert "font: crm-fonts" in publish.typst_header("quarto")
+
+
+def test_navbar_without_javascript_has_one_reports_menu_grouped_by_topic():
+    entries = [publish.ReportEntry("00_crm_overview", "crm_overview", v, "T", "S", "F", "2026-01-01", "")
+               for v in ("fast", "real_data")]
+    entries.append(publish.ReportEntry("05_contractual_retention", "contractual_retention", "fast", "T", "", "", "", ""))
+    html = publish._navbar_html(publish.site_config_for(publish.load_site_config(), entries), depth=2)
+    assert html.count("<details") == 1 and "<summary>Reports</summary>" in html
+    assert re.findall(r'menu-header">([^<]+)<', html) == ["CRM degrees", "Contractual retention"]
+    assert '<a href="../../crm_overview/real_data/report.html">real_data</a>' in html
+
+
+def _minimal_reports(folder):
+    from pathlib import Path
+
+    folder = Path(folder)
+    for variant in ("fast", "second"):
+        report = folder / "crm_overview" / variant
+        report.mkdir(parents=True)
+        (report / "report.ipynb").write_text(json.dumps(_report_notebook()))
+        (report / "results.json").write_text('{"finding": "F"}')
+    return folder
+
+
+def test_a_quarto_failure_names_the_report_and_keeps_the_site(tmp_path, monkeypatch):
+    """A stand-in `quarto` that fails on the second report: one line naming it, ANSI colours stripped,
+    the previous site byte for byte, Quarto's whole output kept in the staging folder."""
+    reports = _minimal_reports(tmp_path / "reports")
+    site = reports / publish.SITE_DIR
+    (site / "crm_overview").mkdir(parents=True)
+    (site / "index.html").write_text("the last good site")
+    fake = tmp_path / "quarto"
+    fake.write_text("#!/bin/sh\nmkdir -p \"$2/_site\"\n"
+                    "printf '\\033[1m\\033[34m[1/4] crm_overview/fast/report.ipynb\\033[39m\\033[22m\\n' >&2\n"
+                    "printf '[2/4] crm_overview/second/report.ipynb\\n' >&2\n"
+                    "printf '\\033[31mERROR: typst compile failed: bad image\\033[39m\\n' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr(publish, "quarto_executable", lambda: str(fake))
+    with pytest.raises(publish.PublishError) as failure:
+        publish.publish(reports, engine="quarto", log=lambda line: None)
+    message = str(failure.value)
+    assert "\n" not in message and "\x1b" not in message
+    assert message.startswith("quarto render failed on crm_overview/second: ERROR: typst compile failed")
+    assert (site / "index.html").read_text() == "the last good site"
+    assert sorted(p.name for p in site.rglob("*")) == ["crm_overview", "index.html"]
+    assert not (reports / publish.BUILD_DIR).exists()
+    assert "[2/4] crm_overview/second/report.ipynb" in (reports / publish.STAGE_DIR / "quarto.log").read_text()
+
+
+def test_quarto_renders_only_the_reports_publish_kept(tmp_path, monkeypatch):
+    """A torn notebook and a report without results.json are neither staged nor in the render list."""
+    reports = _minimal_reports(tmp_path / "reports")
+    (reports / "crm_overview" / "torn").mkdir()
+    (reports / "crm_overview" / "torn" / "report.ipynb").write_text('{"cells": [')
+    (reports / "crm_overview" / "torn" / "results.json").write_text("{}")
+    (reports / "crm_overview" / "second" / "results.json").unlink()
+    entries = publish.collect_reports(reports)
+    cfg = publish.site_config_for(publish.load_site_config(), entries)
+    stage = publish.stage_site(reports, entries, cfg, "quarto")
+    staged = sorted(str(p.relative_to(stage)) for p in stage.glob("*/*/report.ipynb"))
+    assert staged == ["crm_overview/fast/report.ipynb"]
+    assert yaml.safe_load((stage / "_quarto.yml").read_text())["project"]["render"][-1] == "crm_overview/fast/report.ipynb"
+    assert (stage / publish.TYPST_HEADER).exists() and (stage / publish.SITE_CSS).exists()
+
+
+def test_data_sources_of_a_report_for_the_index():
+    shipped = str((config.DATA_DIR / "mobi.csv").relative_to(config.PROJECT_DIR))
+    doc = {"provenance": {"data": {"survey": {"path": shipped}}}, "sections": {"a": {"source": "data"}}}
+    assert publish.data_sources(doc) == "shipped"
+    doc["provenance"]["data"]["log"] = {"path": "/home/me/log.csv"}
+    doc["sections"]["b"] = {"source": "simulated"}
+    assert publish.data_sources(doc) == "own, shipped, simulated"
+    assert publish.data_sources({"provenance": {"data": {}}}) == "simulated"
