@@ -855,3 +855,71 @@ class PLSPathModel:
                 acc = np.nansum(d ** 3, axis=0) / (6 * np.nansum(d ** 2, axis=0) ** 1.5)
             acceleration[k] = np.where(np.isfinite(acc), acc, 0.0)
         return Bootstrap(draws, acceleration, resamples, failed, seed)
+
+
+# ------------------------------------------------------------------ simulation from a known model
+
+def population_correlations(model: PLSPathModel, path_values: dict, exogenous_correlation: float = 0.3,
+                            item_correlation: float = 0.5, weights: dict | None = None) -> tuple[np.ndarray, dict]:
+    """The items' correlation matrix implied by a composite population model, and its true weights.
+
+    Constructs are composites y_j = X_j w_j of unit variance; exogenous constructs correlate
+    `exogenous_correlation`, each endogenous one is Σ path · predecessor + disturbance (unit variance
+    overall), items within a block correlate `item_correlation`, and items of different blocks
+    correlate only through their composites: Σ_jk = Σ_jj w_j ρ_jk w_kᵀ Σ_kk (Dijkstra's composite model).
+    `weights` gives a construct's relative weights (default equal; then Mode A and Mode B are both
+    consistent); PLS on this matrix returns `path_values` exactly (Mode B for unequal weights).
+    """
+    lay = model.layout
+    c = len(lay.constructs)
+    pos = {n: k for k, n in enumerate(lay.constructs)}
+    rho = np.eye(c)
+    order, placed = [], set()
+    while len(order) < c:                      # topological order (the paths are acyclic)
+        for j in range(c):
+            if j not in placed and all(k in placed for k in lay.predecessors(j)):
+                order.append(j)
+                placed.add(j)
+    exo = [j for j in order if j not in lay.endogenous]
+    for a in exo:
+        for b in exo:
+            if a != b:
+                rho[a, b] = exogenous_correlation
+    done = list(exo)
+    for j in order:
+        if j in exo:
+            continue
+        preds = lay.predecessors(j)
+        beta = np.array([path_values[(lay.constructs[k], lay.constructs[j])] for k in preds])
+        explained = beta @ rho[np.ix_(preds, preds)] @ beta
+        if not explained < 1:
+            raise ValueError(f"paths into '{lay.constructs[j]}' explain {explained:.2f} ≥ 1 of its variance")
+        rho[j, done] = rho[done, j] = beta @ rho[np.ix_(preds, done)]
+        done.append(j)
+    p = len(lay.items)
+    Sigma = np.zeros((p, p))
+    true_w = {}
+    W = np.zeros((p, c))
+    for j, blk in enumerate(lay.blocks):
+        block = np.full((blk.size, blk.size), item_correlation)
+        np.fill_diagonal(block, 1.0)
+        w = np.asarray((weights or {}).get(lay.constructs[j], np.ones(blk.size)), float)
+        w = w / np.sqrt(w @ block @ w)
+        Sigma[np.ix_(blk, blk)] = block
+        W[blk, j] = w
+        true_w[lay.constructs[j]] = w
+    for j, bj in enumerate(lay.blocks):
+        for k, bk in enumerate(lay.blocks):
+            if j != k:
+                Sigma[np.ix_(bj, bk)] = np.outer(Sigma[np.ix_(bj, bj)] @ W[bj, j], Sigma[np.ix_(bk, bk)] @ W[bk, k]) \
+                    * rho[j, k]
+    if np.min(np.linalg.eigvalsh(Sigma)) <= 0:
+        raise ValueError("the implied item correlation matrix is not positive definite")
+    return Sigma, true_w
+
+
+def simulate_survey(model: PLSPathModel, path_values: dict, n: int, rng: np.random.Generator, **kwargs) -> pd.DataFrame:
+    """n respondents (normal items, unit variance) drawn from `population_correlations`."""
+    Sigma, _ = population_correlations(model, path_values, **kwargs)
+    X = rng.standard_normal((n, Sigma.shape[0])) @ np.linalg.cholesky(Sigma).T
+    return pd.DataFrame(X, columns=list(model.layout.items))
