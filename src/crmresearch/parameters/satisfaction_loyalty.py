@@ -66,7 +66,20 @@ A user's survey, e.g. ``params/satisfaction_loyalty/my_survey.yaml``::
           recommendation: {low: 0, high: 10}
           switching_cost: {low: 1, high: 5, missing_codes: [9]}
         missing_codes: [-99]              # read as missing (blanks are missing too)
+        structural_model:                 # optional: the "what drives satisfaction" section (PLS-SEM)
+          constructs:                     # construct -> its items (on the survey's scale, or
+            Price: [price1, price2]       # `scales: {constructs: ...}` with their own missing codes)
+            Service: [service1, service2, service3]
+            Satisfaction: [sat_overall, sat_expectations]
+            Loyalty: [choose_again, recommend]
+          paths: [[Price, Satisfaction], [Service, Satisfaction], [Satisfaction, Loyalty]]
+          modes: {Price: B}               # formative (Mode B); default reflective (Mode A)
+          bootstrap_resamples: 5000
       satisfied_min: 5                    # optional: defaults follow each measure's scale
+
+The structural model is checked before any kernel starts: an unknown item, a construct without
+items, an item in two constructs, a path to an undeclared construct, a cycle among the paths, and
+(on the survey file) fewer than 30 respondents complete on its items each stop the run with one line.
 """
 
 from __future__ import annotations
