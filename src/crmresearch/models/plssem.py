@@ -367,17 +367,36 @@ def statistic_names(lay: Layout) -> dict:
 
 # ------------------------------------------------------------------ moments and resampling
 
+def item_correlations(X: np.ndarray) -> np.ndarray:
+    """The items' correlation matrix as a batch of one, (1, p, p)."""
+    Z = (X - X.mean(0)) / X.std(0)
+    cov = Z.T @ Z / X.shape[0]
+    sd = np.sqrt(np.diag(cov))
+    return (cov / np.outer(sd, sd))[None]
+
+
 class Moments:
     """Items' cross-products, for correlation matrices of any weighting of the respondents."""
+
+    # Cross-products of up to this many bytes are computed once and kept (100,000 respondents × 24 items:
+    # 240 MB); beyond it they are recomputed per chunk of rows.
+    KEEP_PRODUCTS_BYTES = 400_000_000
 
     def __init__(self, X: np.ndarray):
         self.n, self.p = X.shape
         self.Z = (X - X.mean(0)) / X.std(0)          # centred for numerical accuracy
         self.iu = np.triu_indices(self.p)
+        self._kept = None
+        if self.n * self.iu[0].size * 8 <= self.KEEP_PRODUCTS_BYTES:
+            self._kept = self._compute_products(slice(None))
 
-    def _products(self, rows: slice) -> np.ndarray:
+    def _compute_products(self, rows: slice) -> np.ndarray:
         z = self.Z[rows]
         return z[:, self.iu[0]] * z[:, self.iu[1]]
+
+    def _products(self, rows: slice) -> np.ndarray:
+        return self._kept[rows] if self._kept is not None else self._compute_products(rows)
+
 
     def correlations(self, counts: np.ndarray, row_chunk: int = 20_000) -> np.ndarray:
         """Correlation matrices (B, p, p) of the respondents weighted by `counts` (B, n)."""
@@ -504,7 +523,9 @@ class PLSResults:
         est = self.estimates[group]
         if self.bootstrap is None:
             return pd.Series(np.nan, index=est.index)
-        return pd.Series(np.nanstd(self.bootstrap.draws[group], axis=0, ddof=1), index=est.index)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)        # all-NaN columns (single-item HTMT)
+            return pd.Series(np.nanstd(self.bootstrap.draws[group], axis=0, ddof=1), index=est.index)
 
     @property
     def bse(self) -> pd.Series:
@@ -519,8 +540,10 @@ class PLSResults:
         elif method == "percentile":
             tail = (1 - confidence) / 2
             draws = self.bootstrap.draws[group]
-            lower, upper = (np.full(est.size, np.nan),) * 2 if draws.size == 0 else \
-                (np.nanquantile(draws, tail, axis=0), np.nanquantile(draws, 1 - tail, axis=0))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)    # all-NaN columns (single-item HTMT)
+                lower, upper = (np.full(est.size, np.nan),) * 2 if draws.size == 0 else \
+                    (np.nanquantile(draws, tail, axis=0), np.nanquantile(draws, 1 - tail, axis=0))
         elif method == "bca":
             lower, upper = bca_interval(self.bootstrap.draws[group], est.to_numpy(),
                                         self.bootstrap.acceleration[group], confidence)
@@ -565,7 +588,7 @@ class PLSResults:
     # ---------------------------------------------------------- measurement quality
 
     def _item_correlations(self) -> np.ndarray:
-        return np.corrcoef(self.data.to_numpy(float), rowvar=False).reshape(len(self.layout.items), -1)
+        return item_correlations(self.data.to_numpy(float))[0]
 
     def reliability(self) -> pd.DataFrame:
         """Per construct: mode, items, Cronbach's α, ρ_A, ρ_C (composite reliability) and AVE.
@@ -648,7 +671,7 @@ class PLSResults:
         for f in range(folds):
             test, train = fold == f, fold != f
             mu, sd = X[train].mean(0), X[train].std(0)
-            S = np.corrcoef(X[train], rowvar=False)[None]
+            S = item_correlations(X[train])
             W, _, conv = pls_weights(S, lay, self.scheme, self.tolerance, self.max_iter)
             st = structural_batch(S, W, lay)
             Zt = (X[test] - mu) / sd
@@ -792,7 +815,11 @@ class PLSPathModel:
         missing = [i for i in lay.items if i not in data]
         if missing:
             raise ModelSpecError(f"item '{missing[0]}' is not a column of the data")
-        items = data[list(lay.items)].apply(pd.to_numeric, errors="coerce").astype(float)
+        items = data[list(lay.items)]
+        try:
+            items = items.astype(float)
+        except (TypeError, ValueError):             # text in a column: read as missing
+            items = items.apply(pd.to_numeric, errors="coerce").astype(float)
         complete = items.notna().all(axis=1)
         X = items[complete]
         n = len(X)
@@ -806,8 +833,8 @@ class PLSPathModel:
         if flat_sd:
             fail.reason = f"item '{flat_sd[0]}' has the same answer from every complete respondent"
             return fail
-        moments = Moments(Xv)
-        S = moments.correlations(np.ones((1, n)))
+        moments = Moments(Xv) if resamples else None
+        S = item_correlations(Xv)
         flat, st = statistics_batch(S, lay, self.scheme, self.tol, self.max_iter)
         if not st["converged"][0]:
             fail.reason = (f"Wold's iterations did not converge in {self.max_iter} iterations (largest weight change "
