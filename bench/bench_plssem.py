@@ -48,7 +48,7 @@ warnings.filterwarnings("ignore")
 def ours(data: pd.DataFrame, boot: int, seed: int):
     model = PLSPathModel(ECSI_MOBI_CONSTRUCTS, ECSI_MOBI_PATHS, scheme="path")
     t0 = time.perf_counter()
-    point = model.fit(data, resamples=0)
+    model.fit(data, resamples=0)
     t1 = time.perf_counter()
     fit = model.fit(data, resamples=boot, seed=seed)
     t2 = time.perf_counter()

@@ -899,7 +899,6 @@ def population_correlations(model: PLSPathModel, path_values: dict, exogenous_co
     """
     lay = model.layout
     c = len(lay.constructs)
-    pos = {n: k for k, n in enumerate(lay.constructs)}
     rho = np.eye(c)
     order, placed = [], set()
     while len(order) < c:                      # topological order (the paths are acyclic)

@@ -157,8 +157,8 @@ class SatisfactionSurvey(SurveySource):
     (on the survey scale) and ``attributes`` (attribute-performance items on the survey scale).
     """
 
-    MEASURES: ClassVar[tuple] = ("satisfaction", "loyalty", "repurchase", "recommendation", "switching_cost", "attributes",
-                                 "constructs")
+    MEASURES: ClassVar[tuple] = ("satisfaction", "loyalty", "repurchase", "recommendation", "switching_cost",
+                                 "attributes", "constructs")
 
     loyalty: list[str] = Field(default_factory=lambda: ["CUSL1", "CUSL3"], min_length=1)
     behaviour: str | None = None

@@ -376,5 +376,7 @@ def drivers(a: SatisfactionAnalysis) -> ReportSection:
                                 "largest heterotrait–monotrait ratio (HTMT) with another construct (undefined for a "
                                 "single item).", "tbl-measurement", 3),
     ]
-    return _section(d.source, results={"structural_model": _record(results.items())}, text=text.drivers_text(d, broken),
+    verdict = a.checks.verdict if a.checks is not None else None
+    return _section(d.source, results={"structural_model": _record(results.items())},
+                    text=text.drivers_text(d, broken, verdict),
                     rows_used=d.rows_used, rows_dropped=d.rows_dropped, drivers=d, tables=tables)

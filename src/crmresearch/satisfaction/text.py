@@ -283,11 +283,12 @@ def _excludes_zero(row) -> bool:
     return bool(row["lower"] > 0 or row["upper"] < 0)
 
 
-def drivers_text(d, broken=None) -> str:
+def drivers_text(d, broken=None, verdict: dict | None = None) -> str:
     """The structural model in words: fit and R², the paths into satisfaction, the driver to improve first
     and what one point of it is worth in satisfaction and loyalty, the satisfaction → loyalty path next to
     the curve's breakpoint, measurement quality and out-of-sample prediction. `d`: `analyse.Drivers`;
-    `broken`: the broken line of the curve section (None when it did not fit)."""
+    `broken`: the broken line of the curve section (None when it did not fit); `verdict`: the ceiling
+    section's `flat_zone_verdict` (None when not computed)."""
     fit, sat, loy = d.fit, d.satisfaction, d.loyalty
     ci = ci_label(d.confidence)
     r2 = d.r_squared
@@ -343,16 +344,22 @@ def drivers_text(d, broken=None) -> str:
                 f"satisfaction goes with {p['estimate']:.2f} standard deviations of loyalty, one average over the "
                 "whole scale.")
         if broken is not None and broken.converged:
-            if broken.slope_after < broken.slope_before:
-                text += (f" The curve above says where that average comes from: loyalty rises "
-                         f"{broken.slope_before:.2f} points per point of SAT below the breakpoint at "
-                         f"{broken.breakpoint:.2f} and {broken.slope_after:.2f} above it, so a point of satisfaction "
-                         "is worth less loyalty where the curve flattens (whether that flattening survives the "
-                         "ceiling of the scale is the verdict of the section on the flattening).")
+            bend = (f"loyalty rises {broken.slope_before:.2f} points per point of SAT below the breakpoint at "
+                    f"{broken.breakpoint:.2f} and {broken.slope_after:.2f} above it")
+            if broken.slope_after >= broken.slope_before:
+                text += (f" The curve above does not flatten ({bend}), so a point of satisfaction is worth at least "
+                         "as much loyalty near the top.")
+            elif verdict is not None and verdict.get("survives"):
+                text += (f" The curve above says where that average comes from: {bend}, and the flattening "
+                         "survives the ceiling checks, so a point of satisfaction is worth less loyalty above the "
+                         "breakpoint than this average says, and more below it.")
+            elif verdict is not None and verdict.get("naive_rejects"):
+                text += (f" The curve above bends ({bend}), but the ceiling checks trace the bend to the top of the "
+                         "scale rather than to a zone of indifference, so the data give no reason to read this single "
+                         "linear path as hiding one.")
             else:
-                text += (f" The curve above does not flatten: loyalty rises {broken.slope_before:.2f} points per point "
-                         f"of SAT below the breakpoint at {broken.breakpoint:.2f} and {broken.slope_after:.2f} above "
-                         "it, so a point of satisfaction is worth at least as much loyalty near the top.")
+                text += (f" The broken line gives {bend}, but the tests find no change in slope, so the data give no "
+                         "reason to read this single linear path as hiding a zone of indifference.")
         out.append(text)
     q = d.quality
     weak = []
