@@ -408,7 +408,6 @@ def plot_ipma(maps: dict):
         ax.set_title(f"Target: {target}", fontsize=9)
         span = table["importance"].max() - min(table["importance"].min(), 0)
         ax.set_xlim(min(table["importance"].min(), 0) - 0.05 * span, table["importance"].max() + 0.3 * span)
-    fig.tight_layout()
     return fig
 
 

@@ -368,8 +368,9 @@ def drivers(a: SatisfactionAnalysis) -> ReportSection:
         if f"{d.satisfaction} -> {d.loyalty}" in d.paths.index else None,
         "curve_breakpoint": None if broken is None else broken.breakpoint,
     }
+    shown = paths.assign(path=paths["path"].str.replace(" -> ", " → ", regex=False))
     tables = [
-        table_spec(paths, f"Path coefficients (standardised) with bootstrap standard errors, percentile and BCa "
+        table_spec(shown, f"Path coefficients (standardised) with bootstrap standard errors, percentile and BCa "
                           f"{ci}s from {d.resamples:,} resamples, and effect sizes f².", "tbl-paths", 3),
         table_spec(measurement, "Measurement quality: Cronbach's α, ρ_A, composite reliability ρ_C and AVE per "
                                 "construct (reflective constructs; a single item is its own measure), and the "
