@@ -508,8 +508,9 @@ class PLSResults:
         return self._by_item(self.estimates["loading"])
 
     def _by_item(self, values: pd.Series) -> pd.Series:
-        index = pd.MultiIndex.from_tuples([tuple(n.split(": ", 1)) for n in values.index], names=["construct", "item"])
-        return pd.Series(values.to_numpy(), index=index)
+        lay = self.layout
+        pairs = [(lay.constructs[j], lay.items[i]) for j, blk in enumerate(lay.blocks) for i in blk]
+        return pd.Series(values.to_numpy(), index=pd.MultiIndex.from_tuples(pairs, names=["construct", "item"]))
 
     @property
     def scores(self) -> pd.DataFrame:
