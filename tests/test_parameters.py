@@ -249,11 +249,15 @@ def test_the_cli_refuses_bad_structural_models_and_too_few_complete_respondents(
              structural_file(tmp_path, "no_items", constructs={**ECSI_SMALL["constructs"], "Loyalty": []})]
     few = write(tmp_path, yaml.safe_dump({"notebook": "01_satisfaction_loyalty", "variant": "few", "parameters": {
         "survey": {"path": str(data), "missing_codes": [-9], "structural_model": ECSI_SMALL}}}), "few.yaml")
+    unknown = write(tmp_path, yaml.safe_dump({"notebook": "01_satisfaction_loyalty", "variant": "unknown", "parameters": {
+        "survey": {"path": str(data), "structural_model": {**ECSI_SMALL, "constructs": {
+            **ECSI_SMALL["constructs"], "Quality": ["PERQ1", "PERQ9"]}}}}}, sort_keys=False), "unknown.yaml")
     reports = tmp_path / "reports"
-    result = run_cli("run", *files, few, "--reports-dir", reports)
+    result = run_cli("run", *files, few, unknown, "--reports-dir", reports)
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
     errors = [ln for ln in result.stderr.splitlines() if ln.startswith("error:")]
-    assert len(errors) == 3, result.stderr
+    assert len(errors) == 4, result.stderr
+    assert any(f"{unknown}:" in ln and "column 'PERQ9'" in ln for ln in errors), errors
     assert any("form a cycle" in ln for ln in errors) and any("'Loyalty' has no items" in ln for ln in errors)
     assert any("every item of the structural model" in ln and "found 20 of 250" in ln for ln in errors), errors
     assert not reports.exists() or not any(reports.rglob("report.ipynb"))

@@ -144,7 +144,7 @@ class StructuralModel(BaseModel):
             raise ValueError(f"a recursive path model, but {reason}")
         for role in ("satisfaction", "loyalty"):
             if getattr(self, role) not in self.constructs:
-                raise ValueError(f"'{role}' naming one of the constructs (got {getattr(self, role)!r})")
+                raise ValueError(f"'{role}' naming one of the constructs ({getattr(self, role)!r} is not one)")
         return self
 
 
