@@ -378,6 +378,8 @@ def item_correlations(X: np.ndarray) -> np.ndarray:
 class Moments:
     """Items' cross-products, for correlation matrices of any weighting of the respondents."""
 
+    # Counts per chunk of resamples (resamples × respondents): bounds the memory of a chunk.
+    CHUNK_COUNTS = 20_000_000
     # Cross-products of up to this many bytes are computed once and kept (100,000 respondents × 24 items:
     # 240 MB); beyond it they are recomputed per chunk of rows.
     KEEP_PRODUCTS_BYTES = 400_000_000
@@ -428,8 +430,13 @@ class Moments:
 
 
 def resample_counts(rng: np.random.Generator, n: int, b: int) -> np.ndarray:
-    """How often each of n respondents is drawn in each of b bootstrap resamples, (b, n)."""
-    idx = rng.integers(0, n, size=(b, n)) + (np.arange(b) * n)[:, None]
+    """How often each of n respondents is drawn in each of b bootstrap resamples, (b, n).
+
+    The draws are 32-bit (a chunk never holds more than `Moments.CHUNK_COUNTS` < 2³¹ of them), which
+    halves the time to draw them; each resample's respondents are offset by its row so one bincount
+    counts them all."""
+    idx = rng.integers(0, n, size=(b, n), dtype=np.int32)
+    idx += (np.arange(b, dtype=np.int32) * np.int32(n))[:, None]
     return np.bincount(idx.ravel(), minlength=b * n).reshape(b, n).astype(float)
 
 
@@ -861,7 +868,7 @@ class PLSPathModel:
         """All resamples' statistics, in chunks of resamples sized to the data (about 2e7 counts each)."""
         rng = np.random.default_rng(seed)
         n = moments.n
-        chunk = int(max(1, min(resamples, 20_000_000 // n)))
+        chunk = int(max(1, min(resamples, Moments.CHUNK_COUNTS // n)))
         parts = {k: [] for k in estimates}
         failed = 0
         for start in range(0, resamples, chunk):
