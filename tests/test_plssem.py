@@ -213,3 +213,22 @@ def test_data_problems_are_one_line_or_a_failure_never_a_traceback(mobi):
     assert failed.params.isna().all() and "Failed" in str(failed.summary())
     stopped = PLSPathModel(ECSI_MOBI_CONSTRUCTS, ECSI_MOBI_PATHS, max_iter=2).fit(mobi, resamples=0)
     assert isinstance(stopped, PLSFailure) and "did not converge in 2 iterations" in stopped.failure
+
+
+def test_bca_interval_agrees_with_scipy():
+    """The BCa formula (bias correction from the share of draws below the estimate, acceleration from the
+    jackknife) on the mean of a skewed sample gives scipy.stats.bootstrap's BCa interval (different resamples,
+    so within Monte-Carlo error), and moves well away from the percentile interval."""
+    from scipy import stats
+
+    x = np.random.default_rng(3).lognormal(0, 1, 60)
+    counts = plssem.resample_counts(np.random.default_rng(5), x.size, 20_000)
+    draws = (counts @ x / x.size)[:, None]
+    jack = (x.sum() - x) / (x.size - 1)
+    d = jack.mean() - jack
+    acceleration = np.sum(d ** 3) / (6 * np.sum(d ** 2) ** 1.5)
+    lower, upper = plssem.bca_interval(draws, np.array([x.mean()]), np.array([acceleration]), 0.95)
+    ref = stats.bootstrap((x,), np.mean, n_resamples=20_000, method="BCa", random_state=7).confidence_interval
+    width = ref.high - ref.low
+    assert abs(lower[0] - ref.low) < 0.03 * width and abs(upper[0] - ref.high) < 0.05 * width
+    assert upper[0] - np.quantile(draws, 0.975) > 0.2 * width          # not the percentile interval
