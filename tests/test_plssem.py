@@ -232,3 +232,17 @@ def test_bca_interval_agrees_with_scipy():
     width = ref.high - ref.low
     assert abs(lower[0] - ref.low) < 0.03 * width and abs(upper[0] - ref.high) < 0.05 * width
     assert upper[0] - np.quantile(draws, 0.975) > 0.2 * width          # not the percentile interval
+
+
+def test_plspredict_equals_the_linear_benchmark_when_both_are_one_regression():
+    """With one item per construct, PLS's out-of-fold prediction of y from x is the training regression of y
+    on x, which is also the LM benchmark: the two RMSEs and MAEs are equal, and Q²_predict is 1 − SSE/SST
+    against the training means."""
+    rng = np.random.default_rng(9)
+    x = rng.normal(5, 2, 300)
+    data = pd.DataFrame({"x": x, "y": 1 + 0.6 * x + rng.normal(0, 1.5, x.size)})
+    fit = PLSPathModel({"X": ["x"], "Y": ["y"]}, [("X", "Y")]).fit(data, resamples=0)
+    pred = fit.predict(folds=5, seed=1)
+    assert pred.loc["y", "pls_rmse"] == pytest.approx(pred.loc["y", "lm_rmse"], rel=1e-10)
+    assert pred.loc["y", "pls_mae"] == pytest.approx(pred.loc["y", "lm_mae"], rel=1e-10)
+    assert 0.3 < pred.loc["y", "q2_predict"] < 0.8
