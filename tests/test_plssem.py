@@ -246,3 +246,19 @@ def test_plspredict_equals_the_linear_benchmark_when_both_are_one_regression():
     assert pred.loc["y", "pls_rmse"] == pytest.approx(pred.loc["y", "lm_rmse"], rel=1e-10)
     assert pred.loc["y", "pls_mae"] == pytest.approx(pred.loc["y", "lm_mae"], rel=1e-10)
     assert 0.3 < pred.loc["y", "q2_predict"] < 0.8
+
+
+def test_ipma_importance_is_the_unstandardised_total_effect_on_the_0_100_scale():
+    """Single items on 1-10: performance is the item mean rescaled to 0-100 and importance the slope of the
+    target on the driver (the same rescaling on both sides cancels); through a mediator it is the product."""
+    rng = np.random.default_rng(10)
+    x = np.clip(np.rint(rng.normal(6, 2, 500)), 1, 10)
+    m = np.clip(np.rint(1 + 0.7 * x + rng.normal(0, 1.2, x.size)), 1, 10)
+    y = np.clip(np.rint(2 + 0.5 * m + rng.normal(0, 1.2, x.size)), 1, 10)
+    data = pd.DataFrame({"x": x, "m": m, "y": y})
+    fit = PLSPathModel({"X": ["x"], "M": ["m"], "Y": ["y"]}, [("X", "M"), ("M", "Y")]).fit(data, resamples=0)
+    ipma = fit.ipma("Y", 1, 10)
+    slope_m = np.polyfit(m, y, 1)[0]
+    assert ipma.loc["M", "importance"] == pytest.approx(slope_m)
+    assert ipma.loc["X", "importance"] == pytest.approx(np.polyfit(x, m, 1)[0] * slope_m)
+    assert ipma.loc["X", "performance"] == pytest.approx((x.mean() - 1) / 9 * 100)
