@@ -29,7 +29,7 @@ Also here:
 * measurement quality: Cronbach's α (standardised items), ρ_A (Dijkstra & Henseler 2015, MIS
   Quarterly 39(2)), composite reliability ρ_C, AVE, the Fornell–Larcker table and the
   heterotrait–monotrait ratio HTMT (Henseler, Ringle & Sarstedt 2015, JAMS 43(1), with absolute
-  correlations; undefined for a single-item construct), effect sizes f² (Cohen 1988);
+  correlations; a single item's monotrait mean taken as 1, as R's seminr does), effect sizes f² (Cohen 1988);
 * bootstrap standard errors with percentile and BCa intervals (Efron 1987; the acceleration from a
   jackknife over at most `config.PLS_JACKKNIFE_GROUPS` groups of respondents);
 * PLSpredict (Shmueli, Ray, Velasquez Estrada & Chatla 2016, J. Business Research 69(10); Shmueli
@@ -318,10 +318,11 @@ def structural_batch(S: np.ndarray, W: np.ndarray, lay: Layout) -> dict:
 
 
 def htmt_batch(S: np.ndarray, lay: Layout) -> np.ndarray:
-    """HTMT (B, c, c) with absolute correlations; NaN where a construct has a single item."""
+    """HTMT (B, c, c) with absolute correlations; a single item's monotrait mean is its correlation with
+    itself, 1 (as R's seminr takes it)."""
     A = np.abs(S)
     c = len(lay.constructs)
-    mono = np.full((S.shape[0], c), np.nan)
+    mono = np.ones((S.shape[0], c))
     for j, blk in enumerate(lay.blocks):
         if blk.size > 1:
             sub = A[:, blk][:, :, blk]
@@ -532,7 +533,7 @@ class PLSResults:
         if self.bootstrap is None:
             return pd.Series(np.nan, index=est.index)
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)        # all-NaN columns (single-item HTMT)
+            warnings.simplefilter("ignore", RuntimeWarning)        # a statistic NaN in every resample
             return pd.Series(np.nanstd(self.bootstrap.draws[group], axis=0, ddof=1), index=est.index)
 
     @property
@@ -549,7 +550,7 @@ class PLSResults:
             tail = (1 - confidence) / 2
             draws = self.bootstrap.draws[group]
             with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)    # all-NaN columns (single-item HTMT)
+                warnings.simplefilter("ignore", RuntimeWarning)    # a statistic NaN in every resample
                 lower, upper = (np.full(est.size, np.nan),) * 2 if draws.size == 0 else \
                     (np.nanquantile(draws, tail, axis=0), np.nanquantile(draws, 1 - tail, axis=0))
         elif method == "bca":
@@ -635,7 +636,7 @@ class PLSResults:
         return out
 
     def htmt(self) -> pd.DataFrame:
-        """HTMT between every pair of constructs (symmetric; NaN on the diagonal and for single items)."""
+        """HTMT between every pair of constructs (symmetric; NaN on the diagonal)."""
         S = self._item_correlations()[None]
         values = htmt_batch(S, self.layout)[0]
         return pd.DataFrame(values, index=self.layout.constructs, columns=self.layout.constructs)
@@ -885,7 +886,7 @@ class PLSPathModel:
         acceleration = {}
         for k, values in jack.items():
             with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)        # all-NaN columns (single-item HTMT)
+                warnings.simplefilter("ignore", RuntimeWarning)        # a statistic NaN in every resample
                 d = np.nanmean(values, axis=0) - values
                 acc = np.nansum(d ** 3, axis=0) / (6 * np.nansum(d ** 2, axis=0) ** 1.5)
             acceleration[k] = np.where(np.isfinite(acc), acc, 0.0)

@@ -374,8 +374,8 @@ def drivers(a: SatisfactionAnalysis) -> ReportSection:
                           f"{ci}s from {d.resamples:,} resamples, and effect sizes f².", "tbl-paths", 3),
         table_spec(measurement, "Measurement quality: Cronbach's α, ρ_A, composite reliability ρ_C and AVE per "
                                 "construct (reflective constructs; a single item is its own measure), and the "
-                                "largest heterotrait–monotrait ratio (HTMT) with another construct (undefined for a "
-                                "single item).", "tbl-measurement", 3),
+                                "largest heterotrait–monotrait ratio (HTMT) with another construct (a single item's "
+                                "monotrait mean taken as 1).", "tbl-measurement", 3),
     ]
     verdict = a.checks.verdict if a.checks is not None else None
     return _section(d.source, results={"structural_model": _record(results.items())},
