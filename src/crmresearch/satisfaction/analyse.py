@@ -592,6 +592,9 @@ def analyse_drivers(data: SurveyData, params) -> Drivers:
     measurement quality, HTMT, PLSpredict and the importance-performance maps of loyalty and satisfaction."""
     survey = params.survey
     model_spec = survey.structural_model if survey is not None else None
+    if survey is None:
+        return _skip(Drivers, "a simulated market has no construct items, so the drivers of satisfaction are not "
+                              "estimated; a survey that declares a structural model (`structural_model:`) gets them.")
     if model_spec is None or data.items is None:
         return _skip(Drivers, "the survey declares no structural model (`structural_model:` under `survey`, with "
                               "its constructs, items and paths), so the drivers of satisfaction are not estimated.")
