@@ -296,8 +296,9 @@ def drivers_text(d, broken=None, verdict: dict | None = None) -> str:
     out = [f"PLS path modelling ({fit.scheme} weighting scheme) of the **{fit.nobs:,}** respondents who answer all "
            f"{len(lay.items)} items, with {ci}s from **{d.resamples:,}** bootstrap resamples of respondents "
            f"(percentile; bias-corrected and accelerated in the table). The model explains "
-           f"**{r2.loc[sat, 'estimate']:.0%}** of the variance of {sat} ({_interval(r2.loc[sat], ci)}) and "
-           f"**{r2.loc[loy, 'estimate']:.0%}** of {loy} ({_interval(r2.loc[loy], ci)})."]
+           f"**{r2.loc[sat, 'estimate']:.0%}** of the variance of {sat} ({ci} {r2.loc[sat, 'lower']:.0%} to "
+           f"{r2.loc[sat, 'upper']:.0%}) and **{r2.loc[loy, 'estimate']:.0%}** of {loy} ({ci} "
+           f"{r2.loc[loy, 'lower']:.0%} to {r2.loc[loy, 'upper']:.0%})."]
     into_sat = d.paths[[name.endswith(f" -> {sat}") for name in d.paths.index]]
     if len(into_sat):
         parts = [f"{name.split(' -> ')[0]} {row['estimate']:.2f} ({_interval(row, ci)})" for name, row in
