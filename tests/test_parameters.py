@@ -200,3 +200,64 @@ def test_error_hints_keep_their_case_and_numbers_print_plainly():
     text = " ".join(_describe(err.value))
     assert "64MiB" in text and "value error" not in text.lower()
     assert shorten(np.float64(7.0)) == "7.0"
+
+
+# ---------------------------------------------------------------- a researcher's structural model (PLS-SEM)
+
+ECSI_SMALL = {"constructs": {"Quality": ["PERQ1", "PERQ2"], "Satisfaction": ["CUSA1", "CUSA2", "CUSA3"],
+                             "Loyalty": ["CUSL1", "CUSL3"]},
+              "paths": [["Quality", "Satisfaction"], ["Satisfaction", "Loyalty"]]}
+
+
+def structural_file(tmp_path, name, survey_extra=None, **model):
+    survey = {"dataset": "mobi", "structural_model": {**ECSI_SMALL, **model}, **(survey_extra or {})}
+    return write(tmp_path, yaml.safe_dump({"notebook": "01_satisfaction_loyalty", "variant": name.replace("_", "-"),
+                                           "parameters": {"survey": survey}}, sort_keys=False), f"{name}.yaml")
+
+
+@pytest.mark.parametrize("name, model, expected", [
+    ("unknown_item", {"constructs": {**ECSI_SMALL["constructs"], "Quality": ["PERQ1", "PERQ9"]}},
+     "item 'PERQ9' of construct 'Quality' is not one of them"),
+    ("no_items", {"constructs": {**ECSI_SMALL["constructs"], "Quality": []}}, "construct 'Quality' has no items"),
+    ("item_twice", {"constructs": {**ECSI_SMALL["constructs"], "Loyalty": ["CUSL1", "CUSA3"]}},
+     "item 'CUSA3' is in two constructs ('Satisfaction' and 'Loyalty')"),
+    ("cycle", {"paths": [["Quality", "Satisfaction"], ["Satisfaction", "Loyalty"], ["Loyalty", "Quality"]]},
+     "the paths Quality -> Satisfaction -> Loyalty -> Quality form a cycle"),
+    ("unknown_construct", {"paths": [["Quality", "Satisfaction"], ["Satisfaction", "Loyality"]]},
+     "'Loyality' is not a declared construct"),
+    ("markup_name", {"constructs": {**ECSI_SMALL["constructs"], "<b>Q</b>": ["PERQ3"]}}, "plain text"),
+])
+def test_a_bad_structural_model_is_one_line_before_any_kernel(tmp_path, name, model, expected):
+    path = structural_file(tmp_path, name, **model)
+    with pytest.raises(ParameterFileError) as info:
+        load_parameter_file(path)
+    lines = str(info.value).splitlines()
+    assert len(lines) == 1 and "'parameters.survey" in lines[0] and expected in lines[0], lines
+
+
+def test_the_cli_refuses_bad_structural_models_and_too_few_complete_respondents(tmp_path):
+    """Every problem one line, exit 2, no kernel: the schema's checks and, for a user's file, too few
+    respondents complete on the model's items for its bootstrap (missing codes count as missing)."""
+    from crmresearch import datasets
+
+    survey = datasets.load_mobi().drop(columns="respondent_id")
+    survey.loc[survey.index[20:], "PERQ2"] = -9          # a declared missing code for all but 20 respondents
+    data = tmp_path / "survey.csv"
+    survey.to_csv(data, index=False)
+    files = [structural_file(tmp_path, "cycle", paths=[["Quality", "Satisfaction"], ["Satisfaction", "Quality"],
+                                                       ["Satisfaction", "Loyalty"]]),
+             structural_file(tmp_path, "no_items", constructs={**ECSI_SMALL["constructs"], "Loyalty": []})]
+    few = write(tmp_path, yaml.safe_dump({"notebook": "01_satisfaction_loyalty", "variant": "few", "parameters": {
+        "survey": {"path": str(data), "missing_codes": [-9], "structural_model": ECSI_SMALL}}}), "few.yaml")
+    unknown = write(tmp_path, yaml.safe_dump({"notebook": "01_satisfaction_loyalty", "variant": "unknown", "parameters": {
+        "survey": {"path": str(data), "structural_model": {**ECSI_SMALL, "constructs": {
+            **ECSI_SMALL["constructs"], "Quality": ["PERQ1", "PERQ9"]}}}}}, sort_keys=False), "unknown.yaml")
+    reports = tmp_path / "reports"
+    result = run_cli("run", *files, few, unknown, "--reports-dir", reports)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    errors = [ln for ln in result.stderr.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 4, result.stderr
+    assert any(f"{unknown}:" in ln and "column 'PERQ9'" in ln for ln in errors), errors
+    assert any("form a cycle" in ln for ln in errors) and any("'Loyalty' has no items" in ln for ln in errors)
+    assert any("every item of the structural model" in ln and "found 20 of 250" in ln for ln in errors), errors
+    assert not reports.exists() or not any(reports.rglob("report.ipynb"))

@@ -482,3 +482,33 @@ def test_model_choice_and_retention_sentences_state_the_computed_values():
     text = sat_text.competitiveness_text(curves, 7, 9, 10)
     # per SAT level, retention in the competitive, intermediate and monopoly markets
     assert numbers(text) == [8, 20, 50, 95, 10, 80, 90, 97]
+
+
+def test_the_drivers_sentences_follow_the_numbers():
+    """The 'what drives' text: the driver named first is the largest importance × room to improve on the
+    satisfaction map, the numbers it states are the map's, the words on the curve follow the ceiling
+    verdict, and no causal claim is made."""
+    import importlib
+    from types import SimpleNamespace
+
+    from crmresearch import parameters
+    from crmresearch.satisfaction import text
+
+    analysis_module = importlib.import_module("crmresearch.satisfaction.analyse")  # the package exports analyse()
+
+    params = parameters.load_parameter_file(crm.config.PARAMS_DIR / "satisfaction_loyalty" / "fast.yaml").validated
+    params = params.model_copy(update={"survey": params.survey.model_copy(update={
+        "structural_model": params.survey.structural_model.model_copy(update={"bootstrap_resamples": 200})})})
+    d = analysis_module.analyse_drivers(analysis_module.load_report_data(params), params)
+    sat_map = d.ipma["Satisfaction"]
+    first = (sat_map["importance"] * (100 - sat_map["performance"])).idxmax()
+    broken = SimpleNamespace(converged=True, slope_before=1.2, slope_after=0.5, breakpoint=7.8)
+    survives = text.drivers_text(d, broken, {"survives": True, "naive_rejects": True})
+    artefact = text.drivers_text(d, broken, {"survives": False, "naive_rejects": True})
+    assert f"**{first}** is the driver to improve first" in survives
+    assert f"**{sat_map.loc[first, 'importance']:.2f}** points of Satisfaction" in survives
+    assert "survives the ceiling checks" in survives and "survives the ceiling checks" not in artefact
+    assert "trace the bend to the top of the scale" in artefact
+    assert "not that raising the driver would cause the gain" in survives
+    steeper = text.drivers_text(d, SimpleNamespace(converged=True, slope_before=0.5, slope_after=1.2, breakpoint=7.8))
+    assert "does not flatten" in steeper

@@ -135,3 +135,38 @@ def test_notebook_cells_only_call_the_package():
         lines = [ln for ln in "".join(cell["source"]).splitlines() if ln.strip() and not ln.startswith("#|")]
         assert len(lines) <= 10, lines[0]
         assert not any(ln.lstrip().startswith(("if ", "else", "elif ")) for ln in lines), lines[0]
+
+
+def test_structural_model_drivers_section(run):
+    """The ECSI structural model's numbers in results.json: SmartPLS's path-weighting estimates, the stated
+    bootstrap, intervals and importance-performance maps recomputed with the package (same seed), the driver
+    to improve first, and the satisfaction -> loyalty path recorded next to the curve's breakpoint."""
+    from pathlib import Path
+
+    from crmresearch.models.plssem import PLSPathModel
+
+    r, params, mobi = run["results"]["structural_model"], run["params"], run["mobi"]
+    spec = params.survey.structural_model
+    assert r["scheme"] == "path" and r["respondents"] == 250 and r["bootstrap_resamples"] == spec.bootstrap_resamples
+    assert run["doc"]["sections"]["drivers"]["source"] == "data"
+    published = pd.read_csv(Path(__file__).parent / "data" / "plssem" / "ecsi_mobi_smartpls.csv")
+    published = published[(published["scheme"] == "path") & (published["quantity"] == "path_coefficient")]
+    for _, row in published.iterrows():
+        assert r["paths"][f"{row['from']} -> {row['to']}"]["estimate"] == pytest.approx(row["value"], abs=1e-6)
+    fit = PLSPathModel(spec.constructs, spec.path_pairs, spec.modes, spec.scheme).fit(
+        mobi, resamples=spec.bootstrap_resamples, seed=params.seed, confidence=params.confidence)
+    paths = fit.intervals("path")
+    for name, row in paths.iterrows():
+        for key in ("std_error", "lower", "upper"):
+            assert r["paths"][name][key] == pytest.approx(row[key], rel=1e-9), (name, key)
+        assert r["paths"][name]["bca_lower"] < r["paths"][name]["bca_upper"]
+    for target in ("Satisfaction", "Loyalty"):
+        ipma = fit.ipma(target, 1, 10)
+        shown = pd.DataFrame(r["ipma"][target]).set_index("construct")
+        np.testing.assert_allclose(shown[["importance", "performance"]], ipma[["importance", "performance"]], rtol=1e-9)
+    sat_map = fit.ipma("Satisfaction", 1, 10)
+    assert r["priority_driver"]["Satisfaction"] == (sat_map["importance"] * (100 - sat_map["performance"])).idxmax()
+    assert r["satisfaction_loyalty_path"]["estimate"] == r["paths"]["Satisfaction -> Loyalty"]["estimate"]
+    assert r["curve_breakpoint"] == pytest.approx(run["results"]["segmented"]["breakpoint"])
+    quality = pd.DataFrame(r["measurement"]).set_index("construct")
+    np.testing.assert_allclose(quality["ave"], fit.reliability()["ave"], rtol=1e-12)

@@ -50,6 +50,18 @@ BOOTSTRAP_RESAMPLES = 200       # customer bootstrap resamples (each one re-fits
 RETENTION_UPLIFT = 0.05
 ACQUISITION_TO_RETENTION_COST = 5.0
 
+# PLS path modelling (models.plssem): bootstrap resamples of a PLS-SEM fit (Hair et al.'s
+# recommendation; all resamples run as one batch of correlation matrices), the stop rule of the
+# Wold/Lohmöller iterations (largest change of an outer weight), the folds of PLSpredict, the jackknife
+# groups behind the BCa acceleration (leave-one-out up to this many respondents), and the HTMT level
+# above which two constructs are not told apart (Henseler, Ringle & Sarstedt 2015).
+PLS_BOOTSTRAP_RESAMPLES = 5000
+PLS_TOLERANCE = 1e-10
+PLS_MAX_ITERATIONS = 300
+PLS_PREDICT_FOLDS = 10
+PLS_JACKKNIFE_GROUPS = 500
+HTMT_THRESHOLD = 0.85
+
 # The runner hashes a report's inputs (parameter file, data files) when the run starts and hands the
 # digests to the kernel in this variable (JSON: path -> sha256), so provenance and freshness describe
 # the bytes the run started from, even if a file changes while the kernel runs.

@@ -66,7 +66,20 @@ A user's survey, e.g. ``params/satisfaction_loyalty/my_survey.yaml``::
           recommendation: {low: 0, high: 10}
           switching_cost: {low: 1, high: 5, missing_codes: [9]}
         missing_codes: [-99]              # read as missing (blanks are missing too)
+        structural_model:                 # optional: the "what drives satisfaction" section (PLS-SEM)
+          constructs:                     # construct -> its items (on the survey's scale, or
+            Price: [price1, price2]       # `scales: {constructs: ...}` with their own missing codes)
+            Service: [service1, service2, service3]
+            Satisfaction: [sat_overall, sat_expectations]
+            Loyalty: [choose_again, recommend]
+          paths: [[Price, Satisfaction], [Service, Satisfaction], [Satisfaction, Loyalty]]
+          modes: {Price: B}               # formative (Mode B); default reflective (Mode A)
+          bootstrap_resamples: 5000
       satisfied_min: 5                    # optional: defaults follow each measure's scale
+
+The structural model is checked before any kernel starts: an unknown item, a construct without
+items, an item in two constructs, a path to an undeclared construct, a cycle among the paths, and
+(on the survey file) fewer than 30 respondents complete on its items each stop the run with one line.
 """
 
 from __future__ import annotations
@@ -81,6 +94,58 @@ from . import ReportParameters
 from .sources import MIN_RESPONDENTS, Scale, SurveyCutoffs, SurveySource, default_bands, resolve_cutoffs
 
 MOBI_QUALITY_ITEMS = [f"PERQ{i}" for i in range(1, 8)]
+MOBI_COLUMNS = ("CUEX1", "CUEX2", "CUEX3", "CUSA1", "CUSA2", "CUSA3", "CUSCO", "CUSL1", "CUSL2", "CUSL3", "IMAG1",
+                "IMAG2", "IMAG3", "IMAG4", "IMAG5", *MOBI_QUALITY_ITEMS, "PERV1", "PERV2")
+ConstructName = Annotated[str, Field(min_length=1, max_length=40)]
+
+
+class StructuralModel(BaseModel):
+    """A PLS path model of the survey (`models.plssem`): constructs -> their items, paths [from, to].
+
+    Items are answers on the survey's scale (``scales: {constructs: ...}`` gives them their own,
+    with missing codes); a respondent enters the model when complete on every item. ``modes``
+    marks formative constructs (``B``; default ``A``, reflective). ``satisfaction`` and ``loyalty``
+    name the constructs the report's section is about. Checked here, before any kernel: a
+    construct without items, an item in two constructs, a path to an undeclared construct, a cycle.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    constructs: dict[ConstructName, list[Annotated[str, Field(min_length=1, max_length=200)]]] = Field(
+        ..., min_length=2, max_length=30)
+    paths: list[tuple[ConstructName, ConstructName]] = Field(..., min_length=1, max_length=200,
+                                                             description="[from, to] per path")
+    modes: dict[str, Literal["A", "B"]] = Field(default_factory=dict)
+    scheme: Literal["centroid", "factorial", "path"] = "path"
+    satisfaction: str = "Satisfaction"
+    loyalty: str = "Loyalty"
+    bootstrap_resamples: int = Field(config.PLS_BOOTSTRAP_RESAMPLES, ge=100, le=50_000)
+    predict_folds: int = Field(config.PLS_PREDICT_FOLDS, ge=2, le=20)
+
+    @property
+    def path_pairs(self) -> list[tuple[str, str]]:
+        return [tuple(p) for p in self.paths]
+
+    @property
+    def items(self) -> list[str]:
+        return [i for items in self.constructs.values() for i in items]
+
+    @model_validator(mode="after")
+    def _recursive_model(self):
+        from ..models.plssem import check_specification
+        from . import MARKUP, MARKUP_CHARACTERS
+
+        marked = [name for name in self.constructs if MARKUP.search(name)]
+        if marked:     # construct names are keys, which the plain-text check of values does not see
+            raise ValueError(f"construct names in plain text without any of {MARKUP_CHARACTERS} "
+                             f"(got {marked[0][:40]!r})")
+        reason = check_specification(self.constructs, self.path_pairs, self.modes)
+        if reason:
+            raise ValueError(f"a recursive path model, but {reason}")
+        for role in ("satisfaction", "loyalty"):
+            if getattr(self, role) not in self.constructs:
+                raise ValueError(f"'{role}' naming one of the constructs ({getattr(self, role)!r} is not one)")
+        return self
 
 
 class SatisfactionSurvey(SurveySource):
@@ -92,29 +157,40 @@ class SatisfactionSurvey(SurveySource):
     (on the survey scale) and ``attributes`` (attribute-performance items on the survey scale).
     """
 
-    MEASURES: ClassVar[tuple] = ("satisfaction", "loyalty", "repurchase", "recommendation", "switching_cost", "attributes")
+    MEASURES: ClassVar[tuple] = ("satisfaction", "loyalty", "repurchase", "recommendation", "switching_cost",
+                                 "attributes", "constructs")
 
     loyalty: list[str] = Field(default_factory=lambda: ["CUSL1", "CUSL3"], min_length=1)
     behaviour: str | None = None
     behaviour_means: Literal["repurchased", "churned"] = "repurchased"
     switching_cost: str | None = None
     attributes: list[str] = Field(default_factory=lambda: list(MOBI_QUALITY_ITEMS))
+    structural_model: StructuralModel | None = Field(
+        None, description="constructs, items and paths of a PLS path model (the 'what drives' section)")
 
     @model_validator(mode="after")
     def _own_file_has_no_mobi_attributes(self):
         # The PERQ defaults describe the shipped survey; a user's file names its own (or none).
         if self.path and "attributes" not in self.model_fields_set:
             object.__setattr__(self, "attributes", [])
+        if self.dataset == "mobi" and self.structural_model is not None:
+            unknown = [(c, i) for c, items in self.structural_model.constructs.items() for i in items
+                       if i not in MOBI_COLUMNS]
+            if unknown:
+                raise ValueError(f"structural_model items among the ECSI mobile survey's columns (item "
+                                 f"'{unknown[0][1]}' of construct '{unknown[0][0]}' is not one of them)")
         return self
 
     def measure_columns(self) -> dict[str, list[str]]:
         return {**super().measure_columns(), "attributes": list(self.attributes),
-                "switching_cost": [self.switching_cost] if self.switching_cost else []}
+                "switching_cost": [self.switching_cost] if self.switching_cost else [],
+                "constructs": self.structural_model.items if self.structural_model else []}
 
     @property
     def columns(self) -> list[str]:
         return list(dict.fromkeys([*super().columns, *self.attributes,
-                                   *([self.switching_cost] if self.switching_cost else [])]))
+                                   *([self.switching_cost] if self.switching_cost else []),
+                                   *(self.structural_model.items if self.structural_model else [])]))
 
     def load(self):
         """Validated answers (and behaviour) with the shared loaders; missing codes and blanks are NaN."""
@@ -133,6 +209,11 @@ class SatisfactionSurvey(SurveySource):
                                                    f"{self.behaviour_means}) or blanks", datasets._bad_rows(bad))
         datasets.require_respondents(self.path, df, [self.satisfaction, self.loyalty], MIN_RESPONDENTS,
                                      "satisfaction and loyalty")
+        if self.structural_model is not None:
+            from ..models.plssem import MIN_COMPLETE_RESPONDENTS
+
+            datasets.require_respondents(self.path, df, [self.structural_model.items], MIN_COMPLETE_RESPONDENTS,
+                                         "every item of the structural model (for its bootstrap)", distinct=False)
         return df
 
 

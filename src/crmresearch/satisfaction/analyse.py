@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .. import stats
+from ..models.plssem import PLSFailure, PLSPathModel, PLSResults
 from ..models.segmented import DaviesTest, SegmentedFit, bootstrap_segmented, davies_test, fit_segmented
 from .attributes import attribute_response_curves, penalty_reward
 from .ceiling import (CeilingAwareFit, FlatZoneTest, ModelFitError, OrderedLogitComparison, SizeCheck,
@@ -548,6 +549,84 @@ def compare_markets(params) -> MarketComparison:
                             rows_used=params.scenario_n * len(SCENARIOS))
 
 
+# ---------------------------------------------------------------- what drives satisfaction and loyalty
+
+@dataclass(kw_only=True)
+class Drivers(Part):
+    """The survey's structural model by PLS path modelling (`models.plssem`) and what it implies.
+
+    ``ipma``: target construct -> importance-performance table; ``priority``: target -> the driver
+    to improve first (among the constructs before satisfaction, the largest importance × room to
+    improve, `priority_driver`); ``paths``/``totals``: estimates with bootstrap
+    percentile and BCa intervals."""
+
+    fit: PLSResults | None = None
+    failure: str | None = None
+    satisfaction: str = ""
+    loyalty: str = ""
+    paths: pd.DataFrame | None = None
+    totals: pd.DataFrame | None = None
+    r_squared: pd.DataFrame | None = None
+    quality: pd.DataFrame | None = None
+    htmt: pd.DataFrame | None = None
+    ipma: dict = field(default_factory=dict)
+    priority: dict = field(default_factory=dict)
+    prediction: pd.DataFrame | None = None
+    scale: tuple = ()
+    resamples: int = 0
+    confidence: float = 0.95
+
+
+def priority_driver(ipma: pd.DataFrame, exclude=()) -> str | None:
+    """The driver to improve first on an importance-performance map: the largest attainable gain,
+    importance × (100 − performance), i.e. the points of the target the driver would add if it
+    reached the top of its scale (high importance and room to improve)."""
+    table = ipma.drop(index=[e for e in exclude if e in ipma.index])
+    if table.empty:
+        return None
+    return str((table["importance"] * (100 - table["performance"])).idxmax())
+
+
+def analyse_drivers(data: SurveyData, params) -> Drivers:
+    """The declared PLS path model on the respondents complete on its items: bootstrap intervals,
+    measurement quality, HTMT, PLSpredict and the importance-performance maps of loyalty and satisfaction."""
+    survey = params.survey
+    model_spec = survey.structural_model if survey is not None else None
+    if survey is None:
+        return _skip(Drivers, "a simulated market has no construct items, so the drivers of satisfaction are not "
+                              "estimated; a survey that declares a structural model (`structural_model:`) gets them.")
+    if model_spec is None or data.items is None:
+        return _skip(Drivers, "the survey declares no structural model (`structural_model:` under `survey`, with "
+                              "its constructs, items and paths), so the drivers of satisfaction are not estimated.")
+    items = data.items
+    complete = items.notna().all(axis=1).to_numpy()
+    dropped = {"missing an item of the structural model": int((~complete).sum())} if (~complete).any() else {}
+    model = PLSPathModel(model_spec.constructs, model_spec.path_pairs, model_spec.modes, model_spec.scheme)
+    fit = model.fit(items, resamples=model_spec.bootstrap_resamples, seed=params.seed, confidence=params.confidence)
+    roles = {"satisfaction": model_spec.satisfaction, "loyalty": model_spec.loyalty}
+    if isinstance(fit, PLSFailure):
+        return Drivers(failure=fit.failure, rows_used=fit.nobs, rows_dropped=dropped, **roles)
+    scale = survey.measure_scale("constructs").bounds
+    paths = fit.intervals("path")
+    bca = fit.intervals("path", method="bca")
+    paths = paths.assign(bca_lower=bca["lower"], bca_upper=bca["upper"], f_squared=fit.f_squared())
+    totals = fit.intervals("total")
+    bca_t = fit.intervals("total", method="bca")
+    totals = totals.assign(bca_lower=bca_t["lower"], bca_upper=bca_t["upper"])
+    quality = fit.reliability()
+    htmt = fit.htmt_flags()
+    ipma = {target: fit.ipma(target, *scale) for target in dict.fromkeys(roles.values())}
+    # Drivers are what comes before satisfaction; satisfaction and what it leads to are outcomes.
+    lay = fit.layout
+    k = lay.constructs.index(roles["satisfaction"])
+    outcomes = [roles["satisfaction"], *(lay.constructs[j] for j in range(len(lay.constructs)) if lay.reach[k, j])]
+    priority = {target: priority_driver(table, exclude=outcomes) for target, table in ipma.items()}
+    return Drivers(fit=fit, paths=paths, totals=totals, r_squared=fit.intervals("r2"), quality=quality, htmt=htmt,
+                   ipma=ipma, priority=priority, prediction=fit.predict(model_spec.predict_folds, params.seed),
+                   scale=scale, resamples=model_spec.bootstrap_resamples, confidence=params.confidence,
+                   source=data.section_source, rows_used=fit.nobs, rows_dropped=dropped, **roles)
+
+
 # ---------------------------------------------------------------- the whole report
 
 @dataclass
@@ -572,6 +651,7 @@ class SatisfactionAnalysis:
     switching_cost: SwitchingCost | None = None
     switching_cost_removal: SwitchingCostRemoval | None = None
     markets: MarketComparison | None = None
+    drivers: Drivers | None = None
 
 
 def analyse(params) -> SatisfactionAnalysis:
@@ -591,4 +671,5 @@ def analyse(params) -> SatisfactionAnalysis:
         params, data, cutoffs_table(params), summary, curve, models, checks, size, top_box,
         jones_sasser_ratios(data, top_box.choose_top, params), net_scores(data, params), count_trap(data, params),
         analyse_attributes(data, params), classify_loyalty(data, params), place_loyalty_sources(params),
-        compare_switching_cost(data, params), remove_switching_cost(params), compare_markets(params))
+        compare_switching_cost(data, params), remove_switching_cost(params), compare_markets(params),
+        analyse_drivers(data, params))

@@ -45,6 +45,7 @@ class SurveyData:
     scenario: object | None = None   # the MarketScenario when simulated
     data_files: dict = field(default_factory=dict)
     items_note: str = ""             # which answers make SAT and loyalty, in words
+    items: pd.DataFrame | None = None    # the structural model's items (missing codes as NaN), when declared
 
     @property
     def n(self) -> int:
@@ -117,13 +118,14 @@ def load_report_data(params) -> SurveyData:
         frame["switching_cost"] = raw[survey.switching_cost].to_numpy(float)
     for a in survey.attributes:
         frame[a] = raw[a].to_numpy(float)
+    items = raw[survey.structural_model.items].astype(float) if survey.structural_model else None
     label = "the ECSI mobile-phone survey" if survey.dataset == "mobi" else f"the survey file {survey.file().name}"
     labels = MOBI_QUALITY_LABELS if survey.dataset == "mobi" else {}
     scales = {m: survey.measure_scale(m).bounds for m in survey.MEASURES}
     return SurveyData(frame, "survey", label, scales, list(survey.attributes),
                       {a: labels.get(a, a) for a in survey.attributes}, has_behaviour, None,
                       {"survey": survey.file()},
-                      items_note(survey.satisfaction, survey.loyalty, survey.repurchase, survey.recommendation))
+                      items_note(survey.satisfaction, survey.loyalty, survey.repurchase, survey.recommendation), items)
 
 
 def items_note(satisfaction, loyalty, repurchase: str | None, recommendation: str | None) -> str:

@@ -328,3 +328,97 @@ def nps_figure(section):
     if not section.computed:
         return placeholder(section, "The net recommendation score by band")
     return plot_nps_by_band(section.bands, section.score.is_nps)
+
+
+# ---------------------------------------------------------------- what drives satisfaction and loyalty
+
+def _layers(layout) -> dict:
+    """Column of each construct in the path diagram: the length of the longest route into it."""
+    depth = {}
+    for _ in range(len(layout.constructs)):
+        for j in range(len(layout.constructs)):
+            preds = layout.predecessors(j)
+            depth[j] = 0 if preds.size == 0 else 1 + max(depth.get(k, 0) for k in preds)
+    return depth
+
+
+def plot_structural_model(fit, paths: pd.DataFrame, r_squared: pd.DataFrame, confidence: float):
+    """The structural model: constructs in columns by their distance from the exogenous ones (R² under
+    each endogenous one), arrows labelled with the path coefficient and its bootstrap interval; an arrow
+    whose interval includes zero is grey and dashed."""
+    from matplotlib.patches import FancyArrowPatch
+
+    lay = fit.layout
+    depth = _layers(lay)
+    columns = {}
+    for j, d in depth.items():
+        columns.setdefault(d, []).append(j)
+    pos = {}
+    n_cols = max(columns) + 1
+    for d, members in columns.items():
+        for rank, j in enumerate(members):
+            # a lone construct in its column alternates above and below the middle, so that a chain of
+            # single constructs (as in ECSI) does not put every arrow on one line
+            y = 0.5 + 0.3 * (-1) ** d if len(members) == 1 else 1 - (rank + 1) / (len(members) + 1)
+            pos[j] = (d / max(n_cols - 1, 1), y)
+    fig, ax = new_figure(height=4.0)
+    ax.set_xlim(-0.08, 1.08)
+    ax.set_ylim(0.05, 0.95)
+    ax.axis("off")
+    level = f"{confidence:.0%}"
+    for name, row in paths.iterrows():
+        a, b = (lay.constructs.index(x) for x in name.split(" -> "))
+        clear = row["lower"] > 0 or row["upper"] < 0
+        rad = 0.12 if depth[b] - depth[a] == 1 else 0.3        # a long arrow bows further, away from the middle
+        arrow = FancyArrowPatch(pos[a], pos[b], arrowstyle="-|>", mutation_scale=10, shrinkA=22, shrinkB=22,
+                                connectionstyle=f"arc3,rad={rad}", color=PALETTE[0] if clear else PALETTE[6],
+                                ls="-" if clear else "--", lw=0.6 + 3 * abs(row["estimate"]))
+        ax.add_patch(arrow)
+        # the label sits on the arc's midpoint: mid + rad/2 · (dy, -dx) in display coordinates (arc3)
+        (x1, y1), (x2, y2) = ax.transData.transform([pos[a], pos[b]])
+        mx, my = ax.transData.inverted().transform(((x1 + x2) / 2 + rad / 2 * (y2 - y1),
+                                                    (y1 + y2) / 2 - rad / 2 * (x2 - x1)))
+        ax.text(mx, my, f"{row['estimate']:.2f}\n[{row['lower']:.2f}, {row['upper']:.2f}]", fontsize=5.5,
+                ha="center", va="center", color="black" if clear else PALETTE[6],
+                bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8})
+    for j, (x, y) in pos.items():
+        name = lay.constructs[j]
+        label = name if name not in r_squared.index else f"{name}\nR² = {r_squared.loc[name, 'estimate']:.2f}"
+        ax.text(x, y, label, ha="center", va="center", fontsize=7,
+                bbox={"boxstyle": "round,pad=0.4", "fc": "#eef3f8", "ec": PALETTE[0]})
+    ax.set_title(f"Path coefficients with {level} bootstrap intervals (grey dashed: the interval includes 0)",
+                 fontsize=8)
+    return fig
+
+
+def plot_ipma(maps: dict):
+    """Importance-performance maps, one panel per target: importance (unstandardised total effect) across,
+    performance (0-100) up, dashed lines at the drivers' means."""
+    fig, axes = new_figure(ncols=len(maps), height=3.4)
+    axes = np.atleast_1d(axes)
+    for ax, (target, table) in zip(axes, maps.items()):
+        ax.scatter(table["importance"], table["performance"], color=PALETTE[0], s=25, zorder=3)
+        for name, row in table.iterrows():
+            ax.annotate(name, (row["importance"], row["performance"]), fontsize=7, xytext=(4, 3),
+                        textcoords="offset points")
+        ax.axvline(table["importance"].mean(), color=PALETTE[6], ls="--", lw=0.8)
+        ax.axhline(table["performance"].mean(), color=PALETTE[6], ls="--", lw=0.8)
+        ax.set_xlabel("Importance (total effect, points per point)", fontsize=8)
+        ax.set_ylabel("Performance (0–100)", fontsize=8)
+        ax.set_title(f"Target: {target}", fontsize=9)
+        span = table["importance"].max() - min(table["importance"].min(), 0)
+        ax.set_xlim(min(table["importance"].min(), 0) - 0.05 * span, table["importance"].max() + 0.3 * span)
+    return fig
+
+
+def structural_model_figure(section):
+    if not section.computed:
+        return placeholder(section, "The structural model")
+    d = section.drivers
+    return plot_structural_model(d.fit, d.paths, d.r_squared, d.confidence)
+
+
+def ipma_figure(section):
+    if not section.computed:
+        return placeholder(section, "The importance-performance maps")
+    return plot_ipma(section.drivers.ipma)

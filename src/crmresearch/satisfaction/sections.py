@@ -322,3 +322,62 @@ def competitiveness(a: SatisfactionAnalysis) -> ReportSection:
 def finding(a: SatisfactionAnalysis) -> str:
     """One line for the index page: the bend as the ceiling verdict reads it, then the satisfaction trap."""
     return text.finding_text(a.curve.broken, a.checks, a.trap, a.params.satisfied_min)
+
+
+# ---------------------------------------------------------------- what drives satisfaction and loyalty
+
+def measurement_table(d) -> pd.DataFrame:
+    """Per construct: mode, items, α, ρ_A, ρ_C, AVE and its largest HTMT with another construct."""
+    q = d.quality.reset_index()
+    htmt = d.fit.htmt()
+    largest = [htmt[c].drop(index=c).max() for c in q["construct"]]
+    partner = [htmt[c].drop(index=c).idxmax() if htmt[c].drop(index=c).notna().any() else "" for c in q["construct"]]
+    return q.assign(htmt_max=largest, htmt_with=partner)[
+        ["construct", "mode", "items", "cronbach_alpha", "rho_a", "rho_c", "ave", "htmt_max", "htmt_with"]]
+
+
+def drivers(a: SatisfactionAnalysis) -> ReportSection:
+    """The structural model (PLS-SEM) of the survey: paths, R², measurement quality, IPMA and prediction."""
+    d = a.drivers
+    if d.failure is not None:
+        return _as_report(failed("the PLS path model", "Wold's iterations from unit weights", d.failure,
+                                 rows_used=d.rows_used))
+    if not d.computed:
+        return _not_computed(d)
+    fit, ci = d.fit, ci_label(d.confidence)
+    measurement = measurement_table(d)
+    paths = d.paths.reset_index(names="path")
+    paths = paths[["path", "estimate", "std_error", "lower", "upper", "bca_lower", "bca_upper", "f_squared"]]
+    ipma = {t: m.reset_index() for t, m in d.ipma.items()}
+    broken = a.curve.broken if a.curve is not None else None
+    results = {
+        "scheme": fit.scheme, "respondents": fit.nobs, "bootstrap_resamples": d.resamples,
+        "bootstrap_failed": fit.bootstrap.failed, "iterations": fit.iterations,
+        "satisfaction_construct": d.satisfaction, "loyalty_construct": d.loyalty,
+        "paths": {r["path"]: {k: r[k] for k in paths.columns if k != "path"} for _, r in paths.iterrows()},
+        "r_squared": {k: {"estimate": r["estimate"], "lower": r["lower"], "upper": r["upper"]}
+                      for k, r in d.r_squared.iterrows()},
+        "total_effects": {k: {"estimate": r["estimate"], "lower": r["lower"], "upper": r["upper"]}
+                          for k, r in d.totals.iterrows()},
+        "outer_weights": {f"{c}: {i}": v for (c, i), v in fit.outer_weights.items()},
+        "loadings": {f"{c}: {i}": v for (c, i), v in fit.loadings.items()},
+        "measurement": measurement, "htmt": d.htmt.reset_index(names="pair"),
+        "ipma": {t: m for t, m in ipma.items()}, "priority_driver": d.priority,
+        "plspredict": d.prediction.reset_index(),
+        "satisfaction_loyalty_path": d.paths.loc[f"{d.satisfaction} -> {d.loyalty}"].to_dict()
+        if f"{d.satisfaction} -> {d.loyalty}" in d.paths.index else None,
+        "curve_breakpoint": None if broken is None else broken.breakpoint,
+    }
+    shown = paths.assign(path=paths["path"].str.replace(" -> ", " → ", regex=False))
+    tables = [
+        table_spec(shown, f"Path coefficients (standardised) with bootstrap standard errors, percentile and BCa "
+                          f"{ci}s from {d.resamples:,} resamples, and effect sizes f².", "tbl-paths", 3),
+        table_spec(measurement, "Measurement quality: Cronbach's α, ρ_A, composite reliability ρ_C and AVE per "
+                                "construct (reflective constructs; a single item is its own measure), and the "
+                                "largest heterotrait–monotrait ratio (HTMT) with another construct (a single item's "
+                                "monotrait mean taken as 1).", "tbl-measurement", 3),
+    ]
+    verdict = a.checks.verdict if a.checks is not None else None
+    return _section(d.source, results={"structural_model": _record(results.items())},
+                    text=text.drivers_text(d, broken, verdict),
+                    rows_used=d.rows_used, rows_dropped=d.rows_dropped, drivers=d, tables=tables)

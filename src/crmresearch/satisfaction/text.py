@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from ..config import HTMT_THRESHOLD
 from ..stats import ci_label
 
 if TYPE_CHECKING:
@@ -270,3 +271,125 @@ def finding_text(broken: SegmentedFit | None, checks: CeilingChecks, trap: Trap,
     else:
         tail = f"no respondent reaches SAT {satisfied_min:g}, so the satisfaction trap cannot be counted"
     return f"{bend}; {tail}."
+
+
+# ---------------------------------------------------------------- what drives satisfaction and loyalty
+
+def _interval(row, ci: str) -> str:
+    return f"{ci} {row['lower']:.2f} to {row['upper']:.2f}"
+
+
+def _excludes_zero(row) -> bool:
+    return bool(row["lower"] > 0 or row["upper"] < 0)
+
+
+def drivers_text(d, broken=None, verdict: dict | None = None) -> str:
+    """The structural model in words: fit and R², the paths into satisfaction, the driver to improve first
+    and what one point of it is worth in satisfaction and loyalty, the satisfaction → loyalty path next to
+    the curve's breakpoint, measurement quality and out-of-sample prediction. `d`: `analyse.Drivers`;
+    `broken`: the broken line of the curve section (None when it did not fit); `verdict`: the ceiling
+    section's `flat_zone_verdict` (None when not computed)."""
+    fit, sat, loy = d.fit, d.satisfaction, d.loyalty
+    ci = ci_label(d.confidence)
+    r2 = d.r_squared
+    lay = fit.layout
+    out = [f"PLS path modelling ({fit.scheme} weighting scheme) of the **{fit.nobs:,}** respondents who answer all "
+           f"{len(lay.items)} items, with {ci}s from **{d.resamples:,}** bootstrap resamples of respondents "
+           f"(percentile; bias-corrected and accelerated in the table). The model explains "
+           f"**{r2.loc[sat, 'estimate']:.0%}** of the variance of {sat} ({ci} {r2.loc[sat, 'lower']:.0%} to "
+           f"{r2.loc[sat, 'upper']:.0%}) and **{r2.loc[loy, 'estimate']:.0%}** of {loy} ({ci} "
+           f"{r2.loc[loy, 'lower']:.0%} to {r2.loc[loy, 'upper']:.0%})."]
+    into_sat = d.paths[[name.endswith(f" -> {sat}") for name in d.paths.index]]
+    if len(into_sat):
+        parts = [f"{name.split(' -> ')[0]} {row['estimate']:.2f} ({_interval(row, ci)})" for name, row in
+                 into_sat.sort_values("estimate", ascending=False).iterrows()]
+        clear = [name.split(" -> ")[0] for name, row in into_sat.iterrows() if _excludes_zero(row)]
+        unclear = [name.split(" -> ")[0] for name, row in into_sat.iterrows() if not _excludes_zero(row)]
+        out.append(f"Standardised paths into {sat}: {'; '.join(parts)}." +
+                   (f" The intervals of {_and(clear)} exclude zero" if clear else " No interval excludes zero") +
+                   (f"; those of {_and(unclear)} do not, so the data cannot tell their direct path from none."
+                    if unclear else "."))
+    target = d.priority.get(sat)
+    if target is not None:
+        m_sat = d.ipma[sat]
+        row = m_sat.loc[target]
+        loy_map = d.ipma.get(loy)
+        worth_loy = (f" and **{loy_map.loc[target, 'importance']:.2f}** points of {loy}"
+                     if loy_map is not None and target in loy_map.index else "")
+        gain = m_sat["importance"] * (100 - m_sat["performance"])
+        runner = gain.drop(index=target).idxmax() if len(gain) > 1 else None
+        total = d.totals.loc[f"{target} => {sat}"] if f"{target} => {sat}" in d.totals.index else None
+        certainty = ("" if total is None else
+                     f" Its standardised total effect on {sat} is {total['estimate']:.2f} ({_interval(total, ci)})"
+                     + ("." if _excludes_zero(total) else ", an interval that includes zero, so this ranking is "
+                                                          "weak evidence."))
+        out.append(f"**{target}** is the driver to improve first on the importance–performance map (@fig-ipma): "
+                   f"one point more of {target} on its 0–100 performance scale goes with **{row['importance']:.2f}** "
+                   f"points of {sat}{worth_loy} (unstandardised total effects), and at performance "
+                   f"{row['performance']:.0f} of 100 it has the most to gain: importance × room to improve is "
+                   f"{gain[target]:.1f} points of {sat}"
+                   + (f", against {gain[runner]:.1f} for {runner}, the next." if runner is not None else ".")
+                   + certainty)
+        other = d.priority.get(loy)
+        if other is not None and other != target:
+            out.append(f"For {loy} the map ranks **{other}** first (importance "
+                       f"{d.ipma[loy].loc[other, 'importance']:.2f}, performance "
+                       f"{d.ipma[loy].loc[other, 'performance']:.0f}).")
+    out.append("These are associations within the model's assumed directions, estimated from one cross-sectional "
+               "survey: they say which respondents who rate a driver higher are also more satisfied and loyal, not "
+               "that raising the driver would cause the gain; a change over time or an experiment would test that.")
+    link = f"{sat} -> {loy}"
+    if link in d.paths.index:
+        p = d.paths.loc[link]
+        text = (f"The {sat} → {loy} path is **{p['estimate']:.2f}** ({_interval(p, ci)}): one standard deviation of "
+                f"satisfaction goes with {p['estimate']:.2f} standard deviations of loyalty, one average over the "
+                "whole scale.")
+        if broken is not None and broken.converged:
+            bend = (f"loyalty rises {broken.slope_before:.2f} points per point of SAT below the breakpoint at "
+                    f"{broken.breakpoint:.2f} and {broken.slope_after:.2f} above it")
+            if broken.slope_after >= broken.slope_before:
+                text += (f" The curve above does not flatten ({bend}), so a point of satisfaction is worth at least "
+                         "as much loyalty near the top.")
+            elif verdict is not None and verdict.get("survives"):
+                text += (f" The curve above says where that average comes from: {bend}, and the flattening "
+                         "survives the ceiling checks, so a point of satisfaction is worth less loyalty above the "
+                         "breakpoint than this average says, and more below it.")
+            elif verdict is not None and verdict.get("naive_rejects"):
+                text += (f" The curve above bends ({bend}), but the ceiling checks trace the bend to the top of the "
+                         "scale rather than to a zone of indifference, so the data give no reason to read this single "
+                         "linear path as hiding one.")
+            else:
+                text += (f" The broken line gives {bend}, but the tests find no change in slope, so the data give no "
+                         "reason to read this single linear path as hiding a zone of indifference.")
+        out.append(text)
+    q = d.quality
+    weak = []
+    reflective = q[q["mode"] == "A"]
+    low_ave = list(reflective.index[reflective["ave"] < 0.5])
+    low_rel = list(reflective.index[(reflective["rho_c"] < 0.7) | (reflective["items"] > 1)
+                                    & (reflective["cronbach_alpha"] < 0.7)])
+    if low_rel:
+        weak.append(f"reliability below 0.7 (α or ρ_C) for {_and(low_rel)}")
+    if low_ave:
+        weak.append(f"AVE below 0.5 for {_and(low_ave)}")
+    loads = fit.loadings
+    low_items = [f"{item} ({value:.2f} on {construct})" for (construct, item), value in loads.items()
+                 if construct not in [lay.constructs[j] for j in lay.mode_b] and value < 0.4]
+    if low_items:
+        weak.append(f"loadings below 0.4 for {_and(low_items)}")
+    flagged = [name.replace(" ~ ", " and ") for name, row in d.htmt.iterrows() if row["flag"]]
+    if flagged:
+        weak.append(f"HTMT above {HTMT_THRESHOLD} (or an interval reaching 1) for {len(flagged)} pair(s) "
+                    f"({_and(flagged)}), which this survey does not clearly tell apart")
+    out.append("Measurement quality (@tbl-measurement): " + ("; ".join(weak) + "." if weak else
+                                                             "every reflective construct has α and ρ_C of at least "
+                                                             f"0.7, AVE of at least 0.5, and no HTMT above "
+                                                             f"{HTMT_THRESHOLD}."))
+    pred = d.prediction
+    if pred is not None and len(pred):
+        positive = int((pred["q2_predict"] > 0).sum())
+        beats = int(pred["pls_beats_lm"].sum())
+        out.append(f"Out of sample ({pred.attrs.get('folds', '')}-fold PLSpredict), the model predicts "
+                   f"{positive} of {len(pred)} endogenous items better than their training mean (Q²_predict > 0) and "
+                   f"{beats} of {len(pred)} with a lower RMSE than a linear regression on the exogenous items.")
+    return " ".join(out)
