@@ -203,6 +203,7 @@ def show_table(df: pd.DataFrame, caption: str, label: str | None = None, decimal
 # ({{< .. >}}). Computed prose never uses them as markup (its own markup is emphasis, headings and code
 # spans), so all of them are escaped wherever report text is displayed: the one place every text passes.
 _MARKUP = re.compile(r"([\\\[\]$@])")
+_CROSS_REF = re.compile(r"\\@((?:fig|tbl|sec)-[A-Za-z0-9_-]+)")
 
 
 def markdown_safe(text: str) -> str:
@@ -210,7 +211,9 @@ def markdown_safe(text: str) -> str:
     &, < and > as HTML entities (which pandoc turns back into the characters in the PDF), and
     [, ], $, @ and \\ backslash-escaped; emphasis, headings and code spans are left as written."""
     text = str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return _MARKUP.sub(r"\\\1", text)
+    # The report's own cross-references (@fig-x, @tbl-x, @sec-x) stay live: they only ever number a
+    # figure, table or section of the same report.
+    return _CROSS_REF.sub(r"@\1", _MARKUP.sub(r"\\\1", text))
 
 
 def show_markdown(text: str) -> None:

@@ -456,9 +456,11 @@ def flat_zone_verdict(flat_test: FlatZoneTest, censored: CeilingAwareFit, ordere
         text = ("The change in slope survives the ceiling: it is larger than a straight line seen through the "
                 "same ceiling and rounding produces (calibrated p = {p:.3f}).")
     elif naive:
-        text = ("The bend is an artefact of the ceiling: the naive test finds a change in slope (p = {naive_p:.3f}), "
-                "but a straight latent line seen through the same ceiling and rounding produces bends at least "
-                "this large in {share:.0%} of simulated surveys (calibrated p = {p:.3f}).")
+        text = ("The bend is consistent with the ceiling alone: the naive test finds a change in slope (p = "
+                "{naive_p:.3f}), but a straight latent line seen through the same ceiling and rounding produces bends "
+                "at least this large in {share:.0%} of simulated surveys (calibrated p = {p:.3f}). Not rejecting a "
+                "straight line does not prove one: a real flat zone of this size may go undetected in a survey of "
+                "this size.")
     else:
         text = ("There is no evidence of a change in slope, neither naively (p = {naive_p:.3f}) nor against the "
                 "ceiling-calibrated null (p = {p:.3f}).")

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from ..sections import Section, failed, not_computed, simulated_caption, simulated_heading, table_spec
+from ..sections import (Lead, Section, failed, lead_kind, not_computed, simulated_caption, simulated_heading,
+                        table_spec)
 from . import text
 from .analyse import SatisfactionAnalysis
 from .attributes import kano_summary
@@ -381,3 +382,13 @@ def drivers(a: SatisfactionAnalysis) -> ReportSection:
     return _section(d.source, results={"structural_model": _record(results.items())},
                     text=text.drivers_text(d, broken, verdict),
                     rows_used=d.rows_used, rows_dropped=d.rows_dropped, drivers=d, tables=tables)
+
+
+def lead(a: SatisfactionAnalysis) -> Lead:
+    """The report's findings first (`crmresearch.sections.Lead`), from the computed analysis."""
+    shown = [s for s in (curve(a), trap(a)) if s is not None]
+    d = a.drivers
+    driver = text.driver_lead(d) if d is not None and d.failure is None and d.computed else None
+    sentences = text.lead_sentences(text.bend_text(a.curve.broken if a.curve is not None else None, a.checks),
+                                    a.trap, a.params.satisfied_min, a.params.confidence, driver)
+    return Lead(sentences, lead_kind(*shown))

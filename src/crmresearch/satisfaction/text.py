@@ -250,6 +250,18 @@ def finding_text(broken: SegmentedFit | None, checks: CeilingChecks, trap: Trap,
 
     The breakpoint is named only when the calibrated test says the bend survives the ceiling; a
     model that failed is not used."""
+    s = trap.intention.satisfied_who_defect if trap.intention is not None else None
+    if s is None:
+        tail = "too few respondents answer 'would choose again' to count the satisfaction trap"
+    elif s.n:
+        tail = f"{s.estimate:.0%} of satisfied respondents (SAT ≥ {satisfied_min:g}) would not choose again"
+    else:
+        tail = f"no respondent reaches SAT {satisfied_min:g}, so the satisfaction trap cannot be counted"
+    return f"{bend_text(broken, checks)}; {tail}."
+
+
+def bend_text(broken: SegmentedFit | None, checks: CeilingChecks) -> str:
+    """The shape of the satisfaction-loyalty curve as the calibrated ceiling test reads it (no stronger)."""
     flat, verdict = checks.flat, checks.verdict
     if verdict is None or flat is None:
         bend = "The ceiling checks did not fit, so the report draws no conclusion on the shape of the curve"
@@ -258,19 +270,13 @@ def finding_text(broken: SegmentedFit | None, checks: CeilingChecks, trap: Trap,
                 f"{broken.breakpoint_ci[0]:.1f}–{broken.breakpoint_ci[1]:.1f}) and the bend survives the ceiling "
                 f"(calibrated p {flat.calibrated_p_value:.3f})")
     elif verdict["naive_rejects"]:
-        bend = (f"The apparent bend in loyalty is the ceiling of the scale, not a zone of indifference (naive p "
-                f"{flat.naive_p_value:.3f}, calibrated p {flat.calibrated_p_value:.3f})")
+        bend = (f"The apparent bend in loyalty is consistent with the ceiling of the scale alone (naive p "
+                f"{flat.naive_p_value:.3f}, calibrated p {flat.calibrated_p_value:.3f}); a zone of indifference is "
+                "not shown, though not ruled out either")
     else:
         bend = (f"Loyalty shows no change in slope with satisfaction (naive p {flat.naive_p_value:.3f}, calibrated "
                 f"p {flat.calibrated_p_value:.3f})")
-    s = trap.intention.satisfied_who_defect if trap.intention is not None else None
-    if s is None:
-        tail = "too few respondents answer 'would choose again' to count the satisfaction trap"
-    elif s.n:
-        tail = f"{s.estimate:.0%} of satisfied respondents (SAT ≥ {satisfied_min:g}) would not choose again"
-    else:
-        tail = f"no respondent reaches SAT {satisfied_min:g}, so the satisfaction trap cannot be counted"
-    return f"{bend}; {tail}."
+    return bend
 
 
 # ---------------------------------------------------------------- what drives satisfaction and loyalty
@@ -393,3 +399,35 @@ def drivers_text(d, broken=None, verdict: dict | None = None) -> str:
                    f"{positive} of {len(pred)} endogenous items better than their training mean (Q²_predict > 0) and "
                    f"{beats} of {len(pred)} with a lower RMSE than a linear regression on the exogenous items.")
     return " ".join(out)
+
+
+def lead_sentences(bend: str, trap: Trap, satisfied_min: float, confidence: float, drivers: dict | None) -> list:
+    """The satisfaction report's findings in plain words: the satisfied who would still leave, the shape of
+    the curve as the ceiling test reads it, and (with a structural model) the driver to improve first."""
+    out = []
+    s = trap.intention.satisfied_who_defect if trap.intention is not None else None
+    if s is not None and s.n:
+        out.append(f"{s.estimate:.0%} of satisfied respondents (SAT ≥ {satisfied_min:g}) would not choose the "
+                   f"provider again ({ci_label(confidence)} {s.lower:.0%}–{s.upper:.0%})"
+                   + (": satisfaction alone does not keep customers." if s.estimate >= 0.1 else
+                      ": here satisfied customers mostly intend to stay."))
+    out.append(bend + ".")
+    if drivers:
+        out.append(drivers)
+    return out
+
+
+def driver_lead(d) -> str | None:
+    """One sentence on the driver with the most to gain on the importance-performance map, worded as
+    the association a cross-sectional survey shows."""
+    sat, loy = d.satisfaction, d.loyalty
+    target = d.priority.get(sat) if d.priority else None
+    if target is None:
+        return None
+    row = d.ipma[sat].loc[target]
+    loy_map = d.ipma.get(loy)
+    worth_loy = (f" and {loy_map.loc[target, 'importance']:.2f} points higher on {loy}" if loy_map is not None and
+                 target in loy_map.index else "")
+    return (f"{target} is the driver with the most to gain (performance {row['performance']:.0f} of 100): respondents "
+            f"rating it one point higher score {row['importance']:.2f} points higher on {sat}{worth_loy} (all on "
+            "0–100 scales), an association in one survey rather than a tested effect of improving it.")
