@@ -88,3 +88,16 @@ def test_simulated_and_example_variants_say_so_in_the_first_words(published_over
             assert doc["finding"].split(":")[0] in ("Simulated illustration, not real customers",
                                                     "Published data (a replication), not a user's own data",
                                                     "Published and simulated examples, not a user's own data")
+
+
+@pytest.mark.parametrize("topic", LEAD_REPORTS)
+def test_published_tables_read_as_words_not_code(published_overview, topic):
+    """No raw identifier (snake_case) in a published table header, and no 0.0000 or p = 0.000 anywhere."""
+    import html as html_lib
+
+    page = (published_overview / "_site" / topic / "fast" / "report.html").read_text()
+    headers = [html_lib.unescape(re.sub(r"<[^>]+>", "", h)).strip() for h in re.findall(r"<th[^>]*>(.*?)</th>", page, re.S)]
+    raw = [h for h in headers if re.fullmatch(r"[a-z]+(_[a-z0-9]+)+", h) and h != "t_x"]
+    assert not raw, raw
+    cells = [html_lib.unescape(re.sub(r"<[^>]+>", "", c)).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", page, re.S)]
+    assert "0.0000" not in cells and not re.search(r"p = 0\.0+\b(?!\d*[1-9])", html_lib.unescape(page))

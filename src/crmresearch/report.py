@@ -160,6 +160,21 @@ def p_value_cell(p: float) -> str:
     return "< 0.001" if p < 0.001 else f"{p:.3f}"
 
 
+# Column names a table may carry from code, as a reader reads them; any other name has its underscores
+# turned into spaces (`column_label`). Model symbols (x, t_x, n, T) stay as they are.
+COLUMN_LABELS = {"ci_lower": "lower", "ci_upper": "upper", "std_error": "std. error", "p_value": "p",
+                 "p_alive": "P(alive)", "cv_rmse": "CV RMSE", "asymmetry_p": "asymmetry p", "kano_class": "Kano class",
+                 "wilson_lower": "Wilson lower", "wilson_upper": "Wilson upper", "bca_lower": "BCa lower",
+                 "bca_upper": "BCa upper", "f_squared": "f²", "r_squared": "R²", "npv_change_pct": "NPV change (%)",
+                 "loglike": "log-likelihood", "aic": "AIC", "bic": "BIC", "n": "n", "t_x": "t_x", "x": "x", "T": "T"}
+
+
+def column_label(name) -> str:
+    """A table header in words: `COLUMN_LABELS`, else the name with underscores as spaces."""
+    text = str(name)
+    return COLUMN_LABELS.get(text, text.replace("_", " ") if "_" in text and not text.startswith("_") else text)
+
+
 def markdown_table(df: pd.DataFrame, decimals: int | dict = 2, index: bool = False) -> str:
     """A pipe table; numbers right-aligned, `decimals` per column when a dict is given."""
     frame = df.reset_index() if index else df
@@ -180,7 +195,7 @@ def markdown_table(df: pd.DataFrame, decimals: int | dict = 2, index: bool = Fal
     # follow the longest cell of each column (capped) and PDF columns fit their content.
     # Headers wrap more gracefully than values, so they weigh in only up to 12 characters.
     widths = [min(max([min(len(c), 12)] + [len(r[i]) for r in rows]), 40) for i, c in enumerate(cols)]
-    lines = ["| " + " | ".join(_format_cell(c, 0) for c in cols) + " |",
+    lines = ["| " + " | ".join(_format_cell(column_label(c), 0) for c in cols) + " |",
              "|" + "|".join(("-" * max(w, 3) + ":") if num else (":" + "-" * max(w, 3))
                             for w, num in zip(widths, numeric)) + "|"]
     lines += ["| " + " | ".join(cells) + " |" for cells in rows]
