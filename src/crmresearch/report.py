@@ -422,9 +422,27 @@ def provenance(params, data_files: dict | None = None, results: Results | None =
     return info
 
 
+def parameter_text(value) -> str:
+    """A parameter value as a reader reads it: "not set" for None, yes/no, lists comma-separated and
+    nested blocks as "key: value; ..." without their unset keys (never Python's None/True)."""
+    if value is None:
+        return "not set"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, dict):
+        parts = [f"{k}: ({parameter_text(v)})" if isinstance(v, dict) else f"{k}: {parameter_text(v)}"
+                 for k, v in value.items() if v is not None]
+        return "; ".join(parts) if parts else "not set"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(parameter_text(v) for v in value) + "]"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
 def _display_provenance(info: dict) -> None:
     params = pd.DataFrame(
-        [(k, json.dumps(v) if isinstance(v, (dict, list)) else str(v)) for k, v in info["parameters"].items()],
+        [(k, parameter_text(v)) for k, v in info["parameters"].items()],
         columns=["parameter", "value"])
     show_table(params, "Effective parameter values of this run.", label="tbl-provenance-parameters")
     rows = [("parameter file", info["parameter_file"] or "(notebook defaults)"),
