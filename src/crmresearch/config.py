@@ -53,3 +53,10 @@ INPUT_DIGESTS_ENV = "CRMRESEARCH_INPUT_DIGESTS"
 # The largest data file the in-memory (pandas) path reads; a larger one goes through the engine
 # (`engine: {backend: duckdb}` reads it where it lies). The environment variable raises or lowers it.
 MAX_IN_MEMORY_FILE_MB = int(os.environ.get("CRMRESEARCH_MAX_FILE_MB", "1024"))
+
+# Hidden Markov models (models/hmm.py): deterministic starting points tried, EM iterations and the
+# relative change that stops them, and how many customers one vectorised forward-backward pass holds.
+HMM_STARTS = 6
+HMM_EM_MAX_ITER = 400
+HMM_EM_TOL = 1e-9
+HMM_CHUNK_CUSTOMERS = 20_000
