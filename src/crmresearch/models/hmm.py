@@ -38,6 +38,7 @@ from .base import FailedFit, ModelResults, results_summary
 from .hmm_panel import Panel, collapse_panel, panel_from_long
 from .hmm_responses import Categorical, log_softmax, make_family, sample
 
+SHORT_EM = 30            # EM iterations from every start before the two best continue
 LOGIT_BOUND = 15.0       # a logit beyond this is a probability at the boundary (0 or 1 to ~3e-7)
 
 
@@ -287,15 +288,17 @@ class HiddenMarkovModel:
                     if gradient:
                         xi = alpha[:, t, :, None] * Pt * b[:, None, :]
                         G = (xi - gamma[:, t, :, None] * Pt) * wt[:, None, None]
-                        g_trans += np.einsum("nrj,nq->rjq", G, x1[:, t])
-                        xi_sum += np.einsum("nrj,n->rj", xi, wt)
+                        xt = x1[:, t]
+                        g_trans += (G.reshape(n, K * K).T @ xt).reshape(K, K, self.q1)
+                        xi_sum += (wt @ xi.reshape(n, K * K)).reshape(K, K)
                         gamma_from += wt @ gamma[:, t]
                         if em:       # Hessian of the expected complete-data log-likelihood in C
-                            W = gamma[:, t] * wt[:, None]
-                            xt = x1[:, t]
-                            diag = np.einsum("nr,nrj,nq,np->rjqp", W, Pt, xt, xt, optimize=True)
-                            cross = np.einsum("nr,nrj,nrl,nq,np->rjlqp", W, Pt, Pt, xt, xt, optimize=True)
-                            h_trans += cross
+                            q = self.q1
+                            WP = (gamma[:, t] * wt[:, None])[:, :, None] * Pt
+                            xx = (xt[:, :, None] * xt[:, None, :]).reshape(n, q * q)
+                            diag = (WP.reshape(n, K * K).T @ xx).reshape(K, K, q, q)
+                            cross = ((WP[:, :, :, None] * Pt[:, :, None, :]).reshape(n, K ** 3).T @ xx)
+                            h_trans += cross.reshape(K, K, K, q, q)
                             h_trans[:, np.arange(K), np.arange(K)] -= diag
             if gradient:
                 stats += np.einsum("ntk,ntf->kf", gamma * w[:, None, None], F)
@@ -345,7 +348,7 @@ class HiddenMarkovModel:
         covariates, the initial logits by a weighted multinomial logit on the first-period posteriors
         and the transition logits by one Newton step on the expected log-likelihood (ECM/EM1)."""
         B, C, em = self.unpack(theta)
-        C0 = C.copy()
+        B0, C0 = B.copy(), C.copy()
         with np.errstate(divide="ignore", invalid="ignore"):
             pi = np.maximum(out["initial"] / out["initial"].sum(), 1e-12)
             B[:, 0] = np.clip(np.log(pi) - np.log(pi[0]), -LOGIT_BOUND, LOGIT_BOUND)
@@ -355,7 +358,7 @@ class HiddenMarkovModel:
             logP = np.log(np.where(self.allowed, P, 1))
             C[:, :, 0] = np.where(self.allowed, np.clip(logP - np.diag(logP)[:, None], -LOGIT_BOUND, LOGIT_BOUND), 0)
         if self.q0 > 1:
-            B = initial_logit_mstep(B, out["gamma0"], data.weights, data.panel.initial)
+            B = initial_logit_mstep(B0, out["gamma0"], data.weights, data.panel.initial, steps=5)
         if self.q1 > 1 and self.moves:
             C = transition_newton_step(C0, out["g_trans"], out["h_trans"], self.moves)
         slices = self.feature_slices()
@@ -385,8 +388,6 @@ class HiddenMarkovModel:
         scores = []
         for name, fam in self.families.items():
             v = fam.score_value(panel.responses[name])
-            if fam.kind == "binary" or isinstance(fam, Categorical):
-                pass
             wt = np.broadcast_to(w[:, None], v.shape)
             ok = np.isfinite(v)
             if not ok.any():
@@ -394,7 +395,9 @@ class HiddenMarkovModel:
             mean = np.average(v[ok], weights=wt[ok])
             sd = np.sqrt(np.average((v[ok] - mean) ** 2, weights=wt[ok])) or 1.0
             scores.append((v - mean) / sd)
-        combos = [np.nanmean(np.stack(scores), axis=0) if len(scores) > 1 else scores[0]]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")        # a period with no response observed has no score
+            combos = [np.nanmean(np.stack(scores), axis=0) if len(scores) > 1 else scores[0]]
         combos += scores if len(scores) > 1 else []
         starts = []
         K = self.K
@@ -445,28 +448,25 @@ class HiddenMarkovModel:
                                     options={"maxiter": maxiter, "maxcor": 30, "ftol": 1e-15, "gtol": 1e-9})
         return res.x, -res.fun * n, res
 
-    def newton(self, theta, data: HMMData, steps: int = 4):
-        """Newton steps with the difference Hessian of the exact gradient, to settle the polish;
-        returns (θ, Hessian at θ, last step size)."""
+    def newton(self, theta, data: HMMData, steps: int = 2):
+        """Newton steps with one difference Hessian of the exact gradient, to settle the polish
+        (the Hessian barely changes over steps this small); returns (θ, Hessian, last step size)."""
         H = self.hessian(theta, data)
+        free = np.abs(theta) < LOGIT_BOUND
+        Hf = H[np.ix_(free, free)]
         last = np.inf
+        if not np.all(np.isfinite(Hf)) or Hf.size == 0 or np.max(np.linalg.eigvalsh(Hf)) >= 0:
+            return theta, H, last
+        ll = self.loglike(theta, data)
         for _ in range(steps):
-            free = np.abs(theta) < LOGIT_BOUND
-            if not np.all(np.isfinite(H)):
-                break
-            Hf = H[np.ix_(free, free)]
-            if Hf.size == 0 or np.max(np.linalg.eigvalsh(Hf)) >= 0:
-                break
-            g = self.score(theta, data)
             step = np.zeros_like(theta)
-            step[free] = np.linalg.solve(-Hf, g[free])
-            if np.max(np.abs(step)) > 1.0:
+            step[free] = np.linalg.solve(-Hf, self.score(theta, data)[free])
+            if np.max(np.abs(step)) > 0.1:
                 break
-            new = theta + step
-            if self.loglike(new, data) < self.loglike(theta, data) - 1e-9:
+            new_ll = self.loglike(theta + step, data)
+            if new_ll < ll - 1e-9:
                 break
-            theta, last = new, float(np.max(np.abs(step)))
-            H = self.hessian(theta, data)
+            theta, ll, last = theta + step, new_ll, float(np.max(np.abs(step)))
             if last < 1e-8:
                 break
         return theta, H, last
@@ -487,28 +487,42 @@ class HiddenMarkovModel:
         except (np.linalg.LinAlgError, ValueError, FloatingPointError, ZeroDivisionError) as exc:
             return HMMFailedFit(self.name, f"the fit stopped: {exc}", [], nobs, names)
 
-    def _fit(self, data, names, start_params, id, period, codes):
-        nobs = data.panel.n_customers
-        starts = [np.asarray(start_params, float)] if start_params is not None else self.starting_points(data)
+    def _em_starts(self, data):
+        """EM from every deterministic start: short runs, then the two best distinct ones continue
+        to convergence. Returns all runs and those two."""
         runs = []
-        for k, theta in enumerate(starts, 1):
-            theta, ll, iters = self.em(theta, data)
-            if self.K > 1 and start_params is None:
-                theta = self.order_states(theta)
+        for k, theta in enumerate(self.starting_points(data), 1):
+            theta, ll, iters = self.em(theta, data, max_iter=min(SHORT_EM, self.em_max_iter))
             runs.append({"start": k, "em_iterations": iters, "em_loglik": ll, "theta": theta})
-        finite = [r for r in runs if np.isfinite(r["em_loglik"])]
-        if not finite:
-            return HMMFailedFit(self.name, "the log-likelihood is not finite from any start", runs, nobs, names)
-        finite.sort(key=lambda r: -r["em_loglik"])
+        finite = sorted([r for r in runs if np.isfinite(r["em_loglik"])], key=lambda r: -r["em_loglik"])
         distinct, seen = [], []
         for r in finite:
-            if all(abs(r["em_loglik"] - s) > 1e-4 * (1 + abs(s)) for s in seen):
+            if all(abs(r["em_loglik"] - s) > 1e-6 * (1 + abs(s)) for s in seen):
                 distinct.append(r)
                 seen.append(r["em_loglik"])
-        for r in distinct[:3]:
+        distinct = distinct[:2]
+        for r in distinct:
+            if r["em_iterations"] >= SHORT_EM:
+                theta, ll, iters = self.em(r["theta"], data)
+                r.update(theta=theta, em_loglik=ll, em_iterations=r["em_iterations"] + iters)
+            if self.K > 1:
+                r["theta"] = self.order_states(r["theta"])
+        return runs, distinct
+
+    def _fit(self, data, names, start_params, id, period, codes):
+        nobs = data.panel.n_customers
+        if start_params is not None:       # a warm start (simulation studies): straight to the polish
+            theta = np.asarray(start_params, float)
+            runs = [{"start": 1, "em_iterations": 0, "em_loglik": self.loglike(theta, data), "theta": theta}]
+            distinct = runs
+        else:
+            runs, distinct = self._em_starts(data)
+        if not distinct:
+            return HMMFailedFit(self.name, "the log-likelihood is not finite from any start", runs, nobs, names)
+        for r in distinct:
             theta, ll, _ = self.polish(r["theta"], data)
             r.update(polished_loglik=ll, polished=theta)
-        best = max(distinct[:3], key=lambda r: r["polished_loglik"] if np.isfinite(r["polished_loglik"]) else -np.inf)
+        best = max(distinct, key=lambda r: r["polished_loglik"] if np.isfinite(r["polished_loglik"]) else -np.inf)
         theta = best["polished"]
         if not np.isfinite(best["polished_loglik"]):
             return HMMFailedFit(self.name, "the log-likelihood is not finite at the estimates", runs, nobs, names)
@@ -533,19 +547,37 @@ class HiddenMarkovModel:
                           columns={"id": id, "period": period, "codes": codes})
 
 
-def initial_logit_mstep(B, gamma0, weights, x0) -> np.ndarray:
-    """Weighted multinomial logit of the first-period posteriors on the initial covariates."""
+def initial_logit_mstep(B, gamma0, weights, x0, steps: int = 2) -> np.ndarray:
+    """Newton steps of the weighted multinomial logit of the first-period posteriors on the initial
+    covariates (the M-step of the initial logits; each step capped at 2 in any coefficient)."""
     K, q0 = B.shape
     target = gamma0 * weights[:, None]
-
-    def objective(b):
-        full = np.vstack([np.zeros((1, q0)), b.reshape(K - 1, q0)])
-        logpi = log_softmax(x0 @ full.T)
-        grad = (target - target.sum(axis=1, keepdims=True) * np.exp(logpi)).T @ x0
-        return -np.sum(target * logpi), -grad[1:].ravel()
-
-    res = optimize.minimize(objective, B[1:].ravel(), jac=True, method="BFGS", options={"gtol": 1e-8})
-    return np.vstack([np.zeros((1, q0)), np.clip(res.x, -LOGIT_BOUND * 3, LOGIT_BOUND * 3).reshape(K - 1, q0)])
+    total = target.sum(axis=1, keepdims=True)
+    xx = (x0[:, :, None] * x0[:, None, :]).reshape(-1, q0 * q0)
+    B = B.copy()
+    for _ in range(steps):
+        pi = np.exp(log_softmax(x0 @ B.T))
+        grad = ((target - total * pi).T @ x0)[1:].ravel()
+        wpi = pi * total
+        diag = (wpi.T @ xx).reshape(K, q0, q0)
+        H = ((wpi[:, :, None] * pi[:, None, :]).reshape(-1, K * K).T @ xx).reshape(K, K, q0, q0)
+        H[np.arange(K), np.arange(K)] -= diag
+        H = H[1:, 1:].transpose(0, 2, 1, 3).reshape((K - 1) * q0, (K - 1) * q0)
+        try:
+            step = np.linalg.solve(-H + 1e-9 * np.eye(H.shape[0]), grad)
+        except np.linalg.LinAlgError:
+            break
+        step = step.reshape(K - 1, q0) * min(1.0, 2.0 / max(np.max(np.abs(step)), 1e-300))
+        q_old = np.sum(target * log_softmax(x0 @ B.T))
+        for _ in range(20):          # step halving: the M-step never lowers the expected log-likelihood
+            trial = B.copy()
+            trial[1:] += step
+            if np.sum(target * log_softmax(x0 @ trial.T)) >= q_old:
+                B = trial
+                break
+            step = step / 2
+    B[1:] = np.clip(B[1:], -LOGIT_BOUND * 3, LOGIT_BOUND * 3)
+    return B
 
 
 def transition_newton_step(C, g_trans, h_trans, moves) -> np.ndarray:
