@@ -164,8 +164,9 @@ def load_mobi() -> pd.DataFrame:
 
 # ---------------------------------------------------------------- users' own files
 
-def read_table(path) -> pd.DataFrame:
-    """A user's CSV or Parquet file; every failure is a `DataValidationError` that never quotes the file."""
+def read_table(path, text_columns=()) -> pd.DataFrame:
+    """A user's CSV or Parquet file; every failure is a `DataValidationError` that never quotes the file.
+    `text_columns` (ids) are read as text, so leading zeros are kept."""
     path = Path(path)
     if not path.exists():
         raise DataValidationError(path, None, "an existing CSV or Parquet file")
@@ -183,10 +184,14 @@ def read_table(path) -> pd.DataFrame:
     try:
         if suffix in (".parquet", ".pq"):
             df = pd.read_parquet(target)
+            for column in text_columns:
+                if column in df:
+                    df[column] = df[column].astype("string").astype(object)
         else:
             # Only an empty cell is missing: "NA", "n/a", "null" and pandas' other default NA strings stay
             # text, so the checks report them (a declared missing code is the way to mark a missing answer).
-            df = pd.read_csv(target, encoding="utf-8", keep_default_na=False, na_values=[""])
+            df = pd.read_csv(target, encoding="utf-8", keep_default_na=False, na_values=[""],
+                             dtype={c: str for c in text_columns})
     except pd.errors.EmptyDataError:
         raise DataValidationError(path, None, "a header row and data rows (the file is empty)") from None
     except UnicodeDecodeError as exc:
