@@ -118,7 +118,9 @@ class SimulatedPanel(BaseModel):
 
 
 class RelationshipStatesParameters(ReportParameters):
-    transactions: TransactionSource | None = Field(None, description="a transaction log (CDNOW): a monthly panel")
+    transactions: TransactionSource | None = Field(TransactionSource(dataset="cdnow_sample"),
+                                                   description="a transaction log (CDNOW): a monthly panel "
+                                                               "(null: use `panel` or `simulate`)")
     panel: UserPanelSource | None = Field(None, description="a user's panel file")
     simulate: SimulatedPanel | None = Field(None, description="a simulated panel with known truth")
     states: list[States] = Field(default_factory=lambda: [1, 2, 3, 4], min_length=1, max_length=config.HMM_MAX_STATES,
