@@ -57,8 +57,8 @@ MAX_IN_MEMORY_FILE_MB = int(os.environ.get("CRMRESEARCH_MAX_FILE_MB", "1024"))
 # Hidden Markov models (models/hmm.py): deterministic starting points tried, EM iterations and the
 # relative change that stops them, and how many customers one vectorised forward-backward pass holds.
 HMM_STARTS = 6
-HMM_EM_MAX_ITER = 400
-HMM_EM_TOL = 1e-8
+HMM_EM_MAX_ITER = 200
+HMM_EM_TOL = 1e-7
 HMM_CHUNK_CUSTOMERS = 20_000
 HMM_MAX_STATES = 8
 HMM_MIN_CUSTOMERS_PER_STATE = 20      # a user's panel needs this many customers per state tried

@@ -38,16 +38,21 @@ from .base import FailedFit, ModelResults, results_summary
 from .hmm_panel import Panel, collapse_panel, panel_from_long
 from .hmm_responses import Categorical, log_softmax, make_family, sample
 
-SHORT_EM = 30            # EM iterations from every start before the two best continue
+LOGIT_CLIP = 50.0
+SHORT_EM = 20            # EM iterations from every start before the two best continue
 LOGIT_BOUND = 15.0       # a logit beyond this is a probability at the boundary (0 or 1 to ~3e-7)
 
 
 def masked_softmax(logits: np.ndarray, allowed: np.ndarray) -> np.ndarray:
-    """Softmax over the last axis with disallowed entries set to probability 0."""
-    z = np.where(allowed, logits, -np.inf)
-    z = z - z.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
+    """Softmax over the last axis with disallowed entries set to probability 0. Logits are against
+    staying (the diagonal is 0), so they are clipped to ±LOGIT_CLIP instead of shifted by their
+    maximum (a probability below e^-50 is zero for every purpose here), which halves the cost on
+    the (customers, periods, K, K) arrays of time-varying covariates."""
+    e = np.exp(np.clip(logits, -LOGIT_CLIP, LOGIT_CLIP))
+    if not allowed.all():
+        e *= allowed
+    e /= e.sum(axis=-1, keepdims=True)
+    return e
 
 
 @dataclass
@@ -507,6 +512,9 @@ class HiddenMarkovModel:
                 r.update(theta=theta, em_loglik=ll, em_iterations=r["em_iterations"] + iters)
             if self.K > 1:
                 r["theta"] = self.order_states(r["theta"])
+        if len(distinct) == 2 and abs(distinct[0]["em_loglik"] - distinct[1]["em_loglik"]) < 1e-5 * (
+                1 + abs(distinct[0]["em_loglik"])):
+            distinct = distinct[:1]            # both runs reached the same optimum: polish it once
         return runs, distinct
 
     def _fit(self, data, names, start_params, id, period, codes):
