@@ -845,12 +845,12 @@ def viterbi(model: HiddenMarkovModel, theta, data: HMMData) -> np.ndarray:
 
 # ------------------------------------------------------------------ simulation
 
-def simulate_panel(model: HiddenMarkovModel, theta, n_customers: int, n_periods: int, rng: np.random.Generator,
-                   initial_covariates: dict | None = None, transition_covariates: dict | None = None,
-                   given: dict | None = None) -> tuple[pd.DataFrame, np.ndarray]:
-    """Long rows (id, period, responses, covariates) drawn from the model at θ, and the true states
-    (customers, periods). Covariates: name -> array (customers,) or (customers, periods); `given`
-    maps a response to a binary one it depends on (spend only when purchased: NaN otherwise)."""
+def simulate_arrays(model: HiddenMarkovModel, theta, n_customers: int, n_periods: int, rng: np.random.Generator,
+                    initial_covariates: dict | None = None, transition_covariates: dict | None = None,
+                    given: dict | None = None) -> tuple[Panel, np.ndarray]:
+    """A panel drawn from the model at θ as aligned arrays (every customer observed in every period),
+    and the true states (customers, periods). Covariates: name -> array (customers,) or (customers,
+    periods); `given` maps a response to a binary one it depends on (spend only when purchased)."""
     initial_covariates, transition_covariates = initial_covariates or {}, transition_covariates or {}
     B, C, em = model.unpack(theta)
     N, T, K = n_customers, n_periods, model.K
@@ -860,23 +860,38 @@ def simulate_panel(model: HiddenMarkovModel, theta, n_customers: int, n_periods:
         x1[:, :, j] = np.broadcast_to(np.asarray(transition_covariates[c], float).reshape(N, -1), (N, T))
     pi = np.exp(log_softmax(x0 @ B.T))
     states = np.empty((N, T), dtype=np.int64)
-    states[:, 0] = (rng.random((N, 1)) > np.cumsum(pi, axis=1)).sum(axis=1)
+    states[:, 0] = np.minimum((rng.random((N, 1)) > np.cumsum(pi, axis=1)).sum(axis=1), K - 1)
     for t in range(1, T):
         P = masked_softmax(np.einsum("nq,rjq->nrj", x1[:, t - 1], C), model.allowed)
         rows = P[np.arange(N), states[:, t - 1]]
         states[:, t] = np.minimum((rng.random((N, 1)) > np.cumsum(rows, axis=1)).sum(axis=1), K - 1)
-    states[:, 0] = np.minimum(states[:, 0], K - 1)
-    frame = {"id": np.repeat([f"C{i:06d}" for i in range(N)], T), "period": np.tile(np.arange(1, T + 1), N)}
+    responses = {}
     for name, fam in model.families.items():
         if isinstance(fam, Categorical) and fam.levels is None:
             raise ValueError(f"response {name!r}: give the levels to simulate")
-        frame[name] = sample(fam, em[name], states, rng).ravel()
+        responses[name] = sample(fam, em[name], states, rng)
     for name, on in (given or {}).items():
-        frame[name] = np.where(frame[on] == 1, frame[name], np.nan)
-    for c in model.initial_covariates:
-        frame[c] = np.repeat(np.asarray(initial_covariates[c], float), T)
+        responses[name] = np.where(responses[on] == 1, responses[name], np.nan)
+    panel = Panel(ids=np.array([f"C{i:06d}" for i in range(N)]), start=np.ones(N, dtype=np.int64),
+                  length=np.full(N, T), responses=responses, initial=x0, transition=x1,
+                  initial_names=("const", *model.initial_covariates),
+                  transition_names=("const", *model.transition_covariates))
+    return panel, states
+
+
+def simulate_panel(model: HiddenMarkovModel, theta, n_customers: int, n_periods: int, rng: np.random.Generator,
+                   initial_covariates: dict | None = None, transition_covariates: dict | None = None,
+                   given: dict | None = None) -> tuple[pd.DataFrame, np.ndarray]:
+    """`simulate_arrays` as long rows (id, period 1.., responses, covariates) and the true states."""
+    panel, states = simulate_arrays(model, theta, n_customers, n_periods, rng, initial_covariates,
+                                    transition_covariates, given)
+    N, T = states.shape
+    frame = {"id": np.repeat(panel.ids, T), "period": np.tile(np.arange(1, T + 1), N)}
+    frame.update({name: y.ravel() for name, y in panel.responses.items()})
+    for j, c in enumerate(model.initial_covariates, 1):
+        frame[c] = np.repeat(panel.initial[:, j], T)
     for j, c in enumerate(model.transition_covariates, 1):
-        frame[c] = x1[:, :, j].ravel()
+        frame[c] = panel.transition[:, :, j].ravel()
     return pd.DataFrame(frame), states
 
 
@@ -892,4 +907,5 @@ def select_states(models: dict) -> pd.DataFrame:
     return table
 
 
-__all__ = ["HMMData", "HMMFailedFit", "HMMResults", "HiddenMarkovModel", "select_states", "simulate_panel", "viterbi"]
+__all__ = ["HMMData", "HMMFailedFit", "HMMResults", "HiddenMarkovModel", "select_states", "simulate_arrays",
+           "simulate_panel", "viterbi"]
