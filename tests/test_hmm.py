@@ -257,10 +257,10 @@ def three_state_truth():
     return model, theta
 
 
-def bic_choice(seed: int, n: int = 800, T: int = 10):
+def bic_choice(seed: int, n: int = 700, T: int = 10, starts: int = 4):
     model, theta = three_state_truth()
     df, _ = simulate_panel(model, theta, n, T, np.random.default_rng(seed), given={"spend": "purchased"})
-    fits = {k: HiddenMarkovModel(k, model.response_specs).fit(df, "id", "period") for k in (2, 3, 4)}
+    fits = {k: HiddenMarkovModel(k, model.response_specs, n_starts=starts).fit(df, "id", "period") for k in (2, 3, 4)}
     table = select_states(fits)
     return int(table.loc[table["chosen"], "states"].item())
 

@@ -103,8 +103,8 @@ def test_a_bad_panel_stops_the_command_line_with_exit_2(tmp_path):
 def test_simulated_variant_is_labelled_and_recovers_the_truth():
     from crmresearch.relationship_states import analyse, sections
 
-    params = RelationshipStatesParameters(transactions=None, simulate={"customers": 1500, "months": 12},
-                                          states=[3], ordered=True, parameter_draws=100, holdout_share=0.1)
+    params = RelationshipStatesParameters(transactions=None, simulate={"customers": 1200, "months": 10},
+                                          states=[3], ordered=True, parameter_draws=100, holdout_share=0.1, starts=2)
     a = analyse(params)
     rec = sections.recovery(a)
     assert rec.source == "simulated" and rec.heading.startswith("Simulated illustration")

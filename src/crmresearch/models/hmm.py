@@ -534,6 +534,8 @@ class HiddenMarkovModel:
         theta = best["polished"]
         if not np.isfinite(best["polished_loglik"]):
             return HMMFailedFit(self.name, "the log-likelihood is not finite at the estimates", runs, nobs, names)
+        if self.K > 1 and start_params is None:
+            theta = self.order_states(theta)       # the polish may move states past each other
         if self.standard_errors:
             theta, H, _ = self.newton(theta, data)
         else:
