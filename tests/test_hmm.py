@@ -304,3 +304,17 @@ def test_repeated_period_is_a_clear_error():
     df = pd.DataFrame({"id": ["007", "007"], "period": [1, 1], "purchased": [1, 0]})
     with pytest.raises(ValueError, match="period 1 repeated for customer 007"):
         HiddenMarkovModel(2, {"purchased": "binary"}).fit(df, "id", "period")
+
+
+def test_one_state_with_covariates_and_an_ordinal_answer():
+    """One state: the covariates have nothing to act on and the fit is the responses' own distributions."""
+    rng = np.random.default_rng(8)
+    n = 200
+    df = pd.DataFrame({"id": np.repeat(np.arange(n), 3), "period": np.tile([1, 2, 3], n),
+                       "sat": rng.integers(1, 6, 3 * n).astype(float), "age": np.repeat(rng.normal(size=n), 3),
+                       "contact": rng.integers(0, 2, 3 * n).astype(float)})
+    fit = HiddenMarkovModel(1, {"sat": {"type": "ordinal", "levels": [1, 2, 3, 4, 5]}}, initial_covariates=["age"],
+                            transition_covariates=["contact"]).fit(df, "id", "period")
+    assert fit.converged and fit.df_model == 4
+    shares = np.bincount(df["sat"].astype(int), minlength=6)[1:] / len(df)
+    assert fit.response_parameters()["sat"]["P(1)"] == pytest.approx(shares[0], abs=1e-6)

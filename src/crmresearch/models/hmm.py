@@ -362,7 +362,7 @@ class HiddenMarkovModel:
             P = np.where(self.allowed, np.maximum(P, 1e-12), 0)
             logP = np.log(np.where(self.allowed, P, 1))
             C[:, :, 0] = np.where(self.allowed, np.clip(logP - np.diag(logP)[:, None], -LOGIT_BOUND, LOGIT_BOUND), 0)
-        if self.q0 > 1:
+        if self.q0 > 1 and self.K > 1:
             B = initial_logit_mstep(B0, out["gamma0"], data.weights, data.panel.initial, steps=5)
         if self.q1 > 1 and self.moves:
             C = transition_newton_step(C0, out["g_trans"], out["h_trans"], self.moves)

@@ -48,6 +48,14 @@ def logit(p):
     return np.log(p) - np.log1p(-p)
 
 
+def level_label(value) -> str:
+    """A category as text: 3.0 -> '3'."""
+    try:
+        return f"{float(value):g}"
+    except (TypeError, ValueError):
+        return str(value)
+
+
 class Family:
     """One response distribution; subclasses state η(θ) and a start/M-step from statistics."""
 
@@ -345,7 +353,7 @@ class Categorical(Family):
         return self.K * (self.C - 1)
 
     def names(self):
-        return [f"[S{k + 1}]:logit({self.levels[c]})" for k in range(self.K) for c in range(1, self.C)]
+        return [f"[S{k + 1}]:logit({level_label(self.levels[c])})" for k in range(self.K) for c in range(1, self.C)]
 
     def probabilities(self, theta):
         logits = np.concatenate([np.zeros((self.K, 1)), np.reshape(theta, (self.K, self.C - 1))], axis=1)
@@ -371,7 +379,7 @@ class Categorical(Family):
         return self.probabilities(theta) @ self.levels.astype(float)
 
     def describe(self, theta):
-        return {f"P({v})": self.probabilities(theta)[:, c] for c, v in enumerate(self.levels)}
+        return {f"P({level_label(v)})": self.probabilities(theta)[:, c] for c, v in enumerate(self.levels)}
 
 
 class Ordinal(Categorical):
