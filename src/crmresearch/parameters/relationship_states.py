@@ -21,6 +21,7 @@ from .sources import MissingCode, SCALE_BOUND, TransactionSource, resolve_data_p
 STRICT = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 Column = Annotated[str, Field(min_length=1, max_length=200)]
 States = Annotated[int, Field(ge=1, le=config.HMM_MAX_STATES)]
+ScalePoint = Annotated[float, Field(ge=-SCALE_BOUND, le=SCALE_BOUND)]
 RESPONSE_TYPES = ("binary", "poisson", "gaussian", "lognormal", "gamma", "categorical", "ordinal")
 
 
@@ -31,7 +32,7 @@ class ResponseSpec(BaseModel):
     model_config = STRICT
 
     type: Literal[RESPONSE_TYPES]
-    scale: tuple[float, float] | None = Field(None, description="low and high answer of an ordinal item")
+    scale: tuple[ScalePoint, ScalePoint] | None = Field(None, description="low and high answer of an ordinal item")
     missing_codes: list[MissingCode] = Field(default_factory=list, max_length=20)
 
     @model_validator(mode="after")
@@ -40,7 +41,7 @@ class ResponseSpec(BaseModel):
             if self.scale is None:
                 raise ValueError("'scale: [low, high]' for an ordinal response")
             low, high = self.scale
-            if low != int(low) or high != int(high) or not -SCALE_BOUND <= low < high <= SCALE_BOUND:
+            if low != int(low) or high != int(high) or not low < high:
                 raise ValueError("an ordinal 'scale' of whole answer points, low below high")
             if high - low > 20:
                 raise ValueError("an ordinal 'scale' of at most 21 answer points")
