@@ -14,6 +14,7 @@ def _label(fig, section):
     """A simulated section's figure says so on the figure itself."""
     if getattr(section, "source", None) == "simulated":
         fig.suptitle(SIMULATED_LABEL, fontsize=9, color="#c0504d")
+        fig.tight_layout(rect=(0, 0, 1, 0.95))
     return fig
 
 
@@ -77,6 +78,7 @@ def transitions_figure(section):
         part = table[table["scenario"] == scenario]
         P = part["probability"].to_numpy().reshape(K, K)
         ax.imshow(P, cmap="Blues", vmin=0, vmax=1)
+        ax.grid(False)
         for i in range(K):
             for j in range(K):
                 row = part.iloc[i * K + j]
