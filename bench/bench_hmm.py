@@ -81,13 +81,24 @@ def part1(args):
     est = small.theta.copy()
     scaled_cov = np.nan_to_num(small.cov) * rows.size / n
     passes = 0
+    out = model.forward_backward(est, data)
+    ll, grad = out["ll"], out["grad"]
+    print(f"  all customers at the subsample estimate: log-likelihood {ll:,.2f}")
     for _ in range(args.newton_steps):
-        out = model.forward_backward(est, data)
-        passes += 1
-        est = est + scaled_cov @ out["grad"]
-    ll = model.loglike(est, data)
-    times[f"{args.newton_steps} scaled-Hessian Newton steps on all customers ({passes} passes with the gradient, "
-          "1 without)"] = time.perf_counter() - step
+        move = scaled_cov @ grad
+        move *= min(1.0, 0.5 / max(np.max(np.abs(move)), 1e-300))     # a trust region of 0.5
+        for _ in range(4):                                             # halve until the likelihood rises
+            out = model.forward_backward(est + move, data)
+            passes += 1
+            if out["ll"] > ll:
+                break
+            move /= 2
+        if out["ll"] <= ll:
+            break
+        est, ll, grad = est + move, out["ll"], out["grad"]
+        print(f"  Newton step: log-likelihood {ll:,.2f}, largest move {np.max(np.abs(move)):.4f}")
+    times[f"scaled-Hessian Newton steps on all customers ({passes + 1} passes with the gradient)"] = \
+        time.perf_counter() - step
     total = time.perf_counter() - start
     print(f"\nPart 1: 3 states, binary + log-normal spend, 2 time-varying covariates, {n:,} x {T}")
     for what, seconds in times.items():
