@@ -123,7 +123,8 @@ def finding_text(selection: pd.DataFrame, values: pd.DataFrame | None, source: s
     k = int(ok["states"].iloc[0])
     text = f"BIC chooses {k} hidden relationship state{'s' if k != 1 else ''}"
     if values is not None and len(values) > 1:
-        text += (f"; a customer in the most active state is worth {values['value'].iloc[-1]:,.2f} over the horizon, "
-                 f"one in the least active {values['value'].iloc[0]:,.2f}")
+        top, low = values.loc[values["value"].idxmax()], values.loc[values["value"].idxmin()]
+        text += (f"; a customer now in the most valuable state ({top['state']}) is worth {top['value']:,.2f} over the "
+                 f"horizon, one in the least valuable ({low['state']}) {low['value']:,.2f}")
     text += "."
     return ("Simulated illustration: " + text) if source == "simulated" else text
