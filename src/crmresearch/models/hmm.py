@@ -437,7 +437,7 @@ class HiddenMarkovModel:
 
     # ------------------------------------------------------------------ direct maximisation
 
-    def polish(self, theta, data: HMMData, maxiter: int = 3000):
+    def polish(self, theta, data: HMMData, maxiter: int = 600):
         """L-BFGS on the full model with the exact gradient, scaled per customer."""
         n = data.weights.sum()
 
@@ -450,7 +450,7 @@ class HiddenMarkovModel:
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             res = optimize.minimize(objective, theta, jac=True, method="L-BFGS-B",
-                                    options={"maxiter": maxiter, "maxcor": 30, "ftol": 1e-15, "gtol": 1e-9})
+                                    options={"maxiter": maxiter, "maxcor": 30, "ftol": 1e-14, "gtol": 1e-8})
         return res.x, -res.fun * n, res
 
     def newton(self, theta, data: HMMData, steps: int = 2):
