@@ -53,7 +53,8 @@ def test_notebook_follows_the_skeleton(path):
 
 TOPIC_PACKAGES = {"00_crm_overview": "overview", "01_satisfaction_loyalty": "satisfaction",
                   "02_lifecycle_transitions": "lifecycle", "03_customer_lifetime_value": "clv",
-                  "04_satisfaction_to_value": "value_chain", "05_contractual_retention": "contractual"}
+                  "04_satisfaction_to_value": "value_chain", "05_contractual_retention": "contractual",
+                  "06_relationship_states": "relationship_states"}
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

@@ -17,6 +17,7 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 _LAZY_SUBMODULES = {
     "config", "stats", "datasets", "parameters", "report", "satisfaction", "lifecycle", "clv",
     "overview", "runner", "publish", "sections", "value_chain", "contractual", "models",
+    "relationship_states",
 }
 # The models a researcher fits in a notebook: crm.BetaGeoNBD().fit(rfm).summary()
 _MODELS = {"BetaGeoNBD", "ParetoNBD", "GammaGamma", "ShiftedBetaGeometric", "BetaDiscreteWeibull",

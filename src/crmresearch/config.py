@@ -70,3 +70,13 @@ INPUT_DIGESTS_ENV = "CRMRESEARCH_INPUT_DIGESTS"
 # The largest data file the in-memory (pandas) path reads; a larger one goes through the engine
 # (`engine: {backend: duckdb}` reads it where it lies). The environment variable raises or lowers it.
 MAX_IN_MEMORY_FILE_MB = int(os.environ.get("CRMRESEARCH_MAX_FILE_MB", "1024"))
+
+# Hidden Markov models (models/hmm.py): deterministic starting points tried, EM iterations and the
+# relative change that stops them, and how many customers one vectorised forward-backward pass holds
+# (small enough for its (customers, K, K) arrays to stay in cache: 2,000 ran 4x faster than 100,000).
+HMM_STARTS = 6
+HMM_EM_MAX_ITER = 200
+HMM_EM_TOL = 1e-7
+HMM_CHUNK_CUSTOMERS = 2_000
+HMM_MAX_STATES = 8
+HMM_MIN_CUSTOMERS_PER_STATE = 20      # a user's panel needs this many customers per state tried

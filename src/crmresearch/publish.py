@@ -156,6 +156,7 @@ TOPIC_TITLES = {
     "customer_lifetime_value": "Lifetime value",
     "satisfaction_to_value": "Satisfaction to value",
     "contractual_retention": "Contractual retention",
+    "relationship_states": "Relationship states",
 }
 
 

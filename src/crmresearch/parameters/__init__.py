@@ -35,6 +35,7 @@ SCHEMAS = {
     "03_customer_lifetime_value": "crmresearch.parameters.customer_lifetime_value:ClvParameters",
     "04_satisfaction_to_value": "crmresearch.parameters.satisfaction_to_value:SatisfactionToValueParameters",
     "05_contractual_retention": "crmresearch.parameters.contractual_retention:ContractualParameters",
+    "06_relationship_states": "crmresearch.parameters.relationship_states:RelationshipStatesParameters",
 }
 
 RESERVED = ("variant", "output_dir", "params_file")
