@@ -12,7 +12,7 @@ import re
 import pytest
 
 LEAD_REPORTS = ["crm_overview", "satisfaction_loyalty", "lifecycle_transitions", "customer_lifetime_value",
-                "satisfaction_to_value", "contractual_retention"]
+                "satisfaction_to_value", "contractual_retention", "relationship_states"]
 NUMBER = re.compile(r"(?<![\w.])([+\-−]?\d[\d,]*(?:\.\d+)?)(%| percentage points)?")
 
 

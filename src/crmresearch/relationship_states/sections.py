@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..sections import Section, failed, not_computed, table_spec
+from ..sections import Lead, Section, failed, not_computed, table_spec
 from . import text
 from .analyse import RelationshipAnalysis
 
@@ -145,3 +145,13 @@ def finding(a: RelationshipAnalysis) -> str:
 def fit_summary(a: RelationshipAnalysis) -> pd.DataFrame | None:
     """The chosen fit's parameter table (estimation scale) for the appendix."""
     return None if a.chosen is None or not a.chosen.converged else a.chosen.table(a.params.confidence)
+
+
+def lead(a: RelationshipAnalysis) -> Lead:
+    """The report's findings first (`crmresearch.sections.Lead`), from the computed analysis."""
+    fitted = a.chosen is not None and a.chosen.converged
+    sentences = text.lead_sentences(a.selection, a.profiles if fitted else None, a.transitions if fitted else None,
+                                    a.values if fitted and a.data.purchase is not None else None, a.data.purchase,
+                                    a.params.confidence, a.decoding if a.data.truth is not None else None,
+                                    getattr(a.data, "period_name", "month"))
+    return Lead(sentences, "simulated" if a.data.source == "simulated" else None)

@@ -128,3 +128,40 @@ def finding_text(selection: pd.DataFrame, values: pd.DataFrame | None, source: s
                  f"horizon, one in the least valuable ({low['state']}) {low['value']:,.2f}")
     text += "."
     return ("Simulated illustration: " + text) if source == "simulated" else text
+
+
+def lead_sentences(selection: pd.DataFrame, profiles: pd.DataFrame | None, transitions: pd.DataFrame | None,
+                   values: pd.DataFrame | None, purchase: str | None, confidence: float, recovery: dict | None,
+                   unit: str = "month") -> list:
+    """The relationship-states report's findings in plain words: how many hidden states the data support,
+    how differently customers in them buy, how sticky the quiet state is, and what a customer in each is worth."""
+    ok = selection[~selection["failed"] & selection["chosen"]]
+    if ok.empty:
+        return ["No hidden Markov model could be fitted to these data, so no relationship states are reported."]
+    k = int(ok["states"].iloc[0])
+    tried = int(selection.loc[~selection["failed"], "states"].max())
+    out = [f"The customers' behaviour is best described by {k} hidden relationship state{'s' if k != 1 else ''} (BIC)"
+           + (f", the largest number tried, so more states may fit better still." if k == tried and k > 1 else ".")]
+    column = f"{purchase}: probability" if purchase else None
+    if profiles is not None and column in profiles and len(profiles) > 1:
+        low, high = profiles.loc[profiles[column].idxmin()], profiles.loc[profiles[column].idxmax()]
+        out.append(f"Customers in the most active state ({high['state']}) buy in {high[column]:.0%} of {unit}s, those in "
+                   f"the quietest ({low['state']}) in {low[column]:.1%}; in the long run {low['long_run_share']:.0%} of "
+                   f"customers are in the quietest state.")
+        if transitions is not None:
+            stay = transitions[(transitions["from"] == low["state"]) & (transitions["to"] == low["state"])]
+            if len(stay):
+                r = stay.iloc[0]
+                out.append(f"A customer in the quiet state stays there from one {unit} to the next with probability "
+                           f"{r['probability']:.1%} ({confidence:.0%} interval {r['lower']:.1%}–{r['upper']:.1%}): "
+                           + ("once quiet, customers rarely come back on their own." if r["probability"] > 0.9 else
+                              "quiet customers often move on."))
+    if values is not None and len(values) > 1:
+        top, low = values.loc[values["value"].idxmax()], values.loc[values["value"].idxmin()]
+        out.append(f"A customer now in {top['state']} is worth {top['value']:,.0f} over the next {int(top['horizon'])} "
+                   f"{unit}s ({confidence:.0%} interval {top['lower']:,.0f}–{top['upper']:,.0f}), one in {low['state']} "
+                   f"{low['value']:,.0f} ({low['lower']:,.0f}–{low['upper']:,.0f}).")
+    if recovery:
+        out.append(f"The most likely path matches the simulated true state in {recovery['viterbi_accuracy']:.0%} of "
+                   f"customer-{unit}s." if "viterbi_accuracy" in recovery else "")
+    return [s for s in out if s]
