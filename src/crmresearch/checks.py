@@ -220,3 +220,16 @@ def log_window_problem(log, resolved_windows, minimum: int = MIN_DATA_ROWS) -> s
                 f"every one of the {len(cohort):,} cohort customers bought on one day only, so no purchase model can "
                 "be fitted")
     return None
+
+
+def windows_problem(model, log) -> tuple[str, str] | None:
+    """A report's windows (its parameters, completed from the log as `windows.resolve` does) against a
+    user's log: (field, expectation) of the first problem, or None."""
+    from . import windows
+
+    try:
+        resolved = windows.resolve(model, log["date"].min(), log["date"].max(), dataset=model.transactions.dataset)
+    except windows.WindowError as exc:
+        return exc.field, exc.expected
+    problem = log_window_problem(log, resolved)
+    return ("calibration_end", problem) if problem else None

@@ -109,18 +109,14 @@ class SatisfactionToValueParameters(ReportParameters):
     def check_against_data(self, loaded: dict):
         """The user's log against the report's windows (`checks.check_data` calls this before any kernel):
         (field, expectation) of the first problem, or None."""
-        from .. import checks, windows
+        from .. import checks
 
         log = loaded.get("transactions")
         if log is None or self.simulate is not None:
             return None
-        try:
-            resolved = windows.resolve(self, log["date"].min(), log["date"].max(), dataset=self.transactions.dataset)
-        except windows.WindowError as exc:
-            return exc.field, exc.expected
-        problem = checks.log_window_problem(log, resolved)
+        problem = checks.windows_problem(self, log)
         if problem:
-            return "calibration_end", problem
+            return problem
         survey = loaded.get("survey")
         if survey is not None and self.survey is not None and self.survey.id_column:
             ids = survey["respondent_id"].astype(str).str.strip()
