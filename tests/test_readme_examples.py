@@ -5,6 +5,7 @@ columns it maps, written to a temporary folder in place of `data/`."""
 from __future__ import annotations
 
 import re
+import textwrap
 from datetime import date
 
 import numpy as np
@@ -20,7 +21,7 @@ def readme_examples() -> list[str]:
     blocks = re.findall(r"```yaml\n(.*?)```", README.read_text(), flags=re.S)
     out = []
     for block in blocks:
-        text = "\n".join(line[3:] if line.startswith("   ") else line for line in block.splitlines())
+        text = textwrap.dedent(block)
         if re.search(r"^notebook:", text, re.M) and "path: data/" in text and "on_demand" not in text:
             out.append(text)
     return out
@@ -39,6 +40,33 @@ def _write_log(path, doc) -> None:
         "amount": source["amount_column"]}).to_csv(path, index=False)
 
 
+def _write_panel(path, doc) -> None:
+    """A panel with the columns the README's relationship-states example declares: 300 customers over 12
+    months, ids with leading zeros, a 1-5 item with the missing code 9, a gap inside one customer's range."""
+    import pandas as pd
+
+    source = doc["parameters"]["panel"]
+    rng = np.random.default_rng(11)
+    customers, months = 300, 12
+    active = rng.random(customers) < 0.5
+    rows = pd.DataFrame({source["id_column"]: np.repeat([f"{i:05d}" for i in range(customers)], months),
+                         source["period_column"]: np.tile(np.arange(1, months + 1), customers)})
+    p_buy = np.repeat(np.where(active, 0.5, 0.1), months)
+    bought = (rng.random(len(rows)) < p_buy).astype(int)
+    rows["purchased"] = bought
+    rows["spend"] = np.where(bought == 1, np.round(rng.lognormal(3.5, 0.6, len(rows)), 2), 0.0)
+    rows["satisfaction"] = np.clip(np.round(np.repeat(np.where(active, 4.0, 2.5), months)
+                                            + rng.normal(0, 0.8, len(rows))), 1, 5).astype(int)
+    rows.loc[rng.random(len(rows)) < 0.03, "satisfaction"] = 9
+    rows["visits"] = rng.poisson(np.where(bought == 1, 3.0, 0.5))
+    rows["age"] = np.repeat(rng.integers(20, 70, customers), months)
+    rows["contact"] = (rng.random(len(rows)) < 0.2).astype(int)
+    rows.drop(index=[5]).to_csv(path, index=False)
+
+
+WRITERS = {"03_customer_lifetime_value": ("orders.csv", _write_log), "06_relationship_states": ("my_panel.csv", _write_panel)}
+
+
 def test_the_readme_has_an_own_data_example():
     assert any("03_customer_lifetime_value" in e for e in readme_examples())
 
@@ -48,10 +76,11 @@ def test_a_readme_own_data_example_validates_and_runs_as_written(example, tmp_pa
     from conftest import run_cli
 
     doc = yaml.safe_load(example)
-    assert doc["notebook"] == "03_customer_lifetime_value", "a new README example needs its data writer here"
+    assert doc["notebook"] in WRITERS, "a new README example needs its data writer here"
+    name, writer = WRITERS[doc["notebook"]]
     data = tmp_path / "data"
     data.mkdir()
-    _write_log(data / "orders.csv", doc)
+    writer(data / name, doc)
     params = tmp_path / f"{doc['variant']}.yaml"
     params.write_text(example.replace("path: data/", f"path: {data}/"))
     check = run_cli("validate", params)
@@ -60,6 +89,11 @@ def test_a_readme_own_data_example_validates_and_runs_as_written(example, tmp_pa
     assert run.returncode == 0, run.stdout + run.stderr
     import json
 
-    results = json.loads((tmp_path / "reports" / "customer_lifetime_value" / doc["variant"] / "results.json").read_text())
-    assert results["results"]["windows"]["source"] == "the log's own dates"
-    assert "Dwyer's worked example" not in results["finding"] and "1997" not in results["finding"]
+    from crmresearch import parameters
+
+    topic = parameters.topic(doc["notebook"])
+    results = json.loads((tmp_path / "reports" / topic / doc["variant"] / "results.json").read_text())
+    assert results["lead"]["sentences"] and results["lead"]["kind"] is None
+    if topic == "customer_lifetime_value":
+        assert results["results"]["windows"]["source"] == "the log's own dates"
+        assert "Dwyer's worked example" not in results["finding"] and "1997" not in results["finding"]

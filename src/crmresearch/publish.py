@@ -317,6 +317,7 @@ def notebook_to_markdown(nb: dict, figure_dir: Path, figure_prefix: str) -> tupl
         if opts.get("include") is False or "remove-output" in tags:
             continue
         label = opts.get("label")
+        images = 0                    # the label names the cell's first image (a warning may come before it)
         for k, output in enumerate(cell.get("outputs", [])):
             data = output.get("data", {})
             if output["output_type"] == "stream":
@@ -325,7 +326,8 @@ def notebook_to_markdown(nb: dict, figure_dir: Path, figure_prefix: str) -> tupl
             elif "image/png" in data:
                 name = f"{figure_prefix}{label or f'cell{index}-{k}'}.png"
                 (figure_dir / name).write_bytes(b64decode(_text(data["image/png"])))
-                fig_label = label if label and label.startswith("fig-") and k == 0 else None
+                fig_label = label if label and label.startswith("fig-") and images == 0 else None
+                images += 1
                 caption = opts.get("fig-cap", "")
                 prefix = f"{number('fig', fig_label)}: " if fig_label else ""
                 alt = opts.get("fig-alt", caption)

@@ -14,7 +14,7 @@ def _label(fig, section):
     """A simulated section's figure says so on the figure itself."""
     if getattr(section, "source", None) == "simulated":
         fig.suptitle(SIMULATED_LABEL, fontsize=9, color="#c0504d")
-        fig.tight_layout(rect=(0, 0, 1, 0.95))
+
     return fig
 
 
@@ -43,7 +43,6 @@ def selection_figure(section):
     right.set_xlabel("number of states")
     for ax in (left, right):
         ax.set_xticks(table["states"])
-    fig.tight_layout()
     return _label(fig, section)
 
 
@@ -62,7 +61,6 @@ def occupancy_figure(section):
     ax.set_ylabel("share of customers observed")
     ax.set_xlabel("period")
     ax.legend(fontsize=7, loc="upper right")
-    fig.tight_layout()
     return _label(fig, section)
 
 
@@ -91,7 +89,6 @@ def transitions_figure(section):
         ax.set_xlabel("to")
         ax.set_ylabel("from")
         ax.set_title(scenario, fontsize=9)
-    fig.tight_layout()
     return _label(fig, section)
 
 
@@ -106,7 +103,6 @@ def value_figure(section):
     ax.set_xticklabels(values["state"])
     ax.set_ylabel(f"discounted value, next {int(values['horizon'].iloc[0])} periods")
     ax.set_xlabel("state now")
-    fig.tight_layout()
     return _label(fig, section)
 
 
@@ -124,7 +120,6 @@ def stages_figure(section):
     ax.set_ylabel("share of the stage's customer-months")
     ax.set_xlabel("recency stage (lifecycle rules)")
     ax.legend(fontsize=7, title="decoded state", title_fontsize=7)
-    fig.tight_layout()
     return _label(fig, section)
 
 
@@ -141,5 +136,4 @@ def recovery_figure(section):
     ax.set_yticklabels(table["parameter"], fontsize=6)
     ax.set_xlabel("value on the estimation scale (logits, log-means, log-sds)")
     ax.legend(fontsize=7)
-    fig.tight_layout()
     return _label(fig, section)
