@@ -130,6 +130,13 @@ def finding_text(selection: pd.DataFrame, values: pd.DataFrame | None, source: s
     return ("Simulated illustration: " + text) if source == "simulated" else text
 
 
+def _interval(lower: float, upper: float, value: float, fmt: str, confidence: float) -> str:
+    """"95% interval a–b", or a note when the interval has no width (the fit's standard errors failed)."""
+    if not (np.isfinite(lower) and np.isfinite(upper)) or upper - lower <= 1e-9 * max(1.0, abs(value)):
+        return "no interval: the fit's standard errors could not be computed"
+    return f"{confidence:.0%} interval {lower:{fmt}}–{upper:{fmt}}"
+
+
 def lead_sentences(selection: pd.DataFrame, profiles: pd.DataFrame | None, transitions: pd.DataFrame | None,
                    values: pd.DataFrame | None, purchase: str | None, confidence: float, recovery: dict | None,
                    unit: str = "month") -> list:
@@ -153,14 +160,14 @@ def lead_sentences(selection: pd.DataFrame, profiles: pd.DataFrame | None, trans
             if len(stay):
                 r = stay.iloc[0]
                 out.append(f"A customer in the quiet state stays there from one {unit} to the next with probability "
-                           f"{r['probability']:.1%} ({confidence:.0%} interval {r['lower']:.1%}–{r['upper']:.1%}): "
+                           f"{r['probability']:.1%} ({_interval(r['lower'], r['upper'], r['probability'], '.1%', confidence)}): "
                            + ("once quiet, customers rarely come back on their own." if r["probability"] > 0.9 else
                               "quiet customers often move on."))
     if values is not None and len(values) > 1:
         top, low = values.loc[values["value"].idxmax()], values.loc[values["value"].idxmin()]
         out.append(f"A customer now in {top['state']} is worth {top['value']:,.0f} over the next {int(top['horizon'])} "
-                   f"{unit}s ({confidence:.0%} interval {top['lower']:,.0f}–{top['upper']:,.0f}), one in {low['state']} "
-                   f"{low['value']:,.0f} ({low['lower']:,.0f}–{low['upper']:,.0f}).")
+                   f"{unit}s ({_interval(top['lower'], top['upper'], top['value'], ',.0f', confidence)}), one in "
+                   f"{low['state']} {low['value']:,.0f} ({_interval(low['lower'], low['upper'], low['value'], ',.0f', confidence)}).")
     if recovery:
         out.append(f"The most likely path matches the simulated true state in {recovery['viterbi_accuracy']:.0%} of "
                    f"customer-{unit}s." if "viterbi_accuracy" in recovery else "")
