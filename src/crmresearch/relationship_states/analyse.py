@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ..models.hmm import HiddenMarkovModel, select_states
+from . import simulate
 from .data import StatesData, load_data
 
 
@@ -168,7 +169,7 @@ def recovery_table(fits: dict, data: StatesData, params) -> tuple[pd.DataFrame |
 
 def analyse(params) -> RelationshipAnalysis:
     rng = np.random.default_rng(params.seed)
-    data = load_data(params, rng)
+    data = simulate.simulated_data(params.simulate, rng) if params.simulate is not None else load_data(params)
     fitted_ids, holdout_ids = split_customers(data.frame, params, rng)
     is_fitted = data.frame["id"].isin(fitted_ids)
     fitted = data.frame[is_fitted]

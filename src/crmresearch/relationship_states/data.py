@@ -8,7 +8,7 @@
 * `panel`: a user's file, validated here (`load_user_panel`): one clear line naming file, column and
   expectation for an unknown column, a response of the wrong type, a period repeated for a customer,
   a covariate with missing values, or too few customers for the number of states.
-* `simulate`: a panel drawn from a model with known truth (`simulate.py`).
+* `simulate` (`simulate.py`, chosen by `analyse`): a panel drawn from a model with known truth.
 """
 
 from __future__ import annotations
@@ -175,11 +175,8 @@ def user_responses(source) -> tuple[dict, dict]:
 
 # ------------------------------------------------------------------ the report's data
 
-def load_data(params, rng: np.random.Generator) -> StatesData:
-    from . import simulate
-
-    if params.simulate is not None:
-        return simulate.simulated_data(params.simulate, rng)
+def load_data(params) -> StatesData:
+    """A user's panel or a transaction log as the report's panel (a simulated one: `simulate.simulated_data`)."""
     if params.panel is not None:
         source = params.panel
         frame = source.load()
