@@ -77,13 +77,11 @@ def check_spark() -> str:
     return f"PySpark {version}, Java {major} ({java})"
 
 
-def duckdb_connection(settings=None, database: str = ":memory:"):
-    """An Ibis DuckDB connection with the memory limit, threads and spill folder of `settings`."""
+def duckdb_connection(settings, database: str = ":memory:"):
+    """An Ibis DuckDB connection with the memory limit, threads and spill folder of `settings` (a
+    validated `engine:` block; the engine layer reads its values and never builds one)."""
     import ibis
 
-    from ..parameters.engine import EngineSettings
-
-    settings = settings or EngineSettings()
     # Progress is tracked (for the run log's heartbeat) but never printed into a notebook's output.
     config = {"memory_limit": settings.memory_limit, "preserve_insertion_order": False}
     if settings.threads:
@@ -131,13 +129,10 @@ def spark_session(settings):
     return builder.getOrCreate()
 
 
-def connect(settings=None):
-    """The Ibis backend named by `settings.backend` (DuckDB when `settings` is None)."""
+def connect(settings):
+    """The Ibis backend named by `settings.backend`, a validated `engine:` block."""
     import ibis
 
-    from ..parameters.engine import EngineSettings
-
-    settings = settings or EngineSettings()
     if settings.backend == "pyspark":
         return ibis.pyspark.connect(spark_session(settings))
     return duckdb_connection(settings)

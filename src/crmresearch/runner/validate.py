@@ -131,10 +131,11 @@ def _check_log_in_place(pf: ParameterFile, name: str, source) -> None:
     from ..checks import MIN_DATA_ROWS
     from ..datasets import DataValidationError
     from ..engine import sources, spark
+    from ..parameters.engine import EngineSettings
 
     what = "path" if source.path is not None else "table"
     try:
-        con = spark.connect(getattr(pf.validated, "engine", None))
+        con = spark.connect(getattr(pf.validated, "engine", None) or EngineSettings())
         try:
             table = sources.open_log(con, sources.LogSource.from_transactions(source), name="crm_check_log")
             rows = int(table.count().to_pyarrow().as_py())
