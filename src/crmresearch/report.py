@@ -140,12 +140,9 @@ def _format_cell(value, decimals: int) -> str:
         if value != 0 and abs(value) < 0.5 * 10.0**-decimals:     # never a bare 0.0000 for a number that is not 0
             return f"{'> -' if value < 0 else '< '}{10.0**-decimals:.{decimals}f}"
         return f"{value:,.{decimals}f}"
-    # Text may come from a user's data (segment labels, column names): inert in Markdown and HTML.
-    import re
-
-    text = " ".join(str(value).split()).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    # Escaped: what could make a link, a citation, math, code or a new column (not mere emphasis).
-    return re.sub(r"([\\`\[\]|$@])", r"\\\1", text)
+    # Text may come from a user's data (segment labels, column names): inert in Markdown and HTML, and
+    # neither code nor a new column.
+    return _inert(" ".join(str(value).split()), "\\`[]|$@")
 
 
 P_VALUE_COLUMNS = {"p", "p_value", "p-value", "p value", "p_values"}
@@ -217,18 +214,22 @@ def show_table(df: pd.DataFrame, caption: str, label: str | None = None, decimal
 # attribute), a link or image ([..](javascript:..)), math ($..$), a citation (@key), a Quarto shortcode
 # ({{< .. >}}). Computed prose never uses them as markup (its own markup is emphasis, headings and code
 # spans), so all of them are escaped wherever report text is displayed: the one place every text passes.
-_MARKUP = re.compile(r"([\\\[\]$@])")
 _CROSS_REF = re.compile(r"\\@((?:fig|tbl|sec)-[A-Za-z0-9_-]+)")
+
+
+def _inert(text: str, specials: str) -> str:
+    """&, < and > as HTML entities, and a backslash before each of `specials`."""
+    text = str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return re.sub(f"([{re.escape(specials)}])", r"\\\1", text)
 
 
 def markdown_safe(text: str) -> str:
     """Report text with every character that could turn a data value into markup made literal:
     &, < and > as HTML entities (which pandoc turns back into the characters in the PDF), and
     [, ], $, @ and \\ backslash-escaped; emphasis, headings and code spans are left as written."""
-    text = str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     # The report's own cross-references (@fig-x, @tbl-x, @sec-x) stay live: they only ever number a
     # figure, table or section of the same report.
-    return _CROSS_REF.sub(r"@\1", _MARKUP.sub(r"\\\1", text))
+    return _CROSS_REF.sub(r"@\1", _inert(text, "\\[]$@"))
 
 
 def show_markdown(text: str) -> None:

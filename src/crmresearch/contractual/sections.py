@@ -205,8 +205,7 @@ def donations(a: ContractualAnalysis) -> Section:
 
 def finding(projection_section: Section, value_section: Section) -> str:
     """One line for the index page, from the computed results."""
-    return text.finding(projection_section.results, value_section.results.get("total_value"),
-                        projection_section.results.get("model_choice"))
+    return text.finding(projection_section.results, value_section.results.get("total_value"))
 
 
 def lead(a: ContractualAnalysis) -> Lead:

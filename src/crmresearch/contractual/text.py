@@ -194,7 +194,7 @@ def bgbb_text(fit: dict, totals: dict) -> str:
     return text
 
 
-def finding(retention_sections: dict, value_result: dict | None, choice: dict | None = None) -> str:
+def finding(retention_sections: dict, value_result: dict | None) -> str:
     """One line for the index page, from the computed results: retention up to the last observed
     renewal (the data's range), by the model the data chose, and the value of the active customers."""
     sorting = retention_sections.get("heterogeneity_sorting")

@@ -19,8 +19,8 @@ from ..sections import Lead, Section, lead_kind, table_spec
 from . import bridge as bridge_module
 from .analyse import LIFECYCLE_BRIDGE, RECONSTRUCTED_NOTE, Analysis
 from .design import CovariateDesign
-from .text import (bridge_value_text, decision_text, finding_text, lead_sentences, join_text, lifecycle_text, models_text, plural,
-                   stated_actual_text, value_text)
+from .text import (bridge_value_text, decision_text, finding_text, join_text, lead_sentences, lifecycle_text,
+                   models_text, plural, stated_actual_text, value_text)
 
 
 
