@@ -21,7 +21,7 @@ _LAZY_SUBMODULES = {
 }
 # The models a researcher fits in a notebook: crm.BetaGeoNBD().fit(rfm).summary()
 _MODELS = {"BetaGeoNBD", "ParetoNBD", "GammaGamma", "ShiftedBetaGeometric", "BetaDiscreteWeibull",
-           "BetaGeoBetaBinomial", "SegmentedRegression", "PLSPathModel"}
+           "BetaGeoBetaBinomial", "SegmentedRegression", "PLSPathModel", "HiddenMarkovModel"}
 # models whose estimators work on a topic's data (a stage panel; a survey scale)
 _TOPIC_MODELS = {"TransitionMatrixModel": "lifecycle", "CeilingModel": "satisfaction"}
 

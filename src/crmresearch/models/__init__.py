@@ -9,6 +9,8 @@ paretonbd    Pareto/NBD (Schmittlein, Morrison & Colombo 1987)
 gammagamma   Gamma-Gamma spend (Fader, Hardie & Lee 2005; Colombo & Jiang 1999)
 retention    sBG and BdW contractual retention (Fader & Hardie 2007; Fader et al. 2018), DERL
 bgbb         BG/BB discrete-time buying (Fader, Hardie & Shang 2010)
+hmm          hidden Markov model of customer panels (Netzer, Lattin & Srinivasan 2008): several responses,
+             multinomial-logit covariates on initial and transition probabilities, EM + ML polish, decoding
 plssem       PLS path modelling of a recursive structural model (Wold; Lohmöller 1989): three inner
              schemes, Mode A/B, bootstrap, measurement quality, PLSpredict, importance-performance map
 segmented    broken-line regression with an estimated breakpoint (Muggeo 2003) and Davies' test
@@ -23,11 +25,13 @@ from .base import FailedFit, FittedModel, IntervalResult, ModelResults, collapse
 from .bgbb import BetaGeoBetaBinomial
 from .bgnbd import BetaGeoNBD
 from .gammagamma import GammaGamma
+from .hmm import HiddenMarkovModel
 from .paretonbd import ParetoNBD
 from .plssem import PLSFailure, PLSPathModel, PLSResults
 from .retention import BetaDiscreteWeibull, ShiftedBetaGeometric, duration_dependence_test
 from .segmented import SegmentedRegression
 
 __all__ = ["BetaDiscreteWeibull", "BetaGeoBetaBinomial", "BetaGeoNBD", "FailedFit", "FittedModel", "GammaGamma",
-           "IntervalResult", "ModelResults", "ParetoNBD", "PLSFailure", "PLSPathModel", "PLSResults", "SegmentedRegression", "ShiftedBetaGeometric", "collapse_rows",
+           "HiddenMarkovModel", "IntervalResult", "ModelResults", "ParetoNBD", "PLSFailure", "PLSPathModel", "PLSResults",
+           "SegmentedRegression", "ShiftedBetaGeometric", "collapse_rows",
            "duration_dependence_test"]
