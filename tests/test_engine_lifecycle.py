@@ -36,7 +36,7 @@ SPARK_UNAVAILABLE = spark.unavailable_reason()
 AGGREGATE_SECTIONS = ("panel", "matrix", "period_rates", "homogeneity", "time_to_target", "long_run_mix",
                       "stage_values")
 CUSTOMER_LEVEL_SECTIONS = ("cohort_flows", "order", "sojourn", "backtest", "covariates")
-COUNT_RULES = {"recency_bounds_months": [3, 6, 9], "recency_labels": ["new", "wake", "activate", "lost"],
+COUNT_RULES = {"recency_bounds_months": [3, 6, 9], "recency_labels": ["recent", "lapsing", "dormant", "lost"],
                "purchase_count_bounds": [1, 2], "purchase_count_labels": ["one", "two", "three+"]}
 
 

@@ -374,11 +374,11 @@ def test_stage_rules_on_a_hand_made_log():
     df = panel.to_frame()
     a = df[df["customer_id"] == "a"]
     # Two lines on one day are one purchase; recency 1..4 then a purchase in May, then 10+ by Feb 2021.
-    assert a["stage"].astype(str).tolist()[:6] == ["new/one", "new/one", "new/one", "wake/one", "new/two",
-                                                   "new/two"]
+    assert a["stage"].astype(str).tolist()[:6] == ["recent/one", "recent/one", "recent/one", "lapsing/one",
+                                                   "recent/two", "recent/two"]
     assert a["stage"].astype(str).iloc[-1] == "lost/two" and len(a) == 15
     b = df[df["customer_id"] == "b"]
-    assert b["stage"].astype(str).iloc[0] == "new/two" and len(b) == 13
+    assert b["stage"].astype(str).iloc[0] == "recent/two" and len(b) == 13
     assert np.isclose(panel.extra["revenue"][panel.customer_ids.get_loc("a") == panel.customer].sum(), 35)
 
 

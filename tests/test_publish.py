@@ -428,3 +428,32 @@ def test_data_sources_of_a_report_for_the_index():
     doc["sections"]["b"] = {"source": "simulated"}
     assert publish.data_sources(doc) == "own, shipped, simulated"
     assert publish.data_sources({"provenance": {"data": {}}}) == "simulated"
+
+
+@pytest.mark.parametrize("engine", ["quarto", "pandoc"])
+def test_a_figure_that_was_not_drawn_takes_no_number(engine, tmp_path):
+    """A labelled figure cell whose figure was not drawn (`report.AbsentFigure`: a sentence, or nothing)
+    loses its label and caption on both routes, so the figures after it keep consecutive numbers."""
+    absent = {"cell_type": "code", "metadata": {},
+              "source": "#| label: fig-gone\n#| fig-cap: \"Never drawn.\"\n#| fig-alt: \"x\"\nshow(fig)",
+              "outputs": [{"output_type": "display_data", "metadata": {},
+                           "data": {"text/markdown": "*The ceiling figure is not shown: no fit.*"}}]}
+    empty = {**absent, "source": "#| label: fig-empty\n#| fig-cap: \"Nothing.\"\nshow(fig)", "outputs": []}
+    nb = {"cells": [{"cell_type": "raw", "metadata": {}, "source": "---\ntitle: T\n---"},
+                    _figure_cell("fig-first", "First."), absent, empty, _figure_cell("fig-second", "Second.")]}
+    prepared = publish.prepare_notebook(nb, engine)
+    sources = ["".join(c["source"]) for c in prepared["cells"]]
+    assert not any("fig-gone" in s or "Never drawn" in s or "fig-empty" in s for s in sources)
+    meta, body = publish.notebook_to_markdown(prepared, tmp_path / "figures", "")
+    assert "*The ceiling figure is not shown: no fit.*" in body, "the sentence stays"
+    assert re.findall(r"Figure\u00a0(\d+): (\w+)", body) == [("1", "First"), ("2", "Second")]
+
+
+def test_absent_figures_show_one_sentence_or_nothing():
+    from crmresearch import report
+    from crmresearch.sections import not_computed
+
+    fig = report.absent_figure("no censored model converged", "The ceiling figure")
+    assert isinstance(fig, report.AbsentFigure) and fig.text == "*The ceiling figure is not shown: no censored model converged.*"
+    drawn = report.section_figure(lambda section: "drawn")
+    assert drawn(not_computed("simulations only")).text == "", "the section's own text already says why"

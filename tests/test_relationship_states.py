@@ -144,7 +144,7 @@ def check_fast_results(doc: dict) -> None:
     states = [c for c in occ.columns if c.startswith("S")]
     assert occ[states].sum(axis=1).to_numpy() == pytest.approx(1)
     cross = pd.DataFrame(res["stage_crosstab"])
-    assert list(cross["stage"]) == ["new", "wake", "activate", "lost"]
+    assert list(cross["stage"]) == ["recent", "lapsing", "dormant", "lost"]
     assert cross["customer_months"].sum() > 0
     least = cross["share_S1"].to_numpy()
     assert least[-1] > least[0]                           # the lost stage sits mostly in the least active state

@@ -101,3 +101,29 @@ def test_published_tables_read_as_words_not_code(published_overview, topic):
     assert not raw, raw
     cells = [html_lib.unescape(re.sub(r"<[^>]+>", "", c)).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", page, re.S)]
     assert "0.0000" not in cells and not re.search(r"p = 0\.0+\b(?!\d*[1-9])", html_lib.unescape(page))
+
+
+def test_a_long_table_is_written_whole_as_csv_and_the_page_links_to_it(tmp_path, monkeypatch):
+    """A table longer than `config.TABLE_MAX_ROWS` shows its first rows and links to the whole table,
+    written as CSV beside the report with headers in words."""
+    from types import SimpleNamespace
+
+    import IPython.display
+    import pandas as pd
+
+    from crmresearch import config, report
+    from crmresearch.sections import Section, table_spec
+
+    n = config.TABLE_MAX_ROWS + 12
+    frame = pd.DataFrame({"stage": [f"s{i}" for i in range(n)], "p_value": [0.5] * n, "ci_lower": range(n)})
+    section = Section({}, "Text.", table_spec(frame, "All cells.", "tbl-cells", 3))
+    results = report.Results("02_lifecycle_transitions", SimpleNamespace(variant="v", output_dir=str(tmp_path)))
+    results.add_section("cells", section)
+    written = pd.read_csv(tmp_path / config.TABLES_DIR / "cells.csv")
+    assert len(written) == n and list(written.columns) == ["stage", "p", "lower"]
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda obj, **kw: shown.append(obj.data))
+    report.show_section(section)
+    table = shown[-1]
+    assert table.count("\n| s") == config.TABLE_MAX_ROWS, "only the first rows on the page"
+    assert f"[cells.csv]({config.TABLES_DIR}/cells.csv)" in table and f"of {n:,} rows" in table

@@ -40,6 +40,11 @@ FIGURE_WIDTH_IN = 6.3
 FIGURE_HEIGHT_IN = 3.6
 FIGURE_DPI = 150
 
+# Tables: a page shows at most this many rows of a table; a longer one is written whole as CSV beside
+# the report (`TABLES_DIR`) and the page links to it.
+TABLE_MAX_ROWS = 30
+TABLES_DIR = "tables"
+
 # Uncertainty defaults, here once: every schema field and function signature that takes them uses these.
 CONFIDENCE = 0.95               # level of every interval
 PARAMETER_DRAWS = 500           # parameter draws for intervals of predictions

@@ -377,7 +377,8 @@ def quarto_inert(value):
 def prepare_notebook(nb: dict, engine: str, formats: str = "") -> dict:
     """A copy of an executed report as both routes render it.
 
-    Both: every text the parameter file supplied (the `crmresearch` block: description, variant) is
+    Both: a figure cell that drew no figure (`report.AbsentFigure`) loses its label and caption, so it
+    takes no figure number; every text the parameter file supplied (the `crmresearch` block: description, variant) is
     escaped as inert markdown, the date stays ISO, and a figure without `fig-alt` gets its caption
     as alt text. Quarto only: shortcodes in the front matter and in markdown (a table cell of a
     user's data) are escaped; a cell whose outputs are all markdown (a section's heading, text and
@@ -402,6 +403,11 @@ def prepare_notebook(nb: dict, engine: str, formats: str = "") -> dict:
         source = _text(cell["source"])
         opts = cell_options(source)
         outputs = cell.get("outputs", [])
+        if str(opts.get("label", "")).startswith("fig-") and not any("image/png" in o.get("data", {})
+                                                                     for o in outputs):
+            source = without_figure_options(source)       # a figure not drawn takes no number
+            cell["source"] = _lines(source)
+            opts = cell_options(source)
         if any("image/png" in o.get("data", {}) for o in outputs) and "fig-cap" in opts and "fig-alt" not in opts:
             cell["source"] = _lines(f"#| fig-alt: {json.dumps(' '.join(str(opts['fig-cap']).split()))}\n" + source)
         tags = cell.get("metadata", {}).get("tags", [])
@@ -423,6 +429,25 @@ def prepare_notebook(nb: dict, engine: str, formats: str = "") -> dict:
         at = 1 if cells and cells[0]["cell_type"] == "raw" else 0
         cells.insert(at, {"cell_type": "markdown", "metadata": {}, "source": _lines(_formats_block(formats))})
     return nb
+
+
+FIGURE_OPTIONS = ("label", "fig-cap", "fig-alt")
+
+
+def without_figure_options(source: str) -> str:
+    """A cell's source without its figure label, caption and alt text (leading `#|` options only)."""
+    lines = source.splitlines(keepends=True)
+    kept, options = [], True
+    for line in lines:
+        m = CELL_OPTION.match(line.rstrip("\n"))
+        if options and m:
+            key = m.group(1).split(":", 1)[0].strip()
+            if key in FIGURE_OPTIONS:
+                continue
+        else:
+            options = False
+        kept.append(line)
+    return "".join(kept)
 
 
 def _lines(text: str) -> list[str]:
@@ -691,6 +716,9 @@ def _copy_outputs(source: Path, target: Path) -> None:
     folder; a large Parquet file is hard-linked where the file system allows, not copied."""
     import os
 
+    if (source / config.TABLES_DIR).is_dir():          # long tables, whole (`report.Results.add_section`)
+        shutil.rmtree(target / config.TABLES_DIR, ignore_errors=True)
+        shutil.copytree(source / config.TABLES_DIR, target / config.TABLES_DIR)
     for name in REPORT_OUTPUTS:
         src, dst = source / name, target / name
         if not src.exists():

@@ -91,38 +91,49 @@ def new_figure(ncols: int = 1, nrows: int = 1, height: float | None = None, **kw
                         **kwargs)
 
 
-def absent_figure(reason: str, what: str | None = None):
-    """The figure of a section that was not computed: a short panel saying why. A labelled figure cell
-    always shows a figure, so figure numbers are the same in every variant and in both publishing routes."""
-    import textwrap
+class AbsentFigure:
+    """A figure that was not drawn. `show_figure` shows its reason as one sentence (nothing when the
+    section's own text already says why), and publishing drops the cell's figure label and caption, so
+    a figure that is not there never takes a figure number (on either route)."""
 
-    reason = str(reason or "the section was not computed").replace("`", "")
-    text = f"{what} is not shown: {reason}" if what else f"Not computed: {reason}"
-    fig, ax = new_figure(height=1.2)
-    ax.axis("off")
-    ax.text(0.5, 0.5, textwrap.fill(text, 110), ha="center", va="center", fontsize=9, color="#555555",
-            transform=ax.transAxes)
-    return fig
+    def __init__(self, text: str = ""):
+        self.text = text
+
+    def __repr__(self) -> str:
+        return f"AbsentFigure({self.text!r})"
+
+
+def absent_figure(reason: str | None, what: str | None = None) -> AbsentFigure:
+    """The figure of a section that was not computed: the reason, said once in a sentence."""
+    reason = str(reason or "the section was not computed").replace("`", "").rstrip(".")
+    return AbsentFigure(f"*{what} is not shown: {reason}.*" if what else f"*No figure: {reason}.*")
 
 
 def section_figure(draw):
     """Decorator for a figure function whose first argument is a `Section`: a section that was not
-    computed gives `absent_figure(section.note)` instead, so notebooks call one function either way."""
+    computed gives an empty `AbsentFigure` (its text already says why), so notebooks call one function
+    either way."""
     import functools
 
     @functools.wraps(draw)
     def figure(section, *args, **kwargs):
         if not section.computed:
-            return absent_figure(section.note)
+            return AbsentFigure()
         return draw(section, *args, **kwargs)
 
     return figure
 
 
 def show_figure(fig) -> None:
-    """Display a figure once as PNG and close it (so it is not drawn twice)."""
-    import matplotlib.pyplot as plt
+    """Display a figure once as PNG and close it (so it is not drawn twice); an `AbsentFigure` shows
+    its sentence instead (no image, so no figure number)."""
     from IPython.display import display
+
+    if isinstance(fig, AbsentFigure):
+        if fig.text:
+            show_markdown(fig.text)
+        return
+    import matplotlib.pyplot as plt
 
     display(fig)
     plt.close(fig)
@@ -163,7 +174,20 @@ COLUMN_LABELS = {"ci_lower": "lower", "ci_upper": "upper", "std_error": "std. er
                  "p_alive": "P(alive)", "cv_rmse": "CV RMSE", "asymmetry_p": "asymmetry p", "kano_class": "Kano class",
                  "wilson_lower": "Wilson lower", "wilson_upper": "Wilson upper", "bca_lower": "BCa lower",
                  "bca_upper": "BCa upper", "f_squared": "f²", "r_squared": "R²", "npv_change_pct": "NPV change (%)",
-                 "loglike": "log-likelihood", "aic": "AIC", "bic": "BIC", "n": "n", "t_x": "t_x", "x": "x", "T": "T"}
+                 "loglike": "log-likelihood", "mean_derl": "mean DERL", "derl": "DERL", "aic": "AIC", "bic": "BIC", "n": "n", "t_x": "t_x", "x": "x", "T": "T"}
+
+
+SHARE_WORD = re.compile(r"\bshares?\b", re.I)
+
+
+def is_share_column(name, values) -> bool:
+    """A column of shares (its label says "share", not already "%", every value a fraction in [0, 1]):
+    shown in percent, as the text states shares."""
+    label = column_label(name)
+    if not SHARE_WORD.search(label) or "%" in label:
+        return False
+    finite = pd.to_numeric(values, errors="coerce").dropna()
+    return bool(len(finite)) and bool(((finite >= 0) & (finite <= 1)).all())
 
 
 def column_label(name) -> str:
@@ -178,21 +202,29 @@ def markdown_table(df: pd.DataFrame, decimals: int | dict = 2, index: bool = Fal
     cols = [str(c) for c in frame.columns]
     numeric = [pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])
                for c in frame.columns]
+    shares = [num and is_share_column(c, frame[c]) for c, num in zip(frame.columns, numeric)]
     rows = []
     for row in frame.itertuples(index=False):
         cells = []
-        for col, value in zip(frame.columns, row):
+        for col, value, share in zip(frame.columns, row, shares):
             if is_p_value_column(col) and isinstance(value, (float, np.floating)) and not math.isnan(value):
                 cells.append(p_value_cell(float(value)))
                 continue
             d = decimals.get(col, 2) if isinstance(decimals, dict) else decimals
+            if share and value is not None and not pd.isna(value):
+                cells.append(_format_cell(100 * float(value), max(d - 2, 1)) + "%")
+                continue
             cells.append(_format_cell(value, d))
         rows.append(cells)
     # Pandoc sizes wide pipe-table columns by the dashes of the separator row, so the dashes
     # follow the longest cell of each column (capped) and PDF columns fit their content.
-    # Headers wrap more gracefully than values, so they weigh in only up to 12 characters.
-    widths = [min(max([min(len(c), 12)] + [len(r[i]) for r in rows]), 40) for i, c in enumerate(cols)]
-    lines = ["| " + " | ".join(_format_cell(column_label(c), 0) for c in cols) + " |",
+    # Headers wrap more gracefully than values, so they weigh in only up to 12 characters, but never
+    # less than their longest word (which cannot wrap); two more for the cell padding, so that a
+    # short column beside many others never gets narrower than its text.
+    headers = [_format_cell(column_label(c), 0) for c in cols]
+    widths = [min(max([min(len(h), 12), max(map(len, h.split()), default=0)] + [len(r[i]) for r in rows]), 40) + 2
+              for i, h in enumerate(headers)]
+    lines = ["| " + " | ".join(headers) + " |",
              "|" + "|".join(("-" * max(w, 3) + ":") if num else (":" + "-" * max(w, 3))
                             for w, num in zip(widths, numeric)) + "|"]
     lines += ["| " + " | ".join(cells) + " |" for cells in rows]
@@ -200,14 +232,37 @@ def markdown_table(df: pd.DataFrame, decimals: int | dict = 2, index: bool = Fal
 
 
 def show_table(df: pd.DataFrame, caption: str, label: str | None = None, decimals: int | dict = 2,
-               index: bool = False) -> None:
-    """Display a table as Markdown with a Quarto caption (`: caption {#tbl-label}`)."""
+               index: bool = False, full_table: str | None = None) -> None:
+    """Display a table as Markdown with a Quarto caption (`: caption {#tbl-label}`). A table longer than
+    `config.TABLE_MAX_ROWS` that `Results.add_section` wrote whole as CSV (`full_table`, its path relative
+    to the report) shows its first rows and links to the file."""
     from IPython.display import Markdown, display
 
     if label is not None and not label.startswith("tbl-"):
         raise ValueError("table labels start with 'tbl-' (Quarto cross-reference convention)")
-    tail = f": {markdown_safe(caption)}" + (f" {{#{label}}}" if label else "")
+    caption = markdown_safe(caption)
+    if full_table and len(df) > config.TABLE_MAX_ROWS:
+        caption += (f" The first {config.TABLE_MAX_ROWS} of {len(df):,} rows; all rows are in "
+                    f"[{Path(full_table).name}]({full_table}) (CSV, beside this report).")
+        df = df.head(config.TABLE_MAX_ROWS)
+    tail = f": {caption}" + (f" {{#{label}}}" if label else "")
     display(Markdown(markdown_table(df, decimals, index) + "\n\n" + tail + "\n"))
+
+
+def section_tables(section) -> list[dict]:
+    """The table specs (`sections.table_spec`) of a section, in order."""
+    tables = getattr(section, "tables", None)
+    if tables:
+        return list(tables)
+    table = getattr(section, "table", None)
+    return [table] if table else []
+
+
+def write_full_table(spec: dict, path: Path) -> None:
+    """A table as CSV with its headers in words (`column_label`), every row and full precision."""
+    frame = spec["df"].reset_index() if spec.get("index") else spec["df"]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.rename(columns=column_label).to_csv(path, index=False)
 
 
 # Characters a value from a data file could use to become live markup: raw HTML (a <script>, an onerror
@@ -246,13 +301,17 @@ def show_lead(lead) -> None:
 
 
 def show_section(section) -> None:
-    """Show a `crmresearch.sections.Section`: its computed heading, text and table(s), in that order."""
-    if getattr(section, "heading", None):
-        show_markdown(f"### {section.heading}")
+    """Show a `crmresearch.sections.Section`: its computed heading, text and table(s), in that order.
+    A section that was not computed is one sentence under no heading (it adds nothing to the contents)."""
+    heading = getattr(section, "heading", None)
+    if heading and getattr(section, "source", None) == "not_computed" and section.note:
+        show_markdown(f"*{heading}: not computed.* {section.note}")
+        return
+    if heading:
+        show_markdown(f"### {heading}")
     if section.text:
         show_markdown(section.text)
-    tables = getattr(section, "tables", None) or ([section.table] if section.table else [])
-    for spec in tables:
+    for spec in section_tables(section):
         show_table(**spec)
 
 
@@ -310,6 +369,12 @@ class Results:
             self.add(key, value)
         if name in self.sections:
             raise KeyError(f"section '{name}' recorded twice")
+        for i, spec in enumerate(section_tables(section)):      # long tables: whole, as CSV beside the report
+            if len(spec["df"]) > config.TABLE_MAX_ROWS:
+                stem = (spec.get("label") or f"tbl-{name}-{i + 1}").removeprefix("tbl-")
+                relative = f"{config.TABLES_DIR}/{stem}.csv"
+                write_full_table(spec, self.output_dir / relative)
+                spec["full_table"] = relative
         self.sections[name] = _jsonable(section.provenance())
 
     def set_finding(self, text: str) -> None:

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 
 RECENCY_GROUP_BOUNDS = (3, 6, 9)
-RECENCY_GROUP_LABELS = ("new", "wake", "activate", "lost")
+# Named for what they mean (months since the last purchase): 1-3, 4-6, 7-9, 10 or more. The tracking
+# tables this scheme comes from name the middle groups by the action they call for ("wake", "activate").
+RECENCY_GROUP_LABELS = ("recent", "lapsing", "dormant", "lost")
 PURCHASE_COUNT_BOUNDS = (1, 2)
 PURCHASE_COUNT_LABELS = ("one", "two", "three+")
 

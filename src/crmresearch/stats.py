@@ -18,6 +18,16 @@ def share_label(fraction: float) -> str:
     return f"{100 * fraction:g}%"
 
 
+def at_least(value: float, high: float | None = None) -> str:
+    """Answers from `value` up, in words: "9 or more", or just "10" when 10 is the top of the scale."""
+    return f"{value:g}" if high is not None and value >= high else f"{value:g} or more"
+
+
+def at_most(value: float, low: float | None = None) -> str:
+    """Answers up to `value`, in words: "6 or less", or just "0" when 0 is the bottom of the scale."""
+    return f"{value:g}" if low is not None and value <= low else f"{value:g} or less"
+
+
 def ci_label(confidence: float) -> str:
     """'95% CI' for a confidence level of 0.95."""
     return f"{share_label(confidence)} CI"

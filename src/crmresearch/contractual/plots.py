@@ -17,6 +17,9 @@ def _frame(section, key: str):
 
 
 def _empty(section):
+    """No figure: nothing more when the section was not computed (its text says why), else the reason."""
+    if not getattr(section, "computed", True):
+        return report.AbsentFigure()
     return report.absent_figure(getattr(section, "note", None))
 
 
@@ -46,7 +49,7 @@ def survival_figure(section):
     left.set_xlabel("period")
     left.set_ylabel("share of the cohort still a customer")
     right.set_xlabel("renewal")
-    right.set_ylabel("retention rate r_t")
+    right.set_ylabel("retention rate (share renewing)")
     left.set_ylim(0, 1.02)
     left.legend(fontsize=7)
     return _label(fig, section)

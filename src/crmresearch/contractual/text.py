@@ -64,7 +64,7 @@ def projection_text(sorting: pd.DataFrame, confidence: float, choice: dict) -> s
     rising = bool((sorting.groupby("segment")["retention"].agg(lambda s: s.iloc[-1] > s.iloc[0])).all())
     if rising and sbg_only:
         parts.append("In the sBG no customer's churn probability changes: the aggregate rate rises only because the "
-                     "customers most likely to leave leave first (heterogeneity sorting). The duration test below does "
+                     "customers most likely to leave are the first to go (heterogeneity sorting). The duration test below does "
                      "not reject this, so a rising retention curve is here no evidence that loyalty grows with tenure.")
     elif rising and any(c["model"] == "BdW" for c in choice.values()):
         parts.append("Where the BdW projects, each customer's own churn changes with tenure as well: the rise in "

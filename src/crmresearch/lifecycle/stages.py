@@ -1,8 +1,9 @@
 """Lifecycle stages assigned from a transaction log by recency and purchase-count rules.
 
 The rules follow a common e-commerce customer-tracking table (电商客户跟踪表; see the site's
-background page, section `lifecycle`): by months since the last purchase a customer is *new* (新鲜组/保持组,
-bought within 1-3 months), *wake* (唤醒组, 4-6), *activate* (激活组, 7-9) or *lost* (流失组, 10+);
+background page, section `lifecycle`): by months since the last purchase a customer is *recent* (新鲜组/保持组,
+bought within 1-3 months), *lapsing* (4-6; the table's 唤醒组, "to wake up"), *dormant* (7-9; its 激活组, "to
+reactivate") or *lost* (流失组, 10+);
 by number of purchases: none, one, two, three or more. A transaction log only contains customers who
 bought, so "none" (prospects) never appears in it.
 

@@ -81,6 +81,7 @@ class DataSummary(Part):
     loyalty_at_ceiling: stats.Proportion
     choose_again_top_box: stats.Proportion
     top_box_min: float
+    choose_again_high: float                           # the top of the 'choose again' scale
     confidence: float
     keep: np.ndarray                                   # the rows complete on satisfaction and loyalty
 
@@ -97,7 +98,8 @@ def describe_data(data: SurveyData, params) -> DataSummary:
     return DataSummary(label=data.label, n=data.n, complete=int(keep.sum()), satisfaction_mean=float(sat.mean()),
                        loyalty_mean=float(loyalty.mean()), satisfaction_scale=data.satisfaction_scale,
                        loyalty_scale=data.scale, loyalty_at_ceiling=at_ceiling, choose_again_top_box=choose_top,
-                       top_box_min=params.top_box_min, confidence=params.confidence, keep=keep,
+                       top_box_min=params.top_box_min, choose_again_high=params.scale_of("choose_again").high,
+                       confidence=params.confidence, keep=keep,
                        source=data.section_source, rows_used=int(keep.sum()), rows_dropped=dropped)
 
 
@@ -306,6 +308,8 @@ class NetScore:
     scale: str
     empty_bands: int
     confidence: float
+    low: float | None = None                           # the recommendation scale's ends
+    high: float | None = None
 
 
 @dataclass(kw_only=True)
@@ -327,7 +331,8 @@ def net_scores(data: SurveyData, params) -> NetScores:
     shown = table[table["n"] > 0].reset_index(drop=True)
     overall = stats.net_promoter_score(rec, params.confidence, params.promoter_min, params.detractor_max)
     score = NetScore(overall, params.nps_defined, params.promoter_min, params.detractor_max,
-                     params.scale_of("recommendation").label(), int((table["n"] == 0).sum()), params.confidence)
+                     params.scale_of("recommendation").label(), int((table["n"] == 0).sum()), params.confidence,
+                     *params.scale_of("recommendation").bounds)
     return NetScores(table=table, shown=shown, score=score, source=data.section_source, rows_used=int(keep.sum()),
                      rows_dropped=dropped)
 

@@ -24,11 +24,26 @@ from .. import config
 from ..models.segmented import fit_segmented, gaussian_information
 
 
-def satisfaction_bands(x, edges) -> pd.Categorical:
-    """Bands ``(e_0, e_1], (e_1, e_2], ...``; labels read "a–b"."""
+def band_labels(edges, whole_answers: bool) -> list[str]:
+    """Labels of the bands ``[e_0, e_1], (e_1, e_2], ...`` that never overlap: on whole-number answers
+    the answers each band holds ("1–5", "6", "7–8"); otherwise "1–5", "over 5 to 6", ..."""
     edges = np.asarray(edges, dtype=float)
-    labels = [f"{lo:g}–{hi:g}" for lo, hi in zip(edges[:-1], edges[1:])]
-    return pd.cut(np.asarray(x, dtype=float), edges, labels=labels, include_lowest=True)
+    labels = []
+    for i, (lo, hi) in enumerate(zip(edges[:-1], edges[1:])):
+        if whole_answers and float(lo).is_integer() and float(hi).is_integer():
+            first = lo if i == 0 else lo + 1
+            labels.append(f"{first:g}" if first == hi else f"{first:g}–{hi:g}")
+        else:
+            labels.append(f"{lo:g}–{hi:g}" if i == 0 else f"over {lo:g} to {hi:g}")
+    return labels
+
+
+def satisfaction_bands(x, edges) -> pd.Categorical:
+    """Bands ``[e_0, e_1], (e_1, e_2], ...`` labelled by `band_labels`."""
+    x = np.asarray(x, dtype=float)
+    finite = x[np.isfinite(x)]
+    whole = bool(finite.size) and bool(np.all(finite == np.round(finite)))
+    return pd.cut(x, np.asarray(edges, dtype=float), labels=band_labels(edges, whole), include_lowest=True)
 
 
 def binned_means(x, y, edges, confidence: float = config.CONFIDENCE) -> pd.DataFrame:

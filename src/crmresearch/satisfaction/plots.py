@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from ..models.segmented import davies_critical_value
-from ..report import PALETTE, absent_figure, new_figure
+from ..report import PALETTE, AbsentFigure, absent_figure, new_figure
 
 
 def _errorbars(ax, x, mean, lower, upper, **kwargs):
@@ -18,7 +18,9 @@ def _errorbars(ax, x, mean, lower, upper, **kwargs):
 
 
 def placeholder(section, what: str = "This figure"):
-    """A figure that says why its section was not computed (so figure numbering stays the same)."""
+    """No figure: one sentence saying why (none when the section was not computed, whose text says why)."""
+    if not getattr(section, "computed", True):
+        return AbsentFigure()
     return absent_figure(section.note, what)
 
 
@@ -115,16 +117,19 @@ def plot_ceiling(x, y, binned: pd.DataFrame, expected: pd.DataFrame, ceiling_fit
     produces once answers are rounded and clipped (censored-regression fit)."""
     fig, (ax1, ax2) = new_figure(ncols=2)
     values, counts = np.unique(np.asarray(y, float), return_counts=True)
+    label = f"{100 * ceiling_fit.share_at_ceiling:.0f}% at {scale[1]:g}"
     if values.size > 40:        # a continuous index: a histogram, not one bar per value
         counts, edges = np.histogram(y, bins=np.linspace(scale[0], scale[1], 21))
         values, width = (edges[:-1] + edges[1:]) / 2, 0.8 * (edges[1] - edges[0])
         values[-1] = max(values[-1], scale[1])
+        # the last bar holds the whole top bin, so the label says both numbers
+        label += f"\n({100 * counts[-1] / counts.sum():.0f}% in {edges[-2]:g}–{scale[1]:g})"
     else:
         width = 0.8 * (np.min(np.diff(values)) if values.size > 1 else 1)
     ax1.bar(values, 100 * counts / counts.sum(), width=width, color=PALETTE[0])
     ax1.set_xlabel("Loyalty answer (scale points)")
     ax1.set_ylabel("Respondents (%)")
-    ax1.annotate(f"{100 * ceiling_fit.share_at_ceiling:.0f}% at {scale[1]:g}",
+    ax1.annotate(label,
                  xy=(values[-1], 100 * counts[-1] / counts.sum()),
                  xytext=(-75, -4), textcoords="offset points", fontsize=7, va="center",
                  arrowprops={"arrowstyle": "->", "color": "black"})
@@ -212,7 +217,7 @@ def plot_penalty_reward(table: pd.DataFrame, labels: dict, outcome_label: str):
     ax.invert_yaxis()
     ax.axvline(0, color="black", lw=0.6)
     ax.set_xlabel(f"Effect on {outcome_label} (scale points)")
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False)   # above the bars
     return fig
 
 

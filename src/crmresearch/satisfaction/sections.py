@@ -175,7 +175,7 @@ def jones_sasser(a: SatisfactionAnalysis) -> ReportSection:
     return _section(j.source, results=_record([("jones_sasser_top_box", j.top_box),
                                                ("jones_sasser_repurchase", j.repurchase)]),
                     text=text.jones_sasser_text(j.top_box, j.repurchase, p.completely_satisfied_min, p.satisfied_min,
-                                                p.top_box_min, p.confidence),
+                                                p.top_box_min, p.confidence, p.scale_of("choose_again").high),
                     rows_used=j.rows_used, rows_dropped=j.rows_dropped, top_box=j.top_box, repurchase=j.repurchase)
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import HTMT_THRESHOLD
-from ..stats import ci_label
+from ..stats import at_least, at_most, ci_label
 
 if TYPE_CHECKING:
     from ..models.segmented import DaviesTest, SegmentedFit
@@ -71,7 +71,7 @@ def data_text(s: DataSummary) -> str:
             f"**{s.loyalty_mean:.2f}** {scales}; **{_pct(c.estimate)}** of respondents ({ci_label(s.confidence)} "
             f"{_pct(c.lower)}–{_pct(c.upper)}) are at the top of the loyalty scale"
             + (f", and **{_pct(top.estimate)}** of the {top.n:,} who answer 'would choose again' answer "
-               f"{s.top_box_min:g} or more." if top.n else ", and no respondent answers 'would choose again'."))
+               f"{at_least(s.top_box_min, s.choose_again_high)}." if top.n else ", and no respondent answers 'would choose again'."))
 
 
 def breakpoint_text(broken: SegmentedFit, davies: DaviesTest, x_range: tuple | None = None) -> str:
@@ -124,11 +124,11 @@ def size_text(size: SizeCheck, confidence: float, alpha: float) -> str:
 
 
 def jones_sasser_text(js: JonesSasserRatio, behaviour: JonesSasserRatio | None, complete: float, satisfied: float,
-                      top_box: float, confidence: float) -> str:
+                      top_box: float, confidence: float, top_of_scale: float | None = None) -> str:
     ci = ci_label(confidence)
     cs, ms = js.completely_satisfied, js.merely_satisfied
     groups = (f"Of the **{cs.n}** completely satisfied respondents (SAT ≥ {complete:g}), "
-              + (f"**{_pct(cs.estimate)}** answer {top_box:g} or more to 'would choose again'" if cs.n else "none is left")
+              + (f"**{_pct(cs.estimate)}** answer {at_least(top_box, top_of_scale)} to 'would choose again'" if cs.n else "none is left")
               + ", against " + (f"**{_pct(ms.estimate)}**" if ms.n else "no one") +
               f" of the **{ms.n}** merely satisfied ({satisfied:g} ≤ SAT < {complete:g})")
     if js.undefined_reason:
@@ -149,12 +149,12 @@ def net_score_text(s: NetScore) -> str:
     ci = ci_label(s.confidence)
     if s.is_nps:
         head = (f"The Net Promoter Score is **{o.nps:+.1f}** points ({ci} {o.lower:+.1f} to {o.upper:+.1f}): "
-                f"{o.promoters:.1f}% promoters ({s.top_min:g} or more) and {o.detractors:.1f}% detractors "
-                f"({s.bottom_max:g} or less).")
+                f"{o.promoters:.1f}% promoters ({at_least(s.top_min, s.high)}) and {o.detractors:.1f}% detractors "
+                f"({at_most(s.bottom_max, s.low)}).")
     else:
         head = (f"NPS is not defined on the {s.scale} recommendation scale (it needs a 0–10 or 1–10 item), so the "
-                f"report shows the **net top-box score** instead: the share answering {s.top_min:g} or more minus the "
-                f"share answering {s.bottom_max:g} or less, **{o.nps:+.1f}** points ({ci} {o.lower:+.1f} to "
+                f"report shows the **net top-box score** instead: the share answering {at_least(s.top_min, s.high)} minus "
+                f"the share answering {at_most(s.bottom_max, s.low)}, **{o.nps:+.1f}** points ({ci} {o.lower:+.1f} to "
                 f"{o.upper:+.1f}).")
     if s.empty_bands:
         head += f" {s.empty_bands} satisfaction band{'s' if s.empty_bands > 1 else ''} without respondents {'are' if s.empty_bands > 1 else 'is'} left out of the table."

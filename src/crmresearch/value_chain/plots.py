@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import report
-from ..report import absent_figure
+from ..report import AbsentFigure, absent_figure
 from ..sections import SIMULATED_LABEL
 
 
@@ -20,7 +20,7 @@ def value_figure(value_section, decision_section):
     """Left: value per satisfaction level (or band) with its interval, and the truth when known.
     Right: break-even spend per one-point step with its interval (and the true marginal value)."""
     if not (value_section.computed and decision_section.computed):
-        return absent_figure(value_section.note or decision_section.note or "value not computed")
+        return AbsentFigure()          # the sections' text says why
     values, steps = _first_table(value_section), decision_section.results["decision"]
     fig, (left, right) = report.new_figure(ncols=2)
     x_col = "level" if "level" in values else "band"
@@ -55,7 +55,7 @@ def value_figure(value_section, decision_section):
 def stated_actual_figure(section):
     """Stated intention against P(alive) and observed repeat buying by satisfaction band."""
     if not section.computed:
-        return absent_figure(section.note or "not computed")
+        return AbsentFigure()          # the section's text says why
     table = section.results.get("stated_vs_actual", section.results.get("stated_by_band"))
     fig, ax = report.new_figure()
     x = np.arange(len(table))
