@@ -174,7 +174,10 @@ COLUMN_LABELS = {"ci_lower": "lower", "ci_upper": "upper", "std_error": "std. er
                  "p_alive": "P(alive)", "cv_rmse": "CV RMSE", "asymmetry_p": "asymmetry p", "kano_class": "Kano class",
                  "wilson_lower": "Wilson lower", "wilson_upper": "Wilson upper", "bca_lower": "BCa lower",
                  "bca_upper": "BCa upper", "f_squared": "f²", "r_squared": "R²", "npv_change_pct": "NPV change (%)",
-                 "loglike": "log-likelihood", "mean_derl": "mean DERL", "derl": "DERL", "aic": "AIC", "bic": "BIC", "n": "n", "t_x": "t_x", "x": "x", "T": "T"}
+                 "loglike": "log-likelihood", "mean_derl": "mean DERL", "derl": "DERL",
+                 "loglike_sbg": "log-likelihood sBG", "loglike_bdw": "log-likelihood BdW", "htmt_max": "HTMT max",
+                 "htmt_with": "HTMT with", "rho_a": "ρA", "rho_c": "ρC", "ave": "AVE", "cronbach_alpha": "Cronbach's α",
+                 "se": "std. error", "coef": "coefficient", "std": "SD", "odds_ratio": "odds ratio", "aic": "AIC", "bic": "BIC", "n": "n", "t_x": "t_x", "x": "x", "T": "T"}
 
 
 SHARE_WORD = re.compile(r"\bshares?\b", re.I)
@@ -196,13 +199,13 @@ def column_label(name) -> str:
     return COLUMN_LABELS.get(text, text.replace("_", " ") if "_" in text and not text.startswith("_") else text)
 
 
-def markdown_table(df: pd.DataFrame, decimals: int | dict = 2, index: bool = False) -> str:
+def markdown_table(df: pd.DataFrame, decimals: int | dict = 2, index: bool = False, percent=()) -> str:
     """A pipe table; numbers right-aligned, `decimals` per column when a dict is given."""
     frame = df.reset_index() if index else df
     cols = [str(c) for c in frame.columns]
     numeric = [pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])
                for c in frame.columns]
-    shares = [num and is_share_column(c, frame[c]) for c, num in zip(frame.columns, numeric)]
+    shares = [num and (c in percent or is_share_column(c, frame[c])) for c, num in zip(frame.columns, numeric)]
     rows = []
     for row in frame.itertuples(index=False):
         cells = []
@@ -232,7 +235,7 @@ def markdown_table(df: pd.DataFrame, decimals: int | dict = 2, index: bool = Fal
 
 
 def show_table(df: pd.DataFrame, caption: str, label: str | None = None, decimals: int | dict = 2,
-               index: bool = False, full_table: str | None = None) -> None:
+               index: bool = False, full_table: str | None = None, percent=()) -> None:
     """Display a table as Markdown with a Quarto caption (`: caption {#tbl-label}`). A table longer than
     `config.TABLE_MAX_ROWS` that `Results.add_section` wrote whole as CSV (`full_table`, its path relative
     to the report) shows its first rows and links to the file."""
@@ -246,7 +249,7 @@ def show_table(df: pd.DataFrame, caption: str, label: str | None = None, decimal
                     f"[{Path(full_table).name}]({full_table}) (CSV, beside this report).")
         df = df.head(config.TABLE_MAX_ROWS)
     tail = f": {caption}" + (f" {{#{label}}}" if label else "")
-    display(Markdown(markdown_table(df, decimals, index) + "\n\n" + tail + "\n"))
+    display(Markdown(markdown_table(df, decimals, index, percent) + "\n\n" + tail + "\n"))
 
 
 def section_tables(section) -> list[dict]:

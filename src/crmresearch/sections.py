@@ -92,9 +92,13 @@ def lead_kind(*sections) -> str | None:
     return "published" if sources == {"published"} else None
 
 
-def table_spec(df, caption: str, label: str | None = None, decimals: int | dict = 2) -> dict:
-    """Keyword arguments of `crm.report.show_table`."""
-    return {"df": df, "caption": caption, "label": label, "decimals": decimals}
+def table_spec(df, caption: str, label: str | None = None, decimals: int | dict = 2, percent=()) -> dict:
+    """Keyword arguments of `crm.report.show_table`; `percent`: columns of fractions shown in percent
+    (columns whose header says "share" are shown so without being named)."""
+    spec = {"df": df, "caption": caption, "label": label, "decimals": decimals}
+    if percent:
+        spec["percent"] = tuple(percent)
+    return spec
 
 
 def not_computed(reason: str, rows_used: int | None = None, rows_dropped: dict | None = None) -> Section:

@@ -28,6 +28,17 @@ def at_most(value: float, low: float | None = None) -> str:
     return f"{value:g}" if low is not None and value <= low else f"{value:g} or less"
 
 
+def percent_digits(*values: float, most: int = 2) -> int:
+    """The fewest decimals (up to `most`) at which shares that differ also print differently
+    ("63%–63%" becomes "62.6%–62.8%")."""
+    finite = [v for v in values if v is not None and np.isfinite(v)]
+    for digits in range(most + 1):
+        shown = [f"{100 * v:.{digits}f}" for v in finite]
+        if len(set(shown)) == len(set(finite)):
+            return digits
+    return most
+
+
 def ci_label(confidence: float) -> str:
     """'95% CI' for a confidence level of 0.95."""
     return f"{share_label(confidence)} CI"

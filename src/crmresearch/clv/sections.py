@@ -145,10 +145,17 @@ RFM_LABELS = {"customers": "customers in the cohort", "transaction_rows": "rows 
               "mean_repeat_spend": "mean value of repeat purchases (repeat buyers)"}
 
 
+def _shown_value(key: str, value):
+    """A value of the overview table as the text states it: shares in percent."""
+    if value is None:
+        return "undefined (no repeat buyer)"
+    return f"{100 * value:.1f}%" if key.startswith("share_") else value
+
+
 def rfm_overview_display(overview: dict) -> pd.DataFrame:
     # object dtype keeps counts as integers in the displayed table
-    return pd.DataFrame([(RFM_LABELS[k], v if v is not None else "undefined (no repeat buyer)")
-                         for k, v in overview.items() if k in RFM_LABELS], columns=["quantity", "value"], dtype=object)
+    return pd.DataFrame([(RFM_LABELS[k], _shown_value(k, v)) for k, v in overview.items() if k in RFM_LABELS],
+                        columns=["quantity", "value"], dtype=object)
 
 
 def rfm(a: ClvAnalysis) -> Section:
@@ -157,7 +164,7 @@ def rfm(a: ClvAnalysis) -> Section:
     if data.discrete is not None:
         shown = pd.DataFrame([("customers", overview["customers"]), ("distinct (x, t_x, n) patterns", overview["unique_rows"]),
                               ("chances to buy (periods)", overview["periods"]),
-                              ("share with no transaction", overview["share_no_transaction"]),
+                              ("share with no transaction", _shown_value("share_", overview["share_no_transaction"])),
                               ("transactions", overview["transactions"]),
                               ("mean transactions per customer (x)", overview["mean_frequency"])],
                              columns=["quantity", "value"], dtype=object)
@@ -466,8 +473,20 @@ def _discrete_value_intervals(a: ClvAnalysis) -> ValueIntervalSection:
                          "of each pattern, with both intervals, are in results.json (bgbb_patterns).",
                          label="tbl-bgbb-patterns",
                          decimals={"x": 0, "t_x": 0, "n": 0, "customers": 0, "P(alive)": 3, "DERT": 3})]
-    grand = {"customers": summary["customers"], "future_periods": data.discrete_settings["future_periods"],
-             "expected_transactions": float(totals.iloc[1]["estimate"]), "dert": float(totals.iloc[2]["estimate"])}
+    level = f"parametric {conf:.0%}"
+
+    def row(i):        # estimate and parametric interval of one totals row
+        r = totals.iloc[i]
+        return float(r["estimate"]), float(r[f"{level} lower"]), float(r[f"{level} upper"])
+
+    customers = summary["customers"]
+    grand = {"customers": customers, "future_periods": data.discrete_settings["future_periods"],
+             "discount_rate": data.discrete_settings["discount_rate"], "confidence": conf,
+             "expected_transactions": row(1)[0], "expected_transactions_interval": row(1)[1:],
+             "expected_transactions_per_customer": row(1)[0] / customers if customers else None,
+             "dert": row(2)[0], "dert_interval": row(2)[1:],
+             "dert_per_customer": row(2)[0] / customers if customers else None,
+             "mean_p_alive": row(0)[0], "mean_p_alive_interval": row(0)[1:]}
     section = ValueIntervalSection({"value_intervals": {**summary, "totals": totals}, "bgbb_totals": grand,
                                     "bgbb_patterns": table},
                                    text.value_intervals_text(totals, summary), source=data.source,

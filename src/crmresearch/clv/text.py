@@ -326,8 +326,22 @@ def lead_sentences(tracking_row, clv_total: dict | None, clv_interval: tuple | N
     """The CLV report's findings in plain words, each with its number, uncertainty and what it means."""
     out = []
     if bgbb is not None:
+        level = f"{bgbb.get('confidence', confidence):.0%} interval"
+        lo, hi = bgbb["expected_transactions_interval"]
         out.append(f"The {bgbb['customers']:,} customers are expected to make {bgbb['expected_transactions']:,.0f} "
-                   f"transactions in the next {bgbb['future_periods']} periods under the BG/BB.")
+                   f"transactions in the next {bgbb['future_periods']} periods under the BG/BB ({level} {lo:,.0f}–"
+                   f"{hi:,.0f}), {bgbb['expected_transactions_per_customer']:.2f} per customer: the base to plan "
+                   "the coming periods' contacts and capacity on.")
+        alive, (lo, hi) = bgbb["mean_p_alive"], bgbb["mean_p_alive_interval"]
+        out.append(f"On average a customer is still active with probability {alive:.0%} ({level} {lo:.0%}–{hi:.0%})"
+                   + (": most of those who stopped buying have left for good, so a silent customer is more likely "
+                      "lost than resting." if alive < 0.5 else
+                      ": most customers are still active, though some are silent for a while."))
+        lo, hi = bgbb["dert_interval"]
+        out.append(f"Discounted at {bgbb['discount_rate']:.0%} a period, the customers' future transactions are "
+                   f"worth {bgbb['dert']:,.0f} transactions today ({level} {lo:,.0f}–{hi:,.0f}), "
+                   f"{bgbb['dert_per_customer']:.2f} per customer: times the margin of one transaction, that is "
+                   "what the base is worth.")
     elif tracking_row is not None:
         err = tracking_row["error (%)"]
         close = err is not None and np.isfinite(err) and abs(err) < 10

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..stats import p_text
+from ..stats import p_text, percent_digits
 from ..stage_rules import StageRules
 from .inference import LikelihoodRatioTest
 
@@ -165,8 +165,9 @@ def lead_sentences(states, P, lower, upper, homogeneity, order, time_summary: di
     of moving are stable over time and depend on more than the current stage, and how long until loss."""
     first, last = 0, len(states) - 1
     ci = f"{confidence:.0%} interval"
-    out = [f"Of the customers in '{states[first]}' one {unit}, {P[first, first]:.0%} are still there the next "
-           f"({ci} {lower[first, first]:.0%}–{upper[first, first]:.0%})"
+    d = percent_digits(P[first, first], lower[first, first], upper[first, first])
+    out = [f"Of the customers in '{states[first]}' one {unit}, {P[first, first]:.{d}%} are still there the next "
+           f"({ci} {lower[first, first]:.{d}%}–{upper[first, first]:.{d}%})"
            + (f" and {P[first, last]:.0%} move straight to '{states[last]}'." if P[first, last] >= 0.005 else ".")]
     if significant(homogeneity.p_value, confidence):
         out.append(f"The chances of moving between stages changed over the period observed ({p_text(homogeneity.p_value)}): "

@@ -215,7 +215,8 @@ def trap(a: SatisfactionAnalysis) -> ReportSection:
     return _section(t.source, results=_record([("trap_intention", t.intention), ("trap_behaviour", t.behaviour)]),
                     text=text.trap_text(t.intention, t.behaviour, p.confidence), rows_used=t.rows_used,
                     rows_dropped=t.rows_dropped, table=table_spec(table, caption, "tbl-trap",
-                                                                  {"estimate": 3, "ci_lower": 3, "ci_upper": 3}),
+                                                                  {"estimate": 3, "ci_lower": 3, "ci_upper": 3},
+                                                                  percent=("estimate", "ci_lower", "ci_upper")),
                     intention=t.intention, behaviour=t.behaviour)
 
 
