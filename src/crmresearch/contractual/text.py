@@ -225,9 +225,11 @@ def lead_sentences(sorting: pd.DataFrame | None, choice: dict, total: dict | Non
             first, observed = part.iloc[0], part.iloc[1]
             verb = "rises" if observed["retention"] > first["retention"] else "falls" if \
                 observed["retention"] < first["retention"] else "stays"
-            out.append(f"In the {name} {kind}, retention {verb} from {first['retention']:.0%} at the first renewal to "
-                       f"{observed['retention']:.0%} at renewal {observed['t']:.0f}, the last observed "
-                       f"(interval {observed['retention_lower']:.0%}–{observed['retention_upper']:.0%}).")
+            d = stats.percent_digits(first["retention"], observed["retention"], observed["retention_lower"],
+                                     observed["retention_upper"])
+            out.append(f"In the {name} {kind}, retention {verb} from {first['retention']:.{d}%} at the first renewal to "
+                       f"{observed['retention']:.{d}%} at renewal {observed['t']:.0f}, the last observed "
+                       f"(interval {observed['retention_lower']:.{d}%}–{observed['retention_upper']:.{d}%}).")
     if choice:
         bdw = [k for k, c in choice.items() if c["model"] == "BdW"]
         rest = len(choice) - len(bdw)

@@ -130,10 +130,13 @@ def finding_text(selection: pd.DataFrame, values: pd.DataFrame | None, source: s
     return ("Simulated illustration: " + text) if source == "simulated" else text
 
 
+NO_INTERVAL = "no interval"
+
+
 def _interval(lower: float, upper: float, value: float, fmt: str, confidence: float) -> str:
     """"95% interval a–b", or a note when the interval has no width (the fit's standard errors failed)."""
     if not (np.isfinite(lower) and np.isfinite(upper)) or upper - lower <= 1e-9 * max(1.0, abs(value)):
-        return "no interval: the fit's standard errors could not be computed"
+        return NO_INTERVAL
     return f"{confidence:.0%} interval {lower:{fmt}}–{upper:{fmt}}"
 
 
@@ -168,6 +171,9 @@ def lead_sentences(selection: pd.DataFrame, profiles: pd.DataFrame | None, trans
         out.append(f"A customer now in {top['state']} is worth {top['value']:,.0f} over the next {int(top['horizon'])} "
                    f"{unit}s ({_interval(top['lower'], top['upper'], top['value'], ',.0f', confidence)}), one in "
                    f"{low['state']} {low['value']:,.0f} ({_interval(low['lower'], low['upper'], low['value'], ',.0f', confidence)}).")
+    if any(f"({NO_INTERVAL})" in s or f"({NO_INTERVAL}, " in s for s in out):
+        out.append("The numbers marked 'no interval' have none because the fit's standard errors could not be "
+                   "computed; read them as point estimates only.")
     if recovery:
         out.append(f"The most likely path matches the simulated true state in {recovery['viterbi_accuracy']:.0%} of "
                    f"customer-{unit}s." if "viterbi_accuracy" in recovery else "")

@@ -401,9 +401,11 @@ def drivers_text(d, broken=None, verdict: dict | None = None) -> str:
     return " ".join(out)
 
 
-def lead_sentences(bend: str, trap: Trap, satisfied_min: float, confidence: float, drivers: dict | None) -> list:
+def lead_sentences(bend: str, trap: Trap, satisfied_min: float, confidence: float, drivers: dict | None,
+                   more: list | None = None) -> list:
     """The satisfaction report's findings in plain words: the satisfied who would still leave, the shape of
-    the curve as the ceiling test reads it, and (with a structural model) the driver to improve first."""
+    the curve as the ceiling test reads it, how much the top of the scale matters, and (with a structural
+    model) the driver to improve first."""
     out = []
     s = trap.intention.satisfied_who_defect if trap.intention is not None else None
     if s is not None and s.n:
@@ -412,9 +414,36 @@ def lead_sentences(bend: str, trap: Trap, satisfied_min: float, confidence: floa
                    + (": satisfaction alone does not keep customers." if s.estimate >= 0.1 else
                       ": here satisfied customers mostly intend to stay."))
     out.append(bend + ".")
+    out += [sentence for sentence in (more or []) if sentence]
     if drivers:
         out.append(drivers)
     return out
+
+
+def top_box_lead(js: JonesSasserRatio, complete: float, satisfied: float, confidence: float) -> str | None:
+    """The Jones-Sasser ratio in words, when it is defined."""
+    if js is None or js.undefined_reason or not np.isfinite(js.ratio):
+        return None
+    ci = f"{ci_label(confidence)} {js.lower:.1f}–{js.upper:.1f}"
+    if js.lower > 1:
+        meaning = "the gain in loyalty is at the very top of the scale, so 'satisfied' is not the target to aim for"
+    elif js.upper < 1:
+        meaning = "the very top of the scale brings less loyalty than merely satisfied customers show"
+    else:
+        meaning = "the data cannot tell whether the very top of the scale brings more loyalty"
+    return (f"The completely satisfied (SAT ≥ {complete:g}) are {js.ratio:.1f} times as likely as the merely satisfied "
+            f"({satisfied:g} ≤ SAT < {complete:g}) to give the top answer to 'would choose again' ({ci}): {meaning}.")
+
+
+def net_score_lead(s: NetScore) -> str | None:
+    """The NPS (or the net top-box score) in one plain sentence."""
+    o = s.overall
+    if o is None or not np.isfinite(o.nps):
+        return None
+    name = "The Net Promoter Score" if s.is_nps else "The net top-box score of the recommendation item"
+    sign = ("more promoters than detractors" if o.lower > 0 else "more detractors than promoters" if o.upper < 0
+            else "promoters and detractors about balance")
+    return (f"{name} is {o.nps:+.0f} points ({ci_label(s.confidence)} {o.lower:+.0f} to {o.upper:+.0f}): {sign}.")
 
 
 def driver_lead(d) -> str | None:

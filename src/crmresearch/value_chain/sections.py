@@ -390,4 +390,5 @@ def lead(a: Analysis) -> Lead:
             steps, cols, design = steps.astype({"from_band": str, "to_band": str}), ("from_band", "to_band", "band"), "bridge"
     survival = stated.results.get("trap_survival") if stated.computed else None
     bands = stated.results.get("stated_by_band") if stated.computed else None
-    return Lead(lead_sentences(steps, *cols, design, survival, bands), lead_kind(decision, stated))
+    trap = trap_in_currency(a) if a.route != "bridge" and a.value.computed else None
+    return Lead(lead_sentences(steps, *cols, design, survival, bands, trap), lead_kind(decision, stated))

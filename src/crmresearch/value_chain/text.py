@@ -214,7 +214,7 @@ def finding_text(steps: pd.DataFrame, source: str, from_col: str, to_col: str, u
 
 
 def lead_sentences(steps: pd.DataFrame | None, from_col: str, to_col: str, unit: str, design: str,
-                   survival: dict | None, bridge_bands: pd.DataFrame | None) -> list:
+                   survival: dict | None, bridge_bands: pd.DataFrame | None, trap: dict | None = None) -> list:
     """The satisfaction-to-value report's findings in plain words, no stronger than its design."""
     out = []
     if survival is not None:
@@ -230,6 +230,11 @@ def lead_sentences(steps: pd.DataFrame | None, from_col: str, to_col: str, unit:
         out.append(f"{top['stated']:.0%} of respondents in the {top['band']} satisfaction band say they would choose "
                    f"the provider again, against {low['stated']:.0%} in the {low['band']} band; these respondents' "
                    "purchases are not observed.")
+    if trap is not None and trap["satisfied_customers"] and np.isfinite(trap["share_gone"]):
+        out.append(f"Of the {trap['satisfied_customers']:,} customers answering {trap['satisfied_from']:g} or more, the "
+                   f"purchase model expects {trap['expected_gone']:,.0f} ({trap['share_gone']:.0%}) to have left "
+                   f"already, with {trap['value_lost']:,.0f} of expected value: satisfied customers are lost too, "
+                   "so satisfaction scores alone overstate the base.")
     if steps is not None and len(steps):
         out.append(decision_text(steps, from_col, to_col, unit, design).replace("**", ""))
     return out
