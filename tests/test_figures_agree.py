@@ -48,3 +48,17 @@ def test_the_penalty_reward_legend_sits_above_the_bars():
     ax = fig.axes[0]
     legend = ax.get_legend().get_window_extent()
     assert legend.y0 >= ax.get_window_extent().y1 - 1, "the legend is outside the plotting area, above it"
+
+
+def test_log_axes_print_plain_numbers():
+    """Mathtext is off (labels from data print as written), so log axes carry their own plain tick labels."""
+    from crmresearch.clv import plots as clv_plots
+
+    rng = np.random.default_rng(0)
+    n = 400
+    quadrant = pd.DataFrame({"quadrant": rng.choice(["strategic", "lost"], n), "customer_value": rng.lognormal(2, 2, n),
+                             "firm_value": rng.normal(0, 50, n), "firm_threshold": 0.0, "customer_threshold": 5.0})
+    fig = clv_plots.quadrant_figure(quadrant, "value to the firm", "value to the customer")
+    fig.canvas.draw()
+    labels = [t.get_text() for ax in fig.axes for t in ax.get_xticklabels() + ax.get_yticklabels()]
+    assert labels and not any("$" in t or "mathdefault" in t for t in labels), labels

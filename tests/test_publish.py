@@ -234,6 +234,24 @@ def test_published_site_has_the_background_page(published_site):
     assert "Dick & Basu (1994)" in text and "客户满意陷阱" in text
 
 
+def test_the_background_pdf_draws_its_chinese_terms_with_a_cjk_font(published_site):
+    """Where a CJK font is installed (CI installs Debian's fonts-noto-cjk), the PDF embeds it and its text
+    layer holds the Chinese terms, so they are drawn, not shown as empty boxes."""
+    import shutil
+    import subprocess
+
+    if shutil.which("fc-list") is None or not subprocess.run(["fc-list", ":lang=zh"], capture_output=True,
+                                                             text=True).stdout.strip():
+        pytest.skip("no CJK font installed (Debian: apt-get install fonts-noto-cjk)")
+    if shutil.which("pdffonts") is None or shutil.which("pdftotext") is None:
+        pytest.skip("poppler-utils (pdffonts, pdftotext) not installed")
+    pdf = published_site / "_site" / "background.pdf"
+    fonts = subprocess.run(["pdffonts", str(pdf)], capture_output=True, text=True).stdout
+    assert "CJK" in fonts or "Han" in fonts or "WenQuanYi" in fonts, fonts
+    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True).stdout
+    assert "客户满意陷阱" in "".join(text.split())
+
+
 def test_quarto_output_is_logged_on_success(tmp_path, monkeypatch):
     """A stand-in `quarto` that writes the build and talks on stderr: its lines reach the log."""
     reports = tmp_path / "reports"

@@ -83,6 +83,17 @@ def _progress_log() -> None:
             logger.setLevel(logging.INFO)
 
 
+def log_axis(ax, which: str = "y", scale: str = "log", **kwargs) -> None:
+    """A log (or symlog) axis with ticks as plain numbers ("0.01", "10", "1,000"). Matplotlib's default
+    log ticks are mathtext, which `setup` turns off so that labels from data print as written."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    axis = ax.yaxis if which == "y" else ax.xaxis
+    (ax.set_yscale if which == "y" else ax.set_xscale)(scale, **kwargs)
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.10g}"))
+    axis.set_minor_formatter(NullFormatter())
+
+
 def new_figure(ncols: int = 1, nrows: int = 1, height: float | None = None, **kwargs):
     """A figure at the report width; `height` in inches."""
     import matplotlib.pyplot as plt
@@ -150,7 +161,10 @@ def _format_cell(value, decimals: int) -> str:
         value = float(value)
         if value != 0 and abs(value) < 0.5 * 10.0**-decimals:     # never a bare 0.0000 for a number that is not 0
             return f"{'> -' if value < 0 else '< '}{10.0**-decimals:.{decimals}f}"
-        return f"{value:,.{decimals}f}"
+        # Significant digits, not spurious ones: thousands whole, hundreds to one decimal at most
+        # (42,416 rather than 42,415.943); results.json keeps every digit.
+        decimals = 0 if abs(value) >= 1000 else min(decimals, 1) if abs(value) >= 100 else decimals
+        return f"{value:,.{decimals}f}".replace("-", "−")
     # Text may come from a user's data (segment labels, column names): inert in Markdown and HTML, and
     # neither code nor a new column.
     return _inert(" ".join(str(value).split()), "\\`[]|$@")
@@ -219,13 +233,12 @@ def markdown_table(df: pd.DataFrame, decimals: int | dict = 2, index: bool = Fal
                 continue
             cells.append(_format_cell(value, d))
         rows.append(cells)
-    # Pandoc sizes wide pipe-table columns by the dashes of the separator row, so the dashes
-    # follow the longest cell of each column (capped) and PDF columns fit their content.
-    # Headers wrap more gracefully than values, so they weigh in only up to 12 characters, but never
-    # less than their longest word (which cannot wrap); two more for the cell padding, so that a
-    # short column beside many others never gets narrower than its text.
+    # Pandoc sizes wide pipe-table columns by the dashes of the separator row, so the dashes follow
+    # what each column must hold on one line: its longest value (capped) or the longest word of its
+    # header (headers wrap between words), plus two for the cell padding, so that a short column
+    # beside many others never gets narrower than its text.
     headers = [_format_cell(column_label(c), 0) for c in cols]
-    widths = [min(max([min(len(h), 12), max(map(len, h.split()), default=0)] + [len(r[i]) for r in rows]), 40) + 2
+    widths = [min(max([max(map(len, h.split()), default=0)] + [len(r[i]) for r in rows]), 40) + 2
               for i, h in enumerate(headers)]
     lines = ["| " + " | ".join(headers) + " |",
              "|" + "|".join(("-" * max(w, 3) + ":") if num else (":" + "-" * max(w, 3))
@@ -308,7 +321,9 @@ def show_section(section) -> None:
     A section that was not computed is one sentence under no heading (it adds nothing to the contents)."""
     heading = getattr(section, "heading", None)
     if heading and getattr(section, "source", None) == "not_computed" and section.note:
-        show_markdown(f"*{heading}: not computed.* {section.note}")
+        note = section.note.strip()
+        note = note[:1].upper() + note[1:] + ("" if note.endswith(".") else ".")
+        show_markdown(f"*{heading}: not computed.* {note}")
         return
     if heading:
         show_markdown(f"### {heading}")

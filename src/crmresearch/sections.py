@@ -103,7 +103,8 @@ def table_spec(df, caption: str, label: str | None = None, decimals: int | dict 
 
 def not_computed(reason: str, rows_used: int | None = None, rows_dropped: dict | None = None) -> Section:
     """A section the data cannot support: it says so where it would be, and records why."""
-    return Section(text=f"*Not computed:* {reason}", source="not_computed", rows_used=rows_used,
+    sentence = reason.strip() + ("" if reason.strip().endswith((".", "!", "?")) else ".")
+    return Section(text=f"*Not computed:* {sentence}", source="not_computed", rows_used=rows_used,
                    rows_dropped=rows_dropped or {}, note=reason)
 
 
@@ -119,4 +120,4 @@ def simulated_heading(title: str) -> str:
 
 
 def simulated_caption(caption: str) -> str:
-    return f"{SIMULATED_LABEL} (simulated data, not the report's own data). {caption}"
+    return f"{SIMULATED_LABEL} (simulated data, not real customers). {caption}"

@@ -141,7 +141,7 @@ def clv_distribution_figure(clv, tiers: pd.Series, currency: str = "$"):
         mask = (tier_sorted == name) & keep
         ax.scatter(rank[mask], np.maximum(clv[order][mask], 1e-2), s=4, label=str(name))
     _note_sample(ax, int(keep.sum()), clv.size)
-    ax.set_yscale("log")
+    report.log_axis(ax, "y")
     ax.set_xlabel("customers ranked by predicted CLV (%)")
     ax.set_ylabel(f"predicted discounted CLV ({currency}, log scale)")
     ax.legend(title="tier", markerscale=3)
@@ -159,8 +159,8 @@ def quadrant_figure(quadrant: pd.DataFrame, firm_label: str, customer_label: str
     _note_sample(ax, len(shown), len(quadrant))
     ax.axhline(quadrant["firm_threshold"].iloc[0], color="grey", lw=0.8)
     ax.axvline(quadrant["customer_threshold"].iloc[0], color="grey", lw=0.8)
-    ax.set_yscale("symlog", linthresh=1)
-    ax.set_xscale("log")
+    report.log_axis(ax, "y", "symlog", linthresh=1)
+    report.log_axis(ax, "x")
     ax.set_xlabel(customer_label)
     ax.set_ylabel(firm_label)
     ax.legend(markerscale=3)
@@ -238,7 +238,7 @@ def heterogeneity_figure(frames: list, model: str, confidence: float = config.CO
         ax.set_xlabel(a["label"])
         ax.set_ylabel("density")
         if a["kind"] == "gamma":
-            ax.set_yscale("log")
+            report.log_axis(ax, "y")
         ax.legend(fontsize=8)
     return fig
 

@@ -345,12 +345,16 @@ def holdout(a: ClvAnalysis) -> HoldoutSection:
     part = a.holdout
     if isinstance(part, Skipped):
         return skipped(part, HoldoutSection)
+    check = part.check.copy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        check["error (%)"] = 100 * (check["predicted total"] - check["actual total"]) / check["actual total"]
     tables = [table_spec(part.by_frequency, "Holdout purchases per customer by calibration frequency.",
                          label="tbl-conditional", decimals=3),
-              table_spec(part.check, "Per-customer holdout forecasts: totals, correlation with the actual counts, "
-                         "and error.", label="tbl-holdout",
-                         decimals={"actual total": 0, "predicted total": 1, "correlation": 3, "RMSE": 3})]
-    results, words = {"conditional_by_frequency": part.by_frequency, "holdout_check": part.check}, None
+              table_spec(check, "Per-customer holdout forecasts: totals (and the error of the predicted total), "
+                         "correlation with the actual counts, and root mean squared error.", label="tbl-holdout",
+                         decimals={"actual total": 0, "predicted total": 0, "error (%)": 1, "correlation": 3,
+                                   "RMSE": 3})]
+    results, words = {"conditional_by_frequency": part.by_frequency, "holdout_check": check}, None
     if part.band is not None:
         results.update(conditional_band=part.band, conditional_band_model=part.band_model)
         words = text.holdout_band_text(part.band, part.band_model, a.params.confidence)
@@ -650,10 +654,13 @@ def lead(a: ClvAnalysis) -> Lead:
             row = totals.loc["cohort CLV (total)"]
             level = f"{a.params.confidence:.0%}"
             interval = (float(row[f"parametric {level} lower"]), float(row[f"parametric {level} upper"]))
+    held = holdout(a)
+    check = held.results.get("holdout_check") if held.computed else None
+    holdout_row = check.iloc[0] if isinstance(check, pd.DataFrame) and len(check) else None
     sentences = text.lead_sentences(
         track.errors.iloc[0] if track.computed else None, worth.total if worth.computed else None, interval,
         spread.results["concentration"] if spread.computed else None,
         uplift.results.get("dwyer_uplift") if uplift.computed else None,
-        vals.results.get("bgbb_totals") if vals.computed else None, a.params.confidence)
+        vals.results.get("bgbb_totals") if vals.computed else None, a.params.confidence, holdout_row)
     return Lead(sentences, lead_kind(fit_bgbb(a), vals) if a.data.discrete is not None
                 else lead_kind(track, worth, spread))

@@ -197,7 +197,7 @@ def clv_text(total: dict, clv_table: pd.DataFrame, frequency=None) -> str:
             "from the estimates' standard errors; the values section puts parameter-draw and customer-bootstrap "
             "intervals on the same total, and its table says what each accounts for), "
             f"**{mean:,.2f} per customer** on average (purchase model: {total['purchase_model']}). The median customer "
-            f"is worth {compare}{median:,.2f}; on average customers have a {clv_table['p_alive'].mean():.0%} chance "
+            f"is worth {compare}{median:,.2f}; on average customers have a chance of {clv_table['p_alive'].mean():.0%} "
             "of still being active at the end of calibration" + _p_alive_caveat(total, frequency) + ".")
 
 
@@ -322,7 +322,7 @@ def value_intervals_text(totals: pd.DataFrame, summary: dict) -> str:
 
 
 def lead_sentences(tracking_row, clv_total: dict | None, clv_interval: tuple | None, concentration: dict | None,
-                   uplift: dict | None, bgbb: dict | None, confidence: float) -> list:
+                   uplift: dict | None, bgbb: dict | None, confidence: float, holdout_row=None) -> list:
     """The CLV report's findings in plain words, each with its number, uncertainty and what it means."""
     out = []
     if bgbb is not None:
@@ -342,6 +342,15 @@ def lead_sentences(tracking_row, clv_total: dict | None, clv_interval: tuple | N
                    f"worth {bgbb['dert']:,.0f} transactions today ({level} {lo:,.0f}–{hi:,.0f}), "
                    f"{bgbb['dert_per_customer']:.2f} per customer: times the margin of one transaction, that is "
                    "what the base is worth.")
+    elif holdout_row is not None and holdout_row["actual total"] > 0:
+        # the holdout alone: the weeks the fit did not see
+        err = 100 * (holdout_row["predicted total"] - holdout_row["actual total"]) / holdout_row["actual total"]
+        out.append(f"In the holdout period, which the fit did not see, the {holdout_row['model']} forecast "
+                   f"{holdout_row['predicted total']:,.0f} repeat purchases against {holdout_row['actual total']:,.0f} "
+                   f"actual ({err:+.1f}%)"
+                   + (": close enough to plan with." if abs(err) < 10 else
+                      ": it forecasts too few, so the values below are more likely too low than too high." if err < 0
+                      else ": it forecasts too many, so the values below are more likely too high than too low."))
     elif tracking_row is not None:
         err = tracking_row["error (%)"]
         close = err is not None and np.isfinite(err) and abs(err) < 10

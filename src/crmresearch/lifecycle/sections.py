@@ -376,6 +376,13 @@ def forecast(a: LifecycleAnalysis) -> ForecastSection:
                            forecast=a.forecast)
 
 
+# The covariates built from a transaction log (lifecycle.workflow), as a reader reads them.
+COVARIATE_LABELS = {"log_cumulative_revenue": "log(1 + revenue so far)", "log_purchases": "log(purchases so far)",
+                    "tenure_months": "months since entry"}
+# An odds ratio past this (or below its inverse) comes from a (quasi-)separated fit, not a real effect.
+ODDS_RATIO_SHOWN = 1e4
+
+
 def covariates(a: LifecycleAnalysis, n_shown: int = 16) -> Section:
     """Multinomial-logit covariate effects per origin stage (the largest by |z| are shown)."""
     data = a.data
@@ -397,8 +404,13 @@ def covariates(a: LifecycleAnalysis, n_shown: int = 16) -> Section:
              if len(effects) > len(largest) else "all effects")
     frame = largest[["origin", "destination", "term", "coef", "se", "odds_ratio", "p_value", "n"]].rename(
         columns={"odds_ratio": "odds ratio", "p_value": "p", "n": "moves"})
+    frame["term"] = frame["term"].map(lambda t: COVARIATE_LABELS.get(t, t))
+    separated = (frame["odds ratio"] > ODDS_RATIO_SHOWN) | (frame["odds ratio"] < 1 / ODDS_RATIO_SHOWN)
+    frame["odds ratio"] = frame["odds ratio"].astype(object).where(~separated, "not identified")
+    flagged = (" 'Not identified': the covariate all but separates the moves, so the estimate runs off and no odds "
+               "ratio is shown." if separated.any() else "")
     table = table_spec(frame, "Covariate effects on moves (multinomial logit per origin stage, customer-clustered "
-                       f"standard errors; {shown}).", label="tbl-covariates",
+                       f"standard errors; {shown}).{flagged}", label="tbl-covariates",
                        decimals={"coef": 3, "se": 3, "odds ratio": 3, "p": 4})
     sentences = ("Covariates are measured at the origin month: log(1 + revenue so far), log of the number of purchases "
                  "so far and months since entry.") if data.kind == "transactions" else None

@@ -179,8 +179,8 @@ def lead_sentences(states, P, lower, upper, homogeneity, order, time_summary: di
         out.append("Where a customer goes next also depends on the stage before the current one "
                    f"({p_text(order.p_value)}): the current stage alone does not sum up a customer's history."
                    if significant(order.p_value, confidence) else
-                   f"The current stage is enough to predict the next one ({p_text(order.p_value)}; a longer memory "
-                   "is not detected).")
+                   f"No longer memory is detected ({p_text(order.p_value)}): the moves are consistent with the "
+                   "current stage alone predicting the next one, which is not proof of it.")
     interval = (f" ({ci} {time_summary['lower']:.1f}–{time_summary['upper']:.1f})"
                 if np.isfinite(time_summary.get("lower", np.nan)) and np.isfinite(time_summary.get("upper", np.nan))
                 else "")

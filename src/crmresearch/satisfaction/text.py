@@ -103,8 +103,11 @@ def breakpoint_text(broken: SegmentedFit, davies: DaviesTest, x_range: tuple | N
 
 
 def model_choice_text(best: dict) -> str:
-    return (f"AIC prefers the **{best['aic']}**, BIC the **{best['bic']}** and cross-validation the "
-            f"**{best['cv_rmse']}** (@tbl-models). The slope curve (@fig-slopes) shows where an extra satisfaction "
+    choices = {best["aic"], best["bic"], best["cv_rmse"]}
+    agree = (f"AIC, BIC and cross-validation all prefer the **{best['aic']}** (@tbl-models)." if len(choices) == 1 else
+             f"AIC prefers the **{best['aic']}**, BIC the **{best['bic']}** and cross-validation the "
+             f"**{best['cv_rmse']}** (@tbl-models).")
+    return (f"{agree} The slope curve (@fig-slopes) shows where an extra satisfaction "
             "point buys most loyalty.")
 
 
@@ -274,8 +277,9 @@ def bend_text(broken: SegmentedFit | None, checks: CeilingChecks) -> str:
                 f"{flat.naive_p_value:.3f}, calibrated p {flat.calibrated_p_value:.3f}); a zone of indifference is "
                 "not shown, though not ruled out either")
     else:
-        bend = (f"Loyalty shows no change in slope with satisfaction (naive p {flat.naive_p_value:.3f}, calibrated "
-                f"p {flat.calibrated_p_value:.3f})")
+        bend = (f"No change in the slope of loyalty on satisfaction is detected (naive p {flat.naive_p_value:.3f}, "
+                f"calibrated p {flat.calibrated_p_value:.3f}): a straight line is consistent with these answers, "
+                "which does not prove that there is no zone of indifference")
     return bend
 
 
@@ -385,7 +389,7 @@ def drivers_text(d, broken=None, verdict: dict | None = None) -> str:
         weak.append(f"loadings below 0.4 for {_and(low_items)}")
     flagged = [name.replace(" ~ ", " and ") for name, row in d.htmt.iterrows() if row["flag"]]
     if flagged:
-        weak.append(f"HTMT above {HTMT_THRESHOLD} (or an interval reaching 1) for {len(flagged)} pair(s) "
+        weak.append(f"HTMT above {HTMT_THRESHOLD} (or an interval reaching 1) for {len(flagged)} pair{'s' if len(flagged) != 1 else ''} "
                     f"({_and(flagged)}), which this survey does not clearly tell apart")
     out.append("Measurement quality (@tbl-measurement): " + ("; ".join(weak) + "." if weak else
                                                              "every reflective construct has α and ρ_C of at least "
@@ -426,7 +430,7 @@ def top_box_lead(js: JonesSasserRatio, complete: float, satisfied: float, confid
         return None
     ci = f"{ci_label(confidence)} {js.lower:.1f}–{js.upper:.1f}"
     if js.lower > 1:
-        meaning = "the gain in loyalty is at the very top of the scale, so 'satisfied' is not the target to aim for"
+        meaning = "stated loyalty rises most at the very top of the scale"
     elif js.upper < 1:
         meaning = "the very top of the scale brings less loyalty than merely satisfied customers show"
     else:

@@ -223,7 +223,9 @@ def lead_sentences(steps: pd.DataFrame | None, from_col: str, to_col: str, unit:
                    f"saying they would choose again {'rises' if survival['stated_rise'] > 0 else 'changes'} by "
                    f"{_points(survival['stated_rise'])}, and the customers' predicted chance of still buying by "
                    f"{_points(survival['p_alive_rise'])}"
-                   + (f": only {ratio:.0%} of what they say shows in what they do." if np.isfinite(ratio) and ratio < 0.5
+                   + (f" ({ratio:.0%} of the stated difference): stated intention overstates how much longer satisfied "
+                      "customers stay; how satisfaction goes with buying more often and spending more is valued "
+                      "below." if np.isfinite(ratio) and ratio < 0.5
                       else "." if not np.isfinite(ratio) else f" ({ratio:.0%} of the stated difference)."))
     if bridge_bands is not None and len(bridge_bands):
         low, top = bridge_bands.iloc[0], bridge_bands.iloc[-1]
