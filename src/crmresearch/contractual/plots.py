@@ -38,10 +38,11 @@ def survival_figure(section):
     fig, (left, right) = report.new_figure(ncols=2)
     for i, (name, part) in enumerate(projection.groupby("segment", sort=False)):
         colour = report.PALETTE[i % len(report.PALETTE)]
-        left.plot(part["t"], part["survival"], color=colour, label=f"{name}: sBG")
+        model = str(part["model"].iloc[0]) if "model" in part else "sBG"      # each segment's chosen model
+        left.plot(part["t"], part["survival"], color=colour, label=f"{name}: {model}")
         left.fill_between(part["t"], part["survival_lower"], part["survival_upper"], color=colour, alpha=0.2, lw=0)
         left.plot(part["t"], part["observed_survival"], "o", color=colour, ms=3, label=f"{name}: observed")
-        right.plot(part["t"], part["retention"], color=colour, label=f"{name}: sBG")
+        right.plot(part["t"], part["retention"], color=colour, label=f"{name}: {model}")
         right.fill_between(part["t"], part["retention_lower"], part["retention_upper"], color=colour, alpha=0.2, lw=0)
         right.plot(part["t"], part["observed_retention"], "o", color=colour, ms=3)
         last = part.loc[part["observed"], "t"].max()

@@ -30,7 +30,7 @@ import pandas as pd
 from scipy import special
 
 from ..models.base import IntervalResult, percentile_interval, quick_mle
-from ..models.retention import derl, derl_series, mean_churn_among_survivors, retention_rates, survival
+from ..models.retention import derl, derl_series, retention_rates, survival
 
 
 # ------------------------------------------------------------------ values
@@ -143,12 +143,14 @@ def programme_effect(theta, base: pd.DataFrame, tier: str, churn_reduction: floa
 # ------------------------------------------------------------------ projections
 
 def projection_table(theta, periods: int, observed: pd.DataFrame | None = None) -> pd.DataFrame:
-    """t, projected survival S(t), retention r_t and mean churn among survivors E[θ | alive at t-1]."""
+    """t, projected survival S(t), retention r_t and the mean churn of the survivors at t: the chance that a
+    customer still there leaves at the next renewal, 1 − r_(t+1). Under the sBG that is E[θ | alive after t]
+    (`mean_churn_among_survivors`); under the BdW it also holds each customer's own change of churn with tenure."""
 
     t = np.arange(periods + 1, dtype=float)
     out = pd.DataFrame({"t": t.astype(int), "survival": survival(theta, t)})
     out["retention"] = np.r_[np.nan, retention_rates(theta, t[1:])]
-    out["mean_churn_survivors"] = mean_churn_among_survivors(theta, t)
+    out["mean_churn_survivors"] = 1 - retention_rates(theta, t + 1)
     if observed is not None:
         out = out.merge(observed, on="t", how="left")
     return out
