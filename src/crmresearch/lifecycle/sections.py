@@ -476,7 +476,8 @@ def lead(a: LifecycleAnalysis) -> Lead:
     P = np.nan_to_num(m.probabilities)
     lower = m.boot_lower if m.boot_lower is not None else m.wilson_lower
     upper = m.boot_upper if m.boot_upper is not None else m.wilson_upper
+    t = a.time_to_target
     sentences = text.lead_sentences(m.states, P, np.nan_to_num(lower), np.nan_to_num(upper), a.homogeneity, a.order,
-                                    a.time_to_target.summary, target_names(a), a.data.period_name,
-                                    a.params.confidence)
+                                    t.summary, target_names(a), a.data.period_name, a.params.confidence,
+                                    t.max_gap, t.finer)
     return Lead(sentences, "simulated" if a.simulated else None)

@@ -160,7 +160,7 @@ def returns_clause(P, target) -> str:
 
 
 def lead_sentences(states, P, lower, upper, homogeneity, order, time_summary: dict, target: str, unit: str,
-                   confidence: float) -> list:
+                   confidence: float, max_gap: dict | None = None, finer: dict | None = None) -> list:
     """The lifecycle report's findings in plain words: how sticky the first stage is, whether the chances
     of moving are stable over time and depend on more than the current stage, and how long until loss."""
     first, last = 0, len(states) - 1
@@ -184,6 +184,19 @@ def lead_sentences(states, P, lower, upper, homogeneity, order, time_summary: di
     interval = (f" ({ci} {time_summary['lower']:.1f}–{time_summary['upper']:.1f})"
                 if np.isfinite(time_summary.get("lower", np.nan)) and np.isfinite(time_summary.get("upper", np.nan))
                 else "")
-    out.append(f"A newly entered customer is expected to reach '{target}' after {time_summary['mean']:.1f} "
-               f"{unit}s{interval}.")
+    sentence = (f"A newly entered customer is expected to reach '{target}' after {time_summary['mean']:.1f} "
+                f"{unit}s{interval}")
+    gap = (max_gap or {}).get("stage chain")
+    fine_gap = (max_gap or {}).get("finer chain")
+    if gap is not None and gap > FIRST_PASSAGE_MISFIT:
+        sentence += (f" under the stage chain, but that chain misses the observed share who have reached it by up to "
+                     f"{100 * gap:.0f} points")
+        if finer is not None and fine_gap is not None and fine_gap < gap:
+            sentence += (f"; the finer chain, at most {100 * fine_gap:.1f} points off, expects "
+                         f"{finer['mean']:.1f} {unit}s, the better figure to plan with")
+    out.append(sentence + ".")
     return out
+
+
+# A first-passage curve further than this from the observed share (in share points) misfits the data.
+FIRST_PASSAGE_MISFIT = 0.05
