@@ -266,7 +266,7 @@ def test_spline_design_runs_and_is_compared_with_the_truth():
     a = analyse(params)
     assert a.design.kind == "spline" and a.bands.band_names == ["1-6", "7-8", "9", "10"]
     models = sections.models_section(a)
-    assert models.source == "simulated" and "sat_lin" in models.tables[0]["df"]["parameter"].iloc[0]
+    assert models.source == "simulated" and "satisfaction (linear)" in models.tables[0]["df"]["parameter"].iloc[0]
     assert "truth" not in models.tables[0]["df"]          # spline coefficients have no true counterpart
     value = sections.value_section(a)
     assert value.source == "simulated" and value.results["truth_recovery"]["steps"] == 9

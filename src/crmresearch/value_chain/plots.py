@@ -9,6 +9,7 @@ import numpy as np
 from .. import report
 from ..report import AbsentFigure, absent_figure
 from ..sections import SIMULATED_LABEL
+from .text import coefficient_label
 
 
 def _first_table(section):
@@ -110,7 +111,8 @@ def coefficients_figure(models_section):
                         label="truth" if process == "purchase" and name == next(iter(fitted)) else None)
         ax.axvline(0, color="grey", lw=0.8)
         ax.set_title(process)
-    axes[0].set_yticks(range(len(terms)), terms)
+    # the terms in words: sat[9] -> "satisfaction 9", switching_cost -> "switching cost"
+    axes[0].set_yticks(range(len(terms)), [coefficient_label(f"x[{t}]").split(": ", 1)[-1] for t in terms])
     axes[0].invert_yaxis()
     handles, labels = [], []
     for ax in axes:

@@ -19,8 +19,8 @@ from ..sections import Lead, Section, lead_kind, table_spec
 from . import bridge as bridge_module
 from .analyse import LIFECYCLE_BRIDGE, RECONSTRUCTED_NOTE, Analysis
 from .design import CovariateDesign
-from .text import (bridge_value_text, decision_text, finding_text, join_text, lead_sentences, lifecycle_text,
-                   models_text, plural, stated_actual_text, value_text)
+from .text import (bridge_value_text, coefficient_label, decision_text, finding_text, join_text, lead_sentences,
+                   lifecycle_text, models_text, plural, stated_actual_text, value_text)
 
 
 
@@ -124,7 +124,7 @@ def models_section(a: Analysis) -> MultiSection:
         results[f"model_{name}"] = {"converged": True, "n_customers": fit.nobs, "loglike": fit.llf,
                                     "base": fit.base.to_dict(), "coefficients": frame.to_dict("records"),
                                     "lr_test": test, "rows_dropped": fit.rows_dropped}
-        tables.append(table_spec(frame, a.caption(
+        tables.append(table_spec(frame.assign(parameter=frame["parameter"].map(coefficient_label)), a.caption(
             f"{name} with satisfaction as covariates: coefficients ("
             + (f"log multipliers against the reference band {a.design.reference}" if a.design.kind == "bands" else
                "natural cubic spline of satisfaction: the value curve, not a single coefficient, carries the meaning")

@@ -3,6 +3,8 @@ computed tables and records (never the parameters) and every clause is condition
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 
@@ -11,6 +13,26 @@ from . import bridge as bridge_module
 from .analyse import LifecycleRoute
 from .marginal import ValueByLevel
 
+
+PROCESS_WORDS = {"purchase": "purchase rate", "dropout_a": "dropout (a)", "dropout_b": "dropout", "spend": "spend",
+                 "dropout": "dropout"}
+COEFFICIENT_NAME = re.compile(r"^(\w+)\[(.*)\]$")
+BAND_TERM = re.compile(r"^sat\[(.+)\]$")
+SPLINE_TERM = re.compile(r"^sat_ns(\d+)$")
+
+
+def coefficient_label(name: str) -> str:
+    """A covariate coefficient as a reader reads it: purchase[sat[7-8]] -> "purchase rate: satisfaction 7-8",
+    dropout_b[switching_cost] -> "dropout: switching cost"."""
+    m = COEFFICIENT_NAME.match(str(name))
+    if not m:
+        return str(name)
+    process, term = m.groups()
+    band = BAND_TERM.match(term)
+    spline = SPLINE_TERM.match(term)
+    term = (f"satisfaction {band.group(1)}" if band else "satisfaction (linear)" if term == "sat_lin" else
+            f"satisfaction (spline {spline.group(1)})" if spline else term.replace("_", " "))
+    return f"{PROCESS_WORDS.get(process, process.replace('_', ' '))}: {term}"
 
 
 def plural(n: int, word: str) -> str:
