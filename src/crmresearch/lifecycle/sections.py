@@ -432,7 +432,10 @@ def stage_values(a: LifecycleAnalysis) -> Section:
                        f"per {unit}).", label="tbl-values", decimals=2)
     sentences = (f"Over {params.value_horizon} {unit}s a newly entered customer is worth **{entry_mix @ values:,.2f}** "
                  f"in expectation ({entry_mix @ values_infinite:,.2f} if the chain ran for ever: the long horizon "
-                 f"assumes that the moves{text.returns_clause(a.P, data.target)} continue unchanged).")
+                 f"assumes that the moves{text.returns_clause(a.P, data.target)} continue unchanged)"
+                 + (f"; {params.value_horizon} {unit}s reach past the {data.panel.n_periods} observed, so this is a "
+                    "projection that holds only if the moves stay as estimated." if params.value_horizon >
+                    data.panel.n_periods else "."))
     return Section({"stage_values": frame, "entry_value": entry}, sentences, table, source=source_of(a),
                    rows_used=data.panel.n_rows)
 
