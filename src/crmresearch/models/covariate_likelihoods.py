@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
+from ..stats import logsumexp_rows
 from .base import AnalyticScoreLikelihood, collapse_rows, weighted_sum
 from .purchases import pareto_default_start, pareto_quadrature_setup
 
@@ -292,7 +293,7 @@ class ParetoNbdCovariates(CovariateLikelihood):
         log_alive = -rx * np.log(alpha + self.T[:, None]) - s * np.log(beta + self.T[:, None])
         log_dropout = self.log_quad_weight + np.log(s) - (s + 1) * log_beta_tau - rx * log_alpha_tau
         parts = np.concatenate([log_alive, log_dropout], axis=1)
-        log_sum = special.logsumexp(parts, axis=1)
+        log_sum = logsumexp_rows(parts)
         const = ((special.gammaln(r + self.ux) - special.gammaln(r))[self.ix]
                  + r * np.log(alpha[:, 0]) + s * np.log(beta[:, 0]))
         return const, parts, log_sum, log_alpha_tau, log_beta_tau

@@ -78,10 +78,15 @@ def rows_from_survivors(survivors) -> pd.DataFrame:
 def rows_from_durations(periods, churned) -> pd.DataFrame:
     """Duration rows from one value per customer: renewals survived (censored) or the renewal at which
     the customer left (churned), collapsed to counts."""
-    t = np.asarray(periods, dtype=float)
-    c = np.asarray(churned, dtype=float)
-    frame = pd.DataFrame({"t": t, "churned": c})
-    return frame.groupby(["t", "churned"], sort=True).size().rename("count").reset_index().astype(float)
+    t = np.asarray(periods, dtype=float).ravel()
+    c = np.asarray(churned, dtype=float).ravel()
+    known = ~(np.isnan(t) | np.isnan(c))                 # as a groupby would, rows with a missing key are left out
+    t, c = t[known], c[known]
+    order = np.lexsort((c, t))                           # sorted by t, then churned (one sort, no groupby)
+    t, c = t[order], c[order]
+    first = np.flatnonzero(np.r_[True, (t[1:] != t[:-1]) | (c[1:] != c[:-1])]) if t.size else np.zeros(0, np.int64)
+    count = np.diff(np.r_[first, t.size]).astype(float)
+    return pd.DataFrame({"t": t[first], "churned": c[first], "count": count})
 
 
 def survivors_from_rows(rows: pd.DataFrame) -> pd.DataFrame:
@@ -190,8 +195,10 @@ class BdwLikelihood(LogParameterLikelihood):
                 d_c = np.where(times > 0, (psi_u - psi_au) * tc * np.log(np.where(times > 0, times, 1.0)), 0.0)
             return ls, np.stack([d_alpha, d_beta, d_c], axis=1)
 
-        ls_t, g_t = log_s_and_grad(t)
-        ls_prev, g_prev = log_s_and_grad(np.maximum(t - 1, 0))
+        # S and its gradient at t and at t - 1 in one pass over the rows (the special functions dominate)
+        ls_both, g_both = log_s_and_grad(np.concatenate([t, np.maximum(t - 1, 0)]))
+        ls_t, ls_prev = ls_both[: t.size], ls_both[t.size:]
+        g_t, g_prev = g_both[: t.size], g_both[t.size:]
         # log P(T = t) = log S(t-1) + log(1 - S(t)/S(t-1))
         ratio = np.exp(np.minimum(ls_t - ls_prev, 0.0))
         one_minus = -np.expm1(np.minimum(ls_t - ls_prev, 0.0))
