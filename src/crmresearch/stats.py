@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats as sps
+from scipy import special
 
 from . import config
 
@@ -27,7 +27,7 @@ def z_value(confidence: float) -> float:
     """Two-sided normal quantile for a confidence level (1.959964 at 0.95)."""
     if not 0 < confidence < 1:
         raise ValueError(f"confidence between 0 and 1 (got {confidence})")
-    return float(sps.norm.ppf(0.5 + confidence / 2))
+    return float(special.ndtri(0.5 + confidence / 2))     # scipy.stats.norm.ppf, without loading scipy.stats
 
 
 def p_text(p: float) -> str:
@@ -47,7 +47,7 @@ def wilson_interval(successes, n, confidence: float = config.CONFIDENCE):
     """
     k = np.asarray(successes, dtype=float)
     n = np.asarray(n, dtype=float)
-    z = sps.norm.ppf(0.5 + confidence / 2)
+    z = special.ndtri(0.5 + confidence / 2)
     with np.errstate(invalid="ignore", divide="ignore"):
         p = k / n
         denom = 1 + z**2 / n
@@ -179,7 +179,6 @@ def logsumexp_rows(a: np.ndarray) -> np.ndarray:
     a = np.asarray(a, dtype=float)
     a_max = a.max(axis=1, keepdims=True)
     if not np.all(np.isfinite(a_max)):
-        from scipy import special
         return special.logsumexp(a, axis=1)
     top = a == a_max
     m = top.sum(axis=1, keepdims=True, dtype=float)
