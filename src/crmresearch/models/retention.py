@@ -75,9 +75,9 @@ def rows_from_survivors(survivors) -> pd.DataFrame:
     return out[out["count"] > 0].reset_index(drop=True)
 
 
-def rows_from_durations(periods, churned) -> pd.DataFrame:
-    """Duration rows from one value per customer: renewals survived (censored) or the renewal at which
-    the customer left (churned), collapsed to counts."""
+def duration_counts(periods, churned) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(t, churned, count) arrays of `rows_from_durations`, without building its data frame (a
+    simulation check makes hundreds of these, and a small data frame costs more than the counting)."""
     t = np.asarray(periods, dtype=float).ravel()
     c = np.asarray(churned, dtype=float).ravel()
     known = ~(np.isnan(t) | np.isnan(c))                 # as a groupby would, rows with a missing key are left out
@@ -86,13 +86,18 @@ def rows_from_durations(periods, churned) -> pd.DataFrame:
         # renewals (whole numbers) and a 0/1 flag: count the keys 2t + churned, already in (t, churned) order
         counts = np.bincount((2 * t + c).astype(np.int64))
         key = np.flatnonzero(counts)
-        return pd.DataFrame({"t": (key // 2).astype(float), "churned": (key % 2).astype(float),
-                             "count": counts[key].astype(float)})
+        return (key // 2).astype(float), (key % 2).astype(float), counts[key].astype(float)
     order = np.lexsort((c, t))                           # sorted by t, then churned (one sort, no groupby)
     t, c = t[order], c[order]
     first = np.flatnonzero(np.r_[True, (t[1:] != t[:-1]) | (c[1:] != c[:-1])]) if t.size else np.zeros(0, np.int64)
-    count = np.diff(np.r_[first, t.size]).astype(float)
-    return pd.DataFrame({"t": t[first], "churned": c[first], "count": count})
+    return t[first], c[first], np.diff(np.r_[first, t.size]).astype(float)
+
+
+def rows_from_durations(periods, churned) -> pd.DataFrame:
+    """Duration rows from one value per customer: renewals survived (censored) or the renewal at which
+    the customer left (churned), collapsed to counts."""
+    t, c, count = duration_counts(periods, churned)
+    return pd.DataFrame({"t": t, "churned": c, "count": count})
 
 
 def survivors_from_rows(rows: pd.DataFrame) -> pd.DataFrame:
