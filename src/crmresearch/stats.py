@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats as sps
+from scipy import special
 
 from . import config
 
@@ -48,7 +48,7 @@ def z_value(confidence: float) -> float:
     """Two-sided normal quantile for a confidence level (1.959964 at 0.95)."""
     if not 0 < confidence < 1:
         raise ValueError(f"confidence between 0 and 1 (got {confidence})")
-    return float(sps.norm.ppf(0.5 + confidence / 2))
+    return float(special.ndtri(0.5 + confidence / 2))     # scipy.stats.norm.ppf, without loading scipy.stats
 
 
 def p_text(p: float) -> str:
@@ -68,7 +68,7 @@ def wilson_interval(successes, n, confidence: float = config.CONFIDENCE):
     """
     k = np.asarray(successes, dtype=float)
     n = np.asarray(n, dtype=float)
-    z = sps.norm.ppf(0.5 + confidence / 2)
+    z = special.ndtri(0.5 + confidence / 2)
     with np.errstate(invalid="ignore", divide="ignore"):
         p = k / n
         denom = 1 + z**2 / n
@@ -190,3 +190,21 @@ def whale_curve(profits):
     if total <= 0:
         raise ValueError("whale_curve needs a positive total profit")
     return np.arange(p.size + 1) / p.size, cum / total
+
+
+def logsumexp_rows(a: np.ndarray) -> np.ndarray:
+    """log Σ_j exp(a[i, j]) per row of a 2-d float array: scipy.special.logsumexp(a, axis=1), computed the
+    same way (the largest terms taken out of the sum, log1p of the rest) and giving the same numbers,
+    without its array-API bookkeeping, which costs as much as the arithmetic in the likelihoods that
+    call it at every evaluation. Rows whose largest term is not finite go to scipy."""
+    a = np.asarray(a, dtype=float)
+    a_max = a.max(axis=1, keepdims=True)
+    if not np.all(np.isfinite(a_max)):
+        return special.logsumexp(a, axis=1)
+    top = a == a_max
+    m = top.sum(axis=1, keepdims=True, dtype=float)
+    shifted = a - a_max
+    shifted[top] = -np.inf
+    s = np.exp(shifted).sum(axis=1, keepdims=True)
+    s = np.where(s == 0, s, s / m)
+    return (np.log1p(s) + np.log(m) + a_max)[:, 0]

@@ -196,8 +196,8 @@ def coverage_check(theta, windows, horizon: int, replications: int, confidence: 
     c = float(theta[2]) if theta.size > 2 else 1.0
     hits, used = 0, 0
     for _ in range(replications):                 # one simulated data set per replication, customers vectorised
-        rows = simulate.design_rows(theta[0], theta[1], windows, rng, c)
-        fit = model(start_params=theta).fit(rows)
+        t, churned, count = simulate.design_counts(theta[0], theta[1], windows, rng, c)
+        fit = model(start_params=theta).fit(t=t, churned=churned, weights=count)
         if not fit.converged:
             continue
         iv = value.parametric_interval(fit, stat, confidence, draws, rng)

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ..models.base import quick_mle
-from ..models.retention import BdwLikelihood, SbgLikelihood, rows_from_durations
+from ..models.retention import BdwLikelihood, SbgLikelihood, duration_counts
 
 
 def draw_durations(alpha: float, beta: float, size: int, rng: np.random.Generator, c: float = 1.0) -> np.ndarray:
@@ -46,11 +46,17 @@ def design_rows(alpha: float, beta: float, windows, rng: np.random.Generator, c:
     """Duration rows of customers simulated on a data set's design: `windows` = (distinct observation
     windows, customers with each), as `contractual.data.Segments.windows` gives them; each customer is
     censored at their own window (a cohort table: one window; a subscriber log: one per start date)."""
+    t, churned, count = design_counts(alpha, beta, windows, rng, c)
+    return pd.DataFrame({"t": t, "churned": churned, "count": count})
+
+
+def design_counts(alpha: float, beta: float, windows, rng: np.random.Generator, c: float = 1.0):
+    """`design_rows` as arrays (t, churned, count): what the simulation checks fit, once per replication."""
     window_values, customers = (np.asarray(w, dtype=float) for w in windows)
     window = np.repeat(window_values, customers.astype(np.int64))
     durations = draw_durations(alpha, beta, window.size, rng, c)
     churned = durations <= window
-    return rows_from_durations(np.where(churned, durations, window), churned)
+    return duration_counts(np.where(churned, durations, window), churned)
 
 
 def simulate_subscribers(tiers: dict, customers: int, acquisition_months: int, observation_months: int,
@@ -126,8 +132,7 @@ def lr_test_size(theta, windows, cohorts: int, rng: np.random.Generator, level: 
     statistics = []
     failed = 0
     for _ in range(cohorts):                      # one simulated cohort per iteration, customers vectorised
-        rows = design_rows(theta[0], theta[1], windows, rng)
-        args = (rows["t"].to_numpy(), rows["churned"].to_numpy(), rows["count"].to_numpy())
+        args = design_counts(theta[0], theta[1], windows, rng)
         sbg, bdw = SbgLikelihood(*args), BdwLikelihood(*args)
         th0, ok0 = quick_mle(sbg, theta[:2])
         if not ok0:

@@ -21,17 +21,31 @@ lr_test      the likelihood-ratio test of nested fits
 base         the one results core, the likelihood base class, collapsing rows, multistart and polish
 """
 
-from .base import FailedFit, FittedModel, IntervalResult, ModelResults, collapse_rows
-from .bgbb import BetaGeoBetaBinomial
-from .bgnbd import BetaGeoNBD
-from .gammagamma import GammaGamma
-from .hmm import HiddenMarkovModel
-from .paretonbd import ParetoNBD
-from .plssem import PLSFailure, PLSPathModel, PLSResults
-from .retention import BetaDiscreteWeibull, ShiftedBetaGeometric, duration_dependence_test
-from .segmented import SegmentedRegression
+from __future__ import annotations
 
-__all__ = ["BetaDiscreteWeibull", "BetaGeoBetaBinomial", "BetaGeoNBD", "FailedFit", "FittedModel", "GammaGamma",
-           "HiddenMarkovModel", "IntervalResult", "ModelResults", "ParetoNBD", "PLSFailure", "PLSPathModel", "PLSResults",
-           "SegmentedRegression", "ShiftedBetaGeometric", "collapse_rows",
-           "duration_dependence_test"]
+import importlib
+
+# name -> the module that defines it, imported on first use: checking a parameter file (the
+# command line, each report's worker) needs one helper of one module, not statsmodels and every model
+_EXPORTS = {
+    "FailedFit": "base", "FittedModel": "base", "IntervalResult": "base", "ModelResults": "base",
+    "collapse_rows": "base", "BetaGeoBetaBinomial": "bgbb", "BetaGeoNBD": "bgnbd", "GammaGamma": "gammagamma",
+    "HiddenMarkovModel": "hmm", "ParetoNBD": "paretonbd", "PLSFailure": "plssem", "PLSPathModel": "plssem",
+    "PLSResults": "plssem", "BetaDiscreteWeibull": "retention", "ShiftedBetaGeometric": "retention",
+    "duration_dependence_test": "retention", "SegmentedRegression": "segmented",
+}
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted({*globals(), *_EXPORTS})
+
+
+__all__ = sorted(_EXPORTS, key=str.lower)

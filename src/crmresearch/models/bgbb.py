@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
+from ..stats import logsumexp_rows
 from .base import FittedModel, LogParameterLikelihood, Model, collapse_counted, data_columns
 
 PUBLISHED_DONATIONS = {"alpha": 1.204, "beta": 0.750, "gamma": 0.657, "delta": 2.783, "loglike": -33225.6,
@@ -65,7 +66,7 @@ class BgBbLikelihood(LogParameterLikelihood):
         alive = special.betaln(a1, b_alive) - b_ab + special.betaln(gamma, delta + n) - b_gd
         died = np.where(self.mask, special.betaln(a1, b_i) - b_ab + special.betaln(gamma + 1, d_i) - b_gd, -np.inf)
         parts = np.concatenate([alive, died], axis=1)
-        return parts, special.logsumexp(parts, axis=1)
+        return parts, logsumexp_rows(parts)
 
     def _row_loglike(self, theta):
         return self._terms(theta)[1]

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
+from ..stats import logsumexp_rows
 from .base import AnalyticScoreLikelihood, collapse_rows, weighted_sum
 from .purchases import pareto_default_start, pareto_quadrature_setup
 
@@ -283,19 +284,31 @@ class ParetoNbdCovariates(CovariateLikelihood):
     def default_start(self):
         return pareto_default_start(self)
 
-    def _terms(self, base, thetas):
+    def _pieces(self, base, thetas):
+        """What the log-likelihood and its gradient share, per row (n) and quadrature node (48): α + τ, β + τ,
+        their logarithms, the 49 terms summed in log space and that sum. Written into preallocated
+        arrays in the order of the formulas (the same numbers as evaluating them directly, with fewer
+        passes over n × 48 memory: this is the cost of every evaluation)."""
         r, _, s, _ = base
         alpha = thetas["alpha0"][self.pp][:, None]
         beta = thetas["beta0"][self.dp][:, None]
         rx = (r + self.x)[:, None]
-        log_alpha_tau, log_beta_tau = np.log(alpha + self.tau), np.log(beta + self.tau)
-        log_alive = -rx * np.log(alpha + self.T[:, None]) - s * np.log(beta + self.T[:, None])
-        log_dropout = self.log_quad_weight + np.log(s) - (s + 1) * log_beta_tau - rx * log_alpha_tau
-        parts = np.concatenate([log_alive, log_dropout], axis=1)
-        log_sum = special.logsumexp(parts, axis=1)
+        alpha_tau, beta_tau = alpha + self.tau, beta + self.tau
+        log_alpha_tau, log_beta_tau = np.log(alpha_tau), np.log(beta_tau)
+        parts = np.empty((self.tau.shape[0], self.tau.shape[1] + 1))
+        parts[:, :1] = -rx * np.log(alpha + self.T[:, None]) - s * np.log(beta + self.T[:, None])
+        log_dropout = parts[:, 1:]            # log q_k + log s - (s + 1) log(β + τ) - (r + x) log(α + τ)
+        scratch = np.empty_like(log_beta_tau)
+        np.add(self.log_quad_weight, np.log(s), out=log_dropout)
+        np.subtract(log_dropout, np.multiply(s + 1, log_beta_tau, out=scratch), out=log_dropout)
+        np.subtract(log_dropout, np.multiply(rx, log_alpha_tau, out=scratch), out=log_dropout)
+        log_sum = logsumexp_rows(parts)
         const = ((special.gammaln(r + self.ux) - special.gammaln(r))[self.ix]
                  + r * np.log(alpha[:, 0]) + s * np.log(beta[:, 0]))
-        return const, parts, log_sum, log_alpha_tau, log_beta_tau
+        return const, parts, log_sum, log_alpha_tau, log_beta_tau, alpha_tau, beta_tau, scratch
+
+    def _terms(self, base, thetas):
+        return self._pieces(base, thetas)[:5]
 
     def _row_loglike(self, base, thetas):
         const, _, log_sum, _, _ = self._terms(base, thetas)
@@ -303,20 +316,25 @@ class ParetoNbdCovariates(CovariateLikelihood):
 
     def _loglike_and_gradient(self, base, thetas):
         r, _, s, _ = base
-        const, parts, log_sum, log_alpha_tau, log_beta_tau = self._terms(base, thetas)
+        const, parts, log_sum, log_alpha_tau, log_beta_tau, alpha_tau, beta_tau, tmp = self._pieces(base, thetas)
         w = self.weights
         ll = weighted_sum(w, const + log_sum)
-        share = np.exp(parts - log_sum[:, None])
+        share = np.exp(np.subtract(parts, log_sum[:, None], out=parts), out=parts)
         alive, drop = share[:, 0], share[:, 1:]
         alpha = thetas["alpha0"][self.pp]
         beta = thetas["beta0"][self.dp]
         rx = r + self.x
         log_alpha_T, log_beta_T = np.log(alpha + self.T), np.log(beta + self.T)
+        # each Σ_k below is a row sum of a contiguous n × 48 product, as in the direct formulas
+        sum_drop_log_alpha = np.multiply(drop, log_alpha_tau, out=tmp).sum(1)
         dr = ((special.digamma(r + self.ux) - special.digamma(r)) @ self.weight_by_x
-              + weighted_sum(w, np.log(alpha) - alive * log_alpha_T - (drop * log_alpha_tau).sum(1)))
-        row_alpha = w * (r - rx * alpha * (alive / (alpha + self.T) + (drop / (alpha[:, None] + self.tau)).sum(1)))
-        ds = weighted_sum(w, np.log(beta) - alive * log_beta_T - (drop * (log_beta_tau - 1.0 / s)).sum(1))
-        row_beta = w * (s - beta * (alive * s / (beta + self.T) + (drop * (s + 1) / (beta[:, None] + self.tau)).sum(1)))
+              + weighted_sum(w, np.log(alpha) - alive * log_alpha_T - sum_drop_log_alpha))
+        sum_drop_over_alpha = np.divide(drop, alpha_tau, out=tmp).sum(1)
+        row_alpha = w * (r - rx * alpha * (alive / (alpha + self.T) + sum_drop_over_alpha))
+        sum_drop_log_beta = np.multiply(drop, np.subtract(log_beta_tau, 1.0 / s, out=tmp), out=tmp).sum(1)
+        ds = weighted_sum(w, np.log(beta) - alive * log_beta_T - sum_drop_log_beta)
+        sum_drop_over_beta = np.divide(np.multiply(drop, s + 1, out=tmp), beta_tau, out=tmp).sum(1)
+        row_beta = w * (s - beta * (alive * s / (beta + self.T) + sum_drop_over_beta))
         return ll, {"r": r * dr, "s": s * ds,
                     "alpha0": np.bincount(self.pp, weights=row_alpha, minlength=self.processes[0].n_patterns),
                     "beta0": np.bincount(self.dp, weights=row_beta, minlength=self.processes[1].n_patterns)}

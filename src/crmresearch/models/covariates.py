@@ -330,12 +330,23 @@ def _complete(arrays: dict, frames: dict):
     return keep, dropped
 
 
-def _nocov(fit_function, *arrays):
-    """The covariate-free estimates (natural scale) as a start: the same model fitted without covariates."""
+def _nocov(fit_function, *arrays, known: CovariateFit | None = None):
+    """The covariate-free estimates (natural scale) as a start: the same model fitted without covariates.
+
+    `known`: that fit, already made by the caller on these customers (`covariate_free=` of the fit
+    functions); it is used instead of fitting again when it was made on as many customers as these
+    (the covariate fit keeps a subset of the covariate-free fit's customers, so the counts agree only
+    when no customer was left out for a missing covariate)."""
     def run():
-        fit = fit_function(*arrays)
+        fit = (known if known is not None and known.nobs == arrays[0].size and not frames_used_by(known)
+               else fit_function(*arrays))
         return fit.base.to_numpy() if fit.converged else np.full(len(fit.base_names), np.nan)
     return run
+
+
+def frames_used_by(fit: CovariateFit) -> bool:
+    """Whether a fit has any covariate (a covariate-free fit has none)."""
+    return any(cols for *_, cols in fit.processes)
 
 
 def frames_used(frames: dict) -> bool:
@@ -354,7 +365,7 @@ def _purchase_inputs(frequency, recency, T, purchase_covariates, dropout_covaria
 
 
 def fit_bgnbd_covariates(frequency, recency, T, purchase_covariates=None, dropout_covariates=None,
-                         start_params=None, dropout_on=("a", "b")) -> CovariateFit:
+                         start_params=None, dropout_on=("a", "b"), covariate_free: CovariateFit | None = None) -> CovariateFit:
     """BG/NBD with covariates on purchase (α_i = α0·e^{−β′z}) and dropout (a_i = a0·e^{γa′w}, b_i = b0·e^{γb′w}).
 
     Covariates are DataFrames (column names are kept) or arrays, one row per customer; None
@@ -362,7 +373,9 @@ def fit_bgnbd_covariates(frequency, recency, T, purchase_covariates=None, dropou
     `start_params` are natural-scale (r, α0, a0, b0). `dropout_on` names the Beta parameters the
     dropout covariates act on: both (the note's specification) or only ("b",) — fewer
     parameters, and identified when a group shows no dropout heterogeneity (its a and b both
-    run to infinity under the full specification). Never raises for a failed fit.
+    run to infinity under the full specification). `covariate_free`: the covariate-free fit on the same
+    customers when the caller already has it (the start it gives is then not fitted again). Never raises
+    for a failed fit.
     """
     x, t_x, T_, frames, keep, dropped = _purchase_inputs(frequency, recency, T, purchase_covariates,
                                                          dropout_covariates)
@@ -370,23 +383,26 @@ def fit_bgnbd_covariates(frequency, recency, T, purchase_covariates=None, dropou
     return _fit("BG/NBD",
                 lambda: BetaGeometricNbdCovariates(x, t_x, T_, frames["purchase"], frames["dropout"], dropout_on),
                 BetaGeometricNbdCovariates.base_names, BetaGeometricNbdCovariates.process_specs, frames,
-                _nocov(fit_bgnbd_covariates, x, t_x, T_) if frames_used(frames) else None,
+                _nocov(fit_bgnbd_covariates, x, t_x, T_, known=covariate_free) if frames_used(frames) else None,
                 int(keep.sum()), dropped, start_params, fixed)
 
 
 def fit_pareto_nbd_covariates(frequency, recency, T, purchase_covariates=None, dropout_covariates=None,
-                              start_params=None) -> CovariateFit:
-    """Pareto/NBD with covariates on the purchase rate (α_i = α0·e^{−β′z}) and dropout (β_i = β0·e^{−γ′w})."""
+                              start_params=None, covariate_free: CovariateFit | None = None) -> CovariateFit:
+    """Pareto/NBD with covariates on the purchase rate (α_i = α0·e^{−β′z}) and dropout (β_i = β0·e^{−γ′w});
+    `covariate_free` as in `fit_bgnbd_covariates`."""
     x, t_x, T_, frames, keep, dropped = _purchase_inputs(frequency, recency, T, purchase_covariates,
                                                          dropout_covariates)
     return _fit("Pareto/NBD", lambda: ParetoNbdCovariates(x, t_x, T_, frames["purchase"], frames["dropout"]),
                 ParetoNbdCovariates.base_names, ParetoNbdCovariates.process_specs, frames,
-                _nocov(fit_pareto_nbd_covariates, x, t_x, T_) if frames_used(frames) else None,
+                _nocov(fit_pareto_nbd_covariates, x, t_x, T_, known=covariate_free) if frames_used(frames) else None,
                 int(keep.sum()), dropped, start_params)
 
 
-def fit_gamma_gamma_covariates(frequency, monetary_value, spend_covariates=None, start_params=None) -> CovariateFit:
-    """Gamma-Gamma spend on repeat buyers (x ≥ 1) with γ_i = γ0·e^{δ′v} (mean spend × e^{δ′v})."""
+def fit_gamma_gamma_covariates(frequency, monetary_value, spend_covariates=None, start_params=None,
+                               covariate_free: CovariateFit | None = None) -> CovariateFit:
+    """Gamma-Gamma spend on repeat buyers (x ≥ 1) with γ_i = γ0·e^{δ′v} (mean spend × e^{δ′v});
+    `covariate_free` as in `fit_bgnbd_covariates`."""
     x, m = np.asarray(frequency, dtype=float), np.asarray(monetary_value, dtype=float)
     frame = _as_frame(spend_covariates, x.size, "v")
     buyers = (x > 0) & np.isfinite(x)
@@ -402,7 +418,7 @@ def fit_gamma_gamma_covariates(frequency, monetary_value, spend_covariates=None,
     frames = {"spend": frame[keep].reset_index(drop=True)}
     return _fit("Gamma-Gamma", lambda: GammaGammaCovariates(x, m, frames["spend"]), GammaGammaCovariates.base_names,
                 GammaGammaCovariates.process_specs, frames,
-                _nocov(fit_gamma_gamma_covariates, x, m) if frames_used(frames) else None,
+                _nocov(fit_gamma_gamma_covariates, x, m, known=covariate_free) if frames_used(frames) else None,
                 int(keep.sum()), dropped, start_params)
 
 

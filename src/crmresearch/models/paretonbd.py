@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import special
 
+from ..stats import logsumexp_rows
 from .base import LogParameterLikelihood, collapse_counted, weighted_sum
 from .covariates import fit_pareto_nbd_covariates
 from .purchases import PurchaseModel, PurchaseResults, as_floats, pareto_default_start, pareto_quadrature_setup
@@ -53,7 +54,7 @@ class ParetoNbdLikelihood(LogParameterLikelihood):
         log_alive = (-(r + self.x) * np.log(alpha + self.T) - s * np.log(beta + self.T))[:, None]
         log_dropout = self.log_quad_weight + np.log(s) - (s + 1) * log_beta_tau - rx * log_alpha_tau
         parts = np.concatenate([log_alive, log_dropout], axis=1)
-        log_sum = special.logsumexp(parts, axis=1)
+        log_sum = logsumexp_rows(parts)
         const_x = special.gammaln(r + self.ux) - special.gammaln(r) + r * np.log(alpha) + s * np.log(beta)
         return const_x, parts, log_sum, log_alpha_tau, log_beta_tau
 

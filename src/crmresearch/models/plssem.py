@@ -58,8 +58,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
-from statsmodels.iolib.summary2 import Summary
 
 from .. import config
 
@@ -443,6 +441,8 @@ def resample_counts(rng: np.random.Generator, n: int, b: int) -> np.ndarray:
 
 def bca_interval(draws: np.ndarray, estimate: np.ndarray, acceleration: np.ndarray, confidence: float):
     """Bias-corrected and accelerated percentile interval per column of `draws` (Efron 1987)."""
+    from scipy import stats as sps
+
     lower, upper = np.full(estimate.size, np.nan), np.full(estimate.size, np.nan)
     z = sps.norm.ppf([(1 - confidence) / 2, (1 + confidence) / 2])
     for k in range(estimate.size):
@@ -566,6 +566,8 @@ class PLSResults:
         return self.intervals("path", alpha, method)[["lower", "upper"]]
 
     def summary(self, alpha: float = 1 - config.CONFIDENCE) -> Summary:
+        from statsmodels.iolib.summary2 import Summary
+
         smry = Summary()
         smry.add_title(f"{self.name} results")
         boot = (f"{self.bootstrap.resamples:,} (seed {self.bootstrap.seed}; {self.bootstrap.failed} did not converge)"
@@ -777,6 +779,8 @@ class PLSFailure:
         return pd.DataFrame({"lower": self.params, "upper": self.params})
 
     def summary(self, alpha: float = 1 - config.CONFIDENCE) -> Summary:
+        from statsmodels.iolib.summary2 import Summary
+
         smry = Summary()
         smry.add_title(f"{self.name} results")
         smry.add_dict({"Model:": self.name, "Respondents:": f"{self.nobs:,}", "Converged:": "no"}, ncols=2)

@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 import threading
 import time
@@ -24,6 +25,19 @@ from .. import config
 from ..parameters import ParameterFile, strict_yaml_load
 from .lock import tmp_root
 from .state import FAILURE_DETAILS, failed_dir, fingerprint, input_digests, write_state
+
+
+def skip_iri_grammar() -> None:
+    """Keep this process from building the RFC 3987 grammar it never uses.
+
+    nbformat (papermill reads and writes notebooks through it) validates with jsonschema, whose format
+    checker imports `rfc3987_syntax` when it is installed (Jupyter's packages pull it in) and that
+    module compiles its IRI grammar at import: 1 to 2 s in every worker, for the "iri" formats, which
+    the notebook schema never uses. Marking the module missing (before jsonschema is first imported)
+    makes jsonschema skip those two formats. Called by the worker process only, never in a user's session.
+    """
+    if "jsonschema" not in sys.modules:
+        sys.modules.setdefault("rfc3987_syntax", None)
 
 
 @dataclass
@@ -182,6 +196,9 @@ def execute_one(pf: ParameterFile, reports_dir: Path, progress=None, control: Co
                         str(pf.notebook_path), str(output), parameters=pf.papermill_parameters(tmp_dir),
                         kernel_name=config.KERNEL_NAME, cwd=str(tmp_dir), progress_bar=False, log_output=False,
                         request_save_on_cell_execute=False, on_cell_start=on_cell_start,
+                        # the last cell has written results.json and every output is in the notebook,
+                        # so the kernel is stopped at once instead of waiting for its orderly exit
+                        shutdown_kernel="immediate",
                         kernel_manager_class=quiet_kernel_manager(tmp_dir / KERNEL_LOG))
                     break
                 except RunStopped:

@@ -18,7 +18,7 @@ from pathlib import Path
 from ..parameters import ParameterFile
 from .execute import RunOutcome
 from .lock import ReportBusy, ReportLock, clean_tmp, remove_leftovers
-from .state import freshness
+from .state import freshness, read_state
 from .worker import children, kill_kernel, kill_tree, worker_main
 
 
@@ -47,11 +47,45 @@ class _Job:
         return f"{self.pf.topic}/{self.pf.variant}"
 
 
+EXPECTED_SECONDS = Path(__file__).with_name("expected_seconds.json")
+
+
+def expected_seconds(files: list[ParameterFile], reports_dir: Path) -> dict:
+    """How long each report is expected to take: its last run here (the state's `seconds`), else the
+    shipped reference run (`expected_seconds.json`, written by bench/bench_suite.py), else the median
+    of the others (a report nobody has run yet)."""
+    import json
+    import statistics
+
+    try:
+        shipped = json.loads(EXPECTED_SECONDS.read_text())
+    except (OSError, ValueError):
+        shipped = {}
+    known = {}
+    for pf in files:
+        seconds = read_state(reports_dir, pf).get("seconds")
+        if not isinstance(seconds, (int, float)):
+            seconds = shipped.get(f"{pf.topic}/{pf.variant}") if isinstance(shipped, dict) else None
+        if isinstance(seconds, (int, float)):
+            known[pf.path] = float(seconds)
+    fallback = statistics.median(known.values()) if known else 0.0
+    return {pf.path: known.get(pf.path, fallback) for pf in files}
+
+
+def longest_first(files: list[ParameterFile], reports_dir: Path) -> list[ParameterFile]:
+    """The reports in decreasing expected time (ties keep their order): with `jobs` workers the longest
+    report then starts first instead of last, so the suite ends close to its total work divided by
+    `jobs` (longest-processing-time-first scheduling) rather than that plus the longest report."""
+    expected = expected_seconds(files, reports_dir)
+    return sorted(files, key=lambda pf: -expected[pf.path])
+
+
 def run_reports(files: list[ParameterFile], reports_dir: Path, jobs: int = 1, force: bool = False,
                 out=None) -> list[RunOutcome]:
     """Execute what is not fresh, `jobs` at a time, printing which report and cell is running.
 
-    Each report runs in its own worker process, which runs the kernel. SIGINT or SIGTERM stops
+    The longest reports start first (`longest_first`). Each report runs in its own worker process,
+    which runs the kernel. SIGINT or SIGTERM stops
     every worker and kernel and raises `RunInterrupted`; a worker whose parent dies (even by
     `kill -9`) stops by itself. Nothing stopped is swapped in or recorded as failed.
     """
@@ -68,6 +102,7 @@ def run_reports(files: list[ParameterFile], reports_dir: Path, jobs: int = 1, fo
             todo.append(pf)
     if not todo:
         return outcomes
+    todo = longest_first(todo, reports_dir)
     ctx = mp.get_context("spawn")
     for leftover in clean_tmp(reports_dir):
         print(f"clean {leftover.name}: removed, left by an interrupted run", file=out)

@@ -15,7 +15,7 @@ import threading
 from pathlib import Path
 
 from ..parameters import load_parameter_file
-from .execute import Control, RunOutcome, RunStopped, execute_one
+from .execute import Control, RunOutcome, RunStopped, execute_one, skip_iri_grammar
 
 
 EXIT_STOPPED = 3
@@ -123,6 +123,7 @@ def worker_main(pf_path: str, reports_dir: str, ctrl, msg) -> None:
                 kernel_sent = True
         send(("cell", name, index, total, line))
 
+    skip_iri_grammar()
     try:
         pf = load_parameter_file(pf_path)
         outcome = execute_one(pf, Path(reports_dir), progress, control,

@@ -68,14 +68,18 @@ def fit_models(data: data_module.ChainData, design: CovariateDesign, with_pareto
     """Covariate BG/NBD (and Pareto/NBD) and Gamma-Gamma with the satisfaction design, and covariate-free fits."""
     f = data.frame
     Z = design.transform(f)
-    fits = {"BG/NBD": fit_bgnbd_covariates(f["frequency"], f["recency"], f["T"], Z, Z, dropout_on=dropout_on)}
+    # each covariate-free fit is made once: it is the null of the report's tests and the covariate fit's start
     nulls = {"BG/NBD": fit_bgnbd_covariates(f["frequency"], f["recency"], f["T"])}
+    fits = {"BG/NBD": fit_bgnbd_covariates(f["frequency"], f["recency"], f["T"], Z, Z, dropout_on=dropout_on,
+                                           covariate_free=nulls["BG/NBD"])}
     if with_pareto:
-        fits["Pareto/NBD"] = fit_pareto_nbd_covariates(f["frequency"], f["recency"], f["T"], Z, Z)
         nulls["Pareto/NBD"] = fit_pareto_nbd_covariates(f["frequency"], f["recency"], f["T"])
-    fits["Gamma-Gamma"] = fit_gamma_gamma_covariates(f["frequency"], f["monetary_value"], Z)
+        fits["Pareto/NBD"] = fit_pareto_nbd_covariates(f["frequency"], f["recency"], f["T"], Z, Z,
+                                                       covariate_free=nulls["Pareto/NBD"])
     nulls["Gamma-Gamma"] = fit_gamma_gamma_covariates(f["frequency"], f["monetary_value"])
-    return fits, nulls, Z
+    fits["Gamma-Gamma"] = fit_gamma_gamma_covariates(f["frequency"], f["monetary_value"], Z,
+                                                     covariate_free=nulls["Gamma-Gamma"])
+    return {k: fits[k] for k in ("BG/NBD", "Pareto/NBD", "Gamma-Gamma") if k in fits}, nulls, Z
 
 
 def analyse(params) -> Analysis:
