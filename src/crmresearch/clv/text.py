@@ -43,7 +43,8 @@ def uplift_text(uplift: dict) -> str:
         reason = (f"with flat revenue and costs per customer and a {years}-{unit} horizon the gain "
                   f"{'is smaller' if change < 25 else 'comes from retention alone'}")
     else:
-        reason = f"here profit per customer changes with tenure ({years}-{unit} horizon)"
+        reason = (f"here too profit per customer changes with tenure, over a {years}-{unit} horizon, so the comparison "
+                  "is closer, though the businesses differ")
     basis = ("With the observed retention and revenue and the report's margin" if uplift.get("kind") == "observed"
              else "With these assumptions")
     text = (f"{basis} the cohort's NPV is **{uplift['npv_base']:,.0f}**, or **{uplift['clv_base']:,.2f} "
@@ -274,12 +275,14 @@ def alive_patterns_text(patterns: pd.DataFrame, confidence: float) -> str:
 
 
 def heterogeneity_text(frames: list, model: str, confidence: float) -> str:
-    parts = []
+    parts, explained = [], False
     for frame in frames:
         a = frame.attrs
+        near_zero = frame["density"].iloc[0] == frame["density"].max()
         parts.append(f"the {a['label']} has mean **{a['mean']:.3g}**" + (
-            " and most customers near zero (the density falls from its highest value at the left)"
-            if frame["density"].iloc[0] == frame["density"].max() else ""))
+            "" if not near_zero else " and most customers near zero" if explained else
+            " and most customers near zero (the density falls from its highest value at the left)"))
+        explained = explained or near_zero
     return (f"The {model} describes how customers differ: " + "; ".join(parts)
             + f". The bands are {confidence:.0%} intervals of the density from the parameter draws.")
 
