@@ -72,7 +72,11 @@ class Lead:
 
     @property
     def text(self) -> str:
-        return LEAD_PREFIX.get(self.kind, "") + " ".join(s for s in self.sentences if s)
+        body = " ".join(s for s in self.sentences if s)
+        prefix = LEAD_PREFIX.get(self.kind, "")
+        if prefix and len(body) > 1 and body[0].isupper() and body[1].islower():   # "…customers: of the …"
+            body = body[0].lower() + body[1:]
+        return prefix + body
 
     def markdown(self) -> str:
         items = [s for s in self.sentences if s]
