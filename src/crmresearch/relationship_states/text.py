@@ -3,6 +3,8 @@ tables (never the parameters) and every clause is conditional on what it states.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 
@@ -140,9 +142,43 @@ def _interval(lower: float, upper: float, value: float, fmt: str, confidence: fl
     return f"{confidence:.0%} interval {lower:{fmt}}–{upper:{fmt}}"
 
 
+TRANSITION_TERM = re.compile(r"^transition\[(\w+)->(\w+)\]:(.+)$")
+
+
+def transition_odds_ratios(parameters: pd.DataFrame) -> pd.DataFrame:
+    """Each covariate's effect on a move between states as an odds ratio (against staying) with its interval,
+    from the fit's parameter table (multinomial logits: exp of the coefficient and of its bounds)."""
+    rows = []
+    for r in parameters.itertuples(index=False):
+        m = TRANSITION_TERM.match(str(r.parameter))
+        if m and m.group(3) != "const":
+            rows.append({"from": m.group(1), "to": m.group(2), "covariate": m.group(3),
+                         "odds_ratio": float(np.exp(r.estimate)), "lower": float(np.exp(r.ci_lower)),
+                         "upper": float(np.exp(r.ci_upper))})
+    return pd.DataFrame(rows, columns=["from", "to", "covariate", "odds_ratio", "lower", "upper"])
+
+
+def odds_sentence(odds: pd.DataFrame | None, quiet: str | None, confidence: float) -> str | None:
+    """The covariate effect on leaving the quietest state (else the clearest effect), in words."""
+    if odds is None or odds.empty:
+        return None
+    finite = odds[np.isfinite(odds["lower"]) & np.isfinite(odds["upper"]) & (odds["upper"] > odds["lower"])]
+    if finite.empty:
+        return None
+    out_of_quiet = finite[finite["from"] == quiet] if quiet is not None else finite.iloc[0:0]
+    pick = out_of_quiet if len(out_of_quiet) else finite
+    r = pick.loc[(np.log(pick["odds_ratio"]).abs() / np.log(pick["upper"] / pick["lower"])).idxmax()]
+    clear = r["lower"] > 1 or r["upper"] < 1
+    return (f"A {r['covariate']} in a {{unit}} goes with {r['odds_ratio']:.2f} times the odds of moving from {r['from']} "
+            f"to {r['to']} ({confidence:.0%} interval {r['lower']:.2f}–{r['upper']:.2f})"
+            + (": customers move on more often after such an encounter." if clear and r["odds_ratio"] > 1 else
+               ": customers move on less often after such an encounter." if clear else
+               ": the data cannot tell whether it changes such moves."))
+
+
 def lead_sentences(selection: pd.DataFrame, profiles: pd.DataFrame | None, transitions: pd.DataFrame | None,
                    values: pd.DataFrame | None, purchase: str | None, confidence: float, recovery: dict | None,
-                   unit: str = "month") -> list:
+                   unit: str = "month", odds: pd.DataFrame | None = None) -> list:
     """The relationship-states report's findings in plain words: how many hidden states the data support,
     how differently customers in them buy, how sticky the quiet state is, and what a customer in each is worth."""
     ok = selection[~selection["failed"] & selection["chosen"]]
@@ -168,9 +204,16 @@ def lead_sentences(selection: pd.DataFrame, profiles: pd.DataFrame | None, trans
                               "quiet customers often move on."))
     if values is not None and len(values) > 1:
         top, low = values.loc[values["value"].idxmax()], values.loc[values["value"].idxmin()]
-        out.append(f"A customer now in {top['state']} is worth {top['value']:,.0f} over the next {int(top['horizon'])} "
-                   f"{unit}s ({_interval(top['lower'], top['upper'], top['value'], ',.0f', confidence)}), one in "
-                   f"{low['state']} {low['value']:,.0f} ({_interval(low['lower'], low['upper'], low['value'], ',.0f', confidence)}).")
+        out.append(f"A customer now in {top['state']}, the most valuable state, is worth {top['value']:,.0f} over the next "
+                   f"{int(top['horizon'])} {unit}s ({_interval(top['lower'], top['upper'], top['value'], ',.0f', confidence)}), "
+                   f"one in {low['state']}, the least valuable, {low['value']:,.0f} "
+                   f"({_interval(low['lower'], low['upper'], low['value'], ',.0f', confidence)}).")
+    quiet = None
+    if profiles is not None and column in profiles and len(profiles) > 1:
+        quiet = profiles.loc[profiles[column].idxmin(), "state"]
+    effect = odds_sentence(odds, quiet, confidence)
+    if effect:
+        out.append(effect.replace("{unit}", unit))
     if any(f"({NO_INTERVAL})" in s or f"({NO_INTERVAL}, " in s for s in out):
         out.append("The numbers marked 'no interval' have none because the fit's standard errors could not be "
                    "computed; read them as point estimates only.")
