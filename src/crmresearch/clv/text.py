@@ -336,7 +336,8 @@ def lead_sentences(tracking_row, clv_total: dict | None, clv_interval: tuple | N
                    f"{hi:,.0f}), {bgbb['expected_transactions_per_customer']:.2f} per customer: the base to plan "
                    "the coming periods' contacts and capacity on.")
         alive, (lo, hi) = bgbb["mean_p_alive"], bgbb["mean_p_alive_interval"]
-        out.append(f"On average a customer is still active with probability {alive:.0%} ({level} {lo:.0%}–{hi:.0%})"
+        d = stats.percent_digits(alive, lo, hi, most=1)
+        out.append(f"On average a customer is still active with probability {alive:.{d}%} ({level} {lo:.{d}%}–{hi:.{d}%})"
                    + (": most of those who stopped buying have left for good, so a silent customer is more likely "
                       "lost than resting." if alive < 0.5 else
                       ": most customers are still active, though some are silent for a while."))

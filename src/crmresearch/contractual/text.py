@@ -220,6 +220,7 @@ def lead_sentences(sorting: pd.DataFrame | None, choice: dict, total: dict | Non
     """The contractual report's findings in plain words: retention over the observed renewals by the
     model the data chose, what the active customers are worth, and a retention programme's net effect."""
     out = []
+    level = f"{total['confidence']:.0%} " if total and "confidence" in total else ""
     if sorting is not None and len(sorting):
         for name, part in list(sorting.groupby("segment", sort=False))[:2]:
             first, observed = part.iloc[0], part.iloc[1]
@@ -229,7 +230,7 @@ def lead_sentences(sorting: pd.DataFrame | None, choice: dict, total: dict | Non
                                      observed["retention_upper"])
             out.append(f"In the {name} {kind}, retention {verb} from {first['retention']:.{d}%} at the first renewal to "
                        f"{observed['retention']:.{d}%} at renewal {observed['t']:.0f}, the last observed "
-                       f"(interval {observed['retention_lower']:.{d}%}–{observed['retention_upper']:.{d}%}).")
+                       f"({level}interval {observed['retention_lower']:.{d}%}–{observed['retention_upper']:.{d}%}).")
     if choice:
         bdw = [k for k, c in choice.items() if c["model"] == "BdW"]
         rest = len(choice) - len(bdw)
@@ -241,7 +242,7 @@ def lead_sentences(sorting: pd.DataFrame | None, choice: dict, total: dict | Non
                    "the likeliest leavers leaving first (heterogeneity sorting), which is not proof of it.")
     if total:
         out.append(f"The {total['active_customers']:,} active customers are worth {total['residual_value']:,.0f} in "
-                   f"discounted future payments ({total['confidence']:.0%} interval {total['lower']:,.0f}–"
+                   f"discounted future payments, in the currency of the payments ({total['confidence']:.0%} interval {total['lower']:,.0f}–"
                    f"{total['upper']:,.0f}).")
     if programme:
         out.append(f"A programme cutting the {programme['tier']} churn by {programme['churn_reduction']:.0%} would add "
