@@ -116,7 +116,7 @@ def materialize(expr, name: str):
         if con.name == "duckdb":
             # A Parquet file in the spill folder, streamed by DuckDB's writer: an in-memory temporary
             # table of 10 million customers does not fit a 2 GB limit beside the aggregation.
-            path = Path(_scratch_folder(con)) / f"{name}.parquet"
+            path = Path(scratch_folder(con)) / f"{name}.parquet"
             con.con.execute(f"COPY ({con.compile(expr)}) TO '{path}' (FORMAT parquet)")
             con.con.execute(f'CREATE OR REPLACE TEMP VIEW "{name}" AS SELECT * FROM read_parquet(\'{path}\')')
             return con.table(name)
@@ -129,7 +129,7 @@ def materialize_parts(exprs: list, name: str):
     if len(exprs) == 1:
         return materialize(exprs[0], name)
     con = exprs[0]._find_backend()
-    folder = Path(_scratch_folder(con)) / name
+    folder = Path(scratch_folder(con)) / name
     folder.mkdir()
     for i, expr in enumerate(exprs):
         with Heartbeat(con, f"materialize {name} part {i + 1} of {len(exprs)}", None, 10.0):
@@ -138,13 +138,13 @@ def materialize_parts(exprs: list, name: str):
     return con.table(name)
 
 
-def _scratch_folder(con) -> str:
+def scratch_folder(con) -> str:
     """A folder for intermediate files inside DuckDB's temp_directory, removed at exit."""
     import atexit
     import shutil
     import tempfile
 
-    base = con.con.execute("SELECT current_setting('temp_directory')").fetchone()[0] or None
+    base = con.con.execute("SELECT current_setting('temp_directory')").fetchall()[0][0] or None
     if base:
         Path(base).mkdir(parents=True, exist_ok=True)
     folder = tempfile.mkdtemp(prefix="crmresearch-", dir=base)

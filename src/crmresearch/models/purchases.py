@@ -114,14 +114,19 @@ class PurchaseResults(FittedModel):
         increments = np.diff(np.concatenate([np.zeros((cumulative.shape[0], 1)), cumulative], axis=1), axis=1)
         return increments @ discount
 
-    def expected_cumulative_repeat(self, first_purchase_time, period_ends) -> np.ndarray:
+    def expected_cumulative_repeat(self, first_purchase_time, period_ends, weights=None) -> np.ndarray:
         """Expected cumulative repeat purchases of a cohort at each period end.
 
         `first_purchase_time` is each customer's trial time and `period_ends` the times at which the
         count is taken, on the same clock (e.g. weeks since the cohort's start). Customers are
-        grouped by trial time so the cost is (distinct trial times) × (periods).
+        grouped by trial time so the cost is (distinct trial times) × (periods). `weights`: customers
+        per entry of `first_purchase_time` (collapsed rows), else one each.
         """
-        starts, counts = np.unique(as_floats(first_purchase_time), return_counts=True)
+        if weights is None:
+            starts, counts = np.unique(as_floats(first_purchase_time), return_counts=True)
+        else:
+            starts, inverse = np.unique(as_floats(first_purchase_time), return_inverse=True)
+            counts = np.bincount(inverse.ravel(), weights=as_floats(weights), minlength=starts.size)
         elapsed = np.clip(as_floats(period_ends)[None, :] - starts[:, None], 0.0, None)
         return counts @ self.expected_purchases_new(elapsed)
 
