@@ -24,6 +24,22 @@ F64 = "float64"
 
 
 # ------------------------------------------------------------------ execution with progress
+class EngineMemoryError(MemoryError):
+    """The engine ran past its memory limit: one line naming the step and the setting to change."""
+
+
+def memory_error(step: str, con, exc) -> EngineMemoryError:
+    limit = "its memory limit"
+    db = getattr(con, "con", None) if getattr(con, "name", "") == "duckdb" else None
+    if db is not None:
+        try:
+            limit = f"its memory limit of {db.execute('SELECT current_setting(' + repr('memory_limit') + ')').fetchall()[0][0]}"
+        except Exception:  # noqa: BLE001 - the limit is named when it can be read
+            pass
+    return EngineMemoryError(f"the engine ran past {limit} in step '{step}': raise `memory_limit` (or lower "
+                             "`threads`) in the parameter file's `engine:` block")
+
+
 class Heartbeat:
     """Logs `step: n% (rows), elapsed` while a DuckDB query runs (DuckDB's own progress estimate)."""
 
@@ -57,6 +73,8 @@ class Heartbeat:
         self.thread.join()
         if exc[0] is None:
             self.progress.done()
+        elif exc[0].__name__ == "OutOfMemoryException":        # DuckDB's, several lines long
+            raise memory_error(self.step, self.con, exc[1]) from None
 
 
 def execute(expr, step: str, rows: int | None = None, every: float = 10.0) -> pd.DataFrame:
