@@ -17,7 +17,16 @@ child) are its own:
 * clv   — the fits plus per-customer P(alive), expected purchases and CLV with its interval,
           written to Parquet, with value tiers' top share and Gini computed from that file;
 * report — the whole CLV report (`params/on_demand/clv_large_log.yaml` pointed at the log) through
-          `crmresearch run`: with its engine block, or the pandas path on the single file.
+          `crmresearch run`: with its engine block, or the pandas path on the single file;
+* lifecycle — the whole lifecycle report (`params/on_demand/lifecycle_large_log.yaml`) the same way.
+
+For the two reports the wall time is broken down (each notebook cell over 5% of it, from papermill's
+cell times; the analysis parts and the engine steps inside them, from the profile file the kernel
+writes when `CRMRESEARCH_PROFILE_FILE` names one, see `engine.progress`), each part with its share of
+the report and the kernel's peak memory while it ran; and the peak resident memory per process
+(runner, kernel with the engine inside it, other) and of all of them together, sampled every 0.1 s.
+A cohort above `CRMRESEARCH_CLV_AGGREGATE_CUSTOMERS` customers (default 1,000,000) takes the CLV
+report's aggregate path (`clv.at_scale`); set it to 0 to time that path on a smaller log.
 
 The pandas side is the in-memory path (the log read whole into pandas by `datasets.load_transactions`,
 then `clv.rfm`, `lifecycle.stages` and `clv.predictions`); by default it runs up to 20 million
@@ -39,9 +48,11 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 CALIBRATION_END, HOLDOUT_END, START = "2023-12-31", "2024-12-31", "2022-01-01"
 CLV_ARGS = dict(horizon=52.0, step=4.0, annual_discount_rate=0.10, margin=0.3)
-STEPS = ("rfm", "stage", "fit", "clv", "report")
+STEPS = ("rfm", "stage", "fit", "clv", "report", "lifecycle")
 PROJECT = HERE.parent
 REPORT_FILE = PROJECT / "params" / "on_demand" / "clv_large_log.yaml"
+LIFECYCLE_FILE = PROJECT / "params" / "on_demand" / "lifecycle_large_log.yaml"
+REPORT_TOPICS = {"report": ("customer_lifetime_value", REPORT_FILE), "lifecycle": ("lifecycle_transitions", LIFECYCLE_FILE)}
 
 
 def _count_rules():
@@ -228,9 +239,10 @@ def report_profile(profile: Path, notebook: Path, wall: float, started: float, w
         inside = [rss for t, rss in watch.kernel_samples if t0 <= t <= t1]
         return max(inside) if inside else float("nan")
 
-    lines = [f"  {'part':44}{'s':>8}{'share':>8}{'kernel MiB':>12}"]
-    def add(name, t0, t1, indent=0):
-        lines.append(f"  {' ' * indent + name:44}{t1 - t0:>8.1f}{(t1 - t0) / wall:>8.1%}{peak_between(t0, t1):>12.0f}")
+    lines = [f"  {'part':44}{'s':>8}{'share':>8}{'kernel MiB':>12}{'CPU s':>8}"]
+    def add(name, t0, t1, indent=0, cpu=None):
+        lines.append(f"  {' ' * indent + name:44}{t1 - t0:>8.1f}{(t1 - t0) / wall:>8.1%}{peak_between(t0, t1):>12.0f}"
+                     + (f"{cpu:>8.1f}" if cpu is not None else ""))
 
     cells = []
     if notebook.exists():
@@ -254,10 +266,10 @@ def report_profile(profile: Path, notebook: Path, wall: float, started: float, w
         add(f"cell: {first}", t0, t1)
         for r in parts:
             if t0 <= r["end"] <= t1 + 1 and r["seconds"] >= 0.01 * wall:
-                add(r["step"], r["end"] - r["seconds"], r["end"], 2)
+                add(r["step"], r["end"] - r["seconds"], r["end"], 2, r.get("cpu_seconds"))
                 for e in engine:
                     if r["end"] - r["seconds"] <= e["end"] <= r["end"] and e["seconds"] >= 0.01 * wall:
-                        add(e["step"], e["end"] - e["seconds"], e["end"], 4)
+                        add(e["step"], e["end"] - e["seconds"], e["end"], 4, e.get("cpu_seconds"))
     if cells:
         small = sum(t1 - t0 for t0, t1, _ in cells if t1 - t0 < 0.05 * wall)
         lines.append(f"  {'other cells (each < 5%)':44}{small:>8.1f}{small / wall:>8.1%}")
@@ -272,14 +284,15 @@ def report_profile(profile: Path, notebook: Path, wall: float, started: float, w
 
 
 def report_step(engine: str, log: Path, memory_limit: str, threads: int | None,
-                report: str = "clv") -> tuple[float, float, dict, list[str]]:
+                step: str = "report") -> tuple[float, float, dict, list[str]]:
     """The whole CLV report (`params/on_demand/clv_large_log.yaml`, pointed at `log`) run by the CLI:
     with its `engine:` block (the log read in place), or without it (pandas reads the single file).
     Returns wall seconds, the peak of the summed RSS of runner and kernel, the report's figures and
     the breakdown lines (`report_profile`)."""
     import yaml
 
-    doc = yaml.safe_load(REPORT_FILE.read_text())
+    topic, report_file = REPORT_TOPICS[step]
+    doc = yaml.safe_load(report_file.read_text())
     doc["variant"] = f"bench_{engine}"
     doc["parameters"]["transactions"]["path"] = str(log)
     if engine == "duckdb":
@@ -289,9 +302,9 @@ def report_step(engine: str, log: Path, memory_limit: str, threads: int | None,
         doc["parameters"].pop("engine", None)
     work = RESULTS / "output" / "report"
     work.mkdir(parents=True, exist_ok=True)
-    param_file = work / f"bench_{engine}.yaml"
+    param_file = work / f"bench_{step}_{engine}.yaml"
     param_file.write_text(yaml.safe_dump(doc, sort_keys=False))
-    profile = work / f"bench_{engine}.profile.jsonl"
+    profile = work / f"bench_{step}_{engine}.profile.jsonl"
     profile.unlink(missing_ok=True)
     cli = Path(sys.executable).with_name("crmresearch")
     started, start = time.time(), time.perf_counter()
@@ -305,10 +318,13 @@ def report_step(engine: str, log: Path, memory_limit: str, threads: int | None,
     watch.close()
     if os.waitstatus_to_exitcode(status) != 0:
         return wall, watch.peaks["together"], {"error": out.strip().splitlines()[-1][:200]}, []
-    folder = work / "reports" / "customer_lifetime_value" / f"bench_{engine}"
+    folder = work / "reports" / topic / f"bench_{engine}"
     results = json.loads((folder / "results.json").read_text())
     notebook = next(iter(sorted(folder.glob("*.ipynb"))), folder / "report.ipynb")
     lines = report_profile(profile, notebook, wall, started, watch)
+    if step == "lifecycle":
+        first = next(iter(results["sections"].values()), {})
+        return wall, watch.peaks["together"], {"rows_used": first.get("rows_used")}, lines
     return wall, watch.peaks["together"], {"customers": results["sections"]["rfm"].get("rows_used"),
                                            "total_clv": round(results["results"]["clv_total"]["total"], 2)}, lines
 
@@ -362,15 +378,17 @@ def main():
     for step in steps:
         runs = [("duckdb", folder)] + ([("pandas", single)] if with_pandas else [])
         for engine, log in runs:
-            lines = []
-            if step == "report":
-                wall, rss, result, lines = report_step(engine, log, args.memory_limit, args.threads)
+            lines, load = [], os.getloadavg()[0]
+            if step in REPORT_TOPICS:
+                wall, rss, result, lines = report_step(engine, log, args.memory_limit, args.threads, step)
             else:
                 wall, rss, result = run_child(common + ["--child", engine, step, str(log)])
             inner = result.pop("seconds", float("nan"))
             print(f"{step:8}{engine:>10}{wall:>10.1f}{inner:>11.1f}{rss:>14.0f}  {json.dumps(result)}", flush=True)
             for line in lines:
                 print(line, flush=True)
+            print(f"  load average (1 min) at start {load:.2f}, at end {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores",
+                  flush=True)
 
 
 if __name__ == "__main__":

@@ -306,6 +306,7 @@ def values(fits: FitSet, data: ClvData, draws: dict, params) -> Values | Skipped
     if data.aggregated is not None:
         from ..engine.aggregates import value_row_count
 
+        data.aggregated.reopen()
         rows = value_row_count(data.aggregated.rfm_table)
         work = {"rows": rows, "draws": params.parameter_draws + params.bootstrap_resamples,
                 "cells": rows * (params.parameter_draws + params.bootstrap_resamples)}
@@ -386,7 +387,7 @@ def quadrant(clv_values: Clv | Skipped, spread: Concentration | Skipped, data: C
     if isinstance(clv_values, Skipped):
         return Skipped(f"the value quadrant needs predicted CLV, which was not computed ({clv_values.reason})")
     if clv_values.values is not None:
-        return at_scale.quadrant(clv_values.values.path, data.aggregated)
+        return at_scale.quadrant(clv_values.values.path, data.aggregated, clv_values.values.sample)
     return value.value_quadrant(spread.frame["net_clv"], spread.frame["expected_transactions"])
 
 

@@ -42,7 +42,7 @@ VALUE_FILE = "customers.parquet"
 class ScaleData:
     """What the engine keeps for a cohort summarised by aggregates (see the module's note)."""
 
-    con: object                       # the engine's connection (kept open for the later queries)
+    con: object                       # the engine's connection (None while released, see `release`)
     rfm_table: object                 # the per-customer RFM table kept in the engine
     totals: dict                      # `engine.aggregates.cohort_totals`
     spend_rows: pd.DataFrame          # unique (x, m) rows of the repeat buyers with their counts
@@ -51,10 +51,30 @@ class ScaleData:
     folder: str                       # scratch folder of the engine (for the per-customer file)
     period_days: float = 7.0
     chosen_ids: list = field(default_factory=list)   # those customers, in the order of the choice
+    settings: object = None           # the `engine:` block, to reconnect
+    rfm_path: str | None = None       # the Parquet file(s) of the kept RFM table, to read it again
+    calibration_end: object = None
+
+    def release(self) -> None:
+        """Close a DuckDB connection between the summaries and the predictions, so that the memory its
+        buffers hold goes back while the kernel fits (the kept table is a Parquet file, read again)."""
+        if self.rfm_path is not None and getattr(self.con, "name", "") == "duckdb":
+            self.con.disconnect()
+            self.con = self.rfm_table = None
+
+    def reopen(self) -> None:
+        if self.con is None:
+            from ..engine import spark
+            from ..engine import summaries as S
+
+            self.con = spark.connect(self.settings)
+            customers = self.con.read_parquet(self.rfm_path, table_name="crm_clv_rfm")
+            self.rfm_table = S.cohort(customers, self.calibration_end)
 
     def close(self) -> None:
         if getattr(self.con, "name", "") == "duckdb":
             self.con.disconnect()
+        self.con = self.rfm_table = None
 
 
 def weights(summary: pd.DataFrame) -> np.ndarray:
@@ -248,6 +268,7 @@ def write_values(purchase_fit, spend_fit, data, params):
     from .plots import shown_points
 
     scale = data.aggregated
+    scale.reopen()
     total, per_row, by_x = customer_values(purchase_fit, spend_fit, data, params)
     z = special.ndtri(0.5 + params.confidence / 2)
     expr = _customer_table_expression(scale, per_row, by_x, params, z)
@@ -291,7 +312,9 @@ def write_values(purchase_fit, spend_fit, data, params):
         "P(alive)": top["p_alive"].to_numpy(float), "purchases": top["expected_transactions"].to_numpy(float),
         "spend": top["expected_spend"].to_numpy(float), "CLV": top["clv"].to_numpy(float),
         interval: [f"{lo:,.0f}–{hi:,.0f}" for lo, hi in zip(top["clv_lower"], top["clv_upper"])]})
-    sample = A.rows_at(values, ["customer_id"], shown_points(n), ["frequency", "recency", "T", "p_alive"])
+    # One systematic sample in customer-id order serves the P(alive) figure and the quadrant's.
+    sample = A.rows_at(values, ["customer_id"], shown_points(n), ["frequency", "recency", "T", "p_alive", "net_clv",
+                                                                   "expected_transactions"])
     sample.attrs["customers"] = n
     quantiles = {0.1: float(stats["q10"]), 0.5: float(stats["q50"]), 0.9: float(stats["q90"]), 0.99: float(stats["q99"])}
     return CustomerValues(total, final, n, list(values.columns), float(stats["mean_p_alive"]), quantiles,
@@ -318,8 +341,7 @@ def concentration(values_path: str, scale: ScaleData, params) -> tuple[dict, flo
                    "profit totals").iloc[0]
     total_profit = float(sums["total_profit"])
     top_profit = A.top_sum(v, "profit", k)
-    contribution = v.mutate(c=v.profit + ibis.literal(float(params.cost_per_customer), F64))
-    top_contribution = A.top_sum(contribution, "c", k)
+    top_contribution = top_profit + k * float(params.cost_per_customer)     # the same customers: profit + cost
     summary = {"customers": int(n), "top_share_revenue": rev["top_share"], "gini_revenue": rev["gini"],
                "top_share_profit": top_profit / total_profit, "peak_profit_share": float(sums["positive"] or 0.0) / total_profit,
                "peak_population_share": int(sums["positives"]) / n, "unprofitable_share": int(sums["negatives"]) / n,
@@ -354,12 +376,11 @@ def tier_table(values_path: str, scale: ScaleData, params) -> pd.DataFrame:
     return out
 
 
-def quadrant(values_path: str, scale: ScaleData) -> pd.DataFrame:
+def quadrant(values_path: str, scale: ScaleData, sample: pd.DataFrame) -> pd.DataFrame:
     """`value.value_quadrant` of net CLV against expected purchases (thresholds at the medians): the
     customers drawn in the figure (evenly spaced in id order), with every quadrant's count in
     `attrs["counts"]` and the customers in `attrs["customers"]`."""
-    from .plots import shown_points
-    from .value import QUADRANTS
+    from .value import QUADRANTS, value_quadrant
 
     v = scale.con.read_parquet(values_path, table_name="crm_clv_quadrant")
     med = execute(v.aggregate(f=v.net_clv.median(), c=v.expected_transactions.median(), n=v.count()),
@@ -370,10 +391,9 @@ def quadrant(values_path: str, scale: ScaleData) -> pd.DataFrame:
                        (~hi_f & hi_c, QUADRANTS[(False, True)]), else_=QUADRANTS[(False, False)])
     q = v.mutate(quadrant=label)
     counts = execute(q.group_by("quadrant").aggregate(customers=q.count()), "quadrant counts")
-    sample = A.rows_at(q, ["customer_id"], shown_points(n), ["net_clv", "expected_transactions", "quadrant"])
-    out = pd.DataFrame({"firm_value": sample["net_clv"].to_numpy(float),
-                        "customer_value": sample["expected_transactions"].to_numpy(float),
-                        "quadrant": sample["quadrant"].astype(str).to_numpy(), "firm_threshold": ft,
+    firm, customer = sample["net_clv"].to_numpy(float), sample["expected_transactions"].to_numpy(float)
+    labels = value_quadrant(firm, customer, ft, ct)["quadrant"].to_numpy()
+    out = pd.DataFrame({"firm_value": firm, "customer_value": customer, "quadrant": labels, "firm_threshold": ft,
                         "customer_threshold": ct})
     out.attrs["counts"] = dict(zip(counts["quadrant"], counts["customers"].astype(int)))
     out.attrs["customers"] = n

@@ -245,9 +245,12 @@ def read_in_place(params) -> ClvData:
                                          ) if chosen else None
             scale = at_scale.ScaleData(con, rfm_table, totals, A.spend_rows(rfm_table),
                                        A.holdout_spend_by_frequency(rfm_table), chosen_rows,
-                                       S.scratch_folder(con), chosen_ids=list(chosen))
+                                       S.scratch_folder(con), chosen_ids=list(chosen), settings=params.engine,
+                                       rfm_path=S.kept_file(con, "crm_clv_rfm") if con.name == "duckdb" else None,
+                                       calibration_end=params.calibration_end)
             rows = A.unique_rows(rfm_table)
             keep_open = True
+            scale.release()
             return ClvData(history_log, rows, None, None, "data", params.cohort_start, params.calibration_end,
                            params.holdout_end, tracking_counts=counts, engine=params.engine.backend,
                            log_rows=size["rows"], log_customers=size["customers"], in_place=True, aggregated=scale)

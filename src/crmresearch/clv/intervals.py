@@ -33,6 +33,12 @@ from ..models.bgnbd import BetaGeoNBDResults, bgnbd_alive_expected, bgnbd_pmf, b
 from ..models.gammagamma import gamma_gamma_expected_spend
 
 BLOCK = 40          # parameter draws evaluated together (bounds memory: block × rows × grid)
+BLOCK_CELLS = 4_000_000     # ... and at most this many draw × row cells at once (millions of unique rows)
+
+
+def draw_block(rows: int) -> int:
+    """Parameter draws evaluated together for `rows` unique rows (the numbers do not depend on it)."""
+    return max(1, min(BLOCK, BLOCK_CELLS // max(int(rows), 1)))
 
 
 # ------------------------------------------------------------------ predictions for many θ at once
@@ -242,9 +248,10 @@ def conditional_by_frequency_band(fit, summary: pd.DataFrame, holdout: float, ma
     member = member / member.sum(axis=0, keepdims=True)            # rows -> group means
     estimate = purchase_predictions(fit, fit.theta[None, :], c["x"], c["t_x"], c["T"], holdout)["expected"][0]
     thetas = np.atleast_2d(np.asarray(thetas, dtype=float))
-    drawn = np.concatenate([purchase_predictions(fit, thetas[k:k + BLOCK], c["x"], c["t_x"], c["T"],
+    block = draw_block(c["x"].size)
+    drawn = np.concatenate([purchase_predictions(fit, thetas[k:k + block], c["x"], c["t_x"], c["T"],
                                                  holdout)["expected"] @ member       # blocks of draws: bounded memory
-                            for k in range(0, thetas.shape[0], BLOCK)], axis=0)
+                            for k in range(0, thetas.shape[0], block)], axis=0)
     lower, upper = band(drawn, confidence)
     if "customers" in summary:          # collapsed rows: holdout purchases summed per row
         sums = pd.DataFrame({"g": np.minimum(summary["frequency"].to_numpy(), max_frequency),

@@ -125,6 +125,15 @@ def write_customer_table(expr, path, overwrite: bool = True) -> str:
     return path
 
 
+KEPT_FILES: dict = {}      # (id of the DuckDB connection, name) -> the Parquet file or glob a kept table reads
+
+
+def kept_file(con, name: str) -> str | None:
+    """The Parquet file (or glob of files) behind the table `materialize` kept under `name` on `con`
+    (DuckDB), so that another connection can read it after this one is closed."""
+    return KEPT_FILES.get((id(getattr(con, "con", con)), name))
+
+
 def materialize(expr, name: str):
     """Compute an expression once and keep it in the engine (a DuckDB temporary table, which
     spills under the memory limit; a cached Spark DataFrame), so that several summaries of one
@@ -137,6 +146,7 @@ def materialize(expr, name: str):
             path = Path(scratch_folder(con)) / f"{name}.parquet"
             con.con.execute(f"COPY ({con.compile(expr)}) TO '{path}' (FORMAT parquet)")
             con.con.execute(f'CREATE OR REPLACE TEMP VIEW "{name}" AS SELECT * FROM read_parquet(\'{path}\')')
+            KEPT_FILES[(id(con.con), name)] = str(path)
             return con.table(name)
         return expr.cache()
 
@@ -153,6 +163,7 @@ def materialize_parts(exprs: list, name: str):
         with Heartbeat(con, f"materialize {name} part {i + 1} of {len(exprs)}", None, 10.0):
             con.con.execute(f"COPY ({con.compile(expr)}) TO '{folder / f'part-{i:04d}.parquet'}' (FORMAT parquet)")
     con.con.execute(f'CREATE OR REPLACE TEMP VIEW "{name}" AS SELECT * FROM read_parquet(\'{folder}/*.parquet\')')
+    KEPT_FILES[(id(con.con), name)] = f"{folder}/*.parquet"
     return con.table(name)
 
 
