@@ -151,3 +151,29 @@ def test_past_the_memory_limit_one_line_names_the_setting(tmp_path):
         execute(big.order_by("s"), "a grouping too large")
     message = str(raised.value)
     assert "\n" not in message and "`memory_limit`" in message and "a grouping too large" in message
+
+
+SPARK_UNAVAILABLE = __import__("crmresearch.engine.spark", fromlist=["x"]).unavailable_reason()
+
+
+@pytest.mark.slow   # starts a JVM and a local Spark session: make test-all
+@pytest.mark.spark
+@pytest.mark.skipif(SPARK_UNAVAILABLE is not None, reason=f"Spark route not testable here: {SPARK_UNAVAILABLE}")
+def test_the_aggregate_path_on_pyspark_equals_duckdb(both, tmp_path):
+    """The same aggregate expressions on PySpark (local[1]) give the report DuckDB gives."""
+    root = tmp_path / "log"
+    write_hive(make_log(), root)
+    tx = {"path": str(root), **{k: v for k, v in COLUMNS.items() if k != "date_format"}}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(config, "CLV_AGGREGATE_CUSTOMERS", 0)
+        a = analyse(clv_parameters(tx, engine={"backend": "pyspark", "spark_master": "local[1]", "threads": 1}))
+        sections = {name: getattr(clv_sections, name)(a) for name in SECTIONS}
+    for name in SECTIONS:
+        want, got = dict(_flat(both["aggregates"][1][name].results)), dict(_flat(sections[name].results))
+        assert set(want) == set(got), name
+        for key, w in want.items():
+            g = got[key]
+            if isinstance(w, (int, float, np.number)) and not isinstance(w, bool):
+                assert g == pytest.approx(w, rel=RTOL, abs=1e-12, nan_ok=True), (name, key)
+            else:
+                assert str(g) == str(w), (name, key)
