@@ -173,7 +173,9 @@ def test_the_aggregate_path_on_pyspark_equals_duckdb(both, tmp_path):
         assert set(want) == set(got), name
         for key, w in want.items():
             g = got[key]
-            if isinstance(w, (int, float, np.number)) and not isinstance(w, bool):
+            if key == ".engine":
+                assert (w, g) == ("duckdb", "pyspark")
+            elif isinstance(w, (int, float, np.number)) and not isinstance(w, bool):
                 assert g == pytest.approx(w, rel=RTOL, abs=1e-12, nan_ok=True), (name, key)
             else:
                 assert str(g) == str(w), (name, key)

@@ -245,7 +245,8 @@ def register(con, name: str, frame: pd.DataFrame):
 
         con.con.register(name, pa.Table.from_pandas(frame, preserve_index=False))
         return con.table(name)
-    return con.create_table(name, frame, overwrite=True)
+    con._session.createDataFrame(frame).createOrReplaceTempView(name)     # Spark: a temporary view
+    return con.table(name)
 
 
 def tier_counts(n: int, cut_shares) -> list[int]:
@@ -288,7 +289,11 @@ def write_values(purchase_fit, spend_fit, data, params):
         if k <= 0:
             bounds.append(None)
             continue
-        row = execute(ranked.select("clv", "customer_id").limit(1, offset=k - 1), "tier bound")
+        if getattr(con, "name", "") == "duckdb":
+            row = execute(ranked.select("clv", "customer_id").limit(1, offset=k - 1), "tier bound")
+        else:                           # Spark: the k-th row of one ordered window
+            w = t.mutate(_rank=ibis.row_number().over(order_by=[ibis.desc("clv"), "customer_id"]))
+            row = execute(w.filter(w._rank == k - 1).select("clv", "customer_id"), "tier bound")
         bounds.append((float(row["clv"].iloc[0]), row["customer_id"].iloc[0]))
     tier = ibis.literal(names[-1])
     for name, bound in reversed(list(zip(names[:-1], bounds))):

@@ -135,8 +135,10 @@ def rows_at(table, order_by, positions: np.ndarray, columns: list[str], cumulati
         name = f"crm_positions_{abs(hash(tuple(map(str, order_by)))) % 10**8}_{len(wanted)}"
         con.con.register(name, pa.Table.from_pandas(wanted, preserve_index=False))
         wanted_t = con.table(name)
-    else:
-        wanted_t = ibis.memtable(wanted)
+    else:                               # Spark: a temporary view
+        name = f"crm_positions_{len(wanted)}"
+        con._session.createDataFrame(wanted).createOrReplaceTempView(name)
+        wanted_t = con.table(name)
     j = t.join(wanted_t, "_position")
     cols = ["_position", *columns] + (["_cumulative"] if cumulative is not None else [])
     return execute(j.select(*cols).order_by("_position"), "ranked sample").reset_index(drop=True)

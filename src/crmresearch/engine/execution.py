@@ -184,7 +184,9 @@ def scratch_folder(con) -> str:
     import shutil
     import tempfile
 
-    base = con.con.execute("SELECT current_setting('temp_directory')").fetchall()[0][0] or None
+    base = None
+    if getattr(con, "name", "") == "duckdb":
+        base = con.con.execute("SELECT current_setting('temp_directory')").fetchall()[0][0] or None
     if base:
         Path(base).mkdir(parents=True, exist_ok=True)
     folder = tempfile.mkdtemp(prefix="crmresearch-", dir=base)
