@@ -228,21 +228,13 @@ def read_in_place(params) -> ClvData:
         # customer-days with its kept first days.
         ranges = S.customer_ranges(table)
         parts = [S.in_range(table, r) for r in ranges]
-        if con.name == "duckdb":
-            # One grouping of each range's rows into customer-days, kept as Parquet; the RFM rows and
-            # the weekly counts are both computed from it (not from the log twice).
-            days = [S.materialize(S.daily(p), f"crm_clv_days_{i}") for i, p in enumerate(parts)]
-        else:
-            days = [None] * len(parts)
         customers = S.materialize_parts([S.rfm_expression(p, params.calibration_end, params.holdout_end,
-                                                          cohort_only=False, days=d) for p, d in zip(parts, days)],
-                                        "crm_clv_rfm")
+                                                          cohort_only=False) for p in parts], "crm_clv_rfm")
         rfm_table = S.cohort(customers, params.calibration_end)
         counts = S.sum_periods([S.repeat_transactions_by_period(p, params.cohort_start, params.holdout_end,
                                                                 params.calibration_end,
-                                                                first_days=S.in_range(rfm_table, r), days=d)
-                                for p, r, d in zip(parts, ranges, days)])
-        S.drop_kept(con, [f"crm_clv_days_{i}" for i in range(len(parts))])
+                                                                first_days=S.in_range(rfm_table, r))
+                                for p, r in zip(parts, ranges)])
         size = S.log_size(table, customers=customers)
         totals = A.cohort_totals(rfm_table)
         if totals["customers"] > config.CLV_AGGREGATE_CUSTOMERS:

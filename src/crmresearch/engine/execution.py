@@ -151,17 +151,6 @@ def materialize(expr, name: str):
         return expr.cache()
 
 
-def drop_kept(con, names) -> None:
-    """Forget kept tables (DuckDB: their views, and their Parquet files) no longer needed."""
-    if getattr(con, "name", "") != "duckdb":
-        return
-    for name in names:
-        path = KEPT_FILES.pop((id(con.con), name), None)
-        con.con.execute(f'DROP VIEW IF EXISTS "{name}"')
-        if path and "*" not in path:
-            Path(path).unlink(missing_ok=True)
-
-
 def materialize_parts(exprs: list, name: str):
     """`materialize` for an expression given in parts (see `ranges.customer_ranges`): the parts are
     computed one after another into one folder of Parquet files, read as one table."""

@@ -41,7 +41,7 @@ def _spark_min_by(arg: dt.float64, key: dt.int64) -> dt.float64:
 _ARG_MIN = {"duckdb": _duckdb_arg_min, "pyspark": _spark_min_by}
 
 
-def rfm_expression(t, calibration_end, holdout_end=None, period_days: float = 7.0, cohort_only=True, days=None):
+def rfm_expression(t, calibration_end, holdout_end=None, period_days: float = 7.0, cohort_only=True):
     """Per-customer RFM expression (columns as `clv.rfm.rfm_summary`, plus integer day numbers).
 
     One grouping of the customer-days (`daily(t)`), with no join: the first day's
@@ -49,11 +49,10 @@ def rfm_expression(t, calibration_end, holdout_end=None, period_days: float = 7.
     less it, both as sums of whole-number limbs (`crmresearch.spend_sums`), so the subtraction is
     exact and every sum has the same bits on every engine, in any row order, and in pandas.
     `cohort_only=False` keeps the customers whose first purchase is after the calibration end
-    (for counting the log's customers); they have frequency -1. `days`: the customer-days of `t`
-    (`execution.daily`) already computed and kept, used instead of grouping `t` again.
+    (for counting the log's customers); they have frequency -1.
     """
     cal = day_number(calibration_end)
-    d = daily(t) if days is None else days
+    d = daily(t)
     hi, lo = spend_sums.engine_limbs(d.spend)
     d = d.mutate(spend=d.spend.cast(F64), spend_hi=hi, spend_lo=lo)
     arg_min = _ARG_MIN[d._find_backend().name]
@@ -203,22 +202,16 @@ def repeat_spend_rows(rfm_table) -> pd.DataFrame:
 
 # ------------------------------------------------------------------ tracking
 def repeat_transactions_by_period(t, start, end, calibration_end=None, period_days: float = 7.0,
-                                  first_days=None, days=None) -> pd.DataFrame:
+                                  first_days=None) -> pd.DataFrame:
     """`rfm.repeat_transactions_by_period` for the cohort of customers whose first purchase is on
     or before `calibration_end` (all customers when None): period, incremental, cumulative.
     `first_days`: a table of (customer_id, first_day) already computed (e.g. the kept RFM table of
-    the same customers), which saves the engine a grouping of the log; `days`: the customer-days
-    (`execution.daily`) already kept, which saves it the grouping of the log into days too."""
+    the same customers), which saves the engine a grouping of the log."""
     s, e = day_number(start), day_number(end)
-    if days is not None:
-        d = days.select("customer_id", "day")
-        if first_days is not None:          # the first days are known: days outside the window count for nothing
-            d = d.filter((d.day >= s) & (d.day <= e))
-    else:
-        if first_days is not None:          # the first days are known: days outside the window count for nothing
-            t = t.filter((t.date >= ibis.literal(pd.Timestamp(start).date(), "date"))
-                         & (t.date <= ibis.literal(pd.Timestamp(end).date(), "date")))
-        d = daily(t, spend=False)
+    if first_days is not None:          # the first days are known: days outside the window count for nothing
+        t = t.filter((t.date >= ibis.literal(pd.Timestamp(start).date(), "date"))
+                     & (t.date <= ibis.literal(pd.Timestamp(end).date(), "date")))
+    d = daily(t, spend=False)
     if first_days is None:
         j = with_first_day(d)
     else:
