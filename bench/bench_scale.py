@@ -295,9 +295,11 @@ def report_step(engine: str, log: Path, memory_limit: str, threads: int | None,
     doc = yaml.safe_load(report_file.read_text())
     doc["variant"] = f"bench_{engine}"
     doc["parameters"]["transactions"]["path"] = str(log)
-    if engine == "duckdb":
-        doc["parameters"]["engine"] = {"backend": "duckdb", "memory_limit": memory_limit,
-                                       **({"threads": threads} if threads else {})}
+    if engine == "duckdb":          # the report's own engine block, with --memory-limit / --threads when given
+        block = dict(doc["parameters"].get("engine") or {"backend": "duckdb"})
+        block.update({"backend": "duckdb", **({"memory_limit": memory_limit} if memory_limit else {}),
+                      **({"threads": threads} if threads else {})})
+        doc["parameters"]["engine"] = block
     else:
         doc["parameters"].pop("engine", None)
     work = RESULTS / "output" / "report"
@@ -347,7 +349,8 @@ def main():
     parser.add_argument("--transactions", type=float, default=1e8)
     parser.add_argument("--customers", type=float, default=None, help="default: transactions / 10")
     parser.add_argument("--seed", type=int, default=20261123)
-    parser.add_argument("--memory-limit", default="2GB")
+    parser.add_argument("--memory-limit", default=None,
+                        help="DuckDB's limit (default: 2GB for the steps, the parameter file's for the reports)")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--pandas", choices=("auto", "yes", "no"), default="auto")
     parser.add_argument("--steps", default=",".join(STEPS))
@@ -371,10 +374,10 @@ def main():
     with_pandas = args.pandas == "yes" or (args.pandas == "auto" and n <= 20_000_000)
     folder = cached_log(n, customers, args.seed, single_file=False)
     single = cached_log(n, customers, args.seed, single_file=True) if with_pandas else None
-    print(f"\n{n:,} transactions, {customers:,} customers; DuckDB memory_limit {args.memory_limit}, "
+    print(f"\n{n:,} transactions, {customers:,} customers; DuckDB memory_limit {args.memory_limit or '2GB (steps), the parameter file's (reports)'}, "
           f"threads {args.threads or 'all'}")
     print(f"{'step':8}{'engine':>10}{'wall s':>10}{'in-step s':>11}{'peak RSS MiB':>14}  result")
-    common = ["--memory-limit", args.memory_limit] + (["--threads", str(args.threads)] if args.threads else [])
+    common = ["--memory-limit", args.memory_limit or "2GB"] + (["--threads", str(args.threads)] if args.threads else [])
     for step in steps:
         runs = [("duckdb", folder)] + ([("pandas", single)] if with_pandas else [])
         for engine, log in runs:
