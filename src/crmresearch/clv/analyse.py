@@ -304,21 +304,13 @@ def values(fits: FitSet, data: ClvData, draws: dict, params) -> Values | Skipped
     if purchase is None:
         return Skipped("no purchase model (BG/NBD or Pareto/NBD) converged")
     if data.aggregated is not None:
-        from ..engine.aggregates import value_row_count
-
-        data.aggregated.reopen()
-        rows = value_row_count(data.aggregated.rfm_table)
-        work = {"rows": rows, "draws": params.parameter_draws + params.bootstrap_resamples,
-                "cells": rows * (params.parameter_draws + params.bootstrap_resamples)}
-        if work["cells"] <= intervals.MAX_DRAW_CELLS:
-            return Skipped(
-                f"intervals from parameter draws for every customer were not computed: the cohort's "
-                f"{data.cohort_customers:,} customers are summarised by the engine (above "
-                f"{config.CLV_AGGREGATE_CUSTOMERS:,}, `CRMRESEARCH_CLV_AGGREGATE_CUSTOMERS`), and these intervals need "
-                "every customer's row in memory. The CLV section gives each customer's and the cohort's delta-method "
-                "interval instead", data.cohort_customers)
-    else:
-        work = intervals.draw_work(data.summary, params.parameter_draws, params.bootstrap_resamples)
+        return Skipped(
+            f"intervals from parameter draws for every customer were not computed: the cohort's "
+            f"{data.cohort_customers:,} customers are summarised by the engine (above "
+            f"{config.CLV_AGGREGATE_CUSTOMERS:,}, `CRMRESEARCH_CLV_AGGREGATE_CUSTOMERS`), and these intervals need "
+            "every customer's row in memory. The CLV section gives each customer's and the cohort's delta-method "
+            "interval instead", data.cohort_customers)
+    work = intervals.draw_work(data.summary, params.parameter_draws, params.bootstrap_resamples)
     if work["cells"] > intervals.MAX_DRAW_CELLS:
         return Skipped(
             f"intervals from parameter draws for every customer were not computed: {work['rows']:,} distinct customer "

@@ -83,14 +83,6 @@ def holdout_spend_by_frequency(rfm_table) -> pd.DataFrame:
                          "monetary_sum": df["monetary_sum"].to_numpy(np.float64)})
 
 
-def value_row_count(rfm_table) -> int:
-    """Distinct (x, t_x, T, m) rows (m = 0 for x = 0): what the values' draws evaluate."""
-    r = rfm_table
-    m = ibis.ifelse(r.frequency > 0, r.monetary_value.cast(F64), ibis.literal(0.0, F64))
-    d = r.select(x=r.frequency, t=r.recency_days, T=r.T_days, m=m).distinct()
-    return int(execute(d.aggregate(n=d.count()), "distinct value rows")["n"].iloc[0])
-
-
 def _first_id(expr) -> str | None:
     df = execute(expr.limit(1), "chosen customer")
     return None if df.empty else df["customer_id"].iloc[0]
