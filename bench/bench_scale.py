@@ -374,7 +374,8 @@ def main():
     with_pandas = args.pandas == "yes" or (args.pandas == "auto" and n <= 20_000_000)
     folder = cached_log(n, customers, args.seed, single_file=False)
     single = cached_log(n, customers, args.seed, single_file=True) if with_pandas else None
-    print(f"\n{n:,} transactions, {customers:,} customers; DuckDB memory_limit {args.memory_limit or '2GB (steps), the parameter file's (reports)'}, "
+    limit = args.memory_limit or "2GB (steps), the parameter file's (reports)"
+    print(f"\n{n:,} transactions, {customers:,} customers; DuckDB memory_limit {limit}, "
           f"threads {args.threads or 'all'}")
     print(f"{'step':8}{'engine':>10}{'wall s':>10}{'in-step s':>11}{'peak RSS MiB':>14}  result")
     common = ["--memory-limit", args.memory_limit or "2GB"] + (["--threads", str(args.threads)] if args.threads else [])
