@@ -302,11 +302,11 @@ def report_step(engine: str, log: Path, memory_limit: str, threads: int | None,
         doc["parameters"]["engine"] = block
     else:
         doc["parameters"].pop("engine", None)
-    work = RESULTS / "output" / "report"
+    work = RESULTS / "output" / step
     work.mkdir(parents=True, exist_ok=True)
-    param_file = work / f"bench_{step}_{engine}.yaml"
+    param_file = work / f"bench_{engine}.yaml"
     param_file.write_text(yaml.safe_dump(doc, sort_keys=False))
-    profile = work / f"bench_{step}_{engine}.profile.jsonl"
+    profile = work / f"bench_{engine}.profile.jsonl"
     profile.unlink(missing_ok=True)
     cli = Path(sys.executable).with_name("crmresearch")
     started, start = time.time(), time.perf_counter()
