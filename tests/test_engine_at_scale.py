@@ -159,8 +159,9 @@ SPARK_UNAVAILABLE = __import__("crmresearch.engine.spark", fromlist=["x"]).unava
 @pytest.mark.slow   # starts a JVM and a local Spark session: make test-all
 @pytest.mark.spark
 @pytest.mark.skipif(SPARK_UNAVAILABLE is not None, reason=f"Spark route not testable here: {SPARK_UNAVAILABLE}")
-def test_the_aggregate_path_on_pyspark_equals_duckdb(both, tmp_path):
+def test_the_aggregate_path_on_pyspark_equals_duckdb(both, tmp_path, monkeypatch):
     """The same aggregate expressions on PySpark (local[1]) give the report DuckDB gives."""
+    monkeypatch.chdir(tmp_path)                 # Spark's spark-warehouse folder goes there
     root = tmp_path / "log"
     write_hive(make_log(), root)
     tx = {"path": str(root), **{k: v for k, v in COLUMNS.items() if k != "date_format"}}
