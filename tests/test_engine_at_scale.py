@@ -180,3 +180,23 @@ def test_the_aggregate_path_on_pyspark_equals_duckdb(both, tmp_path, monkeypatch
                 assert g == pytest.approx(w, rel=RTOL, abs=1e-12, nan_ok=True), (name, key)
             else:
                 assert str(g) == str(w), (name, key)
+
+
+def test_profile_lines_only_when_a_file_is_named(tmp_path, monkeypatch):
+    """`bench_scale.py` reads each part's and each engine step's time, peak memory and CPU from the
+    profile file the kernel writes; without the variable nothing is written."""
+    import json
+
+    from crmresearch.engine import progress
+
+    monkeypatch.delenv(progress.PROFILE_ENV, raising=False)
+    with progress.profiled("nothing"):
+        pass
+    path = tmp_path / "profile.jsonl"
+    monkeypatch.setenv(progress.PROFILE_ENV, str(path))
+    with progress.profiled("a part"):
+        with progress.step("an engine step"):
+            pass
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [(r["step"], r["kind"]) for r in lines] == [("an engine step", "engine"), ("a part", "part")]
+    assert all(r["seconds"] >= 0 and r["peak_rss_mib"] > 0 and r["cpu_seconds"] >= 0 for r in lines)
