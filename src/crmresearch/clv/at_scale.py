@@ -172,9 +172,8 @@ def customer_values(purchase_fit, spend_fit, data, params, epsilon: float = 1e-5
     ux, ut, uT = (rows[c].to_numpy(float) for c in ("frequency", "recency", "T"))
     n, msum = rows["customers"].to_numpy(float), rows["monetary_sum"].to_numpy(float)
 
-    def discounted(theta):
-        return purchase_fit.with_params(theta).discounted_purchases(frequency=ux, recency=ut, T=uT, horizon=horizon,
-                                                                    step=step, discount_per_step=d)
+    def discounted(theta):          # the rows are unique already: no collapse per evaluation
+        return purchase_fit.with_params(theta).discounted_rows(ux, ut, uT, horizon, step, d)
 
     dert = discounted(purchase_fit.theta)
     jd = _jacobian(discounted, purchase_fit.theta, epsilon)

@@ -105,9 +105,13 @@ class PurchaseResults(FittedModel):
         x, t_x, T = data_columns(data, RFM_COLUMNS, columns)
         rows = collapse_rows(x=x, t_x=t_x, T=T)
         c = rows.columns
+        return self.discounted_rows(c["x"], c["t_x"], c["T"], horizon, step, discount_per_step)[rows.inverse]
+
+    def discounted_rows(self, x, t_x, T, horizon: float, step: float, discount_per_step: float) -> np.ndarray:
+        """`discounted_purchases` of rows that are already unique (collapsed rows): no second collapse."""
         grid = np.arange(1, int(round(horizon / step)) + 1) * step
         discount = (1 + discount_per_step) ** -np.arange(1, grid.size + 1)
-        return (self._discounted_unique(c["x"], c["t_x"], c["T"], grid, discount))[rows.inverse]
+        return self._discounted_unique(as_floats(x), as_floats(t_x), as_floats(T), grid, discount)
 
     def _discounted_unique(self, x, t_x, T, grid, discount) -> np.ndarray:
         cumulative = self.conditional_formula(self.theta, grid[None, :], x, t_x, T)
