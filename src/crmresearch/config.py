@@ -76,6 +76,11 @@ INPUT_DIGESTS_ENV = "CRMRESEARCH_INPUT_DIGESTS"
 # (`engine: {backend: duckdb}` reads it where it lies). The environment variable raises or lowers it.
 MAX_IN_MEMORY_FILE_MB = int(os.environ.get("CRMRESEARCH_MAX_FILE_MB", "1024"))
 
+# A CLV report on a log read in place whose cohort has more customers than this holds no row per
+# customer in the kernel: every part comes from engine aggregates and the per-customer predictions
+# are written by the engine (`clv.at_scale`); smaller cohorts are summarised into pandas as before.
+CLV_AGGREGATE_CUSTOMERS = int(os.environ.get("CRMRESEARCH_CLV_AGGREGATE_CUSTOMERS", "1000000"))
+
 # Hidden Markov models (models/hmm.py): deterministic starting points tried, EM iterations and the
 # relative change that stops them, and how many customers one vectorised forward-backward pass holds
 # (small enough for its (customers, K, K) arrays to stay in cache: 2,000 ran 4x faster than 100,000).

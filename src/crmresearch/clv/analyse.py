@@ -26,7 +26,7 @@ import pandas as pd
 
 from ..models import bgbb
 from .. import config, windows
-from . import dwyer, intervals, predictions, rfm, simulate, value
+from . import at_scale, dwyer, intervals, predictions, rfm, simulate, value
 from .data import ClvData, prepare
 from .fits import FitSet, fit_all, parameter_draws, parameter_table, fit_statistics, reference_comparison
 
@@ -57,7 +57,9 @@ def overview(data: ClvData) -> Overview:
               "holdout_weeks": data.holdout_weeks,
               "source": data.windows.source if data.windows is not None else "parameter file",
               "sentence": data.windows.sentence() if data.windows is not None else ""}
-    dropped = {"first purchase after the calibration period": int(data.customers_in_log - len(data.summary))}
+    dropped = {"first purchase after the calibration period": int(data.customers_in_log - data.cohort_customers)}
+    if data.aggregated is not None:
+        return Overview(at_scale.overview_values(data.aggregated, data.transaction_rows), window, dropped)
     return Overview(rfm.rfm_overview(data.summary, data.transaction_rows), window, dropped)
 
 
@@ -80,9 +82,14 @@ def independence(data: ClvData, confidence: float) -> dict | Skipped:
     """Correlation of repeat purchases and average spend among repeat buyers (Gamma-Gamma's assumption)."""
     if data.unavailable:
         return Skipped(f"no spend to correlate: {data.unavailable}")
-    repeaters = int((data.summary["frequency"] > 0).sum())
+    if data.aggregated is not None:
+        repeaters = int(data.aggregated.totals["repeat_buyers"])
+    else:
+        repeaters = int((data.summary["frequency"] > 0).sum())
     if repeaters < 4:
         return Skipped(f"the correlation needs at least 4 repeat buyers (the log has {repeaters})", repeaters)
+    if data.aggregated is not None:
+        return at_scale.independence(data.aggregated, confidence)
     return predictions.spend_frequency_correlation(data.summary["frequency"], data.summary["monetary_value"],
                                                    confidence)
 
@@ -126,8 +133,10 @@ def histogram(fits: FitSet, data: ClvData, max_frequency: int, draws: dict, conf
     if "BG/NBD" not in fits:
         return Skipped("the frequency histogram needs the BG/NBD, which did not fit")
     table = predictions.frequency_histogram(fits["BG/NBD"], data.summary, max_frequency)
+    w = predictions.row_weights(data.summary)
     out = Histogram(None, None, histogram=table, expected_share=float(table["BG/NBD"].iloc[0] / table["BG/NBD"].sum()),
-                    actual_share=float((data.summary["frequency"] == 0).mean()))
+                    actual_share=float(w[data.summary["frequency"].to_numpy() == 0].sum() / w.sum())
+                    if data.aggregated is not None else float((data.summary["frequency"] == 0).mean()))
     if "BG/NBD" in draws:
         out.band = intervals.histogram_band(fits["BG/NBD"], data.summary, max_frequency, draws["BG/NBD"], confidence)
         out.draws = len(draws["BG/NBD"])
@@ -147,8 +156,10 @@ def tracking(fits: FitSet, data: ClvData) -> Tracking | Skipped:
     purchase = {f.name: f for f in fits.purchase}
     if not purchase:
         return Skipped("no purchase model (BG/NBD or Pareto/NBD) converged")
+    trial = (at_scale.trial_times(data.summary, data.calibration_end, data.cohort_start)
+             if data.aggregated is not None else None)
     table = predictions.tracking_table(data.log, data.summary, purchase, data.cohort_start, data.holdout_end,
-                                       data.tracking_counts)
+                                       data.tracking_counts, trial=trial)
     return Tracking(table, predictions.tracking_errors(table, data.calibration_weeks, data.window_weeks))
 
 
@@ -170,7 +181,7 @@ def holdout(fits: FitSet, data: ClvData, max_frequency: int, draws: dict, confid
         return Skipped("no purchase model (BG/NBD or Pareto/NBD) converged")
     by_frequency = predictions.conditional_expectation_by_frequency(data.summary, purchase, data.holdout_weeks,
                                                                     max_frequency)
-    out = Holdout(by_frequency, predictions.holdout_check(data.summary, fits))
+    out = Holdout(by_frequency, predictions.holdout_check(data.summary, fits, data.holdout_weeks))
     model = fits.purchase_model
     if draws and model.name in draws:
         out.band = intervals.conditional_by_frequency_band(model, data.summary, data.holdout_weeks, max_frequency,
@@ -191,9 +202,14 @@ def spend(fits: FitSet, data: ClvData, max_frequency: int) -> SpendCheck | Skipp
         return Skipped(f"no spend to check: {data.unavailable}")
     if "Gamma-Gamma" not in fits:
         return Skipped("the spend check needs the Gamma-Gamma model, which did not fit")
-    bought = int((data.summary["frequency_holdout"] > 0).sum())
+    if data.aggregated is not None:
+        bought = int(data.aggregated.totals["holdout_buyers"])
+    else:
+        bought = int((data.summary["frequency_holdout"] > 0).sum())
     if bought == 0:
         return Skipped("no customer bought in the holdout period", 0)
+    if data.aggregated is not None:
+        return SpendCheck(at_scale.spend_check(data.aggregated, fits["Gamma-Gamma"], max_frequency), bought)
     return SpendCheck(predictions.spend_check(data.summary, fits["Gamma-Gamma"], max_frequency), bought)
 
 
@@ -201,9 +217,10 @@ def spend(fits: FitSet, data: ClvData, max_frequency: int) -> SpendCheck | Skipp
 
 @dataclass
 class Clv:
-    table: pd.DataFrame               # per customer: P(alive), expected purchases and spend, CLV and its interval
+    table: pd.DataFrame | None        # per customer: P(alive), expected purchases and spend, CLV and its interval
     total: dict                       # the cohort's CLV with its delta-method interval
     purchase_model: str
+    values: object = None             # a cohort summarised by aggregates: `at_scale.CustomerValues` (table None)
 
 
 def clv(fits: FitSet, data: ClvData, params) -> Clv | Skipped:
@@ -216,6 +233,9 @@ def clv(fits: FitSet, data: ClvData, params) -> Clv | Skipped:
                                ("the Gamma-Gamma spend model", "Gamma-Gamma" in fits)) if not ok]
     if missing:
         return Skipped(f"CLV needs {' and '.join(missing)}, which did not fit")
+    if data.aggregated is not None:
+        written = at_scale.write_values(purchase, fits["Gamma-Gamma"], data, params)
+        return Clv(None, written.total, purchase.name, written)
     table, total = predictions.customer_lifetime_value(
         purchase, fits["Gamma-Gamma"], data.summary, horizon=params.clv_horizon_weeks, step=params.clv_step_weeks,
         annual_discount_rate=params.annual_discount_rate, margin=params.margin, confidence=params.confidence)
@@ -248,10 +268,13 @@ def alive(fits: FitSet, data: ClvData, draws: dict, confidence: float) -> Alive 
     model = fits.purchase_model
     if model is None:
         return Skipped("no purchase model (BG/NBD or Pareto/NBD) converged")
-    chosen = intervals.choose_customers(data.summary)
+    if data.aggregated is not None:
+        rows, chosen = data.aggregated.chosen, data.aggregated.chosen_ids
+    else:
+        rows, chosen = data.summary, intervals.choose_customers(data.summary)
     if not chosen:
         return Skipped("no customer made a repeat purchase in calibration")
-    history = intervals.alive_history(model, data.log, data.summary, chosen, data.calibration_end, draws[model.name],
+    history = intervals.alive_history(model, data.log, rows, chosen, data.calibration_end, draws[model.name],
                                       confidence)
     return Alive(history, "history", model.name, chosen)
 
@@ -280,6 +303,13 @@ def values(fits: FitSet, data: ClvData, draws: dict, params) -> Values | Skipped
     purchase = fits.purchase_model
     if purchase is None:
         return Skipped("no purchase model (BG/NBD or Pareto/NBD) converged")
+    if data.aggregated is not None:
+        return Skipped(
+            f"intervals from parameter draws for every customer were not computed: the cohort's "
+            f"{data.cohort_customers:,} customers are summarised by the engine (above "
+            f"{config.CLV_AGGREGATE_CUSTOMERS:,}, `CRMRESEARCH_CLV_AGGREGATE_CUSTOMERS`), and these intervals need "
+            "every customer's row in memory. The CLV section gives each customer's and the cohort's delta-method "
+            "interval instead", data.cohort_customers)
     work = intervals.draw_work(data.summary, params.parameter_draws, params.bootstrap_resamples)
     if work["cells"] > intervals.MAX_DRAW_CELLS:
         return Skipped(
@@ -287,7 +317,7 @@ def values(fits: FitSet, data: ClvData, draws: dict, params) -> Values | Skipped
             f"rows × {work['draws']:,} draws and re-fits are {work['cells']:,} evaluations, above this report's limit "
             f"of {intervals.MAX_DRAW_CELLS:,}. The CLV section gives each customer's and the cohort's delta-method "
             "interval instead; fewer `parameter_draws` or `bootstrap_resamples` bring these intervals back",
-            len(data.summary))
+            data.cohort_customers)
     result = intervals.value_intervals(purchase, fits.get("Gamma-Gamma"), data.summary, params.clv_horizon_weeks,
                                        params.clv_step_weeks, params.annual_discount_rate, params.margin, conf,
                                        params.parameter_draws, params.bootstrap_resamples, rng)
@@ -299,16 +329,31 @@ def values(fits: FitSet, data: ClvData, draws: dict, params) -> Values | Skipped
 
 @dataclass
 class Concentration:
-    frame: pd.DataFrame               # per customer: revenue, orders, profit and (with CLV) CLV, P(alive), tier
+    frame: pd.DataFrame | None        # per customer: revenue, orders, profit and (with CLV) CLV, P(alive), tier
     summary: dict                     # top shares, Gini, whale-curve peak, and the assumed costs
     break_even: float                 # fixed cost per customer at which the top group earns all the profit
     top_fraction: float
+    curves: dict | None = None        # a cohort summarised by aggregates (frame None): what the figures draw
+
+    @property
+    def customers(self) -> int:
+        return int(len(self.frame)) if self.frame is not None else int(self.summary["customers"])
 
 
 def concentration(data: ClvData, clv_values: Clv | Skipped, params) -> Concentration | Skipped:
     """Lorenz curve of revenue and whale curve of profit after the assumed costs to serve (data, no model)."""
     if data.unavailable:
         return Skipped(f"no revenue per customer: {data.unavailable}")
+    if data.aggregated is not None:
+        if isinstance(clv_values, Skipped):
+            return Skipped(f"the cohort is summarised by the engine, and its revenue per customer is written with "
+                           f"the predicted CLV, which was not computed ({clv_values.reason})")
+        path = clv_values.values.path
+        summary, break_even, curves = at_scale.concentration(path, data.aggregated, params)
+        summary.update(top_fraction=params.top_fraction, cost_per_order=params.cost_per_order,
+                       cost_per_customer=params.cost_per_customer, margin=params.margin)
+        curves["ranked"] = at_scale.clv_rank_sample(path, data.aggregated)
+        return Concentration(None, summary, break_even, params.top_fraction, curves)
     frame = value.customer_value_frame(data.revenue_and_orders(),
                                        None if isinstance(clv_values, Skipped) else clv_values.table, params)
     summary = value.concentration_summary(frame["revenue"], frame["profit"], params.top_fraction)
@@ -319,17 +364,22 @@ def concentration(data: ClvData, clv_values: Clv | Skipped, params) -> Concentra
     return Concentration(frame, summary, break_even, params.top_fraction)
 
 
-def tiers(clv_values: Clv | Skipped, spread: Concentration | Skipped) -> pd.DataFrame | Skipped:
+def tiers(clv_values: Clv | Skipped, spread: Concentration | Skipped, data: ClvData | None = None,
+          params=None) -> pd.DataFrame | Skipped:
     """Customer tiers by predicted CLV."""
     if isinstance(clv_values, Skipped):
         return Skipped(f"tiers rank customers by predicted CLV, which was not computed ({clv_values.reason})")
+    if clv_values.values is not None:
+        return at_scale.tier_table(clv_values.values.path, data.aggregated, params)
     return value.tier_table(spread.frame["clv"], spread.frame["tier"])
 
 
-def quadrant(clv_values: Clv | Skipped, spread: Concentration | Skipped) -> pd.DataFrame | Skipped:
+def quadrant(clv_values: Clv | Skipped, spread: Concentration | Skipped, data: ClvData | None = None) -> pd.DataFrame | Skipped:
     """The value quadrant: CLV net of the cost to serve against expected purchases, split at the medians."""
     if isinstance(clv_values, Skipped):
         return Skipped(f"the value quadrant needs predicted CLV, which was not computed ({clv_values.reason})")
+    if clv_values.values is not None:
+        return at_scale.quadrant(clv_values.values.path, data.aggregated, clv_values.values.sample)
     return value.value_quadrant(spread.frame["net_clv"], spread.frame["expected_transactions"])
 
 
@@ -346,7 +396,7 @@ def dwyer_part(params, data: ClvData, fits: FitSet) -> dict | Skipped:
                        int(data.discrete["count"].sum()))
     if data.in_place:
         return Skipped("the log stays in the engine; Dwyer's cohort table needs the cohort's purchases per period",
-                       len(data.summary))
+                       data.cohort_customers)
     scenario = dwyer.observed_scenario(data.log, data.cohort_start, data.holdout_end, params.margin,
                                        params.annual_discount_rate, config.RETENTION_UPLIFT,
                                        config.ACQUISITION_TO_RETENTION_COST)
@@ -401,28 +451,49 @@ class ClvAnalysis:
 
 
 def analyse(params, data: ClvData | None = None) -> ClvAnalysis:
-    """Load the report's data (unless `data` is given) and compute every section's numbers, in the report's order."""
+    """Load the report's data (unless `data` is given) and compute every section's numbers, in the report's order.
+    Each part's time goes to the profile file when one is named (`engine.progress.profiled`)."""
+    from ..engine.progress import profiled
+
     rng = np.random.default_rng(params.seed)
     if data is None:
-        data = prepare(params, rng)
+        with profiled("data"):
+            data = prepare(params, rng)
     if data.windows is not None:                  # the dates every later step uses, as the data resolved them
         params = windows.apply(params, data.windows)
-    cohort = overview(data)
-    fits = fit_all(data.summary, with_pareto=params.fit_pareto_nbd, discrete=data.discrete)
-    tables = dwyer_part(params, data, fits)
     conf, max_frequency = params.confidence, params.max_frequency
-    estimated = estimates(fits, data, conf)
-    draws = parameter_draws(fits, params)          # the estimates' sampling distribution, for intervals and bands
-    independent = independence(data, conf)
-    mixing = heterogeneity(fits, data, draws, conf)
-    counts = histogram(fits, data, max_frequency, draws, conf)
-    tracked = tracking(fits, data)
-    held_out = holdout(fits, data, max_frequency, draws, conf)
-    spent = spend(fits, data, max_frequency)
-    clv_values = clv(fits, data, params)
-    alive_bands = alive(fits, data, draws, conf)
-    intervals_ = values(fits, data, draws, params)
-    spread = concentration(data, clv_values, params)
+    with profiled("overview"):
+        cohort = overview(data)
+    with profiled("fits"):
+        fits = fit_all(data.summary, with_pareto=params.fit_pareto_nbd, discrete=data.discrete,
+                       spend_rows=data.aggregated.spend_rows if data.aggregated is not None else None)
+    with profiled("dwyer"):
+        tables = dwyer_part(params, data, fits)
+    with profiled("estimates and draws"):
+        estimated = estimates(fits, data, conf)
+        draws = parameter_draws(fits, params)      # the estimates' sampling distribution, for intervals and bands
+    with profiled("independence"):
+        independent = independence(data, conf)
+    with profiled("heterogeneity"):
+        mixing = heterogeneity(fits, data, draws, conf)
+    with profiled("histogram"):
+        counts = histogram(fits, data, max_frequency, draws, conf)
+    with profiled("tracking"):
+        tracked = tracking(fits, data)
+    with profiled("holdout"):
+        held_out = holdout(fits, data, max_frequency, draws, conf)
+    with profiled("spend"):
+        spent = spend(fits, data, max_frequency)
+    with profiled("clv"):
+        clv_values = clv(fits, data, params)
+    with profiled("alive"):
+        alive_bands = alive(fits, data, draws, conf)
+    with profiled("values"):
+        intervals_ = values(fits, data, draws, params)
+    with profiled("concentration, tiers, quadrant"):
+        spread = concentration(data, clv_values, params)
+        tiered, quadrants = tiers(clv_values, spread, data, params), quadrant(clv_values, spread, data)
+    if data.aggregated is not None:               # every engine query is done: its memory goes back
+        data.aggregated.close()
     return ClvAnalysis(params, data, tables, cohort, fits, estimated, independent, draws, mixing, counts, tracked,
-                       held_out, spent, clv_values, alive_bands, intervals_, spread, tiers(clv_values, spread),
-                       quadrant(clv_values, spread))
+                       held_out, spent, clv_values, alive_bands, intervals_, spread, tiered, quadrants)

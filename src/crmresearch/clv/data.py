@@ -48,6 +48,14 @@ class ClvData:
     log_customers: int | None = None          # customers in the whole log (None: counted in log)
     in_place: bool = False                    # the log stayed in the engine; `log` holds only chosen customers
     windows: Windows | None = None            # the dates and where they came from (`crmresearch.windows`)
+    aggregated: object = None                 # `clv.at_scale.ScaleData`: `summary` holds collapsed rows
+
+    @property
+    def cohort_customers(self) -> int:
+        """Customers in the calibration cohort (rows of `summary`, or their counts when collapsed)."""
+        if self.aggregated is not None:
+            return int(self.summary["customers"].sum())
+        return int(len(self.summary))
 
     @property
     def transaction_rows(self) -> int:
@@ -205,7 +213,12 @@ def read_in_place(params) -> ClvData:
     from ..engine import sources, spark
     from ..engine import summaries as S
 
+    from .. import config
+    from ..engine import aggregates as A
+    from . import at_scale
+
     con = spark.connect(params.engine)
+    keep_open = False
     try:
         table = sources.open_log(con, sources.LogSource.from_transactions(params.transactions), name="crm_clv_log",
                                  validate=not sources.checked_by_runner())
@@ -218,15 +231,33 @@ def read_in_place(params) -> ClvData:
         customers = S.materialize_parts([S.rfm_expression(p, params.calibration_end, params.holdout_end,
                                                           cohort_only=False) for p in parts], "crm_clv_rfm")
         rfm_table = S.cohort(customers, params.calibration_end)
-        summary = S.customer_rfm(rfm_table)
         counts = S.sum_periods([S.repeat_transactions_by_period(p, params.cohort_start, params.holdout_end,
                                                                 params.calibration_end,
                                                                 first_days=S.in_range(rfm_table, r))
                                 for p, r in zip(parts, ranges)])
         size = S.log_size(table, customers=customers)
+        totals = A.cohort_totals(rfm_table)
+        if totals["customers"] > config.CLV_AGGREGATE_CUSTOMERS:
+            # A large cohort: the kernel holds aggregates only (`clv.at_scale`); the engine stays open.
+            chosen = A.choose_customers(rfm_table)
+            history_log = S.customer_log(table, chosen)
+            chosen_rows = S.customer_rfm(rfm_table.filter(rfm_table.customer_id.isin([str(c) for c in chosen]))
+                                         ) if chosen else None
+            scale = at_scale.ScaleData(con, rfm_table, totals, A.spend_rows(rfm_table),
+                                       A.holdout_spend_by_frequency(rfm_table), chosen_rows,
+                                       S.scratch_folder(con), chosen_ids=list(chosen), settings=params.engine,
+                                       rfm_path=S.kept_file(con, "crm_clv_rfm") if con.name == "duckdb" else None,
+                                       calibration_end=params.calibration_end)
+            rows = A.unique_rows(rfm_table)
+            keep_open = True
+            scale.release()
+            return ClvData(history_log, rows, None, None, "data", params.cohort_start, params.calibration_end,
+                           params.holdout_end, tracking_counts=counts, engine=params.engine.backend,
+                           log_rows=size["rows"], log_customers=size["customers"], in_place=True, aggregated=scale)
+        summary = S.customer_rfm(rfm_table)
         history_log = S.customer_log(table, intervals.choose_customers(summary))
     finally:
-        if con.name == "duckdb":
+        if con.name == "duckdb" and not keep_open:
             con.disconnect()
     return ClvData(history_log, summary, None, None, "data", params.cohort_start, params.calibration_end,
                    params.holdout_end, tracking_counts=counts, engine=params.engine.backend,

@@ -38,9 +38,14 @@ class FitSet(dict):
         return fits[0] if fits else None
 
 
-def fit_all(summary: pd.DataFrame, with_pareto: bool = True, discrete: pd.DataFrame | None = None) -> FitSet:
+def fit_all(summary: pd.DataFrame, with_pareto: bool = True, discrete: pd.DataFrame | None = None,
+            spend_rows: pd.DataFrame | None = None) -> FitSet:
     """BG/NBD, Pareto/NBD (optional) and Gamma-Gamma, each from several starting points; never raises.
-    With a discrete-time summary (`discrete`), the BG/BB instead, and the others are not fitted."""
+    With a discrete-time summary (`discrete`), the BG/BB instead, and the others are not fitted.
+
+    `summary` may be collapsed (x, t_x, T) rows with their `customers` counts (`clv.at_scale`): the
+    purchase models then take the counts as weights (the same likelihood as one row per customer),
+    and Gamma-Gamma takes `spend_rows`, the repeat buyers' unique (x, m) rows with their counts."""
     if discrete is not None:
         fit = BetaGeoBetaBinomial().fit(discrete)
         ok = fit.converged
@@ -51,16 +56,22 @@ def fit_all(summary: pd.DataFrame, with_pareto: bool = True, discrete: pd.DataFr
     from ..engine.progress import step
 
     x, t_x, T = summary["frequency"], summary["recency"], summary["T"]
+    w = summary["customers"].to_numpy(float) if "customers" in summary else None
     with step("fit BG/NBD", len(summary)):          # progress lines in the run log (large logs)
-        results = {"BG/NBD": BetaGeoNBD().fit(frequency=x, recency=t_x, T=T)}
+        results = {"BG/NBD": BetaGeoNBD().fit(frequency=x, recency=t_x, T=T, weights=w)}
     skipped = {}
     if with_pareto:
         with step("fit Pareto/NBD", len(summary)):
-            results["Pareto/NBD"] = ParetoNBD().fit(frequency=x, recency=t_x, T=T)
+            results["Pareto/NBD"] = ParetoNBD().fit(frequency=x, recency=t_x, T=T, weights=w)
     else:
         skipped["Pareto/NBD"] = "the parameter file turns the Pareto/NBD off (fit_pareto_nbd: false)"
-    with step("fit Gamma-Gamma", len(summary)):
-        results["Gamma-Gamma"] = GammaGamma().fit(frequency=x, monetary_value=summary["monetary_value"])
+    with step("fit Gamma-Gamma", len(summary) if spend_rows is None else len(spend_rows)):
+        if spend_rows is None:
+            results["Gamma-Gamma"] = GammaGamma().fit(frequency=x, monetary_value=summary["monetary_value"])
+        else:
+            results["Gamma-Gamma"] = GammaGamma().fit(frequency=spend_rows["frequency"].to_numpy(),
+                                                      monetary_value=spend_rows["monetary_value"].to_numpy(),
+                                                      weights=spend_rows["customers"].to_numpy(float))
     fitted = {n: r for n, r in results.items() if r.converged}
     failed = {n: r for n, r in results.items() if not r.converged}
     skipped["BG/BB"] = ("BG/BB not fitted: it is for discrete-time data (a `discrete:` source), and this variant "

@@ -28,11 +28,17 @@ from scipy import stats
 
 from ..datasets import day_number
 from ..models import bgbb
-from ..models.base import CollapsedRows, collapse_rows, percentile_interval, quick_mle
+from ..models.base import CollapsedRows, collapse_counted, collapse_rows, percentile_interval, quick_mle
 from ..models.bgnbd import BetaGeoNBDResults, bgnbd_alive_expected, bgnbd_pmf, bgnbd_prob_alive
 from ..models.gammagamma import gamma_gamma_expected_spend
 
 BLOCK = 40          # parameter draws evaluated together (bounds memory: block × rows × grid)
+BLOCK_CELLS = 4_000_000     # ... and at most this many draw × row cells at once (millions of unique rows)
+
+
+def draw_block(rows: int) -> int:
+    """Parameter draws evaluated together for `rows` unique rows (the numbers do not depend on it)."""
+    return max(1, min(BLOCK, BLOCK_CELLS // max(int(rows), 1)))
 
 
 # ------------------------------------------------------------------ predictions for many θ at once
@@ -231,7 +237,10 @@ def conditional_by_frequency_band(fit, summary: pd.DataFrame, holdout: float, ma
                                   confidence: float) -> pd.DataFrame:
     """Mean holdout purchases by calibration frequency group: actual, the model's expectation and a
     band over parameter draws (the group mean is a linear map of the per-row predictions)."""
-    rows = collapse_rows(x=summary["frequency"], t_x=summary["recency"], T=summary["T"])
+    from .predictions import row_weights
+
+    rows = collapse_counted(row_weights(summary) if "customers" in summary else None,
+                            x=summary["frequency"], t_x=summary["recency"], T=summary["T"])
     c = rows.columns
     group = np.minimum(c["x"], max_frequency).astype(int)
     labels = np.unique(group)
@@ -239,12 +248,19 @@ def conditional_by_frequency_band(fit, summary: pd.DataFrame, holdout: float, ma
     member = member / member.sum(axis=0, keepdims=True)            # rows -> group means
     estimate = purchase_predictions(fit, fit.theta[None, :], c["x"], c["t_x"], c["T"], holdout)["expected"][0]
     thetas = np.atleast_2d(np.asarray(thetas, dtype=float))
-    drawn = np.concatenate([purchase_predictions(fit, thetas[k:k + BLOCK], c["x"], c["t_x"], c["T"],
+    block = draw_block(c["x"].size)
+    drawn = np.concatenate([purchase_predictions(fit, thetas[k:k + block], c["x"], c["t_x"], c["T"],
                                                  holdout)["expected"] @ member       # blocks of draws: bounded memory
-                            for k in range(0, thetas.shape[0], BLOCK)], axis=0)
+                            for k in range(0, thetas.shape[0], block)], axis=0)
     lower, upper = band(drawn, confidence)
-    actual = (pd.DataFrame({"g": np.minimum(summary["frequency"].to_numpy(), max_frequency),
-                            "y": summary["frequency_holdout"].to_numpy()}).groupby("g")["y"].agg(["mean", "size"]))
+    if "customers" in summary:          # collapsed rows: holdout purchases summed per row
+        sums = pd.DataFrame({"g": np.minimum(summary["frequency"].to_numpy(), max_frequency),
+                             "y": summary["frequency_holdout"].to_numpy(float),
+                             "n": row_weights(summary)}).groupby("g")[["y", "n"]].sum()
+        actual = pd.DataFrame({"mean": sums["y"] / sums["n"], "size": sums["n"].round().astype(np.int64)})
+    else:
+        actual = (pd.DataFrame({"g": np.minimum(summary["frequency"].to_numpy(), max_frequency),
+                                "y": summary["frequency_holdout"].to_numpy()}).groupby("g")["y"].agg(["mean", "size"]))
     return pd.DataFrame({"frequency": [f"{v}+" if v == max_frequency else str(v) for v in labels],
                          "customers": actual["size"].reindex(labels).to_numpy(),
                          "actual": actual["mean"].reindex(labels).to_numpy(), "expected": estimate @ member,
@@ -254,11 +270,12 @@ def conditional_by_frequency_band(fit, summary: pd.DataFrame, holdout: float, ma
 def histogram_band(fit, summary: pd.DataFrame, max_count: int, thetas, confidence: float) -> pd.DataFrame:
     """Customers by repeat purchases in calibration (0..max_count-1, max_count+): actual, the BG/NBD's
     expectation and a band over parameter draws."""
-    T_values, counts = np.unique(summary["T"].to_numpy(), return_counts=True)
+    from .predictions import histogram_counts
+
+    T_values, counts, actual = histogram_counts(summary, max_count)
     expected = counts @ bgnbd_pmf(fit.theta, T_values, max_count)
     drawn = np.einsum("t,ktx->kx", counts, bgnbd_pmf(_draw_axes(thetas, 2), T_values, max_count))
     lower, upper = band(drawn, confidence)
-    actual = np.bincount(np.minimum(summary["frequency"].to_numpy(), max_count), minlength=max_count + 1)
     labels = [str(k) for k in range(max_count)] + [f"{max_count}+"]
     return pd.DataFrame({"repeat purchases": labels, "actual": actual, "expected": expected,
                          "lower": lower, "upper": upper})

@@ -106,19 +106,28 @@ def _note_sample(ax, shown: int, total: int) -> None:
                 ha="right", va="bottom", fontsize=8, color="grey")
 
 
-def concentration_figure(revenue, profit, top_fraction: float = 0.2):
+def concentration_figure(revenue, profit, top_fraction: float = 0.2, curves: dict | None = None):
     """Lorenz curve of revenue (left) and the whale curve of profit after cost-to-serve (right), with the
-    top `top_fraction` of customers marked and named in the legend."""
+    top `top_fraction` of customers marked and named in the legend. `curves`: both curves already
+    evaluated at evenly spaced ranks by the engine (`clv.at_scale.concentration`), instead of the values."""
     fig, (lorenz_ax, whale_ax) = report.new_figure(ncols=2)
-    pop, share = stats.lorenz_curve(revenue)
-    keep = shown_points(pop.size)
+    if curves is not None:
+        pop, share = curves["lorenz"]
+        keep = np.arange(pop.size)
+    else:
+        pop, share = stats.lorenz_curve(revenue)
+        keep = shown_points(pop.size)
     lorenz_ax.plot(100 * pop[keep], 100 * share[keep], label="customers")
     lorenz_ax.plot([0, 100], [0, 100], color="grey", lw=0.8, ls="--", label="equal spend")
     lorenz_ax.set_xlabel("customers, smallest spenders first (%)")
     lorenz_ax.set_ylabel("cumulative share of revenue (%)")
     lorenz_ax.legend()
-    pop, cum = stats.whale_curve(profit)
-    keep = np.union1d(shown_points(pop.size), [int(np.argmax(cum))])       # the peak is always drawn
+    if curves is not None:
+        pop, cum = curves["whale"]
+        keep = np.arange(pop.size)
+    else:
+        pop, cum = stats.whale_curve(profit)
+        keep = np.union1d(shown_points(pop.size), [int(np.argmax(cum))])       # the peak is always drawn
     whale_ax.plot(100 * pop[keep], 100 * cum[keep])
     whale_ax.axhline(100, color="grey", lw=0.8, ls="--")
     whale_ax.axvline(100 * top_fraction, color="grey", lw=0.8, ls=":", label=f"top {top_fraction:.0%}")
@@ -128,9 +137,23 @@ def concentration_figure(revenue, profit, top_fraction: float = 0.2):
     return fig
 
 
-def clv_distribution_figure(clv, tiers: pd.Series, currency: str = "$"):
-    """Predicted CLV per customer, ranked, coloured by tier (log scale)."""
+def clv_distribution_figure(clv, tiers: pd.Series, currency: str = "$", ranked: pd.DataFrame | None = None):
+    """Predicted CLV per customer, ranked, coloured by tier (log scale). `ranked`: the engine's evenly
+    spaced sample of the ranked customers (`clv.at_scale.clv_rank_sample`) instead of every value."""
     fig, ax = report.new_figure()
+    if ranked is not None:
+        n = ranked.attrs["customers"]
+        rank = 100 * (ranked["_position"].to_numpy() + 1) / n
+        tier = ranked["tier"].astype(str).to_numpy()
+        for name in pd.Series(tiers).cat.categories if tiers is not None else pd.unique(tier):
+            mask = tier == str(name)
+            ax.scatter(rank[mask], np.maximum(ranked["clv"].to_numpy(float)[mask], 1e-2), s=4, label=str(name))
+        _note_sample(ax, len(ranked), n)
+        ax.set_yscale("log")
+        ax.set_xlabel("customers ranked by predicted CLV (%)")
+        ax.set_ylabel(f"predicted discounted CLV ({currency}, log scale)")
+        ax.legend(title="tier", markerscale=3)
+        return fig
     clv = np.asarray(clv, float)
     order = np.argsort(-clv, kind="stable")
     rank = 100 * (np.arange(clv.size) + 1) / clv.size
@@ -151,12 +174,13 @@ def clv_distribution_figure(clv, tiers: pd.Series, currency: str = "$"):
 def quadrant_figure(quadrant: pd.DataFrame, firm_label: str, customer_label: str, customer_floor: float = 0.01):
     """Value quadrant scatter; customer values below `customer_floor` are drawn at the floor (log axis)."""
     fig, ax = report.new_figure()
-    counts = quadrant["quadrant"].value_counts()
-    shown = quadrant.iloc[shown_points(len(quadrant))]
+    sampled = "counts" in quadrant.attrs          # the engine's evenly spaced sample, with every count
+    counts = pd.Series(quadrant.attrs["counts"]) if sampled else quadrant["quadrant"].value_counts()
+    shown = quadrant if sampled else quadrant.iloc[shown_points(len(quadrant))]
     for name, group in shown.groupby("quadrant"):
         ax.scatter(np.maximum(group["customer_value"], customer_floor), group["firm_value"], s=5, alpha=0.6,
                    label=f"{name} ({counts[name]:,})")
-    _note_sample(ax, len(shown), len(quadrant))
+    _note_sample(ax, len(shown), quadrant.attrs["customers"] if sampled else len(quadrant))
     ax.axhline(quadrant["firm_threshold"].iloc[0], color="grey", lw=0.8)
     ax.axvline(quadrant["customer_threshold"].iloc[0], color="grey", lw=0.8)
     report.log_axis(ax, "y", "symlog", linthresh=1)
@@ -167,15 +191,16 @@ def quadrant_figure(quadrant: pd.DataFrame, firm_label: str, customer_label: str
     return fig
 
 
-def probability_alive_figure(frequency, recency, T, p_alive):
-    """P(alive) against recency, by frequency (the BTYD 'recency matters' picture)."""
+def probability_alive_figure(frequency, recency, T, p_alive, customers: int | None = None):
+    """P(alive) against recency, by frequency (the BTYD 'recency matters' picture). `customers`: the
+    cohort's size when the arrays are already the evenly spaced sample of it (`clv.at_scale`)."""
     fig, ax = report.new_figure()
     t_x, T = np.asarray(recency, float), np.asarray(T, float)
     # A customer first seen on the last calibration day (T = 0) bought at the end: recency share 1.
     rel = np.divide(t_x, T, out=np.ones_like(T), where=T > 0)
     frame = pd.DataFrame({"x": np.minimum(np.asarray(frequency), 5), "rel": rel, "p": np.asarray(p_alive)})
-    shown = frame.iloc[shown_points(len(frame))]
-    _note_sample(ax, len(shown), len(frame))
+    shown = frame.iloc[shown_points(len(frame))] if customers is None else frame
+    _note_sample(ax, len(shown), len(frame) if customers is None else customers)
     for x, group in shown.groupby("x"):
         ax.scatter(group["rel"], group["p"], s=5, alpha=0.6, label=f"x = {x}{'+' if x == 5 else ''}")
     ax.set_xlabel("recency as share of observation time (t_x / T)")
@@ -286,8 +311,11 @@ def conditional_section_figure(section, confidence: float = config.CONFIDENCE):
 
 @report.section_figure
 def probability_alive_section_figure(value_section, summary: pd.DataFrame):
-    return probability_alive_figure(summary["frequency"], summary["recency"], summary["T"],
-                                    value_section.clv_table["p_alive"])
+    table = value_section.clv_table
+    if "customers" in table.attrs:               # the engine's sample of a cohort it summarised
+        return probability_alive_figure(table["frequency"], table["recency"], table["T"], table["p_alive"],
+                                        customers=table.attrs["customers"])
+    return probability_alive_figure(summary["frequency"], summary["recency"], summary["T"], table["p_alive"])
 
 
 @report.section_figure
@@ -297,12 +325,18 @@ def alive_section_figure(section, confidence: float = config.CONFIDENCE):
 
 @report.section_figure
 def concentration_section_figure(section):
+    if isinstance(section.customer_value, dict):     # curves evaluated by the engine (`clv.at_scale`)
+        return concentration_figure(None, None, section.top_fraction, curves=section.customer_value)
     return concentration_figure(section.customer_value["revenue"], section.customer_value["profit"],
                                 section.top_fraction)
 
 
 @report.section_figure
 def clv_distribution_section_figure(value_section, concentration):
+    if isinstance(concentration.customer_value, dict):
+        ranked = concentration.customer_value["ranked"]
+        return clv_distribution_figure(None, pd.Series(pd.Categorical([], categories=list(
+            value_section.clv_table.attrs.get("tiers", pd.unique(ranked["tier"].astype(str)))))), ranked=ranked)
     return clv_distribution_figure(concentration.customer_value["clv"], concentration.customer_value["tier"])
 
 

@@ -27,15 +27,36 @@ from . import rfm
 def frequency_histogram(fit, summary: pd.DataFrame, max_count: int = 7) -> pd.DataFrame:
     """Customers by repeat purchases in calibration (0..max_count-1, max_count+): actual and expected.
 
-    Expected counts sum P(X(T_i) = x) over customers (FHL 2005, figure 1); BG/NBD only.
+    Expected counts sum P(X(T_i) = x) over customers (FHL 2005, figure 1); BG/NBD only. `summary`
+    may be collapsed rows with their `customers` counts (`clv.at_scale`).
     """
     if not isinstance(fit, BetaGeoNBDResults):
         raise ValueError("the frequency histogram is implemented for the BG/NBD")
-    T_values, counts = np.unique(summary["T"].to_numpy(), return_counts=True)
+    T_values, counts, actual = histogram_counts(summary, max_count)
     expected = counts @ bgnbd_pmf(fit.theta, T_values, max_count)
-    actual = np.bincount(np.minimum(summary["frequency"].to_numpy(), max_count), minlength=max_count + 1)
     labels = [str(k) for k in range(max_count)] + [f"{max_count}+"]
     return pd.DataFrame({"repeat purchases": labels, "actual": actual, "BG/NBD": expected})
+
+
+def histogram_counts(summary: pd.DataFrame, max_count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct T with their customers, and customers by repeat purchases (0..max_count-1, max_count+),
+    of a per-customer summary or of collapsed rows with their `customers` counts."""
+    capped = np.minimum(summary["frequency"].to_numpy(), max_count)
+    if "customers" not in summary:
+        T_values, counts = np.unique(summary["T"].to_numpy(), return_counts=True)
+        return T_values, counts, np.bincount(capped, minlength=max_count + 1)
+    w = row_weights(summary)
+    T_values, inverse = np.unique(summary["T"].to_numpy(), return_inverse=True)
+    counts = np.bincount(inverse.ravel(), weights=w, minlength=T_values.size)
+    actual = np.rint(np.bincount(capped, weights=w, minlength=max_count + 1)).astype(np.int64)
+    return T_values, counts, actual
+
+
+def row_weights(summary: pd.DataFrame) -> np.ndarray:
+    """Customers per row: the `customers` column of collapsed rows (`clv.at_scale`), else one per row."""
+    if "customers" in summary:
+        return summary["customers"].to_numpy(np.float64)
+    return np.ones(len(summary))
 
 
 # ------------------------------------------------------------------ cohort tracking
@@ -48,6 +69,18 @@ def conditional_expectation_by_frequency(summary: pd.DataFrame, fits: list, hold
     """
     x = summary["frequency"].to_numpy()
     group = np.minimum(x, max_frequency)
+    if "customers" in summary:          # collapsed rows: customer-weighted means
+        w = row_weights(summary)
+        out = pd.DataFrame({"frequency": group, "customers": w, "actual": summary["frequency_holdout"].to_numpy(float)})
+        for fit in fits:
+            out[fit.name] = w * fit.expected_purchases(t=holdout, frequency=x, recency=summary["recency"], T=summary["T"])
+        sums = out.groupby("frequency").sum()
+        table = pd.DataFrame({"customers": sums["customers"].round().astype(np.int64)}, index=sums.index)
+        for column in ["actual", *[f.name for f in fits]]:
+            table[column] = sums[column] / sums["customers"]
+        table = table.reset_index()
+        table["frequency"] = [f"{v}+" if v == max_frequency else str(v) for v in table["frequency"]]
+        return table
     out = pd.DataFrame({"frequency": group, "actual": summary["frequency_holdout"].to_numpy()})
     for fit in fits:
         out[fit.name] = fit.expected_purchases(t=holdout, frequency=x, recency=summary["recency"], T=summary["T"])
@@ -129,8 +162,12 @@ def spend_frequency_correlation(frequency, monetary_value, confidence: float = c
     x = np.asarray(frequency, dtype=float)
     m = np.asarray(monetary_value, dtype=float)
     keep = (x > 0) & np.isfinite(m)
-    n = int(keep.sum())
-    r = float(np.corrcoef(x[keep], m[keep])[0, 1])
+    return correlation_interval(float(np.corrcoef(x[keep], m[keep])[0, 1]), int(keep.sum()), confidence)
+
+
+def correlation_interval(r: float, n: int, confidence: float = config.CONFIDENCE) -> dict:
+    """A correlation of n pairs with its Fisher-z interval (`spend_frequency_correlation`'s record)."""
+    r = float(r)
     z = special.ndtri(0.5 + confidence / 2)
     half = z / np.sqrt(n - 3)
     return {"n": n, "correlation": r, "lower": float(np.tanh(np.arctanh(r) - half)),
@@ -140,24 +177,29 @@ def spend_frequency_correlation(frequency, monetary_value, confidence: float = c
 # ------------------------------------------------------------------ tracking and holdout checks
 
 def tracking_table(log: pd.DataFrame, summary: pd.DataFrame, fits, cohort_start, holdout_end,
-                   actual: pd.DataFrame | None = None) -> pd.DataFrame:
+                   actual: pd.DataFrame | None = None, trial=None) -> pd.DataFrame:
     """Weekly actual vs expected repeat transactions of the calibration cohort (FHL 2005, figure 2).
 
     The count at the end of week k includes days up to cohort_start + 7k - 1, so the model's
     clock for a customer who tried on day d is (7k - 1 - d)/7 weeks, matching T; a last, partial
     week ends at `holdout_end`, as the actual count does. `actual`: the weekly counts
     (period, incremental, cumulative) when already computed (by the engine), else from `log`.
+    `trial`: each row's trial time when `summary` is collapsed rows with their `customers` counts.
     """
     if actual is None:
         actual = rfm.repeat_transactions_by_period(log, cohort_start, holdout_end, customers=summary.index)
-    trial = rfm.first_purchase_periods(summary, cohort_start)
+    weights = None
+    if trial is None:
+        trial = rfm.first_purchase_periods(summary, cohort_start)
+    else:
+        weights = row_weights(summary)
     last_day = (day_number(holdout_end) - day_number(cohort_start)) / 7
     period_ends = np.minimum((7 * actual["period"].to_numpy() - 1) / 7, last_day)
     out = pd.DataFrame({"period": actual["period"], "actual cumulative": actual["cumulative"],
                         "actual incremental": actual["incremental"]})
     for name, fit in fits.items():
         if isinstance(fit, PurchaseResults):
-            cumulative = fit.expected_cumulative_repeat(trial, period_ends)
+            cumulative = fit.expected_cumulative_repeat(trial, period_ends, weights)
             out[f"{name} cumulative"] = cumulative
             out[f"{name} incremental"] = np.diff(np.concatenate([[0.0], cumulative]))
     return out
@@ -184,8 +226,10 @@ def tracking_errors(tracking: pd.DataFrame, calibration_weeks: float, window_wee
     return pd.DataFrame(rows)
 
 
-def holdout_check(summary: pd.DataFrame, fits) -> pd.DataFrame:
+def holdout_check(summary: pd.DataFrame, fits, horizon: float | None = None) -> pd.DataFrame:
     """Per-customer holdout predictions: totals, correlation and RMSE against the actual counts."""
+    if "customers" in summary:
+        return _collapsed_holdout_check(summary, fits, horizon)
     horizon = float(summary["duration_holdout"].iloc[0])
     actual = summary["frequency_holdout"].to_numpy()
     rows = []
@@ -197,6 +241,29 @@ def holdout_check(summary: pd.DataFrame, fits) -> pd.DataFrame:
         rows.append({"model": name, "actual total": float(actual.sum()), "predicted total": float(predicted.sum()),
                      "correlation": corr, "RMSE": float(np.sqrt(np.mean((predicted - actual) ** 2)))})
     return pd.DataFrame(rows)
+
+
+def _collapsed_holdout_check(rows: pd.DataFrame, fits, horizon: float) -> pd.DataFrame:
+    """`holdout_check` on collapsed rows: a row's customers share one prediction p, so the sums over
+    customers are Σ n·p, Σ S (S: the row's holdout purchases), Σ p·S and Σ Q (Q: their squares)."""
+    n = rows["customers"].to_numpy(float)
+    S, Q = rows["frequency_holdout"].to_numpy(float), rows["holdout_squares"].to_numpy(float)
+    N = n.sum()
+    mean_a = S.sum() / N
+    var_a = Q.sum() / N - mean_a ** 2
+    out = []
+    for name, fit in fits.items():
+        if not isinstance(fit, PurchaseResults):
+            continue
+        p = fit.expected_purchases(rows, t=horizon)
+        mean_p = (n @ p) / N
+        var_p = (n @ (p - mean_p) ** 2) / N
+        cov = (p - mean_p) @ (S - n * mean_a) / N
+        corr = float(cov / np.sqrt(var_p * var_a)) if var_a > 0 and var_p > 0 else None
+        sq = n @ p ** 2 - 2 * (p @ S) + Q.sum()
+        out.append({"model": name, "actual total": float(S.sum()), "predicted total": float(n @ p),
+                    "correlation": corr, "RMSE": float(np.sqrt(max(sq, 0.0) / N))})
+    return pd.DataFrame(out)
 
 
 def spend_check(summary: pd.DataFrame, spend_fit, max_frequency: int = 7) -> pd.DataFrame:

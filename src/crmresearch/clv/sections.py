@@ -225,7 +225,7 @@ def models(a: ClvAnalysis) -> ModelsSection:
     if a.estimates is None:
         what = ", ".join(fits.failed)
         return ModelsSection(text=f"*Model failed:* none of the models converged ({what}); see each model's note.",
-                             source="failed", rows_used=len(data.summary),
+                             source="failed", rows_used=data.cohort_customers,
                              note=f"no model converged ({what})")
     reference, label = data.reference, data.reference_label
     table, statistics, comparison = a.estimates.table, a.estimates.statistics, a.estimates.comparison
@@ -247,7 +247,7 @@ def models(a: ClvAnalysis) -> ModelsSection:
     results = {"parameters": table, "fit_statistics": statistics}
     if comparison:
         results["reference_comparison"] = comparison
-    return ModelsSection(results, words, source=data.source, rows_used=len(data.summary), tables=specs)
+    return ModelsSection(results, words, source=data.source, rows_used=data.cohort_customers, tables=specs)
 
 
 def spend_frequency(a: ClvAnalysis) -> Section:
@@ -258,7 +258,7 @@ def spend_frequency(a: ClvAnalysis) -> Section:
     shown = {**independence, "confidence": a.params.confidence}
     return Section({"spend_frequency_correlation": independence}, text.spend_frequency_text(shown),
                    source=a.data.source, rows_used=independence["n"],
-                   rows_dropped={"no repeat purchase in calibration": int(len(a.data.summary) - independence["n"])})
+                   rows_dropped={"no repeat purchase in calibration": int(a.data.cohort_customers - independence["n"])})
 
 
 # ---------------------------------------------------------------- evaluation with uncertainty bands
@@ -304,7 +304,7 @@ def histogram(a: ClvAnalysis) -> HistogramSection:
     if part.band is not None:
         results.update(frequency_histogram_band=part.band, histogram_draws=part.draws)
         words += " " + text.histogram_band_text(part.band, confidence, "BG/NBD", "repeat purchases")
-    return HistogramSection(results, words, source=data.source, rows_used=len(data.summary),
+    return HistogramSection(results, words, source=data.source, rows_used=data.cohort_customers,
                             histogram=part.histogram, band=part.band)
 
 
@@ -328,7 +328,7 @@ def tracking(a: ClvAnalysis) -> TrackingSection:
                       decimals={"weeks": 1, "actual": 0, "forecast": 1, "error (%)": 2,
                                 "holdout MAPE, cumulative (%)": 2, "holdout MAE, weekly": 2})
     return TrackingSection({"tracking": table, "tracking_errors": errors}, text.tracking_text(errors), spec,
-                           source=a.data.source, rows_used=len(a.data.summary), tracking=table, errors=errors,
+                           source=a.data.source, rows_used=a.data.cohort_customers, tracking=table, errors=errors,
                            calibration_weeks=a.data.calibration_weeks)
 
 
@@ -358,7 +358,7 @@ def holdout(a: ClvAnalysis) -> HoldoutSection:
     if part.band is not None:
         results.update(conditional_band=part.band, conditional_band_model=part.band_model)
         words = text.holdout_band_text(part.band, part.band_model, a.params.confidence)
-    return HoldoutSection(results, words, source=a.data.source, rows_used=len(a.data.summary),
+    return HoldoutSection(results, words, source=a.data.source, rows_used=a.data.cohort_customers,
                           by_frequency=part.by_frequency, tables=tables, band=part.band, band_model=part.band_model)
 
 
@@ -370,7 +370,7 @@ def spend(a: ClvAnalysis) -> Section:
     table = table_spec(check, "Average value of holdout purchases: actual and expected, by calibration frequency.",
                        label="tbl-spend", decimals={"actual": 2, "expected": 2})
     return Section({"spend_check": check}, table=table, source=a.data.source, rows_used=bought,
-                   rows_dropped={"no purchase in the holdout period": int(len(a.data.summary) - bought)})
+                   rows_dropped={"no purchase in the holdout period": int(a.data.cohort_customers - bought)})
 
 
 # ---------------------------------------------------------------- what each customer is worth
@@ -401,19 +401,34 @@ def clv(a: ClvAnalysis) -> ClvSection:
     params, table, total = a.params, a.clv.table, a.clv.total
     shown_total = {**total, "confidence": params.confidence, "purchase_model": a.clv.purchase_model}
     interval = f"{params.confidence:.0%} interval"
-    spec = table_spec(top_customers(a.data.summary, table, 10, params.confidence),
+    scale = a.clv.values                 # a cohort summarised by the engine: figures of the per-customer file
+    spec = table_spec(top_customers(a.data.summary, table, 10, params.confidence) if scale is None else scale.top,
                       f"The ten customers with the highest predicted CLV ({params.clv_horizon_weeks / 52:g} years, "
                       f"{params.annual_discount_rate:.0%} a year, margin {params.margin:.0%}): repeat purchases x, "
                       "recency t_x and time observed T in weeks, probability of being active, expected purchases "
                       f"over the horizon, expected spend per purchase, CLV and its {interval}.",
                       label="tbl-top-clv", decimals={"x": 0, "t_x": 1, "T": 1, "P(alive)": 3, "purchases": 2,
                                                      "spend": 2, "CLV": 2})
+    if scale is not None:
+        results = {"clv_total": total, "clv_purchase_model": a.clv.purchase_model, "mean_p_alive": scale.mean_p_alive,
+                   "clv_quantiles": scale.quantiles}
+        shares = scale.share_no_repeat
+        return ClvSection(results, text.clv_text(shown_total, pd.DataFrame({"clv": [scale.median_clv],
+                                                                            "p_alive": [scale.mean_p_alive]}),
+                                                 _shares(shares)), spec, source=a.data.source,
+                          rows_used=scale.customers, clv_table=scale.sample, total=total)
     results = {"clv_total": total, "clv_purchase_model": a.clv.purchase_model,
                "mean_p_alive": float(table["p_alive"].mean()),
                "clv_quantiles": table["clv"].quantile([0.1, 0.5, 0.9, 0.99]).to_dict()}
     return ClvSection(results, text.clv_text(shown_total, table, a.data.summary["frequency"].reindex(table.index)
                                              if "frequency" in a.data.summary else None), spec, source=a.data.source, rows_used=len(table),
                       clv_table=table, total=total)
+
+
+def _shares(share_zero: float, resolution: int = 1_000_000) -> np.ndarray:
+    """Frequencies whose share of zeros is `share_zero` (to 1e-6), for the sentence that states it."""
+    zeros = int(round(share_zero * resolution))
+    return np.repeat(np.array([0, 1], np.int8), [zeros, resolution - zeros])
 
 
 def alive(a: ClvAnalysis) -> BandSection:
@@ -528,7 +543,7 @@ def values(a: ClvAnalysis) -> ValueIntervalSection:
     section = ValueIntervalSection({"value_intervals": summary, "value_interval_top_customers": top,
                                     "value_interval_median_width": widths},
                                    text.value_intervals_text(summary["totals"], summary), source=a.data.source,
-                                   rows_used=len(a.data.summary), intervals=a.values.result)
+                                   rows_used=a.data.cohort_customers, intervals=a.values.result)
     section.tables = tables
     return section
 
@@ -548,7 +563,9 @@ def concentration(a: ClvAnalysis) -> ConcentrationSection:
         return skipped(part, ConcentrationSection, top_fraction=a.params.top_fraction)
     return ConcentrationSection({"concentration": part.summary, "break_even_cost_per_customer": part.break_even},
                                 text.concentration_text(part.summary, part.break_even), source=a.data.source,
-                                rows_used=len(part.frame), customer_value=part.frame, top_fraction=part.top_fraction)
+                                rows_used=part.customers,
+                                customer_value=part.frame if part.frame is not None else part.curves,
+                                top_fraction=part.top_fraction)
 
 
 CUSTOMER_FILE = "customers.parquet"
@@ -563,6 +580,16 @@ def customer_file(a: ClvAnalysis, output_dir) -> Section:
 
     if isinstance(a.concentration, Skipped):
         return sec.not_computed(f"no per-customer table ({a.concentration.reason})")
+    if a.concentration.frame is None:        # written by the engine (`clv.at_scale`): moved here
+        import shutil
+
+        path = Path(output_dir) / CUSTOMER_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(a.clv.values.path, path)
+        written = {"file": CUSTOMER_FILE, "customers": a.clv.values.customers, "columns": a.clv.values.columns,
+                   "predictions": True}
+        return Section({"customer_file": written}, text.customer_file_text(written), source=a.data.source,
+                       rows_used=a.clv.values.customers)
     summary = a.data.summary
     clv_table = None if isinstance(a.clv, Skipped) else a.clv.table
     columns = {"customer_id": pa.array(summary.index.astype(str))}
@@ -594,7 +621,7 @@ def tiers(a: ClvAnalysis) -> Section:
     table = table_spec(a.tiers.rename(columns=TIER_COLUMNS), "Customer tiers by predicted CLV.", label="tbl-tiers",
                        decimals={"mean CLV": 2, "total CLV": 0, "share of customers": 3, "share of CLV": 3})
     return Section({"tiers": a.tiers}, text.tiers_text(a.tiers.iloc[0]), table, source=a.data.source,
-                   rows_used=len(a.concentration.frame))
+                   rows_used=a.concentration.customers)
 
 
 @dataclass
@@ -606,8 +633,12 @@ def quadrant(a: ClvAnalysis) -> QuadrantSection:
     """Customers by value to the firm and (a behavioural proxy of) value to the customer."""
     if isinstance(a.quadrant, Skipped):
         return skipped(a.quadrant, QuadrantSection)
-    counts = a.quadrant["quadrant"].value_counts().rename_axis("quadrant").reset_index(name="customers")
-    return QuadrantSection({"quadrant_counts": counts}, source=a.data.source, rows_used=len(a.concentration.frame),
+    if "counts" in a.quadrant.attrs:            # a sample of a cohort summarised by the engine, with every count
+        counts = (pd.Series(a.quadrant.attrs["counts"]).sort_values(ascending=False, kind="stable")
+                  .rename_axis("quadrant").reset_index(name="customers"))
+    else:
+        counts = a.quadrant["quadrant"].value_counts().rename_axis("quadrant").reset_index(name="customers")
+    return QuadrantSection({"quadrant_counts": counts}, source=a.data.source, rows_used=a.concentration.customers,
                            quadrant=a.quadrant)
 
 

@@ -24,6 +24,22 @@ F64 = "float64"
 
 
 # ------------------------------------------------------------------ execution with progress
+class EngineMemoryError(MemoryError):
+    """The engine ran past its memory limit: one line naming the step and the setting to change."""
+
+
+def memory_error(step: str, con, exc) -> EngineMemoryError:
+    limit = "its memory limit"
+    db = getattr(con, "con", None) if getattr(con, "name", "") == "duckdb" else None
+    if db is not None:
+        try:
+            limit = f"its memory limit of {db.execute('SELECT current_setting(' + repr('memory_limit') + ')').fetchall()[0][0]}"
+        except Exception:  # noqa: BLE001 - the limit is named when it can be read
+            pass
+    return EngineMemoryError(f"the engine ran past {limit} in step '{step}': raise `memory_limit` (or lower "
+                             "`threads`) in the parameter file's `engine:` block")
+
+
 class Heartbeat:
     """Logs `step: n% (rows), elapsed` while a DuckDB query runs (DuckDB's own progress estimate)."""
 
@@ -57,6 +73,8 @@ class Heartbeat:
         self.thread.join()
         if exc[0] is None:
             self.progress.done()
+        elif exc[0].__name__ == "OutOfMemoryException":        # DuckDB's, several lines long
+            raise memory_error(self.step, self.con, exc[1]) from None
 
 
 def execute(expr, step: str, rows: int | None = None, every: float = 10.0) -> pd.DataFrame:
@@ -107,6 +125,15 @@ def write_customer_table(expr, path, overwrite: bool = True) -> str:
     return path
 
 
+KEPT_FILES: dict = {}      # (id of the DuckDB connection, name) -> the Parquet file or glob a kept table reads
+
+
+def kept_file(con, name: str) -> str | None:
+    """The Parquet file (or glob of files) behind the table `materialize` kept under `name` on `con`
+    (DuckDB), so that another connection can read it after this one is closed."""
+    return KEPT_FILES.get((id(getattr(con, "con", con)), name))
+
+
 def materialize(expr, name: str):
     """Compute an expression once and keep it in the engine (a DuckDB temporary table, which
     spills under the memory limit; a cached Spark DataFrame), so that several summaries of one
@@ -116,9 +143,10 @@ def materialize(expr, name: str):
         if con.name == "duckdb":
             # A Parquet file in the spill folder, streamed by DuckDB's writer: an in-memory temporary
             # table of 10 million customers does not fit a 2 GB limit beside the aggregation.
-            path = Path(_scratch_folder(con)) / f"{name}.parquet"
+            path = Path(scratch_folder(con)) / f"{name}.parquet"
             con.con.execute(f"COPY ({con.compile(expr)}) TO '{path}' (FORMAT parquet)")
             con.con.execute(f'CREATE OR REPLACE TEMP VIEW "{name}" AS SELECT * FROM read_parquet(\'{path}\')')
+            KEPT_FILES[(id(con.con), name)] = str(path)
             return con.table(name)
         return expr.cache()
 
@@ -129,22 +157,25 @@ def materialize_parts(exprs: list, name: str):
     if len(exprs) == 1:
         return materialize(exprs[0], name)
     con = exprs[0]._find_backend()
-    folder = Path(_scratch_folder(con)) / name
+    folder = Path(scratch_folder(con)) / name
     folder.mkdir()
     for i, expr in enumerate(exprs):
         with Heartbeat(con, f"materialize {name} part {i + 1} of {len(exprs)}", None, 10.0):
             con.con.execute(f"COPY ({con.compile(expr)}) TO '{folder / f'part-{i:04d}.parquet'}' (FORMAT parquet)")
     con.con.execute(f'CREATE OR REPLACE TEMP VIEW "{name}" AS SELECT * FROM read_parquet(\'{folder}/*.parquet\')')
+    KEPT_FILES[(id(con.con), name)] = f"{folder}/*.parquet"
     return con.table(name)
 
 
-def _scratch_folder(con) -> str:
+def scratch_folder(con) -> str:
     """A folder for intermediate files inside DuckDB's temp_directory, removed at exit."""
     import atexit
     import shutil
     import tempfile
 
-    base = con.con.execute("SELECT current_setting('temp_directory')").fetchone()[0] or None
+    base = None
+    if getattr(con, "name", "") == "duckdb":
+        base = con.con.execute("SELECT current_setting('temp_directory')").fetchall()[0][0] or None
     if base:
         Path(base).mkdir(parents=True, exist_ok=True)
     folder = tempfile.mkdtemp(prefix="crmresearch-", dir=base)

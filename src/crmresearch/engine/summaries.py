@@ -21,7 +21,7 @@ This module gathers the names the reports, tests and benchmarks use (`summaries.
 
 from __future__ import annotations
 
-from .execution import execute, materialize, materialize_parts, write_customer_table
+from .execution import execute, kept_file, materialize, materialize_parts, scratch_folder, write_customer_table
 from .ranges import customer_ranges, in_range, part_rows
 from .rfm import (
     cohort,
@@ -41,8 +41,8 @@ from .value import concentration, customer_revenue_expression, write_customer_pr
 
 __all__ = [
     "StageSummary", "cohort", "collapse_customer_rows", "concentration", "customer_log", "customer_ranges",
-    "customer_revenue_expression", "customer_rfm", "execute", "in_range", "log_size", "materialize",
-    "materialize_parts", "part_rows", "repeat_spend_rows", "repeat_transactions_by_period", "rfm_collapsed",
+    "customer_revenue_expression", "customer_rfm", "execute", "kept_file", "in_range", "log_size", "materialize",
+    "materialize_parts", "part_rows", "scratch_folder", "repeat_spend_rows", "repeat_transactions_by_period", "rfm_collapsed",
     "rfm_expression", "rfm_summary", "stage_panel_frame", "stage_summary", "sum_periods",
     "write_customer_predictions", "write_customer_table",
 ]

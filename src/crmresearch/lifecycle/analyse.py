@@ -180,11 +180,16 @@ class LifecycleAnalysis:
 
 
 def analyse(params) -> LifecycleAnalysis:
-    """Prepare the stage panel and compute every section's numbers."""
+    """Prepare the stage panel and compute every section's numbers. The data's and the matrix's time go
+    to the profile file when one is named (`engine.progress.profiled`)."""
+    from ..engine.progress import profiled
+
     rng = np.random.default_rng(params.seed)
-    data = prepare(params, rng)
+    with profiled("data"):
+        data = prepare(params, rng)
     panel, customer_level = data.panel, not data.aggregated
-    matrix, failure = estimate_matrix(data, params, rng)
+    with profiled("transition matrix"):
+        matrix, failure = estimate_matrix(data, params, rng)
     P = np.nan_to_num(matrix.probabilities)
     groups = split_periods(panel, params.homogeneity_groups)
     order = order_test(panel) if customer_level else None

@@ -105,23 +105,32 @@ class PurchaseResults(FittedModel):
         x, t_x, T = data_columns(data, RFM_COLUMNS, columns)
         rows = collapse_rows(x=x, t_x=t_x, T=T)
         c = rows.columns
+        return self.discounted_rows(c["x"], c["t_x"], c["T"], horizon, step, discount_per_step)[rows.inverse]
+
+    def discounted_rows(self, x, t_x, T, horizon: float, step: float, discount_per_step: float) -> np.ndarray:
+        """`discounted_purchases` of rows that are already unique (collapsed rows): no second collapse."""
         grid = np.arange(1, int(round(horizon / step)) + 1) * step
         discount = (1 + discount_per_step) ** -np.arange(1, grid.size + 1)
-        return (self._discounted_unique(c["x"], c["t_x"], c["T"], grid, discount))[rows.inverse]
+        return self._discounted_unique(as_floats(x), as_floats(t_x), as_floats(T), grid, discount)
 
     def _discounted_unique(self, x, t_x, T, grid, discount) -> np.ndarray:
         cumulative = self.conditional_formula(self.theta, grid[None, :], x, t_x, T)
         increments = np.diff(np.concatenate([np.zeros((cumulative.shape[0], 1)), cumulative], axis=1), axis=1)
         return increments @ discount
 
-    def expected_cumulative_repeat(self, first_purchase_time, period_ends) -> np.ndarray:
+    def expected_cumulative_repeat(self, first_purchase_time, period_ends, weights=None) -> np.ndarray:
         """Expected cumulative repeat purchases of a cohort at each period end.
 
         `first_purchase_time` is each customer's trial time and `period_ends` the times at which the
         count is taken, on the same clock (e.g. weeks since the cohort's start). Customers are
-        grouped by trial time so the cost is (distinct trial times) × (periods).
+        grouped by trial time so the cost is (distinct trial times) × (periods). `weights`: customers
+        per entry of `first_purchase_time` (collapsed rows), else one each.
         """
-        starts, counts = np.unique(as_floats(first_purchase_time), return_counts=True)
+        if weights is None:
+            starts, counts = np.unique(as_floats(first_purchase_time), return_counts=True)
+        else:
+            starts, inverse = np.unique(as_floats(first_purchase_time), return_inverse=True)
+            counts = np.bincount(inverse.ravel(), weights=as_floats(weights), minlength=starts.size)
         elapsed = np.clip(as_floats(period_ends)[None, :] - starts[:, None], 0.0, None)
         return counts @ self.expected_purchases_new(elapsed)
 
