@@ -149,7 +149,7 @@ def clv_distribution_figure(clv, tiers: pd.Series, currency: str = "$", ranked: 
             mask = tier == str(name)
             ax.scatter(rank[mask], np.maximum(ranked["clv"].to_numpy(float)[mask], 1e-2), s=4, label=str(name))
         _note_sample(ax, len(ranked), n)
-        ax.set_yscale("log")
+        report.log_axis(ax, "y")
         ax.set_xlabel("customers ranked by predicted CLV (%)")
         ax.set_ylabel(f"predicted discounted CLV ({currency}, log scale)")
         ax.legend(title="tier", markerscale=3)
