@@ -55,6 +55,33 @@ def masked_softmax(logits: np.ndarray, allowed: np.ndarray) -> np.ndarray:
     return e
 
 
+
+def transition_arrays(C: np.ndarray, X: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+    """Transition probabilities of every customer-period at once, state-major: covariates X (q, T, n)
+    -> (K, K, T, n), entry [r, j, t, i] = P(state j at t + 1 | state r at t) for customer i. One
+    matrix product gives the logits; the softmax over destinations is as in `masked_softmax`."""
+    K, q = C.shape[0], C.shape[2]
+    e = (C.reshape(K * K, q) @ X.reshape(q, -1)).reshape((K, K) + X.shape[1:])
+    np.clip(e, -LOGIT_CLIP, LOGIT_CLIP, out=e)
+    np.exp(e, out=e)
+    if not allowed.all():
+        e *= allowed.reshape(K, K, *(1,) * (e.ndim - 2))
+    e /= e.sum(axis=1, keepdims=True)
+    return e
+
+
+def propagate(v: np.ndarray, P: np.ndarray, out: np.ndarray, tmp: np.ndarray, transpose: bool) -> None:
+    """One step of the recursion for every customer: out[j] = Σ_k v[k] P[k, j] (forward,
+    `transpose`) or out[k] = Σ_j P[k, j] v[j] (backward), with v and out (K, n) and P (K, K, n); K²
+    in-place multiply-adds on contiguous vectors of customers."""
+    K = v.shape[0]
+    for a in range(K):
+        pa = P[:, a] if transpose else P[a]
+        np.multiply(v[0], pa[0], out=out[a])
+        for b in range(1, K):
+            np.multiply(v[b], pa[b], out=tmp)
+            out[a] += tmp
+
 @dataclass
 class HMMData:
     """A panel prepared for one model: features of every response and the constant of the density."""
@@ -230,89 +257,110 @@ class HiddenMarkovModel:
         """Log-likelihood and, optionally, its gradient, the EM statistics and the posteriors.
 
         Returns a dict: 'll'; with gradient: 'grad', 'stats' (K, F), 'initial' (K,), 'xi' (K, K);
-        with posterior: 'gamma' (rows, T, K) and 'll_rows' (rows,)."""
-        B, C, em = self.unpack(theta)
-        H = self.eta_matrix(em)
-        K, T = self.K, data.panel.T
+        with em: 'gamma0' (rows, K) and 'h_trans'; with posterior: 'gamma' (rows, T, K) and
+        'll_rows' (rows,).
+
+        Arrays are state-major, (K, T, customers), so that the recursion over periods works on
+        contiguous vectors of customers (K² multiply-adds per period, no per-customer matrix
+        products); everything that does not need the recursion — the expected transitions, the
+        score of the transition logits, the EM statistics — is computed after it in a few
+        products over all periods at once."""
+        B, C, em_theta = self.unpack(theta)
+        H = self.eta_matrix(em_theta)
+        K, T, q = self.K, data.panel.T, self.q1
         weights = data.weights
-        homogeneous = self.q1 == 1
+        homogeneous = q == 1
         out = {"ll": 0.0}
+        rows = data.panel.n_rows
         if gradient:
             stats = np.zeros((K, H.shape[0]))
             g_init = np.zeros((K, self.q0))
-            g_trans = np.zeros((K, K, self.q1))
+            g_trans = np.zeros((K, K, q))
             xi_sum = np.zeros((K, K))
             gamma_from = np.zeros(K)
             init_sum = np.zeros(K)
         if em:
-            out["gamma0"] = np.empty((data.panel.n_rows, K))
-            h_trans = np.zeros((K, K, K, self.q1, self.q1))
+            out["gamma0"] = np.empty((rows, K))
+            h_trans = np.zeros((K, K, K, q, q))
+            pairs = [(r, j, l) for r, j in self.moves for r2, l in self.moves if r2 == r]
         if posterior:
-            out["gamma"] = np.empty((data.panel.n_rows, T, K))
-            out["ll_rows"] = np.empty(data.panel.n_rows)
-        for sl in self._chunks(data.panel.n_rows):
+            out["gamma"] = np.empty((rows, T, K))
+            out["ll_rows"] = np.empty(rows)
+        if homogeneous:
+            P = masked_softmax(C[:, :, 0], self.allowed)
+        for sl in self._chunks(rows):
             F, w = data.features[sl], weights[sl]
-            x0, x1, act = data.panel.initial[sl], data.panel.transition[sl], data.active[sl]
             n = F.shape[0]
-            logE = F @ H
-            shift = logE.max(axis=-1, keepdims=True)
+            FT = np.ascontiguousarray(F.transpose(2, 1, 0)).reshape(F.shape[2], T * n)      # (F, T n)
+            logE = (H.T @ FT).reshape(K, T, n)
+            shift = logE.max(axis=0)
             E = np.exp(logE - shift)
-            pi = np.exp(log_softmax(x0 @ B.T))
-            P = self._transitions(C, x1[:, :T - 1])
-            alpha = np.empty((n, T, K))
-            c = np.empty((n, T))
+            pi = np.exp(log_softmax(data.panel.initial[sl] @ B.T)).T                        # (K, n)
+            if not homogeneous:
+                X = np.ascontiguousarray(data.panel.transition[sl, :T - 1].transpose(2, 1, 0))  # (q, T-1, n)
+                PT = transition_arrays(C, X, self.allowed)                                   # (K, K, T-1, n)
+            alpha = np.empty((K, T, n))
+            c = np.empty((T, n))
             a = pi * E[:, 0]
-            c[:, 0] = a.sum(axis=1)
-            alpha[:, 0] = a / c[:, 0, None]
+            np.sum(a, axis=0, out=c[0])
+            np.divide(a, c[0], out=alpha[:, 0])
+            tmp = np.empty(n)
             for t in range(1, T):
-                prev = alpha[:, t - 1]
-                a = (prev @ P if homogeneous else np.einsum("nk,nkj->nj", prev, P[:, t - 1])) * E[:, t]
-                c[:, t] = a.sum(axis=1)
-                alpha[:, t] = a / c[:, t, None]
+                at = alpha[:, t]
+                if homogeneous:
+                    np.matmul(P.T, alpha[:, t - 1], out=at)
+                else:
+                    propagate(alpha[:, t - 1], PT[:, :, t - 1], at, tmp, transpose=True)
+                at *= E[:, t]
+                np.sum(at, axis=0, out=c[t])
+                at /= c[t]
             with np.errstate(divide="ignore"):
-                ll_rows = np.log(c).sum(axis=1) + shift[..., 0].sum(axis=1) + data.constant[sl]
+                ll_rows = np.log(c).sum(axis=0) + shift.sum(axis=0) + data.constant[sl]
             out["ll"] += float(np.dot(w, ll_rows))
             if not (gradient or posterior):
                 continue
-            gamma = np.empty((n, T, K))
-            gamma[:, T - 1] = alpha[:, T - 1]
-            beta = np.ones((n, K))
+            beta = np.empty((K, T, n))
+            bb = np.empty((K, T, n))          # E β / c: the backward message into period t
+            beta[:, T - 1] = 1.0
             for t in range(T - 2, -1, -1):
-                b = E[:, t + 1] * beta / c[:, t + 1, None]
-                wt = w * act[:, t + 1]          # transitions inside the sequence
+                np.multiply(E[:, t + 1], beta[:, t + 1], out=bb[:, t + 1])
+                bb[:, t + 1] /= c[t + 1]
                 if homogeneous:
-                    beta = b @ P.T
-                    gamma[:, t] = alpha[:, t] * beta
-                    if gradient:
-                        xi_sum += ((alpha[:, t] * wt[:, None]).T @ b) * P
-                        gamma_from += wt @ gamma[:, t]
+                    np.matmul(P, bb[:, t + 1], out=beta[:, t])
                 else:
-                    Pt = P[:, t]
-                    beta = np.einsum("nkj,nj->nk", Pt, b)
-                    gamma[:, t] = alpha[:, t] * beta
-                    if gradient:
-                        xi = alpha[:, t, :, None] * Pt * b[:, None, :]
-                        G = (xi - gamma[:, t, :, None] * Pt) * wt[:, None, None]
-                        xt = x1[:, t]
-                        g_trans += (G.reshape(n, K * K).T @ xt).reshape(K, K, self.q1)
-                        xi_sum += (wt @ xi.reshape(n, K * K)).reshape(K, K)
-                        gamma_from += wt @ gamma[:, t]
-                        if em:       # Hessian of the expected complete-data log-likelihood in C
-                            q = self.q1
-                            WP = (gamma[:, t] * wt[:, None])[:, :, None] * Pt
-                            xx = (xt[:, :, None] * xt[:, None, :]).reshape(n, q * q)
-                            diag = (WP.reshape(n, K * K).T @ xx).reshape(K, K, q, q)
-                            cross = ((WP[:, :, :, None] * Pt[:, :, None, :]).reshape(n, K ** 3).T @ xx)
-                            h_trans += cross.reshape(K, K, K, q, q)
-                            h_trans[:, np.arange(K), np.arange(K)] -= diag
+                    propagate(bb[:, t + 1], PT[:, :, t], beta[:, t], tmp, transpose=False)
+            gamma = alpha * beta
+            if gradient and T > 1:
+                wt = w * data.active[sl, 1:].T                   # (T-1, n): transitions inside the sequence
+                M = (T - 1) * n
+                A = (alpha[:, :T - 1] * wt).reshape(K, M)
+                Bn = bb[:, 1:].reshape(K, M)
+                Gw = (gamma[:, :T - 1] * wt).reshape(K, M)
+                gamma_from += Gw.sum(axis=1)
+                if homogeneous:
+                    xi_sum += P * (A @ Bn.T)
+                else:
+                    PM = PT.reshape(K, K, M)
+                    xi = A[:, None, :] * PM * Bn[None, :, :]                       # (K, K, M), weighted
+                    xi_sum += xi.sum(axis=2)
+                    xi -= Gw[:, None, :] * PM
+                    g_trans += (xi.reshape(K * K, M) @ X.reshape(q, M).T).reshape(K, K, q)
+                    if em and pairs:     # Hessian of the expected complete-data log-likelihood in C
+                        XX = (X[:, None] * X[None, :]).reshape(q * q, M)
+                        WP = Gw[:, None, :] * PM
+                        for r, j, l in pairs:
+                            u = WP[r, j] * PM[r, l]
+                            if j == l:
+                                u -= WP[r, j]
+                            h_trans[r, j, l] += (XX @ u).reshape(q, q)
             if gradient:
-                stats += np.einsum("ntk,ntf->kf", gamma * w[:, None, None], F)
-                g_init += ((gamma[:, 0] - pi) * w[:, None]).T @ x0
-                init_sum += w @ gamma[:, 0]
+                stats += (gamma * w).reshape(K, T * n) @ FT.T
+                g_init += ((gamma[:, 0] - pi) * w) @ data.panel.initial[sl]
+                init_sum += gamma[:, 0] @ w
                 if em:
-                    out["gamma0"][sl] = gamma[:, 0]
+                    out["gamma0"][sl] = gamma[:, 0].T
             if posterior:
-                out["gamma"][sl] = gamma
+                out["gamma"][sl] = gamma.transpose(2, 1, 0)
                 out["ll_rows"][sl] = ll_rows
         if gradient:
             if homogeneous:
@@ -320,7 +368,7 @@ class HiddenMarkovModel:
             grad_em = []
             slices = self.feature_slices()
             for name, fam in self.families.items():
-                grad_em.append(fam.gradient(em[name], stats[:, slices[name]]))
+                grad_em.append(fam.gradient(em_theta[name], stats[:, slices[name]]))
             moves = np.array(self.moves, dtype=int).reshape(-1, 2)
             out["grad"] = np.concatenate([g_init[1:].ravel(), g_trans[moves[:, 0], moves[:, 1]].ravel()] + grad_em)
             out.update(stats=stats, initial=init_sum, xi=xi_sum, g_trans=g_trans)
