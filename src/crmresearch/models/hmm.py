@@ -56,18 +56,34 @@ def masked_softmax(logits: np.ndarray, allowed: np.ndarray) -> np.ndarray:
 
 
 
-def transition_arrays(C: np.ndarray, X: np.ndarray, allowed: np.ndarray) -> np.ndarray:
-    """Transition probabilities of every customer-period at once, state-major: covariates X (q, T, n)
-    -> (K, K, T, n), entry [r, j, t, i] = P(state j at t + 1 | state r at t) for customer i. One
-    matrix product gives the logits; the softmax over destinations is as in `masked_softmax`."""
+def transition_arrays(C: np.ndarray, X: np.ndarray, allowed: np.ndarray, x_bound: np.ndarray | None = None) -> np.ndarray:
+    """Transition probabilities of every customer-period at once, state-major: covariates X (q, T, n),
+    the first row the constant, -> (K, K, T, n), entry [r, j, t, i] = P(state j at t + 1 | state r at
+    t) for customer i. The logits (against staying, so the diagonal is 0) are built move by move
+    with in-place multiply-adds (faster than a matrix product with an inner dimension of q) and
+    clipped to ±LOGIT_CLIP as in `masked_softmax` only when `x_bound` (max |X| per row) says they
+    could reach it."""
     K, q = C.shape[0], C.shape[2]
-    e = (C.reshape(K * K, q) @ X.reshape(q, -1)).reshape((K, K) + X.shape[1:])
-    np.clip(e, -LOGIT_CLIP, LOGIT_CLIP, out=e)
+    shape = X.shape[1:]
+    X = X.reshape(q, -1)
+    e = np.zeros((K, K, X.shape[1]))
+    for r in range(K):
+        for j in range(K):
+            if r == j or not allowed[r, j]:
+                continue
+            o = e[r, j]
+            o.fill(C[r, j, 0])
+            for a in range(1, q):
+                if C[r, j, a] != 0:
+                    o += C[r, j, a] * X[a]
+    bound = np.abs(C[:, :, 0]) + (np.abs(C[:, :, 1:]) @ x_bound[1:] if x_bound is not None and q > 1 else np.inf)
+    if np.max(bound) > LOGIT_CLIP:
+        np.clip(e, -LOGIT_CLIP, LOGIT_CLIP, out=e)
     np.exp(e, out=e)
     if not allowed.all():
-        e *= allowed.reshape(K, K, *(1,) * (e.ndim - 2))
+        e *= allowed[:, :, None]
     e /= e.sum(axis=1, keepdims=True)
-    return e
+    return e.reshape((K, K) + shape)
 
 
 def propagate(v: np.ndarray, P: np.ndarray, out: np.ndarray, tmp: np.ndarray, transpose: bool) -> None:
@@ -91,9 +107,31 @@ class HMMData:
     constant: np.ndarray          # (rows,) Σ_t c(y)
     active: np.ndarray            # (rows, T) period inside the customer's sequence
 
+    blocks_cache: dict = dataclasses.field(default_factory=dict, repr=False)
+
     @property
     def weights(self) -> np.ndarray:
         return self.panel.weights if self.panel.weights is not None else np.ones(self.panel.n_rows)
+
+    def blocks(self, chunk: int) -> list[dict]:
+        """The arrays of the forward-backward pass per chunk of customers, state-major and contiguous
+        (features (F, T·n), transition covariates (q, T-1, n), weights of the transitions inside
+        each sequence (T-1, n)), made once per chunk size and kept."""
+        if chunk not in self.blocks_cache:
+            panel, T, w = self.panel, self.panel.T, self.weights
+            x_bound = np.max(np.abs(panel.transition), axis=(0, 1)) if panel.n_rows else np.zeros(1)
+            out = []
+            for a in range(0, panel.n_rows, chunk):
+                sl = slice(a, min(panel.n_rows, a + chunk))
+                F = self.features[sl]
+                n = F.shape[0]
+                out.append({"sl": sl, "w": w[sl], "x0": panel.initial[sl], "constant": self.constant[sl],
+                            "FT": np.ascontiguousarray(F.transpose(2, 1, 0)).reshape(F.shape[2], T * n),
+                            "X": np.ascontiguousarray(panel.transition[sl, :T - 1].transpose(2, 1, 0)),
+                            "wt": np.ascontiguousarray((w[sl] * self.active[sl, 1:].T)), "x_bound": x_bound})
+            self.blocks_cache.clear()
+            self.blocks_cache[chunk] = out
+        return self.blocks_cache[chunk]
 
 
 class HiddenMarkovModel:
@@ -253,12 +291,13 @@ class HiddenMarkovModel:
         return masked_softmax(np.einsum("ntq,rjq->ntrj", x1, C), self.allowed)
 
     def forward_backward(self, theta, data: HMMData, gradient: bool = True, posterior: bool = False,
-                         em: bool = False):
+                         em: bool = False, scores: bool = False):
         """Log-likelihood and, optionally, its gradient, the EM statistics and the posteriors.
 
         Returns a dict: 'll'; with gradient: 'grad', 'stats' (K, F), 'initial' (K,), 'xi' (K, K);
         with em: 'gamma0' (rows, K) and 'h_trans'; with posterior: 'gamma' (rows, T, K) and
-        'll_rows' (rows,).
+        'll_rows' (rows,); with scores: 'scores' (rows, parameters), each row's score times its
+        weight (they sum to 'grad'; their weighted outer products give the OPG information).
 
         Arrays are state-major, (K, T, customers), so that the recursion over periods works on
         contiguous vectors of customers (K² multiply-adds per period, no per-customer matrix
@@ -286,19 +325,25 @@ class HiddenMarkovModel:
         if posterior:
             out["gamma"] = np.empty((rows, T, K))
             out["ll_rows"] = np.empty(rows)
+        if scores:
+            gradient = True
+            out["scores"] = np.empty((rows, len(self.param_names())))
+            moves = np.array(self.moves, dtype=int).reshape(-1, 2)
+            slices = self.feature_slices()
+            jac = [(slices[name], fam.jacobian(em_theta[name])) for name, fam in self.families.items()]
         if homogeneous:
             P = masked_softmax(C[:, :, 0], self.allowed)
-        for sl in self._chunks(rows):
-            F, w = data.features[sl], weights[sl]
-            n = F.shape[0]
-            FT = np.ascontiguousarray(F.transpose(2, 1, 0)).reshape(F.shape[2], T * n)      # (F, T n)
+        for blk in data.blocks(self.chunk):
+            sl, w, FT = blk["sl"], blk["w"], blk["FT"]
+            n = w.size
             logE = (H.T @ FT).reshape(K, T, n)
             shift = logE.max(axis=0)
-            E = np.exp(logE - shift)
-            pi = np.exp(log_softmax(data.panel.initial[sl] @ B.T)).T                        # (K, n)
+            logE -= shift
+            E = np.exp(logE, out=logE)
+            pi = np.exp(log_softmax(blk["x0"] @ B.T)).T                                     # (K, n)
             if not homogeneous:
-                X = np.ascontiguousarray(data.panel.transition[sl, :T - 1].transpose(2, 1, 0))  # (q, T-1, n)
-                PT = transition_arrays(C, X, self.allowed)                                   # (K, K, T-1, n)
+                X = blk["X"]                                                                # (q, T-1, n)
+                PT = transition_arrays(C, X, self.allowed, blk["x_bound"])                  # (K, K, T-1, n)
             alpha = np.empty((K, T, n))
             c = np.empty((T, n))
             a = pi * E[:, 0]
@@ -315,7 +360,7 @@ class HiddenMarkovModel:
                 np.sum(at, axis=0, out=c[t])
                 at /= c[t]
             with np.errstate(divide="ignore"):
-                ll_rows = np.log(c).sum(axis=0) + shift.sum(axis=0) + data.constant[sl]
+                ll_rows = np.log(c).sum(axis=0) + shift.sum(axis=0) + blk["constant"]
             out["ll"] += float(np.dot(w, ll_rows))
             if not (gradient or posterior):
                 continue
@@ -330,8 +375,14 @@ class HiddenMarkovModel:
                 else:
                     propagate(bb[:, t + 1], PT[:, :, t], beta[:, t], tmp, transpose=False)
             gamma = alpha * beta
+            if scores:
+                row_scores = []
+                if self.q0 and K > 1:
+                    d0 = (gamma[:, 0] - pi) * w
+                    row_scores.append((d0[1:, :, None] * blk["x0"][None]).transpose(1, 0, 2).reshape(n, -1))
+                row_trans = np.zeros((n, len(self.moves) * q))
             if gradient and T > 1:
-                wt = w * data.active[sl, 1:].T                   # (T-1, n): transitions inside the sequence
+                wt = blk["wt"]                                   # (T-1, n): transitions inside the sequence
                 M = (T - 1) * n
                 A = (alpha[:, :T - 1] * wt).reshape(K, M)
                 Bn = bb[:, 1:].reshape(K, M)
@@ -339,12 +390,21 @@ class HiddenMarkovModel:
                 gamma_from += Gw.sum(axis=1)
                 if homogeneous:
                     xi_sum += P * (A @ Bn.T)
+                    if scores:
+                        for m, (r, j) in enumerate(self.moves):
+                            row_trans[:, m] = P[r, j] * ((A[r] * Bn[j]).reshape(T - 1, n).sum(axis=0)
+                                                         - Gw[r].reshape(T - 1, n).sum(axis=0))
                 else:
                     PM = PT.reshape(K, K, M)
                     xi = A[:, None, :] * PM * Bn[None, :, :]                       # (K, K, M), weighted
                     xi_sum += xi.sum(axis=2)
                     xi -= Gw[:, None, :] * PM
                     g_trans += (xi.reshape(K * K, M) @ X.reshape(q, M).T).reshape(K, K, q)
+                    if scores:
+                        XM = X.reshape(q, M)
+                        for m, (r, j) in enumerate(self.moves):
+                            for a in range(q):
+                                row_trans[:, m * q + a] = (xi[r, j] * XM[a]).reshape(T - 1, n).sum(axis=0)
                     if em and pairs:     # Hessian of the expected complete-data log-likelihood in C
                         XX = (X[:, None] * X[None, :]).reshape(q * q, M)
                         WP = Gw[:, None, :] * PM
@@ -355,10 +415,18 @@ class HiddenMarkovModel:
                             h_trans[r, j, l] += (XX @ u).reshape(q, q)
             if gradient:
                 stats += (gamma * w).reshape(K, T * n) @ FT.T
-                g_init += ((gamma[:, 0] - pi) * w) @ data.panel.initial[sl]
+                g_init += ((gamma[:, 0] - pi) * w) @ blk["x0"]
                 init_sum += gamma[:, 0] @ w
                 if em:
                     out["gamma0"][sl] = gamma[:, 0].T
+            if scores:
+                row_scores.append(row_trans)
+                Fn = FT.reshape(-1, T, n)
+                gw = gamma * w
+                for fs, D in jac:
+                    S = np.einsum("ktn,ftn->nfk", gw, Fn[fs])
+                    row_scores.append(S.reshape(n, -1) @ D.reshape(D.shape[0], -1).T)
+                out["scores"][sl] = np.concatenate(row_scores, axis=1)
             if posterior:
                 out["gamma"][sl] = gamma.transpose(2, 1, 0)
                 out["ll_rows"][sl] = ll_rows
