@@ -78,23 +78,30 @@ def part1(args):
     if not distinct:
         print("subsample EM failed")
         return
-    step = time.perf_counter()
-    first, sub_ll, _ = model.bhhh(distinct[0]["theta"], sub, max_steps=30)
-    times["BHHH steps on the subsample from the best EM run"] = time.perf_counter() - step
-    print(f"  subsample: EM log-likelihood {distinct[0]['em_loglik']:,.2f}, after BHHH {sub_ll:,.2f}")
-    # BHHH steps on all customers: one pass with the customers' scores per step; their outer
-    # product is the information (accurate with this many customers) and gives the standard errors.
-    step = time.perf_counter()
-    steps = []
+    # BHHH steps (one pass with the customers' scores each; their outer product is the information,
+    # accurate with this many customers, and gives the standard errors) on nested seeded samples ten
+    # times larger each, then on all customers: each level starts within its own sampling error.
+    est = distinct[0]["theta"]
+    order = rng.permutation(n)
+    size = rows.size
+    while True:
+        level = sub if size == rows.size else (data if size >= n else model.prepare(
+            subpanel(panel, np.sort(order[:size])), setup=False))
+        step = time.perf_counter()
+        steps = []
 
-    def log(k, ll, move):
-        steps.append(time.perf_counter())
-        print(f"  BHHH step {k} on all customers: log-likelihood {ll:,.2f}, largest move {move:.5f} "
-              f"({steps[-1] - (steps[-2] if len(steps) > 1 else step):.1f} s)")
+        def log(k, ll, move):
+            steps.append(time.perf_counter())
+            print(f"  BHHH step {k} on {min(size, n):,} customers: log-likelihood {ll:,.2f}, largest move {move:.4f} "
+                  f"({steps[-1] - (steps[-2] if len(steps) > 1 else step):.1f} s)")
 
-    est, ll, info = model.bhhh(first, data, max_steps=args.newton_steps, log=log)
-    times[f"BHHH steps on all customers ({len(steps)} steps, one pass with the scores each, "
-          f"+ the first at the subsample estimate)"] = time.perf_counter() - step
+        est, ll, info = model.bhhh(est, level, max_steps=args.newton_steps if size >= n else 30,
+                                   tol=1e-2 if size >= n else 1.0, log=log)
+        what = "all customers" if size >= n else f"{size:,} customers"
+        times[f"BHHH on {what} ({len(steps)} steps + the scores at the start)"] = time.perf_counter() - step
+        if size >= n:
+            break
+        size *= 10
     free = np.abs(est) < 15
     se = np.full(est.size, np.nan)
     se[free] = np.sqrt(np.diag(np.linalg.inv(info[np.ix_(free, free)])))

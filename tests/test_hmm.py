@@ -89,7 +89,12 @@ def test_balance_three_classes_with_age(balance_fits):
 def test_balance_bic_chooses_three_classes(balance_fits):
     assert balance_fits[2].bic == pytest.approx(1969.2, abs=0.1)
     assert balance_fits[2].df_model == 10 and balance_fits[4].df_model == 22
-    # Published 4-class BIC 1950.4; ours is the BIC of the best of its starts, and either way above 3 classes'.
+    # Four classes: the published BIC 1950.4 is the maximum, log-likelihood -901.967 with 22 parameters.
+    # Its surface has many local maxima (-914.62, -914.39, -913.63, -907.87, ...) and a start's
+    # log-likelihood after a few EM iterations does not tell which it climbs to, so on a panel this
+    # small every distinct start runs to convergence and is polished.
+    assert balance_fits[4].llf == pytest.approx(-901.967, abs=1e-3)
+    assert balance_fits[4].bic == pytest.approx(1950.4, abs=0.1)
     assert balance_fits[4].bic > balance_fits[3].bic
     table = select_states(balance_fits)
     assert table.loc[table["chosen"], "states"].item() == 3

@@ -40,6 +40,9 @@ from .hmm_responses import Categorical, log_softmax, make_family, sample
 
 LOGIT_CLIP = 50.0
 SHORT_EM = 20            # EM iterations from every start before the two best continue
+SMALL_PANEL = 50_000     # customer-periods up to which every distinct start continues (see `_em_starts`)
+START_SEED = 22           # seeded moves of repeated starting points (see `starting_points`)
+START_SPREAD = 1.5        # their standard deviation on the estimation scale
 POLISH_FTOL = 1e-12       # L-BFGS stops here; the Newton steps of `newton` settle the rest
 LOGIT_BOUND = 15.0       # a logit beyond this is a probability at the boundary (0 or 1 to ~3e-7)
 
@@ -550,6 +553,17 @@ class HiddenMarkovModel:
             if K > 1:
                 C[:, :, 0] = np.where(self.allowed, np.log(0.2 / max(self.allowed.sum(axis=1).max() - 1, 1) / 0.8), 0)
             starts.append(self.pack(B, C, em))
+        # A start equal to an earlier one (one period per customer makes the customer-average
+        # variant the same as the period one) is replaced by the first start with its response
+        # parameters moved by seeded normal draws: as many distinct starts as asked for, the same
+        # every run.
+        rng = np.random.default_rng(START_SEED)
+        n_trans = sum(self.sizes()[:2])
+        for s in range(1, len(starts)):
+            if any(np.allclose(starts[s], starts[r]) for r in range(s)):
+                moved = starts[0].copy()
+                moved[n_trans:] += rng.normal(0.0, START_SPREAD, moved.size - n_trans)
+                starts[s] = moved
         return starts
 
     # ------------------------------------------------------------------ direct maximisation
@@ -661,7 +675,9 @@ class HiddenMarkovModel:
 
     def _em_starts(self, data):
         """EM from every deterministic start: short runs, then the two best distinct ones continue
-        to convergence. Returns all runs and those two."""
+        to convergence (every distinct one on a small panel, where a run's log-likelihood after
+        SHORT_EM iterations says little about the maximum it will reach: the balance data's four
+        latent classes). Returns all runs and those continued."""
         runs = []
         for k, theta in enumerate(self.starting_points(data), 1):
             theta, ll, iters = self.em(theta, data, max_iter=min(SHORT_EM, self.em_max_iter))
@@ -672,7 +688,8 @@ class HiddenMarkovModel:
             if all(abs(r["em_loglik"] - s) > 1e-6 * (1 + abs(s)) for s in seen):
                 distinct.append(r)
                 seen.append(r["em_loglik"])
-        distinct = distinct[:2]
+        if data.panel.n_rows * data.panel.T > SMALL_PANEL:
+            distinct = distinct[:2]
         for r in distinct:
             if r["em_iterations"] >= SHORT_EM:
                 theta, ll, iters = self.em(r["theta"], data)
