@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from scipy import optimize
+from scipy.stats import chi2
 
 from .. import config
 from ..stats import z_value
@@ -44,6 +45,7 @@ SMALL_PANEL = 50_000     # customer-periods up to which every distinct start con
 START_SEED = 22           # seeded moves of repeated starting points (see `starting_points`)
 START_SPREAD = 1.5        # their standard deviation on the estimation scale
 POLISH_FTOL = 1e-12       # L-BFGS stops here; the Newton steps of `newton` settle the rest
+BOUNDARY_CANDIDATE = 3.0  # |initial or transition logit| above which `boundary_parameters` checks the boundary
 LOGIT_BOUND = 15.0       # a logit beyond this is a probability at the boundary (0 or 1 to ~3e-7)
 
 
@@ -731,14 +733,54 @@ class HiddenMarkovModel:
             empty = int(np.argmin(occupancy)) + 1
             return HMMFailedFit(self.name, f"state {empty} is empty at the maximum (fewer states fit these data)",
                                 runs, nobs, names)
-        cov, note = covariance(theta, H, self.standard_errors)
+        boundary = self.boundary_parameters(theta, data, float(final["ll"])) if self.standard_errors else {}
+        fixed = np.isin(np.arange(theta.size), [names.index(k) for k in boundary])
+        cov, note = covariance(theta, H, self.standard_errors, fixed)
+        if boundary:
+            note = (f"{len(boundary)} parameter(s) at a boundary (a probability of 0 inside the likelihood-ratio "
+                    f"interval: {', '.join(boundary)}) are held at their estimates for the standard errors of "
+                    "the others and get a likelihood-ratio interval")
         table = pd.DataFrame([{"start": r["start"], "em_iterations": r["em_iterations"], "em_loglik": r["em_loglik"],
                                "polished_loglik": r.get("polished_loglik", np.nan), "chosen": r is best} for r in runs])
         return HMMResults(name=self.name, params=pd.Series(theta, index=list(names)), cov=cov,
                           llf=float(final["ll"]), nobs=nobs, n_observations=data.panel.n_observations(),
                           n_unique_rows=data.panel.n_rows, model=self, starts=table,
                           gradient_norm=float(np.max(np.abs(final["grad"]), initial=0.0)), note=note,
-                          columns={"id": id, "period": period, "codes": codes})
+                          columns={"id": id, "period": period, "codes": codes}, boundary=boundary)
+
+    def boundary_parameters(self, theta, data: HMMData, ll: float, confidence: float = config.CONFIDENCE) -> dict:
+        """Initial and transition logits at a boundary: sending the logit to ±∞ (the probability of
+        that state or move to 0, or to dominance) lowers the log-likelihood by less than
+        χ²₁(confidence)/2, so the boundary is inside the likelihood-ratio interval and a Wald interval
+        (and the Hessian's curvature there) means nothing. Returns name -> (lower, upper) on the
+        estimation scale: the likelihood-ratio interval along the parameter with the others at their
+        estimates, infinite on the boundary side. Candidates: |logit| > BOUNDARY_CANDIDATE (one pass
+        each; the finite end by root-finding, about fifteen passes)."""
+        crit = chi2.ppf(confidence, 1) / 2
+        names = self.param_names()
+        out = {}
+        for j in range(sum(self.sizes()[:2])):
+            if abs(theta[j]) <= BOUNDARY_CANDIDATE:
+                continue
+            side = np.sign(theta[j])
+
+            def drop(delta, j=j):
+                moved = np.array(theta, float)
+                moved[j] += delta
+                return ll - self.loglike(moved, data)
+
+            if np.abs(theta[j]) < LOGIT_BOUND and drop(side * LOGIT_CLIP) >= crit:
+                continue
+            inner = 0.5
+            while drop(-side * inner) < crit and inner < 2 * LOGIT_CLIP:
+                inner *= 2
+            if inner >= 2 * LOGIT_CLIP:
+                bound = -side * np.inf
+            else:
+                bound = -side * optimize.brentq(lambda d: drop(-side * d) - crit, 0.0, inner, xtol=1e-3)
+            end = theta[j] + bound
+            out[names[j]] = (end, np.inf) if side > 0 else (-np.inf, end)
+        return out
 
 
 def initial_logit_mstep(B, gamma0, weights, x0, steps: int = 2) -> np.ndarray:
@@ -796,14 +838,16 @@ def transition_newton_step(C, g_trans, h_trans, moves) -> np.ndarray:
     return C
 
 
-def covariance(theta, H, wanted: bool):
-    """Inverse of the negative Hessian; parameters at a boundary (|logit| > LOGIT_BOUND) get no
-    standard error and are left out of the inversion."""
+def covariance(theta, H, wanted: bool, fixed=None):
+    """Inverse of the negative Hessian; parameters at a boundary (|logit| > LOGIT_BOUND, or `fixed`)
+    get no standard error and are left out of the inversion (held at their estimates)."""
     n = theta.size
     cov = np.full((n, n), np.nan)
     if not wanted:
         return cov, "standard errors not computed"
     free = np.abs(theta) < LOGIT_BOUND
+    if fixed is not None:
+        free &= ~np.asarray(fixed, bool)
     note = ""
     if (~free).any():
         note = f"{int((~free).sum())} parameter(s) at a boundary (a probability of 0 or 1) have no standard error"
@@ -844,6 +888,7 @@ class HMMResults(ModelResults):
     gradient_norm: float
     note: str = ""
     columns: dict = dataclasses.field(default_factory=dict)
+    boundary: dict = dataclasses.field(default_factory=dict)     # name -> likelihood-ratio interval
 
     @property
     def theta(self) -> np.ndarray:
@@ -862,8 +907,12 @@ class HMMResults(ModelResults):
 
     def conf_int(self, alpha: float = 1 - config.CONFIDENCE) -> pd.DataFrame:
         z = z_value(1 - alpha)
-        return pd.DataFrame({"lower": self.theta - z * self.bse.to_numpy(), "upper": self.theta + z * self.bse.to_numpy()},
-                            index=self.params.index)
+        table = pd.DataFrame({"lower": self.theta - z * self.bse.to_numpy(), "upper": self.theta + z * self.bse.to_numpy()},
+                             index=self.params.index)
+        if abs(alpha - (1 - config.CONFIDENCE)) < 1e-12:     # boundary parameters: their likelihood-ratio interval
+            for name, (lower, upper) in self.boundary.items():
+                table.loc[name] = [lower, upper]
+        return table
 
     def table(self, confidence: float = config.CONFIDENCE, published=None) -> pd.DataFrame:
         ci = self.conf_int(1 - confidence)
