@@ -13,13 +13,20 @@ time; an `absorbing` last state is never left (churn), and `ordered` states move
 
 Estimation (the design of depmixS4, Visser & Speekenbrink 2010, with its direct-maximisation check):
 1. EM from several deterministic starting points, on the model without covariate effects (closed-form
-   or small M-steps on posterior-weighted sufficient statistics), states labelled by activity;
-2. a direct maximum-likelihood polish of the full model (L-BFGS then Newton steps) from each distinct
-   EM optimum, with the exact gradient from the same forward-backward pass (Fisher's identity);
-3. standard errors from the Hessian, central differences of that gradient.
-The forward-backward pass is scaled, vectorised over customers in chunks and loops only over time;
-identical histories are collapsed to one row with a weight. A fit that cannot be made (an empty
-state, a non-finite likelihood) is a `FailedFit`, never an exception.
+   or small M-steps on posterior-weighted sufficient statistics), states labelled by activity; the
+   two best after a few iterations continue (on a small panel every distinct start continues: the
+   balance data's four latent classes have local maxima a short run cannot tell apart);
+2. a direct maximum-likelihood polish of the full model (L-BFGS preconditioned by the outer product
+   of the customers' scores, then Newton steps) from each distinct EM optimum, with the exact
+   gradient from the same forward-backward pass (Fisher's identity);
+3. standard errors from the Hessian, central differences of that gradient. An initial or transition
+   logit whose boundary (a probability of 0) lies inside its likelihood-ratio interval is reported as
+   at the boundary, held at its estimate for the others' standard errors, and gets that interval.
+For many customers, `bhhh` refines a subsample's estimates with one pass per step (bench/bench_hmm.py).
+The forward-backward pass is scaled, state-major (K, periods, customers) so the recursion over time
+works on contiguous vectors of customers, chunked, and loops only over time; identical histories
+are collapsed to one row with a weight. A fit that cannot be made (an empty state, a non-finite
+likelihood) is a `FailedFit`, never an exception.
 """
 
 from __future__ import annotations
