@@ -157,7 +157,7 @@ def part2(args):
     lengths = np.full(n, T)
     best, t_ref = None, 0.0
     for seed in range(args.hmmlearn_starts):       # hmmlearn starts from random values: several seeds
-        ref = CategoricalHMM(n_components=3, n_iter=1000, tol=1e-6, random_state=seed, n_features=2)
+        ref = CategoricalHMM(n_components=3, n_iter=2000, tol=1e-4, random_state=seed, n_features=2)
         start = time.perf_counter()
         ref.fit(X, lengths)
         t_ref += time.perf_counter() - start
