@@ -51,7 +51,7 @@ SHORT_EM = 20            # EM iterations from every start before the two best co
 SMALL_PANEL = 50_000     # customer-periods up to which every distinct start continues (see `_em_starts`)
 START_SEED = 22           # seeded moves of repeated starting points (see `starting_points`)
 START_SPREAD = 1.5        # their standard deviation on the estimation scale
-POLISH_FTOL = 1e-12       # L-BFGS stops here; the Newton steps of `newton` settle the rest
+POLISH_FTOL = 1e-14       # L-BFGS stops here (the Hessian for the standard errors is taken at its end)
 BOUNDARY_CANDIDATE = 3.0  # |initial or transition logit| above which `boundary_parameters` checks the boundary
 LOGIT_BOUND = 15.0       # a logit beyond this is a probability at the boundary (0 or 1 to ~3e-7)
 
