@@ -2,7 +2,9 @@
 
 Customers are split once (seeded) into those the models are fitted to and a holdout share whose
 log-likelihood under each fit checks the choice of the number of states; BIC chooses. The chosen fit
-gives the state profiles, the transition matrix with intervals (parameter draws), decoded state
+gives the state profiles, the transition matrix with intervals (parameter draws; a move whose
+probability is at the boundary, 0 inside its likelihood-ratio interval, widens its row's intervals
+to that interval instead of being held at its estimate), decoded state
 shares over time, value per state, and (transaction data) a cross-tab against the recency stages
 of the lifecycle report; a simulated panel adds the recovery of the true parameters and the
 decoding accuracy. `relationship_states.sections` turns this into the report and fits nothing.
