@@ -320,7 +320,6 @@ class HiddenMarkovModel:
         B, C, em_theta = self.unpack(theta)
         H = self.eta_matrix(em_theta)
         K, T, q = self.K, data.panel.T, self.q1
-        weights = data.weights
         homogeneous = q == 1
         out = {"ll": 0.0}
         rows = data.panel.n_rows

@@ -404,7 +404,7 @@ class Ordinal(Categorical):
         return (self.C - 1) + (self.K - 1)
 
     def names(self):
-        return ([f":threshold1"] + [f":log_step{c}" for c in range(2, self.C)]
+        return ([":threshold1"] + [f":log_step{c}" for c in range(2, self.C)]
                 + [f"[S{k + 1}]:location" for k in range(1, self.K)])
 
     def split(self, theta):
