@@ -341,5 +341,8 @@ def test_a_move_that_never_happens_is_at_the_boundary_with_a_likelihood_ratio_in
     assert fit.conf_int().loc["transition[S1->S2]:const", "lower"] == -np.inf
     rest = fit.bse.drop("transition[S1->S2]:const")
     assert np.all(np.isfinite(rest)) and np.all(rest > 0)
+    draws = fit.draw_parameters(200, np.random.default_rng(1))
+    held = draws[:, list(fit.params.index).index("transition[S1->S2]:const")]
+    assert held == pytest.approx(fit.params["transition[S1->S2]:const"], abs=1e-9)     # held at the estimate
     z = ((fit.params - pd.Series(theta, index=fit.params.index)) / fit.bse).drop("transition[S1->S2]:const")
     assert np.all(np.abs(z) < 3.5)

@@ -21,7 +21,8 @@ Estimation (the design of depmixS4, Visser & Speekenbrink 2010, with its direct-
    gradient from the same forward-backward pass (Fisher's identity);
 3. standard errors from the Hessian, central differences of that gradient. An initial or transition
    logit whose boundary (a probability of 0) lies inside its likelihood-ratio interval is reported as
-   at the boundary, held at its estimate for the others' standard errors, and gets that interval.
+   at the boundary with that interval; parameter draws hold it at its estimate (the others drawn
+   given it), and where the Hessian with it is not negative definite it is left out of the inversion.
 For many customers, `bhhh` refines a subsample's estimates with one pass per step (bench/bench_hmm.py).
 The forward-backward pass is scaled, state-major (K, periods, customers) so the recursion over time
 works on contiguous vectors of customers, chunked, and loops only over time; identical histories
@@ -740,12 +741,16 @@ class HiddenMarkovModel:
             return HMMFailedFit(self.name, f"state {empty} is empty at the maximum (fewer states fit these data)",
                                 runs, nobs, names)
         boundary = self.boundary_parameters(theta, data, float(final["ll"])) if self.standard_errors else {}
-        fixed = np.isin(np.arange(theta.size), [names.index(k) for k in boundary])
-        cov, note = covariance(theta, H, self.standard_errors, fixed)
+        cov, note = covariance(theta, H, self.standard_errors)
         if boundary:
+            held = ""
+            if not np.all(np.isfinite(np.diag(cov)[np.abs(theta) < LOGIT_BOUND])):
+                fixed = np.isin(np.arange(theta.size), [names.index(k) for k in boundary])
+                cov, _ = covariance(theta, H, self.standard_errors, fixed)
+                held = " are held at their estimates for the standard errors of the others (the Hessian with them is " \
+                       "not negative definite) and"
             note = (f"{len(boundary)} parameter(s) at a boundary (a probability of 0 inside the likelihood-ratio "
-                    f"interval: {', '.join(boundary)}) are held at their estimates for the standard errors of "
-                    "the others and get a likelihood-ratio interval")
+                    f"interval: {', '.join(boundary)}){held} get a likelihood-ratio interval")
         table = pd.DataFrame([{"start": r["start"], "em_iterations": r["em_iterations"], "em_loglik": r["em_loglik"],
                                "polished_loglik": r.get("polished_loglik", np.nan), "chosen": r is best} for r in runs])
         return HMMResults(name=self.name, params=pd.Series(theta, index=list(names)), cov=cov,
@@ -895,6 +900,7 @@ class HMMResults(ModelResults):
     note: str = ""
     columns: dict = dataclasses.field(default_factory=dict)
     boundary: dict = dataclasses.field(default_factory=dict)     # name -> likelihood-ratio interval
+    # (their Wald standard errors, where the Hessian has them, are kept in `cov`; intervals use the ratio)
 
     @property
     def theta(self) -> np.ndarray:
@@ -931,8 +937,18 @@ class HMMResults(ModelResults):
         return results_summary(self, alpha, note)
 
     def draw_parameters(self, n_draws: int, rng: np.random.Generator) -> np.ndarray:
-        """Draws from the asymptotic normal of the estimates (boundary parameters held fixed)."""
+        """Draws from the asymptotic normal of the estimates, boundary parameters held at their
+        estimates and the others drawn from their normal given those (whose Wald distribution means
+        nothing there: their likelihood-ratio intervals are in `boundary`)."""
         cov = np.nan_to_num(self.cov)
+        names = list(self.params.index)
+        fixed = [names.index(k) for k in self.boundary if np.isfinite(self.cov[names.index(k), names.index(k)])]
+        if fixed:
+            rest = np.setdiff1d(np.arange(cov.shape[0]), fixed)
+            S_rb = cov[np.ix_(rest, fixed)]
+            cond = cov[np.ix_(rest, rest)] - S_rb @ np.linalg.solve(cov[np.ix_(fixed, fixed)], S_rb.T)
+            cov = np.zeros_like(cov)
+            cov[np.ix_(rest, rest)] = (cond + cond.T) / 2
         return rng.multivariate_normal(self.theta, cov, size=n_draws, method="eigh")
 
     def with_params(self, theta) -> "HMMResults":
