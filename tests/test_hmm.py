@@ -89,7 +89,12 @@ def test_balance_three_classes_with_age(balance_fits):
 def test_balance_bic_chooses_three_classes(balance_fits):
     assert balance_fits[2].bic == pytest.approx(1969.2, abs=0.1)
     assert balance_fits[2].df_model == 10 and balance_fits[4].df_model == 22
-    # Published 4-class BIC 1950.4; ours is the BIC of the best of its starts, and either way above 3 classes'.
+    # Four classes: the published BIC 1950.4 is the maximum, log-likelihood -901.967 with 22 parameters.
+    # Its surface has many local maxima (-914.62, -914.39, -913.63, -907.87, ...) and a start's
+    # log-likelihood after a few EM iterations does not tell which it climbs to, so on a panel this
+    # small every distinct start runs to convergence and is polished.
+    assert balance_fits[4].llf == pytest.approx(-901.967, abs=1e-3)
+    assert balance_fits[4].bic == pytest.approx(1950.4, abs=0.1)
     assert balance_fits[4].bic > balance_fits[3].bic
     table = select_states(balance_fits)
     assert table.loc[table["chosen"], "states"].item() == 3
@@ -318,3 +323,26 @@ def test_one_state_with_covariates_and_an_ordinal_answer():
     assert fit.converged and fit.df_model == 4
     shares = np.bincount(df["sat"].astype(int), minlength=6)[1:] / len(df)
     assert fit.response_parameters()["sat"]["P(1)"] == pytest.approx(shares[0], abs=1e-6)
+
+
+def test_a_move_that_never_happens_is_at_the_boundary_with_a_likelihood_ratio_interval():
+    """A transition with probability 0 in truth: its logit runs off, the boundary is inside its
+    likelihood-ratio interval, and the other parameters keep their standard errors."""
+    model = HiddenMarkovModel(2, {"purchased": "binary"})
+    C = np.zeros((2, 2, 1))
+    C[0, 1], C[1, 0] = -30.0, -1.5                       # never from S1 to S2; S2 -> S1 often
+    theta = model.pack(np.array([[0.0], [1.0]]), C, {"purchased": [-2.0, 1.5]})
+    df, _ = simulate_panel(model, theta, 1500, 8, np.random.default_rng(41))
+    fit = model.fit(df, "id", "period")
+    assert fit.converged
+    assert "transition[S1->S2]:const" in fit.boundary and "at a boundary" in fit.note
+    lower, upper = fit.boundary["transition[S1->S2]:const"]
+    assert lower == -np.inf and np.isfinite(upper) and upper < -2
+    assert fit.conf_int().loc["transition[S1->S2]:const", "lower"] == -np.inf
+    rest = fit.bse.drop("transition[S1->S2]:const")
+    assert np.all(np.isfinite(rest)) and np.all(rest > 0)
+    draws = fit.draw_parameters(200, np.random.default_rng(1))
+    held = draws[:, list(fit.params.index).index("transition[S1->S2]:const")]
+    assert held == pytest.approx(fit.params["transition[S1->S2]:const"], abs=1e-9)     # held at the estimate
+    z = ((fit.params - pd.Series(theta, index=fit.params.index)) / fit.bse).drop("transition[S1->S2]:const")
+    assert np.all(np.abs(z) < 3.5)

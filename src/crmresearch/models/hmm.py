@@ -13,13 +13,21 @@ time; an `absorbing` last state is never left (churn), and `ordered` states move
 
 Estimation (the design of depmixS4, Visser & Speekenbrink 2010, with its direct-maximisation check):
 1. EM from several deterministic starting points, on the model without covariate effects (closed-form
-   or small M-steps on posterior-weighted sufficient statistics), states labelled by activity;
-2. a direct maximum-likelihood polish of the full model (L-BFGS then Newton steps) from each distinct
-   EM optimum, with the exact gradient from the same forward-backward pass (Fisher's identity);
-3. standard errors from the Hessian, central differences of that gradient.
-The forward-backward pass is scaled, vectorised over customers in chunks and loops only over time;
-identical histories are collapsed to one row with a weight. A fit that cannot be made (an empty
-state, a non-finite likelihood) is a `FailedFit`, never an exception.
+   or small M-steps on posterior-weighted sufficient statistics), states labelled by activity; the
+   two best after a few iterations continue (on a small panel every distinct start continues: the
+   balance data's four latent classes have local maxima a short run cannot tell apart);
+2. a direct maximum-likelihood polish of the full model (L-BFGS preconditioned by the outer product
+   of the customers' scores, then Newton steps) from each distinct EM optimum, with the exact
+   gradient from the same forward-backward pass (Fisher's identity);
+3. standard errors from the Hessian, central differences of that gradient. An initial or transition
+   logit whose boundary (a probability of 0) lies inside its likelihood-ratio interval is reported as
+   at the boundary with that interval; parameter draws hold it at its estimate (the others drawn
+   given it), and where the Hessian with it is not negative definite it is left out of the inversion.
+For many customers, `bhhh` refines a subsample's estimates with one pass per step (bench/bench_hmm.py).
+The forward-backward pass is scaled, state-major (K, periods, customers) so the recursion over time
+works on contiguous vectors of customers, chunked, and loops only over time; identical histories
+are collapsed to one row with a weight. A fit that cannot be made (an empty state, a non-finite
+likelihood) is a `FailedFit`, never an exception.
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from scipy import optimize
+from scipy.stats import chi2
 
 from .. import config
 from ..stats import z_value
@@ -40,6 +49,11 @@ from .hmm_responses import Categorical, log_softmax, make_family, sample
 
 LOGIT_CLIP = 50.0
 SHORT_EM = 20            # EM iterations from every start before the two best continue
+SMALL_PANEL = 50_000     # customer-periods up to which every distinct start continues (see `_em_starts`)
+START_SEED = 22           # seeded moves of repeated starting points (see `starting_points`)
+START_SPREAD = 1.5        # their standard deviation on the estimation scale
+POLISH_FTOL = 1e-14       # L-BFGS stops here (the Hessian for the standard errors is taken at its end)
+BOUNDARY_CANDIDATE = 3.0  # |initial or transition logit| above which `boundary_parameters` checks the boundary
 LOGIT_BOUND = 15.0       # a logit beyond this is a probability at the boundary (0 or 1 to ~3e-7)
 
 
@@ -55,6 +69,49 @@ def masked_softmax(logits: np.ndarray, allowed: np.ndarray) -> np.ndarray:
     return e
 
 
+
+def transition_arrays(C: np.ndarray, X: np.ndarray, allowed: np.ndarray, x_bound: np.ndarray | None = None) -> np.ndarray:
+    """Transition probabilities of every customer-period at once, state-major: covariates X (q, T, n),
+    the first row the constant, -> (K, K, T, n), entry [r, j, t, i] = P(state j at t + 1 | state r at
+    t) for customer i. The logits (against staying, so the diagonal is 0) are built move by move
+    with in-place multiply-adds (faster than a matrix product with an inner dimension of q) and
+    clipped to ±LOGIT_CLIP as in `masked_softmax` only when `x_bound` (max |X| per row) says they
+    could reach it."""
+    K, q = C.shape[0], C.shape[2]
+    shape = X.shape[1:]
+    X = X.reshape(q, -1)
+    e = np.zeros((K, K, X.shape[1]))
+    for r in range(K):
+        for j in range(K):
+            if r == j or not allowed[r, j]:
+                continue
+            o = e[r, j]
+            o.fill(C[r, j, 0])
+            for a in range(1, q):
+                if C[r, j, a] != 0:
+                    o += C[r, j, a] * X[a]
+    bound = np.abs(C[:, :, 0]) + (np.abs(C[:, :, 1:]) @ x_bound[1:] if x_bound is not None and q > 1 else np.inf)
+    if np.max(bound) > LOGIT_CLIP:
+        np.clip(e, -LOGIT_CLIP, LOGIT_CLIP, out=e)
+    np.exp(e, out=e)
+    if not allowed.all():
+        e *= allowed[:, :, None]
+    e /= e.sum(axis=1, keepdims=True)
+    return e.reshape((K, K) + shape)
+
+
+def propagate(v: np.ndarray, P: np.ndarray, out: np.ndarray, tmp: np.ndarray, transpose: bool) -> None:
+    """One step of the recursion for every customer: out[j] = Σ_k v[k] P[k, j] (forward,
+    `transpose`) or out[k] = Σ_j P[k, j] v[j] (backward), with v and out (K, n) and P (K, K, n); K²
+    in-place multiply-adds on contiguous vectors of customers."""
+    K = v.shape[0]
+    for a in range(K):
+        pa = P[:, a] if transpose else P[a]
+        np.multiply(v[0], pa[0], out=out[a])
+        for b in range(1, K):
+            np.multiply(v[b], pa[b], out=tmp)
+            out[a] += tmp
+
 @dataclass
 class HMMData:
     """A panel prepared for one model: features of every response and the constant of the density."""
@@ -64,9 +121,31 @@ class HMMData:
     constant: np.ndarray          # (rows,) Σ_t c(y)
     active: np.ndarray            # (rows, T) period inside the customer's sequence
 
+    blocks_cache: dict = dataclasses.field(default_factory=dict, repr=False)
+
     @property
     def weights(self) -> np.ndarray:
         return self.panel.weights if self.panel.weights is not None else np.ones(self.panel.n_rows)
+
+    def blocks(self, chunk: int) -> list[dict]:
+        """The arrays of the forward-backward pass per chunk of customers, state-major and contiguous
+        (features (F, T·n), transition covariates (q, T-1, n), weights of the transitions inside
+        each sequence (T-1, n)), made once per chunk size and kept."""
+        if chunk not in self.blocks_cache:
+            panel, T, w = self.panel, self.panel.T, self.weights
+            x_bound = np.max(np.abs(panel.transition), axis=(0, 1)) if panel.n_rows else np.zeros(1)
+            out = []
+            for a in range(0, panel.n_rows, chunk):
+                sl = slice(a, min(panel.n_rows, a + chunk))
+                F = self.features[sl]
+                n = F.shape[0]
+                out.append({"sl": sl, "w": w[sl], "x0": panel.initial[sl], "constant": self.constant[sl],
+                            "FT": np.ascontiguousarray(F.transpose(2, 1, 0)).reshape(F.shape[2], T * n),
+                            "X": np.ascontiguousarray(panel.transition[sl, :T - 1].transpose(2, 1, 0)),
+                            "wt": np.ascontiguousarray((w[sl] * self.active[sl, 1:].T)), "x_bound": x_bound})
+            self.blocks_cache.clear()
+            self.blocks_cache[chunk] = out
+        return self.blocks_cache[chunk]
 
 
 class HiddenMarkovModel:
@@ -226,93 +305,143 @@ class HiddenMarkovModel:
         return masked_softmax(np.einsum("ntq,rjq->ntrj", x1, C), self.allowed)
 
     def forward_backward(self, theta, data: HMMData, gradient: bool = True, posterior: bool = False,
-                         em: bool = False):
+                         em: bool = False, scores: bool = False):
         """Log-likelihood and, optionally, its gradient, the EM statistics and the posteriors.
 
         Returns a dict: 'll'; with gradient: 'grad', 'stats' (K, F), 'initial' (K,), 'xi' (K, K);
-        with posterior: 'gamma' (rows, T, K) and 'll_rows' (rows,)."""
-        B, C, em = self.unpack(theta)
-        H = self.eta_matrix(em)
-        K, T = self.K, data.panel.T
-        weights = data.weights
-        homogeneous = self.q1 == 1
+        with em: 'gamma0' (rows, K) and 'h_trans'; with posterior: 'gamma' (rows, T, K) and
+        'll_rows' (rows,); with scores: 'scores' (rows, parameters), each row's score times its
+        weight (they sum to 'grad'; their weighted outer products give the OPG information).
+
+        Arrays are state-major, (K, T, customers), so that the recursion over periods works on
+        contiguous vectors of customers (K² multiply-adds per period, no per-customer matrix
+        products); everything that does not need the recursion — the expected transitions, the
+        score of the transition logits, the EM statistics — is computed after it in a few
+        products over all periods at once."""
+        B, C, em_theta = self.unpack(theta)
+        H = self.eta_matrix(em_theta)
+        K, T, q = self.K, data.panel.T, self.q1
+        homogeneous = q == 1
         out = {"ll": 0.0}
+        rows = data.panel.n_rows
         if gradient:
             stats = np.zeros((K, H.shape[0]))
             g_init = np.zeros((K, self.q0))
-            g_trans = np.zeros((K, K, self.q1))
+            g_trans = np.zeros((K, K, q))
             xi_sum = np.zeros((K, K))
             gamma_from = np.zeros(K)
             init_sum = np.zeros(K)
         if em:
-            out["gamma0"] = np.empty((data.panel.n_rows, K))
-            h_trans = np.zeros((K, K, K, self.q1, self.q1))
+            out["gamma0"] = np.empty((rows, K))
+            h_trans = np.zeros((K, K, K, q, q))
+            pairs = [(r, j, l) for r, j in self.moves for r2, l in self.moves if r2 == r]
         if posterior:
-            out["gamma"] = np.empty((data.panel.n_rows, T, K))
-            out["ll_rows"] = np.empty(data.panel.n_rows)
-        for sl in self._chunks(data.panel.n_rows):
-            F, w = data.features[sl], weights[sl]
-            x0, x1, act = data.panel.initial[sl], data.panel.transition[sl], data.active[sl]
-            n = F.shape[0]
-            logE = F @ H
-            shift = logE.max(axis=-1, keepdims=True)
-            E = np.exp(logE - shift)
-            pi = np.exp(log_softmax(x0 @ B.T))
-            P = self._transitions(C, x1[:, :T - 1])
-            alpha = np.empty((n, T, K))
-            c = np.empty((n, T))
+            out["gamma"] = np.empty((rows, T, K))
+            out["ll_rows"] = np.empty(rows)
+        if scores:
+            gradient = True
+            out["scores"] = np.empty((rows, len(self.param_names())))
+            moves = np.array(self.moves, dtype=int).reshape(-1, 2)
+            slices = self.feature_slices()
+            jac = [(slices[name], fam.jacobian(em_theta[name])) for name, fam in self.families.items()]
+        if homogeneous:
+            P = masked_softmax(C[:, :, 0], self.allowed)
+        for blk in data.blocks(self.chunk):
+            sl, w, FT = blk["sl"], blk["w"], blk["FT"]
+            n = w.size
+            logE = (H.T @ FT).reshape(K, T, n)
+            shift = logE.max(axis=0)
+            logE -= shift
+            E = np.exp(logE, out=logE)
+            pi = np.exp(log_softmax(blk["x0"] @ B.T)).T                                     # (K, n)
+            if not homogeneous:
+                X = blk["X"]                                                                # (q, T-1, n)
+                PT = transition_arrays(C, X, self.allowed, blk["x_bound"])                  # (K, K, T-1, n)
+            alpha = np.empty((K, T, n))
+            c = np.empty((T, n))
             a = pi * E[:, 0]
-            c[:, 0] = a.sum(axis=1)
-            alpha[:, 0] = a / c[:, 0, None]
+            np.sum(a, axis=0, out=c[0])
+            np.divide(a, c[0], out=alpha[:, 0])
+            tmp = np.empty(n)
             for t in range(1, T):
-                prev = alpha[:, t - 1]
-                a = (prev @ P if homogeneous else np.einsum("nk,nkj->nj", prev, P[:, t - 1])) * E[:, t]
-                c[:, t] = a.sum(axis=1)
-                alpha[:, t] = a / c[:, t, None]
+                at = alpha[:, t]
+                if homogeneous:
+                    np.matmul(P.T, alpha[:, t - 1], out=at)
+                else:
+                    propagate(alpha[:, t - 1], PT[:, :, t - 1], at, tmp, transpose=True)
+                at *= E[:, t]
+                np.sum(at, axis=0, out=c[t])
+                at /= c[t]
             with np.errstate(divide="ignore"):
-                ll_rows = np.log(c).sum(axis=1) + shift[..., 0].sum(axis=1) + data.constant[sl]
+                ll_rows = np.log(c).sum(axis=0) + shift.sum(axis=0) + blk["constant"]
             out["ll"] += float(np.dot(w, ll_rows))
             if not (gradient or posterior):
                 continue
-            gamma = np.empty((n, T, K))
-            gamma[:, T - 1] = alpha[:, T - 1]
-            beta = np.ones((n, K))
+            beta = np.empty((K, T, n))
+            bb = np.empty((K, T, n))          # E β / c: the backward message into period t
+            beta[:, T - 1] = 1.0
             for t in range(T - 2, -1, -1):
-                b = E[:, t + 1] * beta / c[:, t + 1, None]
-                wt = w * act[:, t + 1]          # transitions inside the sequence
+                np.multiply(E[:, t + 1], beta[:, t + 1], out=bb[:, t + 1])
+                bb[:, t + 1] /= c[t + 1]
                 if homogeneous:
-                    beta = b @ P.T
-                    gamma[:, t] = alpha[:, t] * beta
-                    if gradient:
-                        xi_sum += ((alpha[:, t] * wt[:, None]).T @ b) * P
-                        gamma_from += wt @ gamma[:, t]
+                    np.matmul(P, bb[:, t + 1], out=beta[:, t])
                 else:
-                    Pt = P[:, t]
-                    beta = np.einsum("nkj,nj->nk", Pt, b)
-                    gamma[:, t] = alpha[:, t] * beta
-                    if gradient:
-                        xi = alpha[:, t, :, None] * Pt * b[:, None, :]
-                        G = (xi - gamma[:, t, :, None] * Pt) * wt[:, None, None]
-                        xt = x1[:, t]
-                        g_trans += (G.reshape(n, K * K).T @ xt).reshape(K, K, self.q1)
-                        xi_sum += (wt @ xi.reshape(n, K * K)).reshape(K, K)
-                        gamma_from += wt @ gamma[:, t]
-                        if em:       # Hessian of the expected complete-data log-likelihood in C
-                            q = self.q1
-                            WP = (gamma[:, t] * wt[:, None])[:, :, None] * Pt
-                            xx = (xt[:, :, None] * xt[:, None, :]).reshape(n, q * q)
-                            diag = (WP.reshape(n, K * K).T @ xx).reshape(K, K, q, q)
-                            cross = ((WP[:, :, :, None] * Pt[:, :, None, :]).reshape(n, K ** 3).T @ xx)
-                            h_trans += cross.reshape(K, K, K, q, q)
-                            h_trans[:, np.arange(K), np.arange(K)] -= diag
+                    propagate(bb[:, t + 1], PT[:, :, t], beta[:, t], tmp, transpose=False)
+            gamma = alpha * beta
+            if scores:
+                row_scores = []
+                if self.q0 and K > 1:
+                    d0 = (gamma[:, 0] - pi) * w
+                    row_scores.append((d0[1:, :, None] * blk["x0"][None]).transpose(1, 0, 2).reshape(n, -1))
+                row_trans = np.zeros((n, len(self.moves) * q))
+            if gradient and T > 1:
+                wt = blk["wt"]                                   # (T-1, n): transitions inside the sequence
+                M = (T - 1) * n
+                A = (alpha[:, :T - 1] * wt).reshape(K, M)
+                Bn = bb[:, 1:].reshape(K, M)
+                Gw = (gamma[:, :T - 1] * wt).reshape(K, M)
+                gamma_from += Gw.sum(axis=1)
+                if homogeneous:
+                    xi_sum += P * (A @ Bn.T)
+                    if scores:
+                        for m, (r, j) in enumerate(self.moves):
+                            row_trans[:, m] = P[r, j] * ((A[r] * Bn[j]).reshape(T - 1, n).sum(axis=0)
+                                                         - Gw[r].reshape(T - 1, n).sum(axis=0))
+                else:
+                    PM = PT.reshape(K, K, M)
+                    xi = A[:, None, :] * PM * Bn[None, :, :]                       # (K, K, M), weighted
+                    xi_sum += xi.sum(axis=2)
+                    xi -= Gw[:, None, :] * PM
+                    g_trans += (xi.reshape(K * K, M) @ X.reshape(q, M).T).reshape(K, K, q)
+                    if scores:
+                        XM = X.reshape(q, M)
+                        for m, (r, j) in enumerate(self.moves):
+                            for a in range(q):
+                                row_trans[:, m * q + a] = (xi[r, j] * XM[a]).reshape(T - 1, n).sum(axis=0)
+                    if em and pairs:     # Hessian of the expected complete-data log-likelihood in C
+                        XX = (X[:, None] * X[None, :]).reshape(q * q, M)
+                        WP = Gw[:, None, :] * PM
+                        for r, j, l in pairs:
+                            u = WP[r, j] * PM[r, l]
+                            if j == l:
+                                u -= WP[r, j]
+                            h_trans[r, j, l] += (XX @ u).reshape(q, q)
             if gradient:
-                stats += np.einsum("ntk,ntf->kf", gamma * w[:, None, None], F)
-                g_init += ((gamma[:, 0] - pi) * w[:, None]).T @ x0
-                init_sum += w @ gamma[:, 0]
+                stats += (gamma * w).reshape(K, T * n) @ FT.T
+                g_init += ((gamma[:, 0] - pi) * w) @ blk["x0"]
+                init_sum += gamma[:, 0] @ w
                 if em:
-                    out["gamma0"][sl] = gamma[:, 0]
+                    out["gamma0"][sl] = gamma[:, 0].T
+            if scores:
+                row_scores.append(row_trans)
+                Fn = FT.reshape(-1, T, n)
+                gw = gamma * w
+                for fs, D in jac:
+                    S = np.einsum("ktn,ftn->nfk", gw, Fn[fs])
+                    row_scores.append(S.reshape(n, -1) @ D.reshape(D.shape[0], -1).T)
+                out["scores"][sl] = np.concatenate(row_scores, axis=1)
             if posterior:
-                out["gamma"][sl] = gamma
+                out["gamma"][sl] = gamma.transpose(2, 1, 0)
                 out["ll_rows"][sl] = ll_rows
         if gradient:
             if homogeneous:
@@ -320,7 +449,7 @@ class HiddenMarkovModel:
             grad_em = []
             slices = self.feature_slices()
             for name, fam in self.families.items():
-                grad_em.append(fam.gradient(em[name], stats[:, slices[name]]))
+                grad_em.append(fam.gradient(em_theta[name], stats[:, slices[name]]))
             moves = np.array(self.moves, dtype=int).reshape(-1, 2)
             out["grad"] = np.concatenate([g_init[1:].ravel(), g_trans[moves[:, 0], moves[:, 1]].ravel()] + grad_em)
             out.update(stats=stats, initial=init_sum, xi=xi_sum, g_trans=g_trans)
@@ -433,25 +562,86 @@ class HiddenMarkovModel:
             if K > 1:
                 C[:, :, 0] = np.where(self.allowed, np.log(0.2 / max(self.allowed.sum(axis=1).max() - 1, 1) / 0.8), 0)
             starts.append(self.pack(B, C, em))
+        # A start equal to an earlier one (one period per customer makes the customer-average
+        # variant the same as the period one) is replaced by the first start with its response
+        # parameters moved by seeded normal draws: as many distinct starts as asked for, the same
+        # every run.
+        rng = np.random.default_rng(START_SEED)
+        n_trans = sum(self.sizes()[:2])
+        for s in range(1, len(starts)):
+            if any(np.allclose(starts[s], starts[r]) for r in range(s)):
+                moved = starts[0].copy()
+                moved[n_trans:] += rng.normal(0.0, START_SPREAD, moved.size - n_trans)
+                starts[s] = moved
         return starts
 
     # ------------------------------------------------------------------ direct maximisation
 
-    def polish(self, theta, data: HMMData, maxiter: int = 600):
-        """L-BFGS on the full model with the exact gradient, scaled per customer."""
-        n = data.weights.sum()
+    def information(self, theta, data: HMMData):
+        """Outer product of the customers' scores (the OPG / BHHH information) at θ, from one pass;
+        returns (information, pass output)."""
+        out = self.forward_backward(theta, data, scores=True)
+        S = out["scores"]
+        return (S / data.weights[:, None]).T @ S, out
 
-        def objective(th):
-            out = self.forward_backward(th, data)
+    def polish(self, theta, data: HMMData, maxiter: int = 600):
+        """L-BFGS on the full model with the exact gradient, scaled per customer and preconditioned
+        by the OPG information at the start (θ = θ0 + L^-T u with L Lᵀ the information, floored at
+        1e-6 of its largest eigenvalue): in u the curvature is near the identity, so L-BFGS needs
+        tens of iterations instead of hundreds."""
+        n = data.weights.sum()
+        theta = np.asarray(theta, float)
+        info, _ = self.information(theta, data)
+        vals, vecs = np.linalg.eigh(info / n)
+        if not np.all(np.isfinite(vals)) or vals.max(initial=0) <= 0:
+            scale = np.eye(theta.size)
+        else:
+            scale = vecs / np.sqrt(np.maximum(vals, 1e-6 * vals.max()))     # θ = θ0 + scale @ u
+
+        def objective(u):
+            out = self.forward_backward(theta + scale @ u, data)
             if not np.isfinite(out["ll"]):
-                return np.inf, np.zeros_like(th)
-            return -out["ll"] / n, -out["grad"] / n
+                return np.inf, np.zeros_like(u)
+            return -out["ll"] / n, -(scale.T @ out["grad"]) / n
 
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            res = optimize.minimize(objective, theta, jac=True, method="L-BFGS-B",
-                                    options={"maxiter": maxiter, "maxcor": 30, "ftol": 1e-14, "gtol": 1e-8})
-        return res.x, -res.fun * n, res
+            res = optimize.minimize(objective, np.zeros_like(theta), jac=True, method="L-BFGS-B",
+                                    options={"maxiter": maxiter, "maxcor": 30, "ftol": POLISH_FTOL, "gtol": 1e-8})
+        return theta + scale @ res.x, -res.fun * n, res
+
+    def bhhh(self, theta, data: HMMData, max_steps: int = 8, tol: float = 1e-2, log=None):
+        """Newton steps with the OPG information in place of the Hessian (Berndt, Hall, Hall &
+        Hausman 1974) — one pass with the customers' scores per step, step halving until the
+        likelihood rises — for refining a subsample's estimates on many customers, where the OPG
+        is an accurate Hessian and a difference Hessian would cost two passes per parameter.
+        Parameters at a boundary (|θ| ≥ LOGIT_BOUND) stay where they are. Stops when the next step
+        would raise the log-likelihood by less than `tol` (half the Newton decrement gᵀI⁻¹g).
+        Returns (θ, log-likelihood, information); `log(step, ll, largest move)` is called after
+        every step."""
+        theta = np.asarray(theta, float)
+        info, out = self.information(theta, data)
+        ll = out["ll"]
+        for step_no in range(1, max_steps + 1):
+            free = np.abs(theta) < LOGIT_BOUND
+            move = np.zeros_like(theta)
+            move[free] = np.linalg.lstsq(info[np.ix_(free, free)], out["grad"][free], rcond=1e-12)[0]
+            if 0.5 * float(out["grad"] @ move) < tol:
+                break
+            move *= min(1.0, 1.0 / max(np.max(np.abs(move)), 1e-300))          # at most 1 per step
+            for _ in range(6):          # the pass at the trial point gives the next step's scores too
+                trial = self.information(theta + move, data)
+                if trial[1]["ll"] > ll:
+                    break
+                move /= 2
+            if not trial[1]["ll"] > ll:
+                break
+            theta = theta + move
+            info, out = trial
+            ll = out["ll"]
+            if log is not None:
+                log(step_no, ll, float(np.max(np.abs(move))))
+        return theta, ll, info
 
     def newton(self, theta, data: HMMData, steps: int = 2):
         """Newton steps with one difference Hessian of the exact gradient, to settle the polish
@@ -494,7 +684,9 @@ class HiddenMarkovModel:
 
     def _em_starts(self, data):
         """EM from every deterministic start: short runs, then the two best distinct ones continue
-        to convergence. Returns all runs and those two."""
+        to convergence (every distinct one on a small panel, where a run's log-likelihood after
+        SHORT_EM iterations says little about the maximum it will reach: the balance data's four
+        latent classes). Returns all runs and those continued."""
         runs = []
         for k, theta in enumerate(self.starting_points(data), 1):
             theta, ll, iters = self.em(theta, data, max_iter=min(SHORT_EM, self.em_max_iter))
@@ -505,7 +697,8 @@ class HiddenMarkovModel:
             if all(abs(r["em_loglik"] - s) > 1e-6 * (1 + abs(s)) for s in seen):
                 distinct.append(r)
                 seen.append(r["em_loglik"])
-        distinct = distinct[:2]
+        if data.panel.n_rows * data.panel.T > SMALL_PANEL:
+            distinct = distinct[:2]
         for r in distinct:
             if r["em_iterations"] >= SHORT_EM:
                 theta, ll, iters = self.em(r["theta"], data)
@@ -547,14 +740,58 @@ class HiddenMarkovModel:
             empty = int(np.argmin(occupancy)) + 1
             return HMMFailedFit(self.name, f"state {empty} is empty at the maximum (fewer states fit these data)",
                                 runs, nobs, names)
+        boundary = self.boundary_parameters(theta, data, float(final["ll"])) if self.standard_errors else {}
         cov, note = covariance(theta, H, self.standard_errors)
+        if boundary:
+            held = ""
+            if not np.all(np.isfinite(np.diag(cov)[np.abs(theta) < LOGIT_BOUND])):
+                fixed = np.isin(np.arange(theta.size), [names.index(k) for k in boundary])
+                cov, _ = covariance(theta, H, self.standard_errors, fixed)
+                held = " are held at their estimates for the standard errors of the others (the Hessian with them is " \
+                       "not negative definite) and"
+            note = (f"{len(boundary)} parameter(s) at a boundary (a probability of 0 inside the likelihood-ratio "
+                    f"interval: {', '.join(boundary)}){held} get a likelihood-ratio interval")
         table = pd.DataFrame([{"start": r["start"], "em_iterations": r["em_iterations"], "em_loglik": r["em_loglik"],
                                "polished_loglik": r.get("polished_loglik", np.nan), "chosen": r is best} for r in runs])
         return HMMResults(name=self.name, params=pd.Series(theta, index=list(names)), cov=cov,
                           llf=float(final["ll"]), nobs=nobs, n_observations=data.panel.n_observations(),
                           n_unique_rows=data.panel.n_rows, model=self, starts=table,
                           gradient_norm=float(np.max(np.abs(final["grad"]), initial=0.0)), note=note,
-                          columns={"id": id, "period": period, "codes": codes})
+                          columns={"id": id, "period": period, "codes": codes}, boundary=boundary)
+
+    def boundary_parameters(self, theta, data: HMMData, ll: float, confidence: float = config.CONFIDENCE) -> dict:
+        """Initial and transition logits at a boundary: sending the logit to ±∞ (the probability of
+        that state or move to 0, or to dominance) lowers the log-likelihood by less than
+        χ²₁(confidence)/2, so the boundary is inside the likelihood-ratio interval and a Wald interval
+        (and the Hessian's curvature there) means nothing. Returns name -> (lower, upper) on the
+        estimation scale: the likelihood-ratio interval along the parameter with the others at their
+        estimates, infinite on the boundary side. Candidates: |logit| > BOUNDARY_CANDIDATE (one pass
+        each; the finite end by root-finding, about fifteen passes)."""
+        crit = chi2.ppf(confidence, 1) / 2
+        names = self.param_names()
+        out = {}
+        for j in range(sum(self.sizes()[:2])):
+            if abs(theta[j]) <= BOUNDARY_CANDIDATE:
+                continue
+            side = np.sign(theta[j])
+
+            def drop(delta, j=j):
+                moved = np.array(theta, float)
+                moved[j] += delta
+                return ll - self.loglike(moved, data)
+
+            if np.abs(theta[j]) < LOGIT_BOUND and drop(side * LOGIT_CLIP) >= crit:
+                continue
+            inner = 0.5
+            while drop(-side * inner) < crit and inner < 2 * LOGIT_CLIP:
+                inner *= 2
+            if inner >= 2 * LOGIT_CLIP:
+                bound = -side * np.inf
+            else:
+                bound = -side * optimize.brentq(lambda d: drop(-side * d) - crit, 0.0, inner, xtol=1e-3)
+            end = theta[j] + bound
+            out[names[j]] = (end, np.inf) if side > 0 else (-np.inf, end)
+        return out
 
 
 def initial_logit_mstep(B, gamma0, weights, x0, steps: int = 2) -> np.ndarray:
@@ -612,14 +849,16 @@ def transition_newton_step(C, g_trans, h_trans, moves) -> np.ndarray:
     return C
 
 
-def covariance(theta, H, wanted: bool):
-    """Inverse of the negative Hessian; parameters at a boundary (|logit| > LOGIT_BOUND) get no
-    standard error and are left out of the inversion."""
+def covariance(theta, H, wanted: bool, fixed=None):
+    """Inverse of the negative Hessian; parameters at a boundary (|logit| > LOGIT_BOUND, or `fixed`)
+    get no standard error and are left out of the inversion (held at their estimates)."""
     n = theta.size
     cov = np.full((n, n), np.nan)
     if not wanted:
         return cov, "standard errors not computed"
     free = np.abs(theta) < LOGIT_BOUND
+    if fixed is not None:
+        free &= ~np.asarray(fixed, bool)
     note = ""
     if (~free).any():
         note = f"{int((~free).sum())} parameter(s) at a boundary (a probability of 0 or 1) have no standard error"
@@ -660,6 +899,8 @@ class HMMResults(ModelResults):
     gradient_norm: float
     note: str = ""
     columns: dict = dataclasses.field(default_factory=dict)
+    boundary: dict = dataclasses.field(default_factory=dict)     # name -> likelihood-ratio interval
+    # (their Wald standard errors, where the Hessian has them, are kept in `cov`; intervals use the ratio)
 
     @property
     def theta(self) -> np.ndarray:
@@ -678,8 +919,12 @@ class HMMResults(ModelResults):
 
     def conf_int(self, alpha: float = 1 - config.CONFIDENCE) -> pd.DataFrame:
         z = z_value(1 - alpha)
-        return pd.DataFrame({"lower": self.theta - z * self.bse.to_numpy(), "upper": self.theta + z * self.bse.to_numpy()},
-                            index=self.params.index)
+        table = pd.DataFrame({"lower": self.theta - z * self.bse.to_numpy(), "upper": self.theta + z * self.bse.to_numpy()},
+                             index=self.params.index)
+        if abs(alpha - (1 - config.CONFIDENCE)) < 1e-12:     # boundary parameters: their likelihood-ratio interval
+            for name, (lower, upper) in self.boundary.items():
+                table.loc[name] = [lower, upper]
+        return table
 
     def table(self, confidence: float = config.CONFIDENCE, published=None) -> pd.DataFrame:
         ci = self.conf_int(1 - confidence)
@@ -692,8 +937,18 @@ class HMMResults(ModelResults):
         return results_summary(self, alpha, note)
 
     def draw_parameters(self, n_draws: int, rng: np.random.Generator) -> np.ndarray:
-        """Draws from the asymptotic normal of the estimates (boundary parameters held fixed)."""
+        """Draws from the asymptotic normal of the estimates, boundary parameters held at their
+        estimates and the others drawn from their normal given those (whose Wald distribution means
+        nothing there: their likelihood-ratio intervals are in `boundary`)."""
         cov = np.nan_to_num(self.cov)
+        names = list(self.params.index)
+        fixed = [names.index(k) for k in self.boundary if np.isfinite(self.cov[names.index(k), names.index(k)])]
+        if fixed:
+            rest = np.setdiff1d(np.arange(cov.shape[0]), fixed)
+            S_rb = cov[np.ix_(rest, fixed)]
+            cond = cov[np.ix_(rest, rest)] - S_rb @ np.linalg.solve(cov[np.ix_(fixed, fixed)], S_rb.T)
+            cov = np.zeros_like(cov)
+            cov[np.ix_(rest, rest)] = (cond + cond.T) / 2
         return rng.multivariate_normal(self.theta, cov, size=n_draws, method="eigh")
 
     def with_params(self, theta) -> "HMMResults":

@@ -116,6 +116,17 @@ class Family:
             out[j] = np.sum(stats.T * np.imag(self.eta(step))) / COMPLEX_STEP
         return out
 
+    def jacobian(self, theta) -> np.ndarray:
+        """∂η/∂θ, shape (parameters, F, K), by complex steps (the per-customer scores are this
+        applied to each customer's statistics)."""
+        theta = np.asarray(theta, dtype=float)
+        out = []
+        for j in range(theta.size):
+            step = theta.astype(complex)
+            step[j] += 1j * COMPLEX_STEP
+            out.append(np.imag(self.eta(step)) / COMPLEX_STEP)
+        return np.array(out).reshape(theta.size, -1, self.K)
+
     def numeric_mstep(self, stats, start) -> np.ndarray:
         res = optimize.minimize(lambda th: -self.expected_q(th, stats), start,
                                 jac=lambda th: -self.gradient(th, stats), method="BFGS", options={"gtol": 1e-9})
@@ -393,7 +404,7 @@ class Ordinal(Categorical):
         return (self.C - 1) + (self.K - 1)
 
     def names(self):
-        return ([f":threshold1"] + [f":log_step{c}" for c in range(2, self.C)]
+        return ([":threshold1"] + [f":log_step{c}" for c in range(2, self.C)]
                 + [f"[S{k + 1}]:location" for k in range(1, self.K)])
 
     def split(self, theta):

@@ -2,7 +2,9 @@
 
 Customers are split once (seeded) into those the models are fitted to and a holdout share whose
 log-likelihood under each fit checks the choice of the number of states; BIC chooses. The chosen fit
-gives the state profiles, the transition matrix with intervals (parameter draws), decoded state
+gives the state profiles, the transition matrix with intervals (parameter draws; a move whose
+probability is at the boundary, 0 inside its likelihood-ratio interval, widens its row's intervals
+to that interval instead of being held at its estimate), decoded state
 shares over time, value per state, and (transaction data) a cross-tab against the recency stages
 of the lifecycle report; a simulated panel adds the recovery of the true parameters and the
 decoding accuracy. `relationship_states.sections` turns this into the report and fits nothing.
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..models.hmm import HiddenMarkovModel, select_states
+from ..models.hmm import LOGIT_CLIP, HiddenMarkovModel, select_states
 from . import simulate
 from .data import StatesData, load_data
 
@@ -81,13 +83,34 @@ def scenarios(data: StatesData) -> list[tuple[str, dict]]:
     return out
 
 
+def boundary_widened(fit, func, lower, upper):
+    """An interval from parameter draws (which hold parameters at a boundary at their estimates)
+    widened to the prediction at both ends of each boundary parameter's likelihood-ratio interval
+    (the infinite end as a logit of ±LOGIT_CLIP, a probability of 0 or 1 to e^-50)."""
+    lower, upper = np.array(lower, float), np.array(upper, float)
+    names = list(fit.params.index)
+    for name, ends in getattr(fit, "boundary", {}).items():
+        for end in ends:
+            theta = fit.theta.copy()
+            theta[names.index(name)] = float(np.clip(end, -LOGIT_CLIP, LOGIT_CLIP))
+            value = np.asarray(func(fit.with_params(theta)), float)
+            lower, upper = np.minimum(lower, value), np.maximum(upper, value)
+    return lower, upper
+
+
 def transition_table(fit, data: StatesData, params) -> pd.DataFrame:
-    """Transition probabilities with intervals from parameter draws, for each covariate scenario."""
+    """Transition probabilities with intervals from parameter draws, for each covariate scenario; a
+    move whose probability is at the boundary (0 inside its likelihood-ratio interval) widens its
+    row's intervals to that likelihood-ratio interval."""
     rows = []
     K = fit.K
     for label, x in scenarios(data):
-        iv = fit.interval(lambda r, x=x: r.transition_matrix(x).ravel(), method="draws", draws=params.parameter_draws,
-                          confidence=params.confidence, seed=params.seed)
+        def matrix(r, x=x):
+            return r.transition_matrix(x).ravel()
+
+        iv = fit.interval(matrix, method="draws", draws=params.parameter_draws, confidence=params.confidence,
+                          seed=params.seed)
+        iv.lower, iv.upper = boundary_widened(fit, matrix, iv.lower, iv.upper)
         for a in range(K):
             for b in range(K):
                 i = a * K + b
@@ -116,6 +139,7 @@ def value_table(fit, data: StatesData, params) -> pd.DataFrame | None:
 
     iv = fit.interval(value, method="draws", draws=params.parameter_draws, confidence=params.confidence,
                       seed=params.seed + 1)
+    iv.lower, iv.upper = boundary_widened(fit, value, iv.lower, iv.upper)
     per_period = fit.response_mean(data.purchase) * (fit.response_mean(spend) if spend else 1.0)
     return pd.DataFrame({"state": [f"S{k + 1}" for k in range(fit.K)], "per_period": per_period,
                          "value": iv.estimate, "lower": iv.lower, "upper": iv.upper,
