@@ -131,3 +131,19 @@ def test_a_long_table_is_written_whole_as_csv_and_the_page_links_to_it(tmp_path,
     table = shown[-1]
     assert table.count("\n| s") == config.TABLE_MAX_ROWS, "only the first rows on the page"
     assert f"[cells.csv]({config.TABLES_DIR}/cells.csv)" in table and f"of {n:,} rows" in table
+
+
+def test_the_discrete_time_clv_lead_states_each_total_with_its_interval():
+    """The BG/BB lead (a discrete-time summary such as the donations data): expected transactions, the
+    chance of being active and the discounted transactions, each with its interval and meaning."""
+    from crmresearch.clv import text
+
+    bgbb = {"customers": 11104, "future_periods": 5, "discount_rate": 0.1, "confidence": 0.95,
+            "expected_transactions": 12884.2, "expected_transactions_interval": (12600.5, 13185.9),
+            "expected_transactions_per_customer": 1.1603, "dert": 20291.3, "dert_interval": (19402.4, 21222.0),
+            "dert_per_customer": 1.8274, "mean_p_alive": 0.42585, "mean_p_alive_interval": (0.41784, 0.43406)}
+    sentences = text.lead_sentences(None, None, None, None, None, bgbb, 0.95)
+    assert len(sentences) == 3
+    assert "12,884" in sentences[0] and "12,600–13,186" in sentences[0] and "1.16 per customer" in sentences[0]
+    assert "42.6% (95% interval 41.8%–43.4%)" in sentences[1]
+    assert "20,291" in sentences[2] and "19,402–21,222" in sentences[2]

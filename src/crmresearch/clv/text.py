@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .. import stats
+
 def weeks_text(weeks: float) -> str:
     """A length in weeks as the report writes it: whole weeks plainly, others to one decimal."""
     return f"{weeks:.0f}" if abs(weeks - round(weeks)) < 0.05 else f"{weeks:.1f}"

@@ -55,11 +55,15 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from .. import config
+
+if TYPE_CHECKING:                  # statsmodels is imported only where a summary is formatted
+    from statsmodels.iolib.summary2 import Summary
 
 SCHEMES = ("centroid", "factorial", "path")
 MODES = ("A", "B")

@@ -187,7 +187,7 @@ def lead_sentences(selection: pd.DataFrame, profiles: pd.DataFrame | None, trans
     k = int(ok["states"].iloc[0])
     tried = int(selection.loc[~selection["failed"], "states"].max())
     out = [f"The customers' behaviour is best described by {k} hidden relationship state{'s' if k != 1 else ''} (BIC)"
-           + (f", the largest number tried, so more states may fit better still." if k == tried and k > 1 else ".")]
+           + (", the largest number tried, so more states may fit better still." if k == tried and k > 1 else ".")]
     column = f"{purchase}: probability" if purchase else None
     if profiles is not None and column in profiles and len(profiles) > 1:
         low, high = profiles.loc[profiles[column].idxmin()], profiles.loc[profiles[column].idxmax()]
