@@ -394,10 +394,11 @@ def dwyer_part(params, data: ClvData, fits: FitSet) -> dict | Skipped:
     if data.discrete is not None:
         return Skipped("the data are a discrete-time summary, not a dated log to follow a cohort through",
                        int(data.discrete["count"].sum()))
-    if data.in_place:
+    if data.in_place and data.dwyer_log is None:
         return Skipped("the log stays in the engine; Dwyer's cohort table needs the cohort's purchases per period",
                        data.cohort_customers)
-    scenario = dwyer.observed_scenario(data.log, data.cohort_start, data.holdout_end, params.margin,
+    log = data.dwyer_log if data.in_place else data.log       # in place: only the first period's new customers
+    scenario = dwyer.observed_scenario(log, data.cohort_start, data.holdout_end, params.margin,
                                        params.annual_discount_rate, config.RETENTION_UPLIFT,
                                        config.ACQUISITION_TO_RETENTION_COST)
     if scenario is None:

@@ -19,7 +19,7 @@ from .. import windows
 from ..datasets import day_number
 from ..windows import Windows
 from ..models import bgnbd, gammagamma, paretonbd
-from . import intervals, rfm, simulate
+from . import dwyer, intervals, rfm, simulate
 
 # Published CDNOW estimates the models must reproduce (see tests/test_clv.py).
 PUBLISHED_CDNOW = {"BG/NBD": bgnbd.PUBLISHED_CDNOW, "Pareto/NBD": paretonbd.PUBLISHED_CDNOW,
@@ -49,6 +49,7 @@ class ClvData:
     in_place: bool = False                    # the log stayed in the engine; `log` holds only chosen customers
     windows: Windows | None = None            # the dates and where they came from (`crmresearch.windows`)
     aggregated: object = None                 # `clv.at_scale.ScaleData`: `summary` holds collapsed rows
+    dwyer_log: pd.DataFrame | None = None     # read in place: the purchases of Dwyer's cohort (first-period buyers)
 
     @property
     def cohort_customers(self) -> int:
@@ -256,12 +257,15 @@ def read_in_place(params) -> ClvData:
                            log_rows=size["rows"], log_customers=size["customers"], in_place=True, aggregated=scale)
         summary = S.customer_rfm(rfm_table)
         history_log = S.customer_log(table, intervals.choose_customers(summary))
+        # Dwyer's table follows the customers acquired in the first period: only their purchases leave the engine.
+        period_days = 365.25 * dwyer.period_months(params.cohort_start, params.holdout_end) / 12
+        dwyer_log = S.customer_log(table, S.first_bought_between(customers, params.cohort_start, period_days))
     finally:
         if con.name == "duckdb" and not keep_open:
             con.disconnect()
     return ClvData(history_log, summary, None, None, "data", params.cohort_start, params.calibration_end,
                    params.holdout_end, tracking_counts=counts, engine=params.engine.backend,
-                   log_rows=size["rows"], log_customers=size["customers"], in_place=True)
+                   log_rows=size["rows"], log_customers=size["customers"], in_place=True, dwyer_log=dwyer_log)
 
 
 def data_files(params) -> dict:

@@ -153,6 +153,14 @@ def cohort(customers, calibration_end):
     return customers.filter(customers.first_day <= day_number(calibration_end))
 
 
+def first_bought_between(customers, start, days: float) -> list:
+    """Ids of the customers of a kept `rfm_expression(..., cohort_only=False)` table whose first purchase
+    falls in the `days` from `start` (Dwyer's cohort: those acquired in the first period)."""
+    first = day_number(start)
+    chosen = customers.filter((customers.first_day >= first) & (customers.first_day < first + days))
+    return execute(chosen.select("customer_id"), "the first period's new customers")["customer_id"].astype(str).tolist()
+
+
 def customer_log(t, customers) -> pd.DataFrame:
     """The rows (customer_id, date, amount) of a few named customers, as a pandas log."""
     ids = [str(c) for c in customers]

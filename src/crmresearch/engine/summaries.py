@@ -28,6 +28,7 @@ from .rfm import (
     collapse_customer_rows,
     customer_log,
     customer_rfm,
+    first_bought_between,
     log_size,
     repeat_spend_rows,
     repeat_transactions_by_period,
@@ -40,7 +41,7 @@ from .stage_panel import StageSummary, stage_panel_frame, stage_summary
 from .value import concentration, customer_revenue_expression, write_customer_predictions
 
 __all__ = [
-    "StageSummary", "cohort", "collapse_customer_rows", "concentration", "customer_log", "customer_ranges",
+    "StageSummary", "cohort", "collapse_customer_rows", "concentration", "customer_log", "customer_ranges", "first_bought_between",
     "customer_revenue_expression", "customer_rfm", "execute", "kept_file", "in_range", "log_size", "materialize",
     "materialize_parts", "part_rows", "scratch_folder", "repeat_spend_rows", "repeat_transactions_by_period", "rfm_collapsed",
     "rfm_expression", "rfm_summary", "stage_panel_frame", "stage_summary", "sum_periods",
