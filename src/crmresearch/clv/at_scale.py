@@ -34,6 +34,7 @@ from scipy import special
 from ..datasets import day_number
 from ..engine import aggregates as A
 from ..engine.execution import F64, execute
+from .predictions import log_jacobian
 
 VALUE_FILE = "customers.parquet"
 
@@ -151,16 +152,6 @@ class CustomerValues:
     frequency_shares: dict = field(default_factory=dict)
 
 
-def _jacobian(func, theta, epsilon: float) -> np.ndarray:
-    cols = []
-    for j in range(theta.size):
-        up, down = np.log(theta).copy(), np.log(theta).copy()
-        up[j] += epsilon
-        down[j] -= epsilon
-        cols.append((func(np.exp(up)) - func(np.exp(down))) / (2 * epsilon))
-    return np.column_stack(cols)
-
-
 def customer_values(purchase_fit, spend_fit, data, params, epsilon: float = 1e-5) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
     """Per unique row: P(alive), expected purchases over the horizon, discounted purchases D and the
     variance term g'Σg of D's gradient; per frequency: A, B of the expected spend and the terms of its
@@ -176,12 +167,12 @@ def customer_values(purchase_fit, spend_fit, data, params, epsilon: float = 1e-5
         return purchase_fit.with_params(theta).discounted_rows(ux, ut, uT, horizon, step, d)
 
     dert = discounted(purchase_fit.theta)
-    jd = _jacobian(discounted, purchase_fit.theta, epsilon)
+    jd = log_jacobian(discounted, purchase_fit.theta, epsilon)
     qp = np.einsum("ij,jk,ik->i", jd, purchase_fit.log_cov, jd)
     fx = np.unique(ux)
     a, b = spend_coefficients(spend_fit.theta, fx)
-    ja = _jacobian(lambda th: spend_coefficients(th, fx)[0], spend_fit.theta, epsilon)
-    jb = _jacobian(lambda th: spend_coefficients(th, fx)[1], spend_fit.theta, epsilon)
+    ja = log_jacobian(lambda th: spend_coefficients(th, fx)[0], spend_fit.theta, epsilon)
+    jb = log_jacobian(lambda th: spend_coefficients(th, fx)[1], spend_fit.theta, epsilon)
     cov = spend_fit.log_cov
     by_x = pd.DataFrame({"frequency": fx.astype(np.int64), "spend_a": a, "spend_b": b,
                          "c0": np.einsum("ij,jk,ik->i", ja, cov, ja), "c1": np.einsum("ij,jk,ik->i", ja, cov, jb),

@@ -92,6 +92,18 @@ def conditional_expectation_by_frequency(summary: pd.DataFrame, fits: list, hold
 
 # ------------------------------------------------------------------ discounted CLV
 
+def log_jacobian(func, theta, epsilon: float) -> np.ndarray:
+    """Central-difference Jacobian of `func(theta)` with respect to log θ (the scale of the fits'
+    covariance `log_cov`), one column per parameter."""
+    cols = []
+    for j in range(theta.size):
+        up, down = np.log(theta).copy(), np.log(theta).copy()
+        up[j] += epsilon
+        down[j] -= epsilon
+        cols.append((func(np.exp(up)) - func(np.exp(down))) / (2 * epsilon))
+    return np.column_stack(cols)
+
+
 def customer_lifetime_value(purchase_fit, spend_fit, summary: pd.DataFrame, horizon: float, step: float,
                             annual_discount_rate: float, periods_per_year: float = 52.0, margin: float = 1.0,
                             confidence: float = config.CONFIDENCE, epsilon: float = 1e-5) -> tuple[pd.DataFrame, dict]:
@@ -120,18 +132,9 @@ def customer_lifetime_value(purchase_fit, spend_fit, summary: pd.DataFrame, hori
     spend = spend_fit.expected_spend(frequency=x, monetary_value=m)
     clv = margin * spend * dert
 
-    def jacobian(func, theta):
-        cols = []
-        for j in range(theta.size):
-            up, down = np.log(theta).copy(), np.log(theta).copy()
-            up[j] += epsilon
-            down[j] -= epsilon
-            cols.append((func(np.exp(up)) - func(np.exp(down))) / (2 * epsilon))
-        return np.column_stack(cols)
-
-    jac_purchase = margin * spend[:, None] * jacobian(discounted, base_theta)[rows.inverse]
-    jac_spend = margin * dert[:, None] * jacobian(lambda th: spend_fit.with_params(th).expected_spend(frequency=x, monetary_value=m),
-                                                      spend_fit.theta)
+    jac_purchase = margin * spend[:, None] * log_jacobian(discounted, base_theta, epsilon)[rows.inverse]
+    jac_spend = margin * dert[:, None] * log_jacobian(
+        lambda th: spend_fit.with_params(th).expected_spend(frequency=x, monetary_value=m), spend_fit.theta, epsilon)
     variance = (np.einsum("ij,jk,ik->i", jac_purchase, purchase_fit.log_cov, jac_purchase)
                 + np.einsum("ij,jk,ik->i", jac_spend, spend_fit.log_cov, jac_spend))
     z = special.ndtri(0.5 + confidence / 2)
