@@ -192,6 +192,12 @@ def test_customer_ranges_give_the_whole(duck, generated):
                             for p, r in zip(parts, ranges)])
     expected = S.repeat_transactions_by_period(table, GEN["start"], GEN["holdout_end"], GEN["calibration_end"])
     pd.testing.assert_frame_equal(counts, expected, check_exact=True, check_dtype=False)
+    # One grouping per range for both (the range's customer-days kept while its RFM rows and counts are made).
+    tracked, both = S.rfm_and_tracking(table, GEN["calibration_end"], GEN["holdout_end"], GEN["start"],
+                                       name="rfm_tracked", rows_per_part=20_000)
+    pd.testing.assert_frame_equal(S.customer_rfm(S.cohort(tracked, GEN["calibration_end"])), whole, check_exact=True)
+    assert S.log_size(table, customers=tracked) == S.log_size(table)
+    pd.testing.assert_frame_equal(both, expected, check_exact=True, check_dtype=False)
 
 
 def test_stage_summary_by_ranges_gives_the_whole(duck, generated):

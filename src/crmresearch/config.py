@@ -81,6 +81,12 @@ MAX_IN_MEMORY_FILE_MB = int(os.environ.get("CRMRESEARCH_MAX_FILE_MB", "1024"))
 # are written by the engine (`clv.at_scale`); smaller cohorts are summarised into pandas as before.
 CLV_AGGREGATE_CUSTOMERS = int(os.environ.get("CRMRESEARCH_CLV_AGGREGATE_CUSTOMERS", "1000000"))
 
+# Threads that evaluate blocks of parameter draws side by side when a block is large (millions of
+# unique rows): numpy's array functions release the interpreter lock, and each block's numbers are the
+# same whichever thread computes them (`stats.map_blocks`).
+BLOCK_THREADS = min(4, os.cpu_count() or 1)
+BLOCK_THREAD_CELLS = 10_000_000      # cells (draws x rows) of the whole work from which threads are used
+
 # Hidden Markov models (models/hmm.py): deterministic starting points tried, EM iterations and the
 # relative change that stops them, and how many customers one vectorised forward-backward pass holds
 # (small enough for its (customers, K, K) arrays to stay in cache: 2,000 ran 4x faster than 100,000).

@@ -224,18 +224,12 @@ def read_in_place(params) -> ClvData:
         table = sources.open_log(con, sources.LogSource.from_transactions(params.transactions), name="crm_clv_log",
                                  validate=not sources.checked_by_runner())
         # The customers are cut into ranges of their ids that each fit the memory limit; each range's
-        # RFM rows are computed in one grouping and kept (with the customers who first bought after
-        # the calibration end, for the log's customer count); the weekly counts join each range's
-        # customer-days with its kept first days.
-        ranges = S.customer_ranges(table)
-        parts = [S.in_range(table, r) for r in ranges]
-        customers = S.materialize_parts([S.rfm_expression(p, params.calibration_end, params.holdout_end,
-                                                          cohort_only=False) for p in parts], "crm_clv_rfm")
+        # customer-days are grouped once, its RFM rows (with the customers who first bought after the
+        # calibration end, for the log's customer count) computed from them and kept, and its weekly
+        # counts join them with those rows' first days (`engine.rfm.rfm_and_tracking`).
+        customers, counts = S.rfm_and_tracking(table, params.calibration_end, params.holdout_end,
+                                               params.cohort_start, name="crm_clv_rfm")
         rfm_table = S.cohort(customers, params.calibration_end)
-        counts = S.sum_periods([S.repeat_transactions_by_period(p, params.cohort_start, params.holdout_end,
-                                                                params.calibration_end,
-                                                                first_days=S.in_range(rfm_table, r))
-                                for p, r in zip(parts, ranges)])
         size = S.log_size(table, customers=customers)
         totals = A.cohort_totals(rfm_table)
         if totals["customers"] > config.CLV_AGGREGATE_CUSTOMERS:

@@ -27,6 +27,7 @@ import pandas as pd
 from scipy import stats
 
 from ..datasets import day_number
+from ..stats import map_blocks
 from ..models import bgbb
 from ..models.base import CollapsedRows, collapse_counted, collapse_rows, percentile_interval, quick_mle
 from ..models.bgnbd import BetaGeoNBDResults, bgnbd_alive_expected, bgnbd_pmf, bgnbd_prob_alive
@@ -87,6 +88,33 @@ def purchase_predictions(model, thetas, x, t_x, T, horizon: float, grid=None, di
                 cumulative = kind.conditional_formula(theta, np.asarray(grid)[None, :], x, t_x, T)
                 out["dert"].append((np.diff(cumulative, axis=-1, prepend=0.0) @ weights)[None, :])
     return {k: np.concatenate(v, axis=0) for k, v in out.items() if v}
+
+
+CHUNK_CELLS = 65_536     # draws × rows of one chunk of `bgnbd_expected_sums` (its arrays stay in a core's cache)
+
+
+def bgnbd_expected_sums(thetas, x, t_x, T, horizon: float, weights: np.ndarray) -> np.ndarray:
+    """(draws × columns of `weights`): Σ_rows weights · E[Y(horizon) | x, t_x, T] for every draw of the
+    BG/NBD, i.e. `purchase_predictions(...)["expected"] @ weights` without its draws × rows array.
+
+    E[Y] = P(alive | x, t_x, T) · g(x, T): g once per distinct (x, T) pair and draw; P(alive) in chunks of
+    rows small enough to stay in cache, the chunks side by side in threads (`stats.map_blocks`), their
+    sums added in chunk order (the result does not depend on the threads)."""
+    thetas = np.atleast_2d(np.asarray(thetas, dtype=float))
+    x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
+    pairs = collapse_rows(x=x, T=T)
+    theta = _draw_axes(thetas, 1)
+    g = bgnbd_alive_expected(theta, horizon, pairs.columns["x"], pairs.columns["T"])      # (draws, pairs)
+    chunk = max(256, CHUNK_CELLS // thetas.shape[0])
+
+    def chunk_sums(lo):
+        rows = slice(lo, lo + chunk)
+        return (bgnbd_prob_alive(theta, x[rows], t_x[rows], T[rows]) * g[:, pairs.inverse[rows]]) @ weights[rows]
+
+    out = np.zeros((thetas.shape[0], weights.shape[1]))
+    for part in map_blocks(chunk_sums, range(0, x.size, chunk), x.size * thetas.shape[0]):
+        out += part
+    return out
 
 
 def spend_predictions(thetas, x, m) -> np.ndarray:
@@ -246,12 +274,16 @@ def conditional_by_frequency_band(fit, summary: pd.DataFrame, holdout: float, ma
     labels = np.unique(group)
     member = (group[:, None] == labels[None, :]) * rows.weights[:, None]
     member = member / member.sum(axis=0, keepdims=True)            # rows -> group means
-    estimate = purchase_predictions(fit, fit.theta[None, :], c["x"], c["t_x"], c["T"], holdout)["expected"][0]
     thetas = np.atleast_2d(np.asarray(thetas, dtype=float))
-    block = draw_block(c["x"].size)
-    drawn = np.concatenate([purchase_predictions(fit, thetas[k:k + block], c["x"], c["t_x"], c["T"],
-                                                 holdout)["expected"] @ member       # blocks of draws: bounded memory
-                            for k in range(0, thetas.shape[0], block)], axis=0)
+    if isinstance(fit, BetaGeoNBDResults):       # the estimate and every draw in one pass over the rows
+        sums = bgnbd_expected_sums(np.vstack([fit.theta[None, :], thetas]), c["x"], c["t_x"], c["T"], holdout, member)
+        estimate, drawn = sums[0], sums[1:]
+    else:
+        estimate = purchase_predictions(fit, fit.theta[None, :], c["x"], c["t_x"], c["T"], holdout)["expected"][0] @ member
+        block = draw_block(c["x"].size)
+        drawn = np.concatenate([purchase_predictions(fit, thetas[k:k + block], c["x"], c["t_x"], c["T"],
+                                                     holdout)["expected"] @ member       # blocks of draws: bounded memory
+                                for k in range(0, thetas.shape[0], block)], axis=0)
     lower, upper = band(drawn, confidence)
     if "customers" in summary:          # collapsed rows: holdout purchases summed per row
         sums = pd.DataFrame({"g": np.minimum(summary["frequency"].to_numpy(), max_frequency),
@@ -263,7 +295,7 @@ def conditional_by_frequency_band(fit, summary: pd.DataFrame, holdout: float, ma
                                 "y": summary["frequency_holdout"].to_numpy()}).groupby("g")["y"].agg(["mean", "size"]))
     return pd.DataFrame({"frequency": [f"{v}+" if v == max_frequency else str(v) for v in labels],
                          "customers": actual["size"].reindex(labels).to_numpy(),
-                         "actual": actual["mean"].reindex(labels).to_numpy(), "expected": estimate @ member,
+                         "actual": actual["mean"].reindex(labels).to_numpy(), "expected": estimate,
                          "lower": lower, "upper": upper})
 
 

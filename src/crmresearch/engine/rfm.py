@@ -18,7 +18,8 @@ import pandas as pd
 
 from .. import spend_sums
 from ..datasets import day_number
-from .execution import F64, Heartbeat, daily, execute, with_first_day
+from .execution import F64, Heartbeat, KeptParts, daily, drop_kept, execute, keep_for_now, with_first_day
+from .ranges import BYTES_PER_ROW, customer_ranges, in_range, part_rows
 
 
 def _divide(numerator, denominator):
@@ -42,9 +43,15 @@ _ARG_MIN = {"duckdb": _duckdb_arg_min, "pyspark": _spark_min_by}
 
 
 def rfm_expression(t, calibration_end, holdout_end=None, period_days: float = 7.0, cohort_only=True):
-    """Per-customer RFM expression (columns as `clv.rfm.rfm_summary`, plus integer day numbers).
+    """Per-customer RFM expression of a log (columns as `clv.rfm.rfm_summary`, plus integer day numbers):
+    `rfm_from_days` of its customer-days (`daily(t)`)."""
+    return rfm_from_days(daily(t), calibration_end, holdout_end, period_days, cohort_only)
 
-    One grouping of the customer-days (`daily(t)`), with no join: the first day's
+
+def rfm_from_days(d, calibration_end, holdout_end=None, period_days: float = 7.0, cohort_only=True):
+    """Per-customer RFM expression of customer-days (customer_id, day, spend: `daily`).
+
+    One grouping of the customer-days, with no join: the first day's
     spend is the spend at the smallest day (`arg_min`), and the repeat spend the calibration spend
     less it, both as sums of whole-number limbs (`crmresearch.spend_sums`), so the subtraction is
     exact and every sum has the same bits on every engine, in any row order, and in pandas.
@@ -52,7 +59,6 @@ def rfm_expression(t, calibration_end, holdout_end=None, period_days: float = 7.
     (for counting the log's customers); they have frequency -1.
     """
     cal = day_number(calibration_end)
-    d = daily(t)
     hi, lo = spend_sums.engine_limbs(d.spend)
     d = d.mutate(spend=d.spend.cast(F64), spend_hi=hi, spend_lo=lo)
     arg_min = _ARG_MIN[d._find_backend().name]
@@ -215,11 +221,15 @@ def repeat_transactions_by_period(t, start, end, calibration_end=None, period_da
     or before `calibration_end` (all customers when None): period, incremental, cumulative.
     `first_days`: a table of (customer_id, first_day) already computed (e.g. the kept RFM table of
     the same customers), which saves the engine a grouping of the log."""
-    s, e = day_number(start), day_number(end)
     if first_days is not None:          # the first days are known: days outside the window count for nothing
         t = t.filter((t.date >= ibis.literal(pd.Timestamp(start).date(), "date"))
                      & (t.date <= ibis.literal(pd.Timestamp(end).date(), "date")))
-    d = daily(t, spend=False)
+    return repeat_from_days(daily(t, spend=False), start, end, calibration_end, period_days, first_days)
+
+
+def repeat_from_days(d, start, end, calibration_end=None, period_days: float = 7.0, first_days=None) -> pd.DataFrame:
+    """`repeat_transactions_by_period` of customer-days (customer_id, day: `daily`)."""
+    s, e = day_number(start), day_number(end)
     if first_days is None:
         j = with_first_day(d)
     else:
@@ -242,6 +252,35 @@ def repeat_transactions_by_period(t, start, end, calibration_end=None, period_da
     incremental[p[ok]] = df["incremental"].to_numpy(np.int64)[ok]
     return pd.DataFrame({"period": np.arange(1, n_periods + 1), "incremental": incremental,
                          "cumulative": np.cumsum(incremental)})
+
+
+DAYS_BYTES_PER_ROW = 160         # engine memory per transaction when a range's customer-days are kept (2 GB: 12.5 million)
+
+
+def rfm_and_tracking(t, calibration_end, holdout_end, start, period_days: float = 7.0, name: str = "crm_clv_rfm",
+                     rows_per_part: int | None = None):
+    """The per-customer RFM table of every customer of the log (`rfm_expression(..., cohort_only=False)`,
+    kept in the engine under `name`) and the cohort's repeat transactions per period from `start` to
+    `holdout_end` (`repeat_transactions_by_period`), in one grouping of the log.
+
+    Range by range of customer ids (`customer_ranges`; by default what the memory limit holds beside the
+    kept customer-days, see `DAYS_BYTES_PER_ROW`), the range's customer-days are computed once and kept
+    for now; its RFM rows are grouped from them and kept, and its weekly counts join them with those rows'
+    first days. Returns (kept table, counts)."""
+    con = t._find_backend()
+    if rows_per_part is None and con.name == "duckdb":
+        rows_per_part = max(1_000_000, part_rows(con) * BYTES_PER_ROW // DAYS_BYTES_PER_ROW)
+    ranges = customer_ranges(t, rows_per_part)
+    kept = KeptParts(con, name, len(ranges))
+    counts = []
+    for i, r in enumerate(ranges):
+        days_name = f"{name}_days"
+        days = keep_for_now(daily(in_range(t, r)), days_name)
+        part = kept.add(rfm_from_days(days, calibration_end, holdout_end, period_days, cohort_only=False))
+        counts.append(repeat_from_days(days, start, holdout_end, calibration_end, period_days,
+                                       first_days=part.filter(part.first_day <= day_number(calibration_end))))
+        drop_kept(days, days_name)
+    return kept.table(), sum_periods(counts)
 
 
 def sum_periods(tables: list) -> pd.DataFrame:

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ..stage_rules import StageRules
-from .execution import F64, day_numbers, execute
+from .execution import F64, day_numbers, execute, hashed_customers
 from .ranges import customer_ranges, in_range
 
 
@@ -147,8 +147,8 @@ def stage_summary(t, rules: StageRules = StageRules(), end=None, rows_per_part: 
     (at most months^2 x stages rows). The result equals the panel of `stage_panel_expression`.
 
     On DuckDB the customers are taken range by range of their ids (`customer_ranges`, `rows_per_part`
-    as there), each range's groupings and windows within the memory limit; the small
-    tables add up.
+    as there), each range's groupings and windows within the memory limit, and grouped by a hash of
+    their id (`hashed_customers`); the small tables add up.
     """
     lo, hi = month_range(t, end)
     n_months = hi - lo + 1
@@ -158,7 +158,7 @@ def stage_summary(t, rules: StageRules = StageRules(), end=None, rows_per_part: 
     parts = []
     for i, r in enumerate(ranges):
         step = "stage panel and transitions" + (f", part {i + 1} of {len(ranges)}" if len(ranges) > 1 else "")
-        parts.append(execute(_stage_groups(in_range(t, r), rules, lo, n_months, n_count), step))
+        parts.append(execute(_stage_groups(hashed_customers(in_range(t, r)), rules, lo, n_months, n_count), step))
     # Rows in key order, so the sums below add in the same order whatever order the engine returned.
     df = pd.concat(parts, ignore_index=True).sort_values(["p", "previous", "count_group", "next_p", "n", "revenue"],
                                                          kind="stable", na_position="first")

@@ -32,6 +32,7 @@ from .rfm import (
     log_size,
     repeat_spend_rows,
     repeat_transactions_by_period,
+    rfm_and_tracking,
     rfm_collapsed,
     rfm_expression,
     rfm_summary,
@@ -43,7 +44,7 @@ from .value import concentration, customer_revenue_expression, write_customer_pr
 __all__ = [
     "StageSummary", "cohort", "collapse_customer_rows", "concentration", "customer_log", "customer_ranges", "first_bought_between",
     "customer_revenue_expression", "customer_rfm", "execute", "kept_file", "in_range", "log_size", "materialize",
-    "materialize_parts", "part_rows", "scratch_folder", "repeat_spend_rows", "repeat_transactions_by_period", "rfm_collapsed",
+    "materialize_parts", "part_rows", "scratch_folder", "repeat_spend_rows", "repeat_transactions_by_period", "rfm_and_tracking", "rfm_collapsed",
     "rfm_expression", "rfm_summary", "stage_panel_frame", "stage_summary", "sum_periods",
     "write_customer_predictions", "write_customer_table",
 ]
