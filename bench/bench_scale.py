@@ -1,7 +1,7 @@
 """Benchmark: CLV and lifecycle summaries of a large transaction log, engine (DuckDB, 2 GB) vs pandas.
 
 Run:  .venv/bin/python bench/bench_scale.py [--transactions 1e8] [--memory-limit 2GB] [--threads N]
-                                            [--pandas auto|yes|no] [--steps rfm,stage,fit,clv]
+                                            [--pandas auto|yes|no] [--steps rfm,stage,fit,clv] [--repeats 3]
 
 Generates the log once (`crmresearch.engine.generate.write_log`, hive-partitioned Parquet, 10
 transactions per customer, 3 years) and caches it under bench/results/ (gitignored). Each step
@@ -9,8 +9,9 @@ then runs in a fresh child process, so its wall time and peak RSS (`os.wait4` ru
 child) are its own:
 
 * rfm   — RFM summary with calibration/holdout split, same-day purchases merged: the per-customer
-          table (x, t_x, T, spends, holdout count and spend) kept in the engine, as the CLV report
-          does, with its customer count and holdout total;
+          table (x, t_x, T, spends, holdout count and spend) kept in the engine and the cohort's weekly
+          repeat counts, from one grouping of each range's customer-days, as the CLV report does,
+          with its customer count, holdout total and weekly total;
 * stage — monthly stage panel (recency x purchase-count rules) and its transition counts;
 * fit   — the RFM table collapsed to its unique (x, t_x, T) rows, BG/NBD fitted on them with their
           customer counts, Gamma-Gamma on the repeat buyers;
@@ -39,6 +40,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -80,12 +82,12 @@ def cached_log(transactions: int, customers: int, seed: int, single_file: bool) 
 
 # ------------------------------------------------------------------ child processes
 def _kept_rfm(table):
-    """The cohort's per-customer RFM table, range by range of customer ids, kept in the engine
-    (as the CLV report does, see `clv.data.read_in_place`)."""
+    """The cohort's per-customer RFM table kept in the engine and the cohort's weekly repeat counts,
+    from one grouping of each range of customer ids (as the CLV report does, see `clv.data.read_in_place`)."""
     from crmresearch.engine import summaries as S
 
-    parts = [S.in_range(table, r) for r in S.customer_ranges(table)]
-    return S.materialize_parts([S.rfm_expression(p, CALIBRATION_END, HOLDOUT_END) for p in parts], "rfm_customers")
+    kept, counts = S.rfm_and_tracking(table, CALIBRATION_END, HOLDOUT_END, START, name="rfm_customers")
+    return S.cohort(kept, CALIBRATION_END), counts
 
 
 def _fits_from_engine(table):
@@ -93,7 +95,7 @@ def _fits_from_engine(table):
     from crmresearch.models import BetaGeoNBD, GammaGamma
     from crmresearch.engine import summaries as S
 
-    kept = _kept_rfm(table)
+    kept, _ = _kept_rfm(table)
     rows = S.collapse_customer_rows(kept, holdout=True)
     bg = BetaGeoNBD().fit(frequency=rows["frequency"].to_numpy(), recency=rows["recency"].to_numpy(), T=rows["T"].to_numpy(), weights=rows["customers"].to_numpy())      # unique rows, never expanded
     spend = S.repeat_spend_rows(kept)
@@ -112,10 +114,11 @@ def child_engine(step: str, log: str, memory_limit: str, threads: int | None, ou
     table = sources.open_log(con, sources.LogSource(path=log), validate=False)
     result = {}
     if step == "rfm":
-        kept = _kept_rfm(table)
+        kept, counts = _kept_rfm(table)
         totals = S.execute(kept.aggregate(customers=kept.count(), holdout_total=kept.frequency_holdout.sum(),
                                           repeat_buyers=kept.count(where=kept.frequency > 0)), "RFM totals")
         result = {k: int(totals[k].iloc[0]) for k in ("customers", "repeat_buyers", "holdout_total")}
+        result["weekly_repeat_total"] = int(counts["incremental"].sum())
     elif step == "stage":
         summary = S.stage_summary(table, _count_rules())
         result = {"panel_rows": summary.rows, "transitions": int(summary.transition_counts.sum())}
@@ -354,6 +357,7 @@ def main():
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--pandas", choices=("auto", "yes", "no"), default="auto")
     parser.add_argument("--steps", default=",".join(STEPS))
+    parser.add_argument("--repeats", type=int, default=1, help="runs of each step; the median is printed")
     parser.add_argument("--child", nargs=3, metavar=("ENGINE", "STEP", "LOG"), help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -382,16 +386,25 @@ def main():
     for step in steps:
         runs = [("duckdb", folder)] + ([("pandas", single)] if with_pandas else [])
         for engine, log in runs:
-            lines, load = [], os.getloadavg()[0]
-            if step in REPORT_TOPICS:
-                wall, rss, result, lines = report_step(engine, log, args.memory_limit, args.threads, step)
-            else:
-                wall, rss, result = run_child(common + ["--child", engine, step, str(log)])
-            inner = result.pop("seconds", float("nan"))
-            print(f"{step:8}{engine:>10}{wall:>10.1f}{inner:>11.1f}{rss:>14.0f}  {json.dumps(result)}", flush=True)
+            done = []
+            for _ in range(args.repeats):
+                lines, load = [], os.getloadavg()[0]
+                if step in REPORT_TOPICS:
+                    wall, rss, result, lines = report_step(engine, log, args.memory_limit, args.threads, step)
+                else:
+                    wall, rss, result = run_child(common + ["--child", engine, step, str(log)])
+                inner = result.pop("seconds", float("nan"))
+                print(f"{step:8}{engine:>10}{wall:>10.1f}{inner:>11.1f}{rss:>14.0f}  {json.dumps(result)}", flush=True)
+                done.append((wall, rss, lines, load, os.getloadavg()[0]))
+            if args.repeats > 1:
+                walls, peaks = sorted(d[0] for d in done), sorted(d[1] for d in done)
+                print(f"{step:8}{engine:>10}  median of {args.repeats}: {statistics.median(walls):.1f} s "
+                      f"({', '.join(f'{w:.1f}' for w in walls)}), peak {statistics.median(peaks):.0f} MiB "
+                      f"({', '.join(f'{m:.0f}' for m in peaks)})", flush=True)
+            wall, rss, lines, load, end_load = sorted(done, key=lambda d: d[0])[(len(done) - 1) // 2]   # the median run's parts
             for line in lines:
                 print(line, flush=True)
-            print(f"  load average (1 min) at start {load:.2f}, at end {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores",
+            print(f"  load average (1 min) at start {load:.2f}, at end {end_load:.2f} on {os.cpu_count()} cores",
                   flush=True)
 
 

@@ -172,3 +172,28 @@ def test_donations_variant_fits_the_bgbb_and_marks_the_log_sections_not_computed
     with pytest.raises(Exception):
         parameters.schema_for("03_customer_lifetime_value")(discrete={"dataset": "donations"},
                                                             simulate={"customers": 500})
+
+
+def test_expected_sums_in_chunks_and_threads_equal_the_whole_array(monkeypatch):
+    """The holdout band's sums over rows (`bgnbd_expected_sums`: P(alive) in cached chunks of rows, the
+    chunks side by side in threads) equal the draws × rows array times the weights, and do not depend on
+    the number of threads."""
+    from crmresearch import config
+
+    rng = np.random.default_rng(7)
+    n = 5_000
+    T = rng.uniform(10, 60, n)
+    x = rng.poisson(2.0, n).astype(float)
+    t_x = np.where(x > 0, T * rng.uniform(0, 1, n), 0.0)
+    thetas = np.asarray(TRUE_BG) * np.exp(rng.normal(0, 0.05, (30, 4)))
+    weights = np.zeros((n, 4))
+    weights[np.arange(n), np.minimum(x, 3).astype(int)] = rng.uniform(0.5, 2, n)
+    whole = intervals.purchase_predictions(BetaGeoNBDResults, thetas, x, t_x, T, 39.0)["expected"] @ weights
+    monkeypatch.setattr(intervals, "CHUNK_CELLS", 30 * 700)           # 8 chunks of 700 rows
+    monkeypatch.setattr(config, "BLOCK_THREAD_CELLS", 0)                 # threads even for this small work
+    results = {}
+    for threads in (1, 2, 3):
+        monkeypatch.setattr(config, "BLOCK_THREADS", threads)
+        results[threads] = intervals.bgnbd_expected_sums(thetas, x, t_x, T, 39.0, weights)
+    np.testing.assert_allclose(results[1], whole, rtol=1e-12)
+    assert np.array_equal(results[1], results[2]) and np.array_equal(results[1], results[3])

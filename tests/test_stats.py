@@ -75,3 +75,16 @@ def test_p_values_are_never_written_as_zero():
     assert p_text(0.0) == "p < 1e-16" and p_text(1e-300) == "p < 1e-16"
     assert p_text(3.1e-5) == "p = 3.1e-05" and p_text(0.0421) == "p = 0.042"
     assert p_text(float("nan")) == "p undefined"
+
+
+def test_map_blocks_gives_the_loop_in_order_whatever_the_threads(monkeypatch):
+    from crmresearch import config
+
+    monkeypatch.setattr(config, "BLOCK_THREAD_CELLS", 0)
+    def square(s):
+        return np.arange(s, s + 3) ** 2
+    loop = [square(s) for s in range(0, 30, 3)]
+    for threads in (1, 2, 4):
+        monkeypatch.setattr(config, "BLOCK_THREADS", threads)
+        got = stats.map_blocks(square, range(0, 30, 3), cells=10**9)
+        assert len(got) == len(loop) and all(np.array_equal(a, b) for a, b in zip(got, loop))
