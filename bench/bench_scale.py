@@ -294,6 +294,8 @@ def report_step(engine: str, log: Path, memory_limit: str, threads: int | None,
     the breakdown lines (`report_profile`)."""
     import yaml
 
+    from crmresearch.engine.progress import PROFILE_ENV
+
     topic, report_file = REPORT_TOPICS[step]
     doc = yaml.safe_load(report_file.read_text())
     doc["variant"] = f"bench_{engine}"
@@ -315,7 +317,7 @@ def report_step(engine: str, log: Path, memory_limit: str, threads: int | None,
     started, start = time.time(), time.perf_counter()
     proc = subprocess.Popen([str(cli), "run", str(param_file), "--reports-dir", str(work / "reports"), "--force"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "CRMRESEARCH_PROFILE_FILE": str(profile)})
+                            env={**os.environ, PROFILE_ENV: str(profile)})
     watch = TreeWatch(proc.pid)
     out = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)

@@ -34,11 +34,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from crmresearch import config
+
 ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "crmresearch"]
 
 
-EXPECTED = ROOT / "src" / "crmresearch" / "runner" / "expected_seconds.json"
+EXPECTED = config.EXPECTED_SECONDS_FILE
 
 
 def cell_kind(source: str) -> str:

@@ -12,6 +12,7 @@ from pathlib import Path
 PACKAGE_DIR = Path(__file__).resolve().parent
 DATA_DIR = PACKAGE_DIR / "data"
 TEMPLATES_DIR = PACKAGE_DIR / "templates"
+EXPECTED_SECONDS_FILE = PACKAGE_DIR / "runner" / "expected_seconds.json"   # reports' times, longest first (bench_suite.py)
 
 # The package is installed editable from a src/ layout, so the project root is two levels up.
 PROJECT_DIR = Path(os.environ.get("CRMRESEARCH_PROJECT_DIR", PACKAGE_DIR.parents[1])).resolve()

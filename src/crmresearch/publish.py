@@ -404,12 +404,12 @@ def prepare_notebook(nb: dict, engine: str, formats: str = "") -> dict:
         source = _text(cell["source"])
         opts = cell_options(source)
         outputs = cell.get("outputs", [])
-        if str(opts.get("label", "")).startswith("fig-") and not any("image/png" in o.get("data", {})
-                                                                     for o in outputs):
+        drawn = any("image/png" in o.get("data", {}) for o in outputs)
+        if str(opts.get("label", "")).startswith("fig-") and not drawn:
             source = without_figure_options(source)       # a figure not drawn takes no number
             cell["source"] = _lines(source)
             opts = cell_options(source)
-        if any("image/png" in o.get("data", {}) for o in outputs) and "fig-cap" in opts and "fig-alt" not in opts:
+        if drawn and "fig-cap" in opts and "fig-alt" not in opts:
             cell["source"] = _lines(f"#| fig-alt: {json.dumps(' '.join(str(opts['fig-cap']).split()))}\n" + source)
         tags = cell.get("metadata", {}).get("tags", [])
         if (engine == "quarto" and outputs and "label" not in opts and opts.get("include", True) is not False
@@ -691,7 +691,6 @@ def render_with_quarto(reports_dir: Path, entries: list[ReportEntry], log) -> Pa
     """`quarto render` of the staging folder (exactly the reports publish kept) into
     `<reports>/_site_build`. A failure raises one line naming the report and keeps Quarto's whole
     output in `<reports>/_publish/quarto.log`."""
-    import os
 
     stage = reports_dir / STAGE_DIR
     build = reports_dir / BUILD_DIR
@@ -723,7 +722,6 @@ REPORT_OUTPUTS = ("results.json", "customers.parquet")
 def _copy_outputs(source: Path, target: Path) -> None:
     """results.json and the report's data outputs (e.g. every customer's predictions) into its site
     folder; a large Parquet file is hard-linked where the file system allows, not copied."""
-    import os
 
     if (source / config.TABLES_DIR).is_dir():          # long tables, whole (`report.Results.add_section`)
         shutil.rmtree(target / config.TABLES_DIR, ignore_errors=True)

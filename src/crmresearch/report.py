@@ -120,6 +120,14 @@ def absent_figure(reason: str | None, what: str | None = None) -> AbsentFigure:
     return AbsentFigure(f"*{what} is not shown: {reason}.*" if what else f"*No figure: {reason}.*")
 
 
+def section_absent(section, what: str | None = None) -> AbsentFigure:
+    """No figure for a section: nothing more when it was not computed (its text says why), else
+    the reason in its note (`absent_figure`)."""
+    if not getattr(section, "computed", True):
+        return AbsentFigure()
+    return absent_figure(getattr(section, "note", None), what)
+
+
 def section_figure(draw):
     """Decorator for a figure function whose first argument is a `Section`: a section that was not
     computed gives an empty `AbsentFigure` (its text already says why), so notebooks call one function

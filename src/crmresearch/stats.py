@@ -102,7 +102,6 @@ def proportion(mask, confidence: float = config.CONFIDENCE) -> Proportion:
     return Proportion(k, n, k / n if n else float("nan"), lo, hi)
 
 
-# NPS bands (Reichheld 2003) on the 0-10 recommendation scale.
 def map_blocks(function, starts, cells: int) -> list:
     """`[function(s) for s in starts]`, in `config.BLOCK_THREADS` threads (one contiguous share of
     `starts` each) when the whole work is large (`cells`, e.g. draws × rows, at least
@@ -120,6 +119,7 @@ def map_blocks(function, starts, cells: int) -> list:
         return [result for part in done for result in part]
 
 
+# NPS bands (Reichheld 2003) on the 0-10 recommendation scale.
 PROMOTER_MIN = 9
 DETRACTOR_MAX = 6
 

@@ -29,11 +29,12 @@ from pathlib import Path
 import ibis
 import numpy as np
 import pandas as pd
-from scipy import special
 
 from ..datasets import day_number
+from ..stats import z_value
 from ..engine import aggregates as A
-from ..engine.execution import F64, execute
+from ..engine.execution import F64, execute, register_frame
+from ..models.gammagamma import gamma_gamma_spend_coefficients
 from .predictions import log_jacobian
 
 VALUE_FILE = "customers.parquet"
@@ -50,7 +51,6 @@ class ScaleData:
     holdout_spend: pd.DataFrame       # `engine.aggregates.holdout_spend_by_frequency`
     chosen: pd.DataFrame              # the RFM rows of the customers whose P(alive) history is drawn
     folder: str                       # scratch folder of the engine (for the per-customer file)
-    period_days: float = 7.0
     chosen_ids: list = field(default_factory=list)   # those customers, in the order of the choice
     settings: object = None           # the `engine:` block, to reconnect
     rfm_path: str | None = None       # the Parquet file(s) of the kept RFM table, to read it again
@@ -78,13 +78,6 @@ class ScaleData:
         self.con = self.rfm_table = None
 
 
-def weights(summary: pd.DataFrame) -> np.ndarray:
-    """Customers per row: the `customers` column of collapsed rows, else one per row."""
-    if "customers" in summary:
-        return summary["customers"].to_numpy(np.float64)
-    return np.ones(len(summary))
-
-
 def overview_values(scale: ScaleData, transaction_rows: int) -> dict:
     """`rfm.rfm_overview` from the engine's totals."""
     t = scale.totals
@@ -110,7 +103,7 @@ def spend_check(scale: ScaleData, spend_fit, max_frequency: int) -> pd.DataFrame
     """`predictions.spend_check` from holdout spend by frequency: a customer's expected spend is
     A(x) + B(x)·m, so a group's mean is (Σ bought·A(x) + B(x)·Σ m) / Σ bought."""
     h = scale.holdout_spend
-    coef_a, coef_b = spend_coefficients(spend_fit.theta, h["frequency"].to_numpy(float))
+    coef_a, coef_b = gamma_gamma_spend_coefficients(spend_fit.theta, h["frequency"].to_numpy(float))
     expected_sum = h["bought"].to_numpy(float) * coef_a + coef_b * h["monetary_sum"].to_numpy(float)
     group = np.minimum(h["frequency"].to_numpy(), max_frequency)
     frame = pd.DataFrame({"frequency": group, "bought": h["bought"].to_numpy(), "actual": h["holdout_spend_sum"],
@@ -123,14 +116,6 @@ def spend_check(scale: ScaleData, spend_fit, max_frequency: int) -> pd.DataFrame
     total = pd.DataFrame([{"frequency": "all", "customers": n, "actual": float(h["holdout_spend_sum"].sum() / n),
                            "expected": float(expected_sum.sum() / n)}])
     return pd.concat([table, total], ignore_index=True)
-
-
-def spend_coefficients(theta, x) -> tuple[np.ndarray, np.ndarray]:
-    """Gamma-Gamma's expected spend A(x) + B(x)·m as (A, B): B = px/(px+q-1), A = (1-B)·γp/(q-1)."""
-    p, q, gamma = theta
-    population_mean = gamma * p / (q - 1)
-    weight = p * np.asarray(x, float) / (p * np.asarray(x, float) + q - 1)
-    return (1 - weight) * population_mean, weight
 
 
 # ------------------------------------------------------------------ per-customer values, in the engine
@@ -170,9 +155,9 @@ def customer_values(purchase_fit, spend_fit, data, params, epsilon: float = 1e-5
     jd = log_jacobian(discounted, purchase_fit.theta, epsilon)
     qp = np.einsum("ij,jk,ik->i", jd, purchase_fit.log_cov, jd)
     fx = np.unique(ux)
-    a, b = spend_coefficients(spend_fit.theta, fx)
-    ja = log_jacobian(lambda th: spend_coefficients(th, fx)[0], spend_fit.theta, epsilon)
-    jb = log_jacobian(lambda th: spend_coefficients(th, fx)[1], spend_fit.theta, epsilon)
+    a, b = gamma_gamma_spend_coefficients(spend_fit.theta, fx)
+    ja = log_jacobian(lambda th: gamma_gamma_spend_coefficients(th, fx)[0], spend_fit.theta, epsilon)
+    jb = log_jacobian(lambda th: gamma_gamma_spend_coefficients(th, fx)[1], spend_fit.theta, epsilon)
     cov = spend_fit.log_cov
     by_x = pd.DataFrame({"frequency": fx.astype(np.int64), "spend_a": a, "spend_b": b,
                          "c0": np.einsum("ij,jk,ik->i", ja, cov, ja), "c1": np.einsum("ij,jk,ik->i", ja, cov, jb),
@@ -183,7 +168,7 @@ def customer_values(purchase_fit, spend_fit, data, params, epsilon: float = 1e-5
     total_clv = float(margin * np.sum(spend_sum * dert))
     grad_p = margin * (spend_sum @ jd)
     grad_s = margin * ((n * dert) @ ja[pos] + (msum * dert) @ jb[pos])
-    z = special.ndtri(0.5 + params.confidence / 2)
+    z = z_value(params.confidence)
     total_se = float(np.sqrt(grad_p @ purchase_fit.log_cov @ grad_p + grad_s @ spend_fit.log_cov @ grad_s))
     customers = float(n.sum())
     total = {"total": total_clv, "se": total_se, "lower": total_clv - z * total_se, "upper": total_clv + z * total_se,
@@ -201,7 +186,7 @@ def customer_values(purchase_fit, spend_fit, data, params, epsilon: float = 1e-5
 def _customer_table_expression(scale: ScaleData, per_row: pd.DataFrame, by_x: pd.DataFrame, params, z: float):
     """The per-customer table (the in-memory customer file's columns, tier left out) as an engine expression."""
     con, r = scale.con, scale.rfm_table
-    rows, xs = register(con, "crm_clv_row_values", per_row), register(con, "crm_clv_spend_terms", by_x)
+    rows, xs = register_frame(con, "crm_clv_row_values", per_row), register_frame(con, "crm_clv_spend_terms", by_x)
     j = r.join(rows, ["frequency", "recency_days", "T_days"]).join(xs, "frequency")
     m = ibis.ifelse(j.frequency > 0, j.monetary_value.cast(F64), ibis.literal(0.0, F64))
     fh = j.frequency_holdout
@@ -227,18 +212,6 @@ def _customer_table_expression(scale: ScaleData, per_row: pd.DataFrame, by_x: pd
                     clv_upper=clv + zz * se)
 
 
-def register(con, name: str, frame: pd.DataFrame):
-    """A small pandas table made known to the engine under `name` (a DuckDB view of its Arrow copy;
-    a Spark DataFrame), as an Ibis table."""
-    if getattr(con, "name", "") == "duckdb":
-        import pyarrow as pa
-
-        con.con.register(name, pa.Table.from_pandas(frame, preserve_index=False))
-        return con.table(name)
-    con._session.createDataFrame(frame).createOrReplaceTempView(name)     # Spark: a temporary view
-    return con.table(name)
-
-
 def tier_counts(n: int, cut_shares) -> list[int]:
     """Customers in each tier but the last: k_j = #{r in 1..n : r/n <= cut_j} (`value.value_tiers`)."""
     out = []
@@ -261,7 +234,7 @@ def write_values(purchase_fit, spend_fit, data, params):
     scale = data.aggregated
     scale.reopen()
     total, per_row, by_x = customer_values(purchase_fit, spend_fit, data, params)
-    z = special.ndtri(0.5 + params.confidence / 2)
+    z = z_value(params.confidence)
     expr = _customer_table_expression(scale, per_row, by_x, params, z)
     con = scale.con
     from ..engine.execution import write_customer_table

@@ -241,7 +241,7 @@ def read_in_place(params) -> ClvData:
             scale = at_scale.ScaleData(con, rfm_table, totals, A.spend_rows(rfm_table),
                                        A.holdout_spend_by_frequency(rfm_table), chosen_rows,
                                        S.scratch_folder(con), chosen_ids=list(chosen), settings=params.engine,
-                                       rfm_path=S.kept_file(con, "crm_clv_rfm") if con.name == "duckdb" else None,
+                                       rfm_path=S.kept_file(con, "crm_clv_rfm"),
                                        calibration_end=params.calibration_end)
             rows = A.unique_rows(rfm_table)
             keep_open = True
@@ -252,8 +252,8 @@ def read_in_place(params) -> ClvData:
         summary = S.customer_rfm(rfm_table)
         history_log = S.customer_log(table, intervals.choose_customers(summary))
         # Dwyer's table follows the customers acquired in the first period: only their purchases leave the engine.
-        period_days = 365.25 * dwyer.period_months(params.cohort_start, params.holdout_end) / 12
-        dwyer_log = S.customer_log(table, S.first_bought_between(customers, params.cohort_start, period_days))
+        dwyer_log = S.customer_log(table, S.first_bought_between(customers, params.cohort_start,
+                                                                 dwyer.period_days(params.cohort_start, params.holdout_end)))
     finally:
         if con.name == "duckdb" and not keep_open:
             con.disconnect()

@@ -218,20 +218,25 @@ def period_months(first, last) -> int:
     return 12 if (pd.Timestamp(last) - pd.Timestamp(first)).days >= 3 * 365 else 3
 
 
+def period_days(first, last, months: int | None = None) -> float:
+    """Length in days of Dwyer's period between `first` and `last` (`period_months` unless given)."""
+    return 365.25 * (months or period_months(first, last)) / 12
+
+
 def observed_scenario(log: pd.DataFrame, start, end, margin: float, annual_discount_rate: float,
                       uplift: float, cost_ratio: float, months: int | None = None) -> ObservedScenario | None:
     """Dwyer's inputs from a log (customer_id, date, amount) between `start` and `end`; None when the
     log covers fewer than two whole periods or its first period has no customer."""
     start, end = pd.Timestamp(start), pd.Timestamp(end)
     months = months or period_months(start, end)
-    period_days = 365.25 * months / 12
-    n_periods = int(((end - start).days + 1) // period_days)
+    length = period_days(start, end, months)
+    n_periods = int(((end - start).days + 1) // length)
     if n_periods < 2 or log.empty:
         return None
     days = (pd.to_datetime(log["date"]) - start).dt.days.to_numpy()
-    keep = (days >= 0) & (days < n_periods * period_days)
+    keep = (days >= 0) & (days < n_periods * length)
     codes, uniques = pd.factorize(log["customer_id"].to_numpy()[keep])
-    index = (days[keep] // period_days).astype(np.int64)
+    index = (days[keep] // length).astype(np.int64)
     amounts = log["amount"].to_numpy(float)[keep]
     first_seen = np.full(codes.max() + 1 if codes.size else 0, n_periods)
     np.minimum.at(first_seen, codes, index)

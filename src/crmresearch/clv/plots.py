@@ -269,8 +269,8 @@ def heterogeneity_figure(frames: list, model: str, confidence: float = config.CO
 
 
 # ---------------------------------------------------------------- one figure per report section
-# Each takes the section that holds its numbers; a section that was not computed gives a panel
-# saying why (`report.section_figure`), so the figure numbers are the same in every variant.
+# Each takes the section that holds its numbers; a section that was not computed gives no figure
+# (`report.section_figure`: its text says why), and the publish step gives it no number.
 
 @report.section_figure
 def dwyer_retention_figure(section):

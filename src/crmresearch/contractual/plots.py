@@ -16,13 +16,6 @@ def _frame(section, key: str):
     return None if value is None else pd.DataFrame(value)
 
 
-def _empty(section):
-    """No figure: nothing more when the section was not computed (its text says why), else the reason."""
-    if not getattr(section, "computed", True):
-        return report.AbsentFigure()
-    return report.absent_figure(getattr(section, "note", None))
-
-
 def _label(fig, section):
     """A simulated section's figure says so on the figure itself."""
     if getattr(section, "source", None) == "simulated":
@@ -34,7 +27,7 @@ def survival_figure(section):
     """Left: observed and projected survival with interval bands; right: retention rates likewise."""
     projection = _frame(section, "projection")
     if projection is None:
-        return _empty(section)
+        return report.section_absent(section)
     fig, (left, right) = report.new_figure(ncols=2)
     for i, (name, part) in enumerate(projection.groupby("segment", sort=False)):
         colour = report.PALETTE[i % len(report.PALETTE)]
@@ -63,7 +56,7 @@ def churn_density_figure(section):
 
     table = _frame(section, "sbg_parameters")
     if table is None:
-        return _empty(section)
+        return report.section_absent(section)
     fig, ax = report.new_figure()
     grid = np.linspace(0.0005, 0.9995, 400)
     top = 0.0
@@ -85,7 +78,7 @@ def sorting_figure(section):
     """Mean churn probability among the customers still there, by period."""
     projection = _frame(section, "projection")
     if projection is None:
-        return _empty(section)
+        return report.section_absent(section)
     fig, ax = report.new_figure()
     for i, (name, part) in enumerate(projection.groupby("segment", sort=False)):
         ax.plot(part["t"], part["mean_churn_survivors"], marker=".", color=report.PALETTE[i % len(report.PALETTE)], label=name)
@@ -100,7 +93,7 @@ def tier_value_figure(section):
     """Shares of customers, revenue and residual value by tier (left); value per customer with intervals (right)."""
     tier_values = _frame(section, "tier_values")
     if tier_values is None:
-        return _empty(section)
+        return report.section_absent(section)
     fig, (left, right) = report.new_figure(ncols=2)
     x = np.arange(len(tier_values))
     for k, (col, label) in enumerate((("customer_share", "customers"), ("revenue_share", "revenue per period"),
@@ -122,7 +115,7 @@ def programme_figure(section):
     """DERL by renewals so far, before and after the retention programme."""
     derl_curve = _frame(section, "programme_derl")
     if derl_curve is None:
-        return _empty(section)
+        return report.section_absent(section)
     tier = section.results["retention_programme"]["tier"]
     fig, ax = report.new_figure()
     ax.plot(derl_curve["renewals"], derl_curve["derl_before"], label=f"{tier}: now")
@@ -137,7 +130,7 @@ def bgbb_histogram_figure(section):
     """Donors by number of transactions: actual and expected under the fitted BG/BB."""
     histogram = _frame(section, "bgbb_histogram")
     if histogram is None:
-        return _empty(section)
+        return report.section_absent(section)
     fig, ax = report.new_figure()
     x = histogram["transactions"].to_numpy()
     ax.bar(x - 0.2, histogram["actual"], width=0.4, label="actual")

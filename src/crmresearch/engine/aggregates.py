@@ -15,7 +15,7 @@ import ibis
 import numpy as np
 import pandas as pd
 
-from .execution import F64, execute
+from .execution import F64, execute, register_frame
 
 
 def unique_rows(rfm_table, period_days: float = 7.0) -> pd.DataFrame:
@@ -119,27 +119,17 @@ def rows_at(table, order_by, positions: np.ndarray, columns: list[str], cumulati
     if cumulative is not None:
         t = t.mutate(_cumulative=t[cumulative].cast(F64).sum().over(
             ibis.window(order_by=order_by, rows=(None, 0))))
-    con = table._find_backend()
     wanted = pd.DataFrame({"_position": np.asarray(positions, np.int64)})
-    if con.name == "duckdb":
-        import pyarrow as pa
-
-        name = f"crm_positions_{abs(hash(tuple(map(str, order_by)))) % 10**8}_{len(wanted)}"
-        con.con.register(name, pa.Table.from_pandas(wanted, preserve_index=False))
-        wanted_t = con.table(name)
-    else:                               # Spark: a temporary view
-        name = f"crm_positions_{len(wanted)}"
-        con._session.createDataFrame(wanted).createOrReplaceTempView(name)
-        wanted_t = con.table(name)
+    name = f"crm_positions_{abs(hash(tuple(map(str, order_by)))) % 10**8}_{len(wanted)}"
+    wanted_t = register_frame(table._find_backend(), name, wanted)
     j = t.join(wanted_t, "_position")
     cols = ["_position", *columns] + (["_cumulative"] if cumulative is not None else [])
     return execute(j.select(*cols).order_by("_position"), "ranked sample").reset_index(drop=True)
 
 
-def top_sum(table, column: str, k: int, descending: bool = True) -> float:
-    """Sum of `column` over the k largest (smallest when not `descending`) values."""
+def top_sum(table, column: str, k: int) -> float:
+    """Sum of `column` over its k largest values."""
     if k <= 0:
         return 0.0
-    order = ibis.desc(column) if descending else ibis.asc(column)
-    top = table.order_by(order).limit(k)
+    top = table.order_by(ibis.desc(column)).limit(k)
     return float(execute(top.aggregate(s=top[column].cast(F64).sum()), f"top {k:,} {column}")["s"].iloc[0] or 0.0)

@@ -210,6 +210,18 @@ class KeptParts:
         return self.con.table(self.name)
 
 
+def register_frame(con, name: str, frame: pd.DataFrame):
+    """A small pandas table made known to the engine under `name` (a DuckDB view of its Arrow copy;
+    a Spark temporary view), as an Ibis table."""
+    if getattr(con, "name", "") == "duckdb":
+        import pyarrow as pa
+
+        con.con.register(name, pa.Table.from_pandas(frame, preserve_index=False))
+        return con.table(name)
+    con._session.createDataFrame(frame).createOrReplaceTempView(name)
+    return con.table(name)
+
+
 def keep_for_now(expr, name: str):
     """An intermediate table that a few queries read in turn (e.g. one range's customer-days),
     computed once: a DuckDB temporary table (in memory, spilled under the memory limit) or a cached

@@ -16,6 +16,7 @@ from .execution import Heartbeat, execute
 
 
 BYTES_PER_ROW = 75               # engine memory a transaction takes in the RFM grouping (2 GB: 25 million)
+DAYS_BYTES_PER_ROW = 160         # ... when a range's customer-days are kept beside it (`rfm.rfm_and_tracking`; 2 GB: 12.5 million)
 RANGE_SAMPLE_ROWS = 100_000
 _UNITS = {"B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12, "KIB": 2.0 ** 10, "MIB": 2.0 ** 20,
           "GIB": 2.0 ** 30, "TIB": 2.0 ** 40}

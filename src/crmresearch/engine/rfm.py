@@ -19,7 +19,7 @@ import pandas as pd
 from .. import spend_sums
 from ..datasets import day_number
 from .execution import F64, Heartbeat, KeptParts, daily, drop_kept, execute, keep_for_now, with_first_day
-from .ranges import BYTES_PER_ROW, customer_ranges, in_range, part_rows
+from .ranges import BYTES_PER_ROW, DAYS_BYTES_PER_ROW, customer_ranges, in_range, part_rows
 
 
 def _divide(numerator, denominator):
@@ -254,9 +254,6 @@ def repeat_from_days(d, start, end, calibration_end=None, period_days: float = 7
                          "cumulative": np.cumsum(incremental)})
 
 
-DAYS_BYTES_PER_ROW = 160         # engine memory per transaction when a range's customer-days are kept (2 GB: 12.5 million)
-
-
 def rfm_and_tracking(t, calibration_end, holdout_end, start, period_days: float = 7.0, name: str = "crm_clv_rfm",
                      rows_per_part: int | None = None):
     """The per-customer RFM table of every customer of the log (`rfm_expression(..., cohort_only=False)`,
@@ -272,9 +269,8 @@ def rfm_and_tracking(t, calibration_end, holdout_end, start, period_days: float 
         rows_per_part = max(1_000_000, part_rows(con) * BYTES_PER_ROW // DAYS_BYTES_PER_ROW)
     ranges = customer_ranges(t, rows_per_part)
     kept = KeptParts(con, name, len(ranges))
-    counts = []
-    for i, r in enumerate(ranges):
-        days_name = f"{name}_days"
+    counts, days_name = [], f"{name}_days"
+    for r in ranges:
         days = keep_for_now(daily(in_range(t, r)), days_name)
         part = kept.add(rfm_from_days(days, calibration_end, holdout_end, period_days, cohort_only=False))
         counts.append(repeat_from_days(days, start, holdout_end, calibration_end, period_days,

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from .. import config
-from ..report import PALETTE, AbsentFigure, new_figure, section_figure
+from ..report import PALETTE, new_figure, section_figure
 from .estimation import TransitionMatrix
 from .panel import StagePanel
 
@@ -335,9 +335,8 @@ def backtest_section_figure(section, period_name: str = "month"):
     return backtest_panels(section.backtests, period_name)
 
 
+@section_figure
 def first_passage_section_figure(section, period_name: str = "month"):
     """The first-passage figure of a time-to-target section (without the observed curve in a run
     with an engine: the chains' curves are drawn alone and the panel says why)."""
-    if not section.computed:
-        return AbsentFigure()          # the section's text says why
     return first_passage_panel(section.observed, section.curves, section.target_names, period_name)

@@ -64,14 +64,20 @@ class GammaGammaLikelihood(LogParameterLikelihood):
         return ll, np.array([dp, dq, dgamma])
 
 
-def gamma_gamma_expected_spend(theta, frequency, monetary_value) -> np.ndarray:
-    """Conditional expected spend per transaction; customers with x = 0 get the population mean γp/(q-1)."""
+def gamma_gamma_spend_coefficients(theta, frequency) -> tuple[np.ndarray, np.ndarray]:
+    """The conditional expected spend is A(x) + B(x)·m, linear in a customer's mean spend m:
+    B = px/(px+q-1), A = (1-B)·γp/(q-1). Returns (A, B)."""
     p, q, gamma = theta
     x = as_floats(frequency)
-    m = np.nan_to_num(as_floats(monetary_value), nan=0.0)
     population_mean = gamma * p / (q - 1)
     weight = p * x / (p * x + q - 1)
-    return (1 - weight) * population_mean + weight * m
+    return (1 - weight) * population_mean, weight
+
+
+def gamma_gamma_expected_spend(theta, frequency, monetary_value) -> np.ndarray:
+    """Conditional expected spend per transaction; customers with x = 0 get the population mean γp/(q-1)."""
+    a, b = gamma_gamma_spend_coefficients(theta, frequency)
+    return a + b * np.nan_to_num(as_floats(monetary_value), nan=0.0)
 
 
 class GammaGammaResults(FittedModel):

@@ -59,6 +59,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+from scipy import special
 
 from .. import config
 
@@ -445,18 +446,16 @@ def resample_counts(rng: np.random.Generator, n: int, b: int) -> np.ndarray:
 
 def bca_interval(draws: np.ndarray, estimate: np.ndarray, acceleration: np.ndarray, confidence: float):
     """Bias-corrected and accelerated percentile interval per column of `draws` (Efron 1987)."""
-    from scipy import stats as sps
-
     lower, upper = np.full(estimate.size, np.nan), np.full(estimate.size, np.nan)
-    z = sps.norm.ppf([(1 - confidence) / 2, (1 + confidence) / 2])
+    z = special.ndtri(np.asarray([(1 - confidence) / 2, (1 + confidence) / 2]))
     for k in range(estimate.size):
         col = draws[:, k][np.isfinite(draws[:, k])]
         if col.size == 0 or not np.isfinite(estimate[k]):
             continue
         share = np.mean(col < estimate[k]) + 0.5 * np.mean(col == estimate[k])
-        z0 = sps.norm.ppf(np.clip(share, 1 / (col.size + 1), col.size / (col.size + 1)))
+        z0 = special.ndtri(np.clip(share, 1 / (col.size + 1), col.size / (col.size + 1)))
         a = acceleration[k] if np.isfinite(acceleration[k]) else 0.0
-        probs = sps.norm.cdf(z0 + (z0 + z) / (1 - a * (z0 + z)))
+        probs = special.ndtr(z0 + (z0 + z) / (1 - a * (z0 + z)))
         lower[k], upper[k] = np.quantile(col, probs)
     return lower, upper
 

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .. import config
 from ..parameters import ParameterFile
 from .execute import RunOutcome
 from .lock import ReportBusy, ReportLock, clean_tmp, remove_leftovers
@@ -47,7 +48,7 @@ class _Job:
         return f"{self.pf.topic}/{self.pf.variant}"
 
 
-EXPECTED_SECONDS = Path(__file__).with_name("expected_seconds.json")
+EXPECTED_SECONDS = config.EXPECTED_SECONDS_FILE
 
 
 def expected_seconds(files: list[ParameterFile], reports_dir: Path) -> dict:

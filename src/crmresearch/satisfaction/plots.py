@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from ..models.segmented import davies_critical_value
-from ..report import PALETTE, AbsentFigure, absent_figure, new_figure
+from ..report import PALETTE, new_figure, section_absent
 
 
 def _errorbars(ax, x, mean, lower, upper, **kwargs):
@@ -15,13 +15,6 @@ def _errorbars(ax, x, mean, lower, upper, **kwargs):
     # Wilson bounds at 0 or 1 can sit a rounding error beyond the estimate.
     ax.errorbar(x, mean, yerr=[np.maximum(mean - lower, 0), np.maximum(upper - mean, 0)], fmt="o", capsize=2,
                 **kwargs)
-
-
-def placeholder(section, what: str = "This figure"):
-    """No figure: one sentence saying why (none when the section was not computed, whose text says why)."""
-    if not getattr(section, "computed", True):
-        return AbsentFigure()
-    return absent_figure(section.note, what)
 
 
 def _margin(scale, share: float) -> float:
@@ -98,7 +91,7 @@ def ceiling_figure(section, analysis):
     """`plot_ceiling` from a ceiling section (a placeholder when the censored model did not fit)."""
     checks, c, data = section.checks, analysis.curve, analysis.data
     if checks.censored is None:
-        return placeholder(section, "The ceiling figure")
+        return section_absent(section, "The ceiling figure")
     return plot_ceiling(c.sat, c.loyalty, c.binned, checks.expected, checks.censored, data.scale,
                         data.satisfaction_scale)
 
@@ -107,7 +100,7 @@ def null_figure(section, analysis):
     """The calibrated null distribution with the naive Davies critical value at level `alpha` beside it."""
     checks = section.checks
     if checks.flat is None:
-        return placeholder(section, "The null distribution")
+        return section_absent(section, "The null distribution")
     return plot_null_distribution(checks.flat, davies_critical_value(analysis.curve.davies.variation,
                                                                      analysis.params.alpha))
 
@@ -301,37 +294,37 @@ def plot_competitiveness(curves: pd.DataFrame, stated: pd.DataFrame):
 
 def penalty_reward_figure(section):
     if not section.computed:
-        return placeholder(section, "The penalty-reward figure")
+        return section_absent(section, "The penalty-reward figure")
     return plot_penalty_reward(section.pr, section.labels, section.outcome_label)
 
 
 def attribute_curves_figure(section):
     if not section.computed:
-        return placeholder(section, "The attribute curves")
+        return section_absent(section, "The attribute curves")
     return plot_attribute_curves(section.curves, section.kano, section.labels, section.outcome_label)
 
 
 def loyalty_map_figure(section):
     if not section.computed:
-        return placeholder(section, "The loyalty map")
+        return section_absent(section, "The loyalty map")
     return plot_loyalty_map(section.positions, section.satisfied_min, section.overall_retention)
 
 
 def switching_cost_figure(section):
     if not section.computed:
-        return placeholder(section, "The switching-cost figure")
+        return section_absent(section, "The switching-cost figure")
     return plot_switching_cost(section.removal["curves"])
 
 
 def competitiveness_figure(section):
     if not section.computed:
-        return placeholder(section, "The market comparison")
+        return section_absent(section, "The market comparison")
     return plot_competitiveness(section.curves, section.stated)
 
 
 def nps_figure(section):
     if not section.computed:
-        return placeholder(section, "The net recommendation score by band")
+        return section_absent(section, "The net recommendation score by band")
     return plot_nps_by_band(section.bands, section.score.is_nps)
 
 
@@ -418,12 +411,12 @@ def plot_ipma(maps: dict):
 
 def structural_model_figure(section):
     if not section.computed:
-        return placeholder(section, "The structural model")
+        return section_absent(section, "The structural model")
     d = section.drivers
     return plot_structural_model(d.fit, d.paths, d.r_squared, d.confidence)
 
 
 def ipma_figure(section):
     if not section.computed:
-        return placeholder(section, "The importance-performance maps")
+        return section_absent(section, "The importance-performance maps")
     return plot_ipma(section.drivers.ipma)

@@ -1,6 +1,6 @@
 """Figures of the satisfaction-to-value report. Every function takes computed sections (or their
 tables) and returns a Figure sized by `crmresearch.report.new_figure`; a section that was not
-computed gives a figure saying why, so the figure numbers stay the same in every variant."""
+computed gives no figure (its text says why), and the publish step gives it no number."""
 
 from __future__ import annotations
 
@@ -53,10 +53,9 @@ def value_figure(value_section, decision_section):
     return fig
 
 
+@report.section_figure
 def stated_actual_figure(section):
     """Stated intention against P(alive) and observed repeat buying by satisfaction band."""
-    if not section.computed:
-        return AbsentFigure()          # the section's text says why
     table = section.results.get("stated_vs_actual", section.results.get("stated_by_band"))
     fig, ax = report.new_figure()
     x = np.arange(len(table))
