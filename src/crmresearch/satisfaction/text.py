@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from ..config import HTMT_THRESHOLD
-from ..stats import at_least, at_most, ci_label
+from ..config import HTMT_THRESHOLD, SATISFIED_LOSS_SHARE
+from ..stats import at_least, at_most, ci_label, net_sign
 
 if TYPE_CHECKING:
     from ..models.segmented import DaviesTest, SegmentedFit
@@ -415,7 +415,7 @@ def lead_sentences(bend: str, trap: Trap, satisfied_min: float, confidence: floa
     if s is not None and s.n:
         out.append(f"{s.estimate:.0%} of satisfied respondents (SAT ≥ {satisfied_min:g}) would not choose the "
                    f"provider again ({ci_label(confidence)} {s.lower:.0%}–{s.upper:.0%})"
-                   + (": satisfaction alone does not keep customers." if s.estimate >= 0.1 else
+                   + (": satisfaction alone does not keep customers." if s.estimate >= SATISFIED_LOSS_SHARE else
                       ": here satisfied customers mostly intend to stay."))
     out.append(bend + ".")
     out += [sentence for sentence in (more or []) if sentence]
@@ -451,9 +451,8 @@ def net_score_lead(s: NetScore) -> str | None:
     if o is None or not np.isfinite(o.nps):
         return None
     name = "The Net Promoter Score" if s.is_nps else "The net top-box score of the recommendation item"
-    sign = ("more promoters than detractors" if o.lower > 0 else "more detractors than promoters" if o.upper < 0
-            else "the data cannot tell whether promoters or detractors are more numerous")
-    return (f"{name} is {o.nps:+.0f} points ({ci_label(s.confidence)} {o.lower:+.0f} to {o.upper:+.0f}): {sign}.")
+    return (f"{name} is {o.nps:+.0f} points ({ci_label(s.confidence)} {o.lower:+.0f} to {o.upper:+.0f}): "
+            f"{net_sign(o.lower, o.upper)}.")
 
 
 def driver_lead(d) -> str | None:
