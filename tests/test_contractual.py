@@ -70,6 +70,27 @@ def test_retention_rises_by_sorting_while_mean_churn_of_survivors_falls():
     assert np.all(np.diff(churn) < 0)
 
 
+def test_sorting_figure_names_each_segments_chosen_model():
+    """The sorting figure draws each segment's chosen model's projection, so its legend names the model."""
+    from types import SimpleNamespace
+
+    import matplotlib.pyplot as plt
+
+    from crmresearch.contractual import plots
+
+    frames = []
+    for segment, model, theta in (("tier A", "BdW", [0.7, 1.2, 0.8]), ("tier B", "sBG", [1.3, 3.1])):
+        part = value.projection_table(np.array(theta), 6)
+        part.insert(0, "model", model)
+        part.insert(0, "segment", segment)
+        frames.append(part)
+    fig = plots.sorting_figure(SimpleNamespace(results={"projection": pd.concat(frames, ignore_index=True)},
+                                               source="data"))
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    plt.close(fig)
+    assert labels == ["tier A (BdW)", "tier B (sBG)"]
+
+
 # ------------------------------------------------------------------ recovery, failures
 
 def test_sbg_and_bdw_recover_simulated_truth():

@@ -147,3 +147,45 @@ def test_the_discrete_time_clv_lead_states_each_total_with_its_interval():
     assert "12,884" in sentences[0] and "12,600–13,186" in sentences[0] and "1.16 per customer" in sentences[0]
     assert "42.6% (95% interval 41.8%–43.4%)" in sentences[1]
     assert "20,291" in sentences[2] and "19,402–21,222" in sentences[2]
+
+
+def test_the_relationship_states_odds_sentence_words_the_covariate_as_it_is():
+    """A 0/1 covariate reads as its presence in a period ("A contact in a month"), any other as one unit
+    more ("A one-unit higher price_index"); the direction is stated only when the interval excludes 1, and
+    the frame marks which covariates are 0/1 in the data."""
+    import pandas as pd
+
+    from crmresearch.relationship_states import text
+    from crmresearch.relationship_states.data import StatesData
+
+    def odds(ratio, lower, upper, binary, covariate="price_index"):
+        return pd.DataFrame([{"from": "quiet", "to": "active", "covariate": covariate, "odds_ratio": ratio,
+                              "lower": lower, "upper": upper, "binary": binary}])
+
+    up = text.odds_sentence(odds(2.5, 1.8, 3.4, False), "quiet", 0.95, "week")
+    assert up.startswith("A one-unit higher price_index in a week goes with 2.50 times the odds of moving from quiet "
+                         "to active (95% interval 1.80–3.40)")
+    assert up.endswith(": customers make this move more often when price_index is higher.")
+    down = text.odds_sentence(odds(0.5, 0.3, 0.8, False), "quiet", 0.95, "week")
+    assert down.endswith(": customers make this move less often when price_index is higher.")
+    unclear = text.odds_sentence(odds(1.1, 0.8, 1.5, False), "quiet", 0.95, "week")
+    assert unclear.endswith(": the data cannot tell whether it changes such moves.")
+    contact = text.odds_sentence(odds(2.5, 1.8, 3.4, True, "contact"), "quiet", 0.95)
+    assert contact.startswith("A contact in a month goes with 2.50 times the odds")
+    assert contact.endswith(": customers make this move more often in months with a contact.")
+    assert not any("encounter" in s for s in (up, down, unclear, contact))
+
+    table = pd.DataFrame({"parameter": ["transition[quiet->active]:const", "transition[quiet->active]:contact",
+                                        "transition[quiet->active]:price_index"],
+                          "estimate": [0.0, 1.0, -0.5], "ci_lower": [-0.2, 0.6, -0.9], "ci_upper": [0.2, 1.4, -0.1]})
+    frame = pd.DataFrame({"id": ["a", "a", "b"], "period": [1, 2, 1], "contact": [0.0, 1.0, 0.0],
+                          "price_index": [0.0, 1.0, 1.5]})
+    data = StatesData(frame=frame, responses={}, codes={}, source="data", description="",
+                      transition_covariates=("contact", "price_index"))
+    assert data.binary_covariates == ("contact",)
+    ratios = text.transition_odds_ratios(table, data.binary_covariates)
+    assert ratios["binary"].tolist() == [True, False]
+    assert ratios["odds_ratio"].tolist() == pytest.approx([math.e, math.exp(-0.5)])
+    lead = text.lead_sentences(pd.DataFrame({"states": [2], "failed": [False], "chosen": [True]}), None, None, None,
+                               None, 0.95, None, "week", ratios)
+    assert lead[-1].startswith("A contact in a week goes with")        # the unit passed in, no placeholder left

@@ -484,6 +484,40 @@ def test_model_choice_and_retention_sentences_state_the_computed_values():
     assert numbers(text) == [8, 20, 50, 95, 10, 80, 90, 97]
 
 
+def test_the_top_box_and_net_score_leads_say_no_more_than_their_intervals():
+    """The Jones-Sasser lead compares the two groups it divides (completely vs merely satisfied), names the
+    answer counted ("the top answer" only when the top box is the scale's top), and an NPS interval that
+    includes 0 leaves the sign open rather than claiming a balance."""
+    from crmresearch import stats
+    from crmresearch.satisfaction import text as sat_text
+    from crmresearch.satisfaction.analyse import NetScore
+    from crmresearch.satisfaction.topbox import JonesSasserRatio
+
+    cs, ms = stats.Proportion(40, 50, 0.8, 0.67, 0.89), stats.Proportion(20, 100, 0.2, 0.13, 0.29)
+
+    def lead(ratio, lower, upper, top_box=9.0, top=10.0):
+        return sat_text.top_box_lead(JonesSasserRatio(cs, ms, ratio, lower, upper), 10, 7, 0.95, top_box, top)
+
+    more, less, open_ = lead(4.0, 2.7, 5.9), lead(0.6, 0.4, 0.9), lead(1.2, 0.8, 1.8)
+    assert "the completely satisfied do so clearly more often than the merely satisfied" in more
+    assert "the completely satisfied do so clearly less often than the merely satisfied" in less
+    assert "cannot tell which of the two groups does so more often" in open_
+    assert not any("top of the scale" in s for s in (more, less, open_))
+    assert "to answer 9 or more to 'would choose again'" in more and "top answer" not in more
+    assert "to give the top answer to 'would choose again'" in lead(4.0, 2.7, 5.9, top_box=10.0)
+    assert "to answer 10 or more" in lead(4.0, 2.7, 5.9, top_box=10.0, top=None)      # scale unknown: say the cut
+
+    def score(lower, upper):
+        overall = stats.NetPromoterScore(200, 40.0, 30.0, 30.0, (lower + upper) / 2, lower, upper)
+        return sat_text.net_score_lead(NetScore(overall, True, 9, 6, "0–10", 0, 0.95, 0, 10))
+
+    assert score(2.0, 18.0).endswith("more promoters than detractors.")
+    assert score(-18.0, -2.0).endswith("more detractors than promoters.")
+    straddles = score(-6.0, 10.0)
+    assert "cannot tell whether promoters or detractors are more numerous" in straddles
+    assert "balance" not in straddles
+
+
 def test_the_drivers_sentences_follow_the_numbers():
     """The 'what drives' text: the driver named first is the largest importance × room to improve on the
     satisfaction map, the numbers it states are the map's, the words on the curve follow the ceiling

@@ -211,6 +211,23 @@ def test_finding_follows_the_numbers():
     assert simulated.startswith("Simulated illustration") and not line.startswith("Simulated")   # the label
 
 
+def test_trap_sentence_concludes_only_what_the_share_gone_supports():
+    """The satisfied customers the purchase model expects to have left: the lead says satisfaction scores
+    overstate the base only from `config.SATISFIED_LOSS_SHARE` up; below it, that few have left."""
+    from crmresearch import config
+
+    def lead(share):
+        trap = {"satisfied_customers": 1000, "satisfied_from": 6.0, "expected_gone": 1000 * share,
+                "share_gone": share, "value_lost": 12345.0}
+        return text.lead_sentences(None, "from_level", "to_level", "level", "cross-section", None, None, trap)[0]
+
+    many, few = lead(config.SATISFIED_LOSS_SHARE + 0.15), lead(config.SATISFIED_LOSS_SHARE / 2)
+    assert many.endswith(": satisfied customers are lost too, so satisfaction scores alone overstate the base.")
+    assert few.endswith(": few satisfied customers are expected to have left.") and "overstate" not in few
+    assert "Of the 1,000 customers answering 6 or more" in few and "12,345 of expected value" in few
+    assert lead(config.SATISFIED_LOSS_SHARE).endswith("overstate the base.")          # the threshold itself
+
+
 def test_a_missing_other_measure_stops_before_any_kernel(tmp_path):
     text = OWN.read_text().replace("other_measures: [wechselkosten]", "other_measures: [kosten]")
     bad = tmp_path / "own.yaml"

@@ -231,6 +231,11 @@ def test_overview_text_uses_the_shares_and_confidence_as_given():
                                      sec(satisfied_would_not_choose_again=rep),
                                      sec(repeat_purchase=rep, top_share_of_revenue=0.6), 180, 0.125)
     assert numbers(text) == [0, 25, 25, 180, 12.5, 60]     # NPS, trap share, repeat share, window, top share, revenue
+    lead = overview_text.lead_sentences(sec(nps=stats.NetPromoterScore(50, 30, 40, 30, 0.0, -5, 5)),
+                                        sec(satisfied_would_not_choose_again=rep),
+                                        sec(repeat_purchase=rep, top_share_of_revenue=0.6), 180, 0.125, 0.95)
+    assert lead[1].endswith("(95% CI -5 to +5): the data cannot tell whether promoters or detractors are more "
+                            "numerous.") and "balance" not in lead[1]      # an interval around 0 is no balance
     table = overview_sections.behaviour_table({"customers": 40, "transaction_lines": 90, "repeat_purchase": rep,
                                       "inter_purchase_days_median": float("nan"), "top_share_of_revenue": 0.6,
                                       "gini_revenue": 0.4}, 180, 0.25, 0.9)

@@ -68,6 +68,11 @@ PLS_PREDICT_FOLDS = 10
 PLS_JACKKNIFE_GROUPS = 500
 HTMT_THRESHOLD = 0.85
 
+# Report wording: the share of satisfied customers who are lost (expected to have left, or who would not
+# choose the provider again) from which a lead says satisfaction alone does not keep customers; below it,
+# the lead says satisfied customers mostly stay.
+SATISFIED_LOSS_SHARE = 0.10
+
 # The runner hashes a report's inputs (parameter file, data files) when the run starts and hands the
 # digests to the kernel in this variable (JSON: path -> sha256), so provenance and freshness describe
 # the bytes the run started from, even if a file changes while the kernel runs.

@@ -28,6 +28,13 @@ def at_most(value: float, low: float | None = None) -> str:
     return f"{value:g}" if low is not None and value <= low else f"{value:g} or less"
 
 
+def net_sign(lower: float, upper: float) -> str:
+    """Which side a net score's interval (promoters − detractors) shows to be larger, in words; an interval
+    that includes 0 leaves it open (a balance would need an equivalence test)."""
+    return ("more promoters than detractors" if lower > 0 else "more detractors than promoters" if upper < 0
+            else "the data cannot tell whether promoters or detractors are more numerous")
+
+
 def percent_digits(*values: float, most: int = 2) -> int:
     """The fewest decimals (up to `most`) at which shares that differ also print differently
     ("63%–63%" becomes "62.6%–62.8%")."""

@@ -75,13 +75,15 @@ def churn_density_figure(section):
 
 
 def sorting_figure(section):
-    """Mean churn probability among the customers still there, by period."""
+    """Mean churn probability among the customers still there, by period, under each segment's chosen model
+    (named in the legend)."""
     projection = _frame(section, "projection")
     if projection is None:
         return report.section_absent(section)
     fig, ax = report.new_figure()
     for i, (name, part) in enumerate(projection.groupby("segment", sort=False)):
-        ax.plot(part["t"], part["mean_churn_survivors"], marker=".", color=report.PALETTE[i % len(report.PALETTE)], label=name)
+        ax.plot(part["t"], part["mean_churn_survivors"], marker=".", color=report.PALETTE[i % len(report.PALETTE)],
+                label=f"{name} ({part['model'].iloc[0]})")
     ax.set_xlabel("renewals survived")
     ax.set_ylabel("mean churn probability of survivors")
     ax.set_ylim(bottom=0)

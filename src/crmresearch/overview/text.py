@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from ..stats import ci_label, share_label
+from ..config import SATISFIED_LOSS_SHARE
+from ..stats import ci_label, net_sign, share_label
 from .analyse import RecommendationSummary, SatisfactionSummary, TrapSummary
 
 
@@ -62,16 +63,14 @@ def lead_sentences(recommendation, trap, behaviour, window_days: int, top_fracti
     t = trap.results["satisfied_would_not_choose_again"]
     if t.n:
         meaning = ("being satisfied does not make a customer loyal, which is the satisfaction trap"
-                   if t.estimate >= 0.1 else "here satisfaction and the intention to stay go together")
+                   if t.estimate >= SATISFIED_LOSS_SHARE else "here satisfaction and the intention to stay go together")
         out.append(f"{t.estimate:.0%} of the satisfied respondents would not choose the provider again "
                    f"({ci} {t.lower:.0%}–{t.upper:.0%}): {meaning}.")
     score = recommendation.results.get("nps") or recommendation.results.get("net_top_box")
     name = ("The recommendation score (NPS)" if "nps" in recommendation.results else
             "The recommendation score (Net top-box score, as the scale has no NPS)")
-    balance = ("more promoters than detractors" if score.lower > 0 else
-               "more detractors than promoters" if score.upper < 0 else
-               "promoters and detractors about balanced (the interval includes zero)")
-    out.append(f"{name} is {score.nps:+.0f} points ({ci} {score.lower:+.0f} to {score.upper:+.0f}): {balance}.")
+    out.append(f"{name} is {score.nps:+.0f} points ({ci} {score.lower:+.0f} to {score.upper:+.0f}): "
+               f"{net_sign(score.lower, score.upper)}.")
     rep = behaviour.results["repeat_purchase"]
     if rep.n:
         out.append(f"{rep.estimate:.0%} of buyers bought again within {window_days} days of their first purchase "

@@ -47,6 +47,11 @@ class StatesData:
     rows_dropped: dict = field(default_factory=dict)
 
     @property
+    def binary_covariates(self) -> tuple:
+        """The transition covariates that are 0 or 1 on every row (an event in the period, not an amount)."""
+        return tuple(c for c in self.transition_covariates if self.frame[c].isin((0, 1)).all())
+
+    @property
     def customers(self) -> int:
         return int(self.frame["id"].nunique())
 

@@ -53,8 +53,9 @@ def profiles(a: RelationshipAnalysis) -> Section:
     if bad:
         return bad
     table = a.chosen.table(a.params.confidence)
+    odds = text.transition_odds_ratios(table, a.data.binary_covariates)
     return Section(results={"state_profiles": a.profiles, "chosen_fit": a.chosen.as_dict(),
-                            "chosen_parameters": table, "transition_odds_ratios": text.transition_odds_ratios(table),
+                            "chosen_parameters": table, "transition_odds_ratios": odds,
                             "fit_starts": a.chosen.starts},
                    text=text.profiles_text(a.profiles, a.data.purchase, a.data.spend), source=a.data.source,
                    rows_used=len(a.fitted_ids), note=a.chosen.note or None,
@@ -151,7 +152,8 @@ def fit_summary(a: RelationshipAnalysis) -> pd.DataFrame | None:
 def lead(a: RelationshipAnalysis) -> Lead:
     """The report's findings first (`crmresearch.sections.Lead`), from the computed analysis."""
     fitted = a.chosen is not None and a.chosen.converged
-    odds = text.transition_odds_ratios(a.chosen.table(a.params.confidence)) if fitted else None
+    odds = (text.transition_odds_ratios(a.chosen.table(a.params.confidence), a.data.binary_covariates)
+            if fitted else None)
     sentences = text.lead_sentences(a.selection, a.profiles if fitted else None, a.transitions if fitted else None,
                                     a.values if fitted and a.data.purchase is not None else None, a.data.purchase,
                                     a.params.confidence, a.decoding if a.data.truth is not None else None,

@@ -145,21 +145,24 @@ def _interval(lower: float, upper: float, value: float, fmt: str, confidence: fl
 TRANSITION_TERM = re.compile(r"^transition\[(\w+)->(\w+)\]:(.+)$")
 
 
-def transition_odds_ratios(parameters: pd.DataFrame) -> pd.DataFrame:
+def transition_odds_ratios(parameters: pd.DataFrame, binary=()) -> pd.DataFrame:
     """Each covariate's effect on a move between states as an odds ratio (against staying) with its interval,
-    from the fit's parameter table (multinomial logits: exp of the coefficient and of its bounds)."""
+    from the fit's parameter table (multinomial logits: exp of the coefficient and of its bounds); `binary`
+    names the covariates that are 0/1 in the data (`StatesData.binary_covariates`), marked in column `binary`."""
     rows = []
     for r in parameters.itertuples(index=False):
         m = TRANSITION_TERM.match(str(r.parameter))
         if m and m.group(3) != "const":
             rows.append({"from": m.group(1), "to": m.group(2), "covariate": m.group(3),
                          "odds_ratio": float(np.exp(r.estimate)), "lower": float(np.exp(r.ci_lower)),
-                         "upper": float(np.exp(r.ci_upper))})
-    return pd.DataFrame(rows, columns=["from", "to", "covariate", "odds_ratio", "lower", "upper"])
+                         "upper": float(np.exp(r.ci_upper)), "binary": m.group(3) in binary})
+    return pd.DataFrame(rows, columns=["from", "to", "covariate", "odds_ratio", "lower", "upper", "binary"])
 
 
-def odds_sentence(odds: pd.DataFrame | None, quiet: str | None, confidence: float) -> str | None:
-    """The covariate effect on leaving the quietest state (else the clearest effect), in words."""
+def odds_sentence(odds: pd.DataFrame | None, quiet: str | None, confidence: float, unit: str = "month") -> str | None:
+    """The covariate effect on leaving the quietest state (else the clearest effect), in words: per presence of
+    a 0/1 covariate (column `binary`), else per one unit more of it; the direction only when the interval
+    excludes 1."""
     if odds is None or odds.empty:
         return None
     finite = odds[np.isfinite(odds["lower"]) & np.isfinite(odds["upper"]) & (odds["upper"] > odds["lower"])]
@@ -169,10 +172,13 @@ def odds_sentence(odds: pd.DataFrame | None, quiet: str | None, confidence: floa
     pick = out_of_quiet if len(out_of_quiet) else finite
     r = pick.loc[(np.log(pick["odds_ratio"]).abs() / np.log(pick["upper"] / pick["lower"])).idxmax()]
     clear = r["lower"] > 1 or r["upper"] < 1
-    return (f"A {r['covariate']} in a {{unit}} goes with {r['odds_ratio']:.2f} times the odds of moving from {r['from']} "
+    binary = bool(r.get("binary", False))
+    cause = f"A {r['covariate']}" if binary else f"A one-unit higher {r['covariate']}"
+    when = f"in {unit}s with a {r['covariate']}" if binary else f"when {r['covariate']} is higher"
+    return (f"{cause} in a {unit} goes with {r['odds_ratio']:.2f} times the odds of moving from {r['from']} "
             f"to {r['to']} ({confidence:.0%} interval {r['lower']:.2f}–{r['upper']:.2f})"
-            + (": customers move on more often after such an encounter." if clear and r["odds_ratio"] > 1 else
-               ": customers move on less often after such an encounter." if clear else
+            + (f": customers make this move more often {when}." if clear and r["odds_ratio"] > 1 else
+               f": customers make this move less often {when}." if clear else
                ": the data cannot tell whether it changes such moves."))
 
 
@@ -211,9 +217,9 @@ def lead_sentences(selection: pd.DataFrame, profiles: pd.DataFrame | None, trans
     quiet = None
     if profiles is not None and column in profiles and len(profiles) > 1:
         quiet = profiles.loc[profiles[column].idxmin(), "state"]
-    effect = odds_sentence(odds, quiet, confidence)
+    effect = odds_sentence(odds, quiet, confidence, unit)
     if effect:
-        out.append(effect.replace("{unit}", unit))
+        out.append(effect)
     if any(f"({NO_INTERVAL})" in s or f"({NO_INTERVAL}, " in s for s in out):
         out.append("The numbers marked 'no interval' have none because the fit's standard errors could not be "
                    "computed; read them as point estimates only.")

@@ -391,7 +391,8 @@ def lead(a: SatisfactionAnalysis) -> Lead:
     d = a.drivers
     driver = text.driver_lead(d) if d is not None and d.failure is None and d.computed else None
     p = a.params
-    top = (text.top_box_lead(a.jones_sasser.top_box, p.completely_satisfied_min, p.satisfied_min, p.confidence)
+    top = (text.top_box_lead(a.jones_sasser.top_box, p.completely_satisfied_min, p.satisfied_min, p.confidence,
+                             p.top_box_min, p.scale_of("choose_again").high)
            if a.jones_sasser is not None and a.jones_sasser.computed else None)
     score = text.net_score_lead(a.nps.score) if a.nps is not None and a.nps.computed else None
     sentences = text.lead_sentences(text.bend_text(a.curve.broken if a.curve is not None else None, a.checks),

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from ..config import HTMT_THRESHOLD
-from ..stats import at_least, at_most, ci_label
+from ..config import HTMT_THRESHOLD, SATISFIED_LOSS_SHARE
+from ..stats import at_least, at_most, ci_label, net_sign
 
 if TYPE_CHECKING:
     from ..models.segmented import DaviesTest, SegmentedFit
@@ -415,7 +415,7 @@ def lead_sentences(bend: str, trap: Trap, satisfied_min: float, confidence: floa
     if s is not None and s.n:
         out.append(f"{s.estimate:.0%} of satisfied respondents (SAT ≥ {satisfied_min:g}) would not choose the "
                    f"provider again ({ci_label(confidence)} {s.lower:.0%}–{s.upper:.0%})"
-                   + (": satisfaction alone does not keep customers." if s.estimate >= 0.1 else
+                   + (": satisfaction alone does not keep customers." if s.estimate >= SATISFIED_LOSS_SHARE else
                       ": here satisfied customers mostly intend to stay."))
     out.append(bend + ".")
     out += [sentence for sentence in (more or []) if sentence]
@@ -424,30 +424,35 @@ def lead_sentences(bend: str, trap: Trap, satisfied_min: float, confidence: floa
     return out
 
 
-def top_box_lead(js: JonesSasserRatio, complete: float, satisfied: float, confidence: float) -> str | None:
-    """The Jones-Sasser ratio in words, when it is defined."""
+def top_box_lead(js: JonesSasserRatio, complete: float, satisfied: float, confidence: float, top_box: float,
+                 top_of_scale: float | None = None) -> str | None:
+    """The Jones-Sasser ratio in words, when it is defined: it compares two groups only (the completely and the
+    merely satisfied), on answering `top_box` or more to 'would choose again' ("the top answer" only when
+    `top_box` is the top of that item's scale)."""
     if js is None or js.undefined_reason or not np.isfinite(js.ratio):
         return None
     ci = f"{ci_label(confidence)} {js.lower:.1f}–{js.upper:.1f}"
     if js.lower > 1:
-        meaning = "stated loyalty rises most at the very top of the scale"
+        meaning = "the completely satisfied do so clearly more often than the merely satisfied"
     elif js.upper < 1:
-        meaning = "the very top of the scale brings less loyalty than merely satisfied customers show"
+        meaning = "the completely satisfied do so clearly less often than the merely satisfied"
     else:
-        meaning = "the data cannot tell whether the very top of the scale brings more loyalty"
+        meaning = "the data cannot tell which of the two groups does so more often"
+    answer = ("give the top answer" if top_of_scale is not None and top_box >= top_of_scale
+              else f"answer {top_box:g} or more")
     return (f"The completely satisfied (SAT ≥ {complete:g}) are {js.ratio:.1f} times as likely as the merely satisfied "
-            f"({satisfied:g} ≤ SAT < {complete:g}) to give the top answer to 'would choose again' ({ci}): {meaning}.")
+            f"({satisfied:g} ≤ SAT < {complete:g}) to {answer} to 'would choose again' ({ci}): {meaning}.")
 
 
 def net_score_lead(s: NetScore) -> str | None:
-    """The NPS (or the net top-box score) in one plain sentence."""
+    """The NPS (or the net top-box score) in one plain sentence; an interval that includes 0 is read as
+    undecided, not as a balance (that would need an equivalence test)."""
     o = s.overall
     if o is None or not np.isfinite(o.nps):
         return None
     name = "The Net Promoter Score" if s.is_nps else "The net top-box score of the recommendation item"
-    sign = ("more promoters than detractors" if o.lower > 0 else "more detractors than promoters" if o.upper < 0
-            else "promoters and detractors about balance")
-    return (f"{name} is {o.nps:+.0f} points ({ci_label(s.confidence)} {o.lower:+.0f} to {o.upper:+.0f}): {sign}.")
+    return (f"{name} is {o.nps:+.0f} points ({ci_label(s.confidence)} {o.lower:+.0f} to {o.upper:+.0f}): "
+            f"{net_sign(o.lower, o.upper)}.")
 
 
 def driver_lead(d) -> str | None:

@@ -8,7 +8,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from .. import stats
+from .. import config, stats
 from . import bridge as bridge_module
 from .analyse import LifecycleRoute
 from .marginal import ValueByLevel
@@ -257,8 +257,10 @@ def lead_sentences(steps: pd.DataFrame | None, from_col: str, to_col: str, unit:
     if trap is not None and trap["satisfied_customers"] and np.isfinite(trap["share_gone"]):
         out.append(f"Of the {trap['satisfied_customers']:,} customers answering {trap['satisfied_from']:g} or more, the "
                    f"purchase model expects {trap['expected_gone']:,.0f} ({trap['share_gone']:.0%}) to have left "
-                   f"already, with {trap['value_lost']:,.0f} of expected value: satisfied customers are lost too, "
-                   "so satisfaction scores alone overstate the base.")
+                   f"already, with {trap['value_lost']:,.0f} of expected value"
+                   + (": satisfied customers are lost too, so satisfaction scores alone overstate the base."
+                      if trap["share_gone"] >= config.SATISFIED_LOSS_SHARE else
+                      ": few satisfied customers are expected to have left."))
     if steps is not None and len(steps):
         out.append(decision_text(steps, from_col, to_col, unit, design).replace("**", ""))
     return out
