@@ -367,6 +367,22 @@ def test_parquet_errors_name_file_and_row(duck, tmp_path):
     assert good.count().execute() == 2
 
 
+def test_a_missing_id_in_one_parquet_file_is_named_with_its_row(duck, tmp_path):
+    """The ids of Parquet files are checked from the files' statistics; a file whose statistics count
+    a missing id is scanned, and the error names it and the row."""
+    folder = tmp_path / "ids"
+    folder.mkdir()
+    pd.DataFrame({"customer_id": ["a", "b"], "date": pd.to_datetime(["2024-01-01", "2024-01-02"]),
+                  "amount": [1.0, 2.0]}).to_parquet(folder / "p1.parquet")
+    assert sources._no_null_ids(duck.con, str(folder / "*.parquet"), sources.LogSource(path=str(folder)))
+    pd.DataFrame({"customer_id": ["c", "d", None], "date": pd.to_datetime(["2024-01-01"] * 3),
+                  "amount": [1.0, 5.0, 2.0]}).to_parquet(folder / "p2.parquet")
+    assert not sources._no_null_ids(duck.con, str(folder / "*.parquet"), sources.LogSource(path=str(folder)))
+    with pytest.raises(DataValidationError) as err:
+        sources.open_log(duck, sources.LogSource(path=str(folder)), name="no_id_pq")
+    assert err.value.path.endswith("p2.parquet") and err.value.column == "customer_id" and err.value.rows == [3]
+
+
 def test_duckdb_table_source(tmp_path, cdnow):
     import duckdb
 

@@ -118,7 +118,7 @@ def test_figures_draw_the_engine_samples(both):
     assert lorenz_pop[-1] == 1.0 and lorenz_share[-1] == pytest.approx(1.0)
 
 
-def test_rows_at_and_top_sum_match_pandas():
+def test_rows_at_top_sum_and_ranked_bounds_match_pandas_through_ties():
     import ibis
 
     con = ibis.duckdb.connect()
@@ -130,7 +130,17 @@ def test_rows_at_and_top_sum_match_pandas():
     got = A.rows_at(t, ["v", "customer_id"], np.array([0, 7, 199]), ["customer_id"], cumulative="v")
     assert got["customer_id"].tolist() == ordered.loc[[0, 7, 199], "customer_id"].tolist()
     np.testing.assert_allclose(got["_cumulative"], ordered["v"].cumsum().loc[[0, 7, 199]])
-    assert A.top_sum(t, "v", 10) == pytest.approx(np.sort(frame["v"].to_numpy())[::-1][:10].sum())
+    # 20 distinct values among 200 rows: every rank below sits in a run of ties.
+    descending = np.sort(frame["v"].to_numpy())[::-1]
+    for k in (1, 10, 37, 199, 200):
+        assert A.top_sum(t, "v", k) == descending[:k].sum()
+    by_rank = frame.sort_values(["v", "customer_id"], ascending=[False, True]).reset_index(drop=True)
+    ks = [0, 1, 10, 37, 199, 200]
+    expected = [None] + [(by_rank.loc[k - 1, "v"], by_rank.loc[k - 1, "customer_id"]) for k in ks[1:]]
+    assert A.ranked_bounds(t, "v", ks) == expected
+    # Ordered by the value alone, the running sums at each rank are those of the ordering with ids.
+    alone = A.rows_at(t, ["v"], np.array([0, 7, 199]), [], cumulative="v")
+    np.testing.assert_array_equal(alone["_cumulative"], got["_cumulative"])
 
 
 def test_past_the_memory_limit_one_line_names_the_setting(tmp_path):

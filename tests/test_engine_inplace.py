@@ -150,12 +150,21 @@ def cli_runs(shop):
     parameter_file(files[1], "inplace_memory_by_customer", {"path": str(by_customer), **COLUMNS})
     parameter_file(files[2], "inplace_engine", {"path": str(shop["csv"]), **COLUMNS}, ENGINE)
     reports = root / "reports"
-    run = run_cli("run", *files, "-j", "2", "--reports-dir", reports, timeout=900)
+    scratch = root / "system_tmp"          # the run's temporary space, to see what it leaves there
+    scratch.mkdir()
+    run = run_cli("run", *files, "-j", "2", "--reports-dir", reports, timeout=900, env_extra={"TMPDIR": str(scratch)})
     assert run.returncode == 0, run.stdout + run.stderr
     topic = reports / "customer_lifetime_value"
     docs = {v: json.loads((topic / v / "results.json").read_text())
             for v in ("inplace_memory", "inplace_memory_by_customer", "inplace_engine")}
-    return {"stdout": run.stdout, "topic": topic, "docs": docs}
+    return {"stdout": run.stdout, "topic": topic, "docs": docs, "scratch": scratch}
+
+
+def test_an_engine_run_leaves_no_spill_folder_behind(cli_runs):
+    """The kernel is stopped at once after its last cell, so its own clean-up never runs: the runner
+    removes the run's scratch folder, in which the engine spilled."""
+    assert cli_runs["docs"]["inplace_engine"]["results"]["engine"] == "duckdb"
+    assert [p.name for p in cli_runs["scratch"].iterdir() if p.name.startswith("crmresearch-")] == []
 
 
 def _check_engine_report(memory: dict, routed: dict) -> None:

@@ -200,14 +200,17 @@ def test_user_log_runs_end_to_end_with_the_engine(user_report):
     np.testing.assert_array_equal(np.array(results["transition_matrix"]["counts"]), matrix.counts)
     np.testing.assert_allclose(np.array(results["transition_matrix"]["wilson_lower"], float), matrix.wilson_lower,
                                rtol=RTOL)
-    # The report says what computed the panel; every labelled figure cell still draws a figure.
+    # The report says what computed the panel; a labelled figure cell draws its figure, or nothing when
+    # its section was not computed (the section's text says why; no figure number is taken), never an error.
     text = "\n".join("".join(o.get("data", {}).get("text/markdown", "")) for c in notebook["cells"]
                      for o in c.get("outputs", []))
     assert "**DuckDB**" in text and "`engine:`" in text      # names the engine and the setting to drop it
     tables = [line for line in text.splitlines() if line.startswith("|")]
     assert tables and not any(re.search(r"\bnan\b", line, re.I) for line in tables)
     figures = [c for c in notebook["cells"] if c["cell_type"] == "code" and "#| label: fig-" in "".join(c["source"])]
-    assert figures and all(any("image/png" in o.get("data", {}) for o in c["outputs"]) for c in figures)
+    drawn = [c for c in figures if any("image/png" in o.get("data", {}) for o in c["outputs"])]
+    assert len(drawn) >= 4 and not any(o.get("output_type") == "error" for c in figures for o in c["outputs"])
+    assert all(not c["outputs"] for c in figures if c not in drawn)
 
 
 # ---------------------------------------------------------------- (c) Spark and DuckDB agree

@@ -77,6 +77,9 @@ SATISFIED_LOSS_SHARE = 0.10
 # digests to the kernel in this variable (JSON: path -> sha256), so provenance and freshness describe
 # the bytes the run started from, even if a file changes while the kernel runs.
 INPUT_DIGESTS_ENV = "CRMRESEARCH_INPUT_DIGESTS"
+# A folder the runner makes for one run and removes after it, in which the kernel's engine spills: the
+# kernel is stopped at once when its last cell is done, so its own clean-up at exit never runs.
+SCRATCH_ENV = "CRMRESEARCH_SCRATCH_DIR"
 
 # The largest data file the in-memory (pandas) path reads; a larger one goes through the engine
 # (`engine: {backend: duckdb}` reads it where it lies). The environment variable raises or lowers it.

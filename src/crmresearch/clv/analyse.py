@@ -352,7 +352,7 @@ def concentration(data: ClvData, clv_values: Clv | Skipped, params) -> Concentra
         summary, break_even, curves = at_scale.concentration(path, data.aggregated, params)
         summary.update(top_fraction=params.top_fraction, cost_per_order=params.cost_per_order,
                        cost_per_customer=params.cost_per_customer, margin=params.margin)
-        curves["ranked"] = at_scale.clv_rank_sample(path, data.aggregated)
+        curves["ranked"] = at_scale.clv_rank_sample(path, data.aggregated, params)
         return Concentration(None, summary, break_even, params.top_fraction, curves)
     frame = value.customer_value_frame(data.revenue_and_orders(),
                                        None if isinstance(clv_values, Skipped) else clv_values.table, params)

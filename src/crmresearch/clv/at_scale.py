@@ -33,7 +33,7 @@ import pandas as pd
 from ..datasets import day_number
 from ..stats import z_value
 from ..engine import aggregates as A
-from ..engine.execution import F64, execute, register_frame
+from ..engine.execution import F64, drop_kept, execute, keep_for_now, register_frame, write_customer_table
 from ..models.gammagamma import gamma_gamma_spend_coefficients
 from .predictions import log_jacobian
 
@@ -237,27 +237,14 @@ def write_values(purchase_fit, spend_fit, data, params):
     z = z_value(params.confidence)
     expr = _customer_table_expression(scale, per_row, by_x, params, z)
     con = scale.con
-    from ..engine.execution import write_customer_table
-
-    first = str(Path(scale.folder) / "customer_values.parquet")
-    write_customer_table(expr, first)
-    t = con.read_parquet(first, table_name="crm_clv_values_untiered")
-    n = int(execute(t.aggregate(n=t.count()), "customers")["n"].iloc[0])
-    # Tiers by CLV rank (largest first, ties to the smallest id), cut where `value.value_tiers` cuts.
-    ranked = t.order_by([ibis.desc("clv"), "customer_id"])
-    cuts = tier_counts(n, params.tier_shares)
+    # Tiers by CLV rank (largest first, ties to the smallest id), cut where `value.value_tiers` cuts:
+    # the bounds from each customer's CLV kept for now, then the file written once with its tier.
+    ranks = keep_for_now(expr.select("customer_id", "clv"), "crm_clv_ranks")
+    n = int(execute(ranks.aggregate(n=ranks.count()), "customers")["n"].iloc[0])
     names = list(params.tier_names)
-    bounds = []
-    for k in cuts:
-        if k <= 0:
-            bounds.append(None)
-            continue
-        if getattr(con, "name", "") == "duckdb":
-            row = execute(ranked.select("clv", "customer_id").limit(1, offset=k - 1), "tier bound")
-        else:                           # Spark: the k-th row of one ordered window
-            w = t.mutate(_rank=ibis.row_number().over(order_by=[ibis.desc("clv"), "customer_id"]))
-            row = execute(w.filter(w._rank == k - 1).select("clv", "customer_id"), "tier bound")
-        bounds.append((float(row["clv"].iloc[0]), row["customer_id"].iloc[0]))
+    bounds = A.ranked_bounds(ranks, "clv", tier_counts(n, params.tier_shares))
+    drop_kept(ranks, "crm_clv_ranks")
+    t = expr
     tier = ibis.literal(names[-1])
     for name, bound in reversed(list(zip(names[:-1], bounds))):
         if bound is None:
@@ -317,9 +304,11 @@ def concentration(values_path: str, scale: ScaleData, params) -> tuple[dict, flo
     break_even = (float(sums["contribution"]) - top_contribution) / (n - k) if n > k else float("nan")
     positions = shown_points(n + 1)
     ranks = positions[positions > 0] - 1                       # cumulative after the r-th customer
-    lorenz = A.rows_at(v, ["revenue", "customer_id"], ranks, [], cumulative="revenue")
+    # Ordered by the value alone: tied rows carry equal values, so the running sums at each rank are
+    # the same whichever tied row comes first (and a sort on the value alone is half the work).
+    lorenz = A.rows_at(v, ["revenue"], ranks, [], cumulative="revenue")
     whale_ranks = np.union1d(ranks, [max(int(sums["positives"]) - 1, 0)])
-    whale = A.rows_at(v, [ibis.desc("profit"), "customer_id"], whale_ranks, [], cumulative="profit")
+    whale = A.rows_at(v, [ibis.desc("profit")], whale_ranks, [], cumulative="profit")
     revenue_total = rev["total"]
     curves = {"customers": int(n), "top_fraction": top,
               "lorenz": (np.concatenate([[0.0], (lorenz["_position"].to_numpy() + 1) / n]),
@@ -368,13 +357,16 @@ def quadrant(values_path: str, scale: ScaleData, sample: pd.DataFrame) -> pd.Dat
     return out
 
 
-def clv_rank_sample(values_path: str, scale: ScaleData) -> pd.DataFrame:
+def clv_rank_sample(values_path: str, scale: ScaleData, params) -> pd.DataFrame:
     """CLV and tier of evenly spaced customers ranked by CLV (largest first), for the distribution figure."""
     from .plots import shown_points
 
     v = scale.con.read_parquet(values_path, table_name="crm_clv_ranked")
     n = int(execute(v.aggregate(n=v.count()), "customers")["n"].iloc[0])
-    sample = A.rows_at(v, [ibis.desc("clv"), "customer_id"], shown_points(n), ["clv", "tier"])
+    # Ordered by CLV, then by tier from the top: within tied CLVs the top tier's customers come first,
+    # as they do by id (`write_values`), so the (CLV, tier) at each rank is that of the ordering by id.
+    tier_place = ibis.cases(*((v.tier == name, i) for i, name in enumerate(params.tier_names)), else_=len(params.tier_names))
+    sample = A.rows_at(v, [ibis.desc("clv"), tier_place], shown_points(n), ["clv", "tier"])
     sample.attrs["customers"] = n
     return sample
 

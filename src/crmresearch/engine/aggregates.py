@@ -127,9 +127,52 @@ def rows_at(table, order_by, positions: np.ndarray, columns: list[str], cumulati
     return execute(j.select(*cols).order_by("_position"), "ranked sample").reset_index(drop=True)
 
 
+def _kth_largest_values(table, column: str, ks: list[int]) -> list[float]:
+    """The k-th largest value of `column` for each k (1-based, 1 <= k <= n), exactly: DuckDB's
+    `quantile_disc` at q = (n - k + 1/2) / n is the element at ascending position n - k (DuckDB takes
+    position ceil(n q) - 1, and the half keeps it clear of rounding), found without a sort; elsewhere
+    the row at that position of one ordered window."""
+    con = table._find_backend()
+    n = int(execute(table.aggregate(n=table.count()), "rows")["n"].iloc[0])
+    if con.name == "duckdb":
+        qs = ", ".join(repr((n - k + 0.5) / n) for k in ks)
+        sql = f'SELECT quantile_disc("{column}", [{qs}]) FROM ({con.compile(table.select(column))})'
+        return [float(v) for v in con.con.execute(sql).fetchall()[0][0]]
+    w = table.mutate(_rank=ibis.row_number().over(order_by=ibis.desc(column)))
+    rows = execute(w.filter(w._rank.isin([k - 1 for k in ks])).select("_rank", column), f"{column} ranks")
+    by_rank = dict(zip(rows["_rank"].astype(int), rows[column].astype(float)))
+    return [by_rank[k - 1] for k in ks]
+
+
+def ranked_bounds(table, column: str, ks: list[int], tie_key: str = "customer_id") -> list:
+    """For each k, the (value, tie_key) of the k-th row of `table` ordered by `column` descending, ties
+    by `tie_key` ascending (None for k <= 0): the rows at or above it are those with a larger value,
+    or the same value and a tie key at most its own. The value comes from `_kth_largest_values`; only
+    the rows tied at it are ordered, to find the key."""
+    wanted = [k for k in ks if k > 0]
+    values = dict(zip(wanted, _kth_largest_values(table, column, wanted))) if wanted else {}
+    out = []
+    for k in ks:
+        if k <= 0:
+            out.append(None)
+            continue
+        v = ibis.literal(values[k], F64)
+        above = int(execute(table.aggregate(c=table.count(where=table[column] > v)), "rows above a bound")["c"].iloc[0])
+        tied = table.filter(table[column] == v)
+        tied = tied.mutate(_place=ibis.row_number().over(order_by=tie_key))
+        tied = tied.filter(tied._place == k - above - 1).select(tie_key)
+        out.append((values[k], execute(tied, "tie at a bound")[tie_key].iloc[0]))
+    return out
+
+
 def top_sum(table, column: str, k: int) -> float:
-    """Sum of `column` over its k largest values."""
+    """Sum of `column` over its k largest values: those above the k-th largest value v, plus v for each
+    of the k places the rows tied at v fill (no sort)."""
     if k <= 0:
         return 0.0
-    top = table.order_by(ibis.desc(column)).limit(k)
-    return float(execute(top.aggregate(s=top[column].cast(F64).sum()), f"top {k:,} {column}")["s"].iloc[0] or 0.0)
+    v = _kth_largest_values(table, column, [k])[0]
+    lit = ibis.literal(v, F64)
+    row = execute(table.aggregate(s=table[column].cast(F64).sum(where=table[column] > lit),
+                                  c=table.count(where=table[column] > lit)), f"top {k:,} {column}").iloc[0]
+    above = 0.0 if pd.isna(row["s"]) else float(row["s"])           # no row above v: an empty sum
+    return above + (k - int(row["c"])) * v

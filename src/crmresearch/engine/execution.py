@@ -95,11 +95,12 @@ def daily(t, spend: bool = True):
     The day's spend is its purchases' exact sum rounded once (`spend_sums`), as pandas' day totals
     are (`clv.rfm.merge_same_day`), so a day of several purchases has the same bits everywhere.
     `spend=False`: the customer-days only."""
-    d = day_numbers(t)
+    # Grouped by the date itself and numbered after: one day number per customer-day, not per row.
     if not spend:
-        return d.select("customer_id", "day").distinct()
-    hi, lo = spend_sums.engine_limbs(d.amount)
-    return d.group_by(["customer_id", "day"]).aggregate(spend=spend_sums.engine_from_limbs(hi.sum(), lo.sum()))
+        return day_numbers(t.select("customer_id", "date").distinct()).select("customer_id", "day")
+    hi, lo = spend_sums.engine_limbs(t.amount)
+    g = t.group_by(["customer_id", "date"]).aggregate(spend=spend_sums.engine_from_limbs(hi.sum(), lo.sum()))
+    return day_numbers(g).select("customer_id", "day", "spend")
 
 
 def hashed_customers(t):

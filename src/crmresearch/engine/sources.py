@@ -137,16 +137,33 @@ def _csv_rejects(db, path, source) -> None:
     raise DataValidationError(path, column, expected, lines)
 
 
-def _check_values(db, relation: str, path, source, row_numbers: bool) -> None:
-    """Missing customer ids, missing or negative amounts: raise with file and row numbers."""
+def _no_null_ids(db, scan_path: str, source) -> bool:
+    """Whether the Parquet files' own statistics show no missing customer id: every row group of every
+    file has a null count for the id column, and they are all 0 (0.1 s for 1,440 files, against a
+    second to read 100 million ids). Anything else (no statistics, a file without the column, an id
+    that is a hive partition key) leaves the check to the scan, which names the rows."""
+    try:
+        groups, counted, nulls = db.execute(
+            "SELECT count(DISTINCT (file_name, row_group_id)), count(stats_null_count) FILTER (WHERE path_in_schema = ?), "
+            "sum(stats_null_count) FILTER (WHERE path_in_schema = ?) FROM parquet_metadata(?)",
+            [source.customer_column, source.customer_column, scan_path]).fetchone()
+    except Exception:  # noqa: BLE001 - no statistics to read: the scan checks
+        return False
+    return bool(groups) and counted == groups and nulls == 0
+
+
+def _check_values(db, relation: str, path, source, row_numbers: bool, ids_known_present: bool = False) -> None:
+    """Missing customer ids, missing or negative amounts: raise with file and row numbers.
+    `ids_known_present`: the files' statistics showed no missing id (`_no_null_ids`), so the scan
+    does not read the ids."""
     c = _quote(source.customer_column)
-    checks = [(source.customer_column, f"{c} IS NULL", "a customer id on every row")]
+    checks = [] if ids_known_present else [(source.customer_column, f"{c} IS NULL", "a customer id on every row")]
     if source.amount_column:
         a = _quote(source.amount_column)
         checks += [(source.amount_column, f"{a} IS NULL", "no missing values"),
                    (source.amount_column, f"{a} < 0", "values at least 0"),
                    (source.amount_column, f"{a} > {spend_sums.MAX_AMOUNT}", f"values at most {spend_sums.MAX_AMOUNT:.0e}")]
-    checks.insert(1, (source.date_column, f"{_quote(source.date_column)} IS NULL",
+    checks.insert(0 if ids_known_present else 1, (source.date_column, f"{_quote(source.date_column)} IS NULL",
                       "dates" + (f" in format {source.date_format}" if source.date_format else "")))
     sums = ", ".join(f"count(*) FILTER (WHERE {cond})" for _, cond, _ in checks)
     counts = db.execute(f"SELECT {sums} FROM {relation}").fetchone()
@@ -226,7 +243,8 @@ def _duckdb_log(con, source: LogSource, validate: bool, name: str):
         if source.amount_column:
             renamed += f", {amount_sql} AS {_quote(source.amount_column)}"
         checked = f"(SELECT {renamed}{extra} FROM {relation})"
-        _check_values(db, checked, path, source, file_rows)
+        _check_values(db, checked, path, source, file_rows,
+                      ids_known_present=kind == "parquet" and source.table is None and _no_null_ids(db, scan_path, source))
     db.execute(f"CREATE OR REPLACE TEMP VIEW {_quote(name)} AS SELECT {select} FROM {relation}")
     sample_files = _spread_files(scan_path) if kind == "parquet" and source.table is None else []
     if len(sample_files) > 1:

@@ -91,12 +91,15 @@ def duckdb_connection(settings, database: str = ":memory:"):
         config["temp_directory"] = settings.temp_directory
     else:
         # DuckDB's own default is `.tmp` in the working directory, i.e. inside the report's folder;
-        # spill instead to a private folder of the system's temporary space, removed at exit.
+        # spill instead to a private folder of the system's temporary space, removed at exit (and, in a
+        # report run, with the run's scratch folder, which the runner removes after the kernel).
         import atexit
         import shutil
         import tempfile
 
-        folder = tempfile.mkdtemp(prefix="crmresearch-spill-")
+        from ..config import SCRATCH_ENV
+
+        folder = tempfile.mkdtemp(prefix="crmresearch-spill-", dir=os.environ.get(SCRATCH_ENV) or None)
         atexit.register(shutil.rmtree, folder, True)
         config["temp_directory"] = folder
     con = ibis.duckdb.connect(database, **config)

@@ -89,6 +89,7 @@ class Control:
         self.stopping = threading.Event()
         self.commit = threading.Lock()
         self.tmp_dir: Path | None = None
+        self.scratch_dir: Path | None = None      # the engine's spill folder of the run (`config.SCRATCH_ENV`)
 
 
 PROGRESS_ENV = "CRMRESEARCH_PROGRESS_FILE"
@@ -178,7 +179,9 @@ def execute_one(pf: ParameterFile, reports_dir: Path, progress=None, control: Co
         started_from = fingerprint(pf)
         parameter_bytes = pf.path.read_bytes()
         env_backup = {k: os.environ.get(k) for k in ("CRMRESEARCH_REPORTS_DIR", PROGRESS_ENV, CHECKED_ENV,
-                                                     config.INPUT_DIGESTS_ENV)}
+                                                     config.INPUT_DIGESTS_ENV, config.SCRATCH_ENV)}
+        scratch = control.scratch_dir = Path(tempfile.mkdtemp(prefix="crmresearch-run-"))
+        os.environ[config.SCRATCH_ENV] = str(scratch)
         os.environ[config.INPUT_DIGESTS_ENV] = json.dumps(input_digests(pf))
         os.environ["CRMRESEARCH_REPORTS_DIR"] = str(reports_dir)
         os.environ[CHECKED_ENV] = "1"          # `validate_files` checked the data before this kernel
@@ -213,6 +216,7 @@ def execute_one(pf: ParameterFile, reports_dir: Path, progress=None, control: Co
             if follower.is_alive():
                 follower.join()
             progress_file.unlink(missing_ok=True)
+            shutil.rmtree(scratch, ignore_errors=True)      # the kernel is gone: its spill files with it
             for key, value in env_backup.items():
                 if value is None:
                     os.environ.pop(key, None)

@@ -82,8 +82,9 @@ def _stop_worker(control: Control, reason: str) -> None:
         if connection:
             with contextlib.suppress(OSError):
                 os.unlink(connection)
-    if control.tmp_dir is not None:
-        shutil.rmtree(control.tmp_dir, ignore_errors=True)
+    for folder in (control.tmp_dir, control.scratch_dir):
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
     os._exit(EXIT_STOPPED)
 
 
