@@ -236,6 +236,17 @@ def test_overview_text_uses_the_shares_and_confidence_as_given():
                                         sec(repeat_purchase=rep, top_share_of_revenue=0.6), 180, 0.125, 0.95)
     assert lead[1].endswith("(95% CI -5 to +5): the data cannot tell whether promoters or detractors are more "
                             "numerous.") and "balance" not in lead[1]      # an interval around 0 is no balance
+    # The repeat share says "most" only when its interval is on one side of a half.
+    endings = {}
+    for share in (stats.Proportion(10, 40, 0.25, 0.1, 0.4), stats.Proportion(22, 40, 0.55, 0.4, 0.7),
+                  stats.Proportion(30, 40, 0.75, 0.6, 0.9)):
+        said = overview_text.lead_sentences(sec(nps=stats.NetPromoterScore(50, 30, 40, 30, 0.0, -5, 5)),
+                                            sec(satisfied_would_not_choose_again=rep),
+                                            sec(repeat_purchase=share, top_share_of_revenue=0.6), 180, 0.125, 0.95)
+        endings[share.estimate] = said[2].split(": ", 1)[1]
+    assert endings == {0.25: "most buyers did not return within that window.",
+                       0.55: "the data cannot tell whether most buyers came back within that window.",
+                       0.75: "most buyers came back within that window."}
     table = overview_sections.behaviour_table({"customers": 40, "transaction_lines": 90, "repeat_purchase": rep,
                                       "inter_purchase_days_median": float("nan"), "top_share_of_revenue": 0.6,
                                       "gini_revenue": 0.4}, 180, 0.25, 0.9)

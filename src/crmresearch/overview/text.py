@@ -75,8 +75,9 @@ def lead_sentences(recommendation, trap, behaviour, window_days: int, top_fracti
     if rep.n:
         out.append(f"{rep.estimate:.0%} of buyers bought again within {window_days} days of their first purchase "
                    f"({ci} {rep.lower:.0%}–{rep.upper:.0%})"
-                   + (": most buyers did not return within that window." if rep.estimate < 0.5
-                      else ": most buyers came back within that window."))
+                   + (": most buyers did not return within that window." if rep.upper < 0.5
+                      else ": most buyers came back within that window." if rep.lower > 0.5
+                      else ": the data cannot tell whether most buyers came back within that window."))
     top = behaviour.results["top_share_of_revenue"]
     out.append(f"The top {share_label(top_fraction)} of customers bring {top:.0%} of revenue"
                + (": value is concentrated, and losing a few of the best customers costs much of it." if top >= 0.6
