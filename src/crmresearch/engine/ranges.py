@@ -17,17 +17,19 @@ from .execution import Heartbeat, execute
 
 BYTES_PER_ROW = 75               # engine memory a transaction takes in the RFM grouping (2 GB: 25 million)
 DAYS_BYTES_PER_ROW = 160         # ... when a range's customer-days are kept beside it (`rfm.rfm_and_tracking`; 2 GB: 12.5 million)
+STAGE_BYTES_PER_ROW = 48         # ... in the stage panel's one grouping into customer-months (`stage_panel.stage_summary`; 2 GB: 41 million)
 RANGE_SAMPLE_ROWS = 100_000
 _UNITS = {"B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12, "KIB": 2.0 ** 10, "MIB": 2.0 ** 20,
           "GIB": 2.0 ** 30, "TIB": 2.0 ** 40}
 
 
-def part_rows(con) -> int:
-    """Transactions per range of customers that DuckDB's memory limit holds (25 million at 2 GB)."""
+def part_rows(con, bytes_per_row: int = BYTES_PER_ROW) -> int:
+    """Transactions per range of customers that DuckDB's memory limit holds (25 million at 2 GB for
+    the RFM grouping)."""
     value = con.con.execute("SELECT value FROM duckdb_settings() WHERE name = 'memory_limit'").fetchall()[0][0]
     match = re.fullmatch(r"\s*([0-9.]+)\s*([A-Za-z]+)\s*", str(value))
     limit = float(match.group(1)) * _UNITS.get(match.group(2).upper(), 1.0) if match else 2e9
-    return max(1_000_000, int(limit / BYTES_PER_ROW))
+    return max(1_000_000, int(limit / bytes_per_row))
 
 
 def customer_ranges(t, rows_per_part: int | None = None) -> list[tuple[str | None, str | None]]:

@@ -18,7 +18,7 @@ import pandas as pd
 
 from ..stage_rules import StageRules
 from .execution import F64, day_numbers, execute, hashed_customers
-from .ranges import customer_ranges, in_range
+from .ranges import STAGE_BYTES_PER_ROW, customer_ranges, in_range, part_rows
 
 
 @dataclass
@@ -124,10 +124,13 @@ def _group_code(values, bounds):
     return sum((values > b).cast("int64") for b in bounds)
 
 
-def _stage_groups(t, rules: StageRules, lo: int, n_months: int, n_count: int):
-    """The (month, previous stage, count group, next purchase month) counts and revenue of `t`."""
-    d = t.mutate(p=_month_number(t) - lo)
-    d = d.filter(d.p < n_months)
+def _stage_groups(t, rules: StageRules, last_month: int | None, n_count: int):
+    """The (month, previous stage, count group, next purchase month) counts and revenue of `t`, months
+    as absolute numbers (year * 12 + month - 1) up to `last_month` (all when None); a missing next
+    purchase month is null."""
+    d = t.mutate(p=_month_number(t))
+    if last_month is not None:
+        d = d.filter(d.p <= last_month)
     # Purchase days per month in one plain aggregation (a COUNT DISTINCT cannot spill to disk, and a
     # grouping by day first costs a second pass): the days of a month as bits of one integer, OR-ed
     # together, counted.
@@ -146,7 +149,7 @@ def _stage_groups(t, rules: StageRules, lo: int, n_months: int, n_count: int):
                            _group_code(a.p - a.prev_p, rules.recency_bounds) * n_count
                            + count_group(a.prev_cum))
     return a.group_by(p=a.p, previous=previous, count_group=count_group(a.cum),
-                      next_p=a.next_p.fill_null(n_months)).aggregate(n=a.count(), revenue=a.revenue.sum())
+                      next_p=a.next_p).aggregate(n=a.count(), revenue=a.revenue.sum())
 
 
 def stage_summary(t, rules: StageRules = StageRules(), end=None, rows_per_part: int | None = None) -> StageSummary:
@@ -162,18 +165,30 @@ def stage_summary(t, rules: StageRules = StageRules(), end=None, rows_per_part: 
     as there), each range's groupings and windows within the memory limit, and grouped by a hash of
     their id (`hashed_customers`); the small tables add up.
     """
-    lo, hi = month_range(t, end)
-    n_months = hi - lo + 1
+    end_month = None
+    if end is not None:
+        e = pd.Period(end, freq="M")
+        end_month = e.year * 12 + e.month - 1
     s = len(rules.states)
     n_count = len(rules.count_labels) if rules.count_bounds is not None else 1
+    if rows_per_part is None and t._find_backend().name == "duckdb":
+        rows_per_part = part_rows(t._find_backend(), STAGE_BYTES_PER_ROW)
     ranges = customer_ranges(t, rows_per_part)
     parts = []
     for i, r in enumerate(ranges):
         step = "stage panel and transitions" + (f", part {i + 1} of {len(ranges)}" if len(ranges) > 1 else "")
-        parts.append(execute(_stage_groups(hashed_customers(in_range(t, r)), rules, lo, n_months, n_count), step))
+        parts.append(execute(_stage_groups(hashed_customers(in_range(t, r)), rules, end_month, n_count), step))
+    df = pd.concat(parts, ignore_index=True)
+    # The panel's months (`month_range`) from the groups themselves: the log's first purchase month is
+    # some customer's entry, its last the latest purchase month (or the given end), so no scan of the
+    # log's dates is needed.
+    lo = int(df["p"].min()) if len(df) else (end_month or 0)
+    hi = end_month if end_month is not None else (int(df["p"].max()) if len(df) else lo)
+    n_months = hi - lo + 1
+    df["p"] = df["p"].astype(np.int64) - lo
+    df["next_p"] = df["next_p"].astype("Float64").fillna(hi + 1).astype(np.int64) - lo
     # Rows in key order, so the sums below add in the same order whatever order the engine returned.
-    df = pd.concat(parts, ignore_index=True).sort_values(["p", "previous", "count_group", "next_p", "n", "revenue"],
-                                                         kind="stable", na_position="first")
+    df = df.sort_values(["p", "previous", "count_group", "next_p", "n", "revenue"], kind="stable", na_position="first")
 
     p = df["p"].to_numpy(np.int64)
     n = df["n"].to_numpy(np.int64)
