@@ -88,7 +88,7 @@ def test_sorting_figure_names_each_segments_chosen_model():
                                                source="data"))
     labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     plt.close(fig)
-    assert labels == ["tier A (BdW)", "tier B (sBG)"]
+    assert labels == ["tier A: BdW", "tier B: sBG"]
 
 
 # ------------------------------------------------------------------ recovery, failures

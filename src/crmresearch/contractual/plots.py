@@ -83,8 +83,11 @@ def sorting_figure(section):
     fig, ax = report.new_figure()
     for i, (name, part) in enumerate(projection.groupby("segment", sort=False)):
         ax.plot(part["t"], part["mean_churn_survivors"], marker=".", color=report.PALETTE[i % len(report.PALETTE)],
-                label=f"{name} ({part['model'].iloc[0]})")
+                label=f"{name}: {part['model'].iloc[0]}")         # as the survival figure names them
     ax.set_xlabel("renewals survived")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))          # renewals are whole numbers
     ax.set_ylabel("mean churn probability of survivors")
     ax.set_ylim(bottom=0)
     ax.legend()
