@@ -86,3 +86,24 @@ def test_parquet_transactions_load(tmp_path):
                   "amt": [1.5, 2.5]}).to_parquet(path)
     tx = datasets.load_transactions(path, "cust", "when", "amt")
     assert tx["amount"].sum() == 4.0 and np.issubdtype(tx["date"].dtype, np.datetime64)
+
+
+def test_a_file_digest_is_read_once_and_again_when_the_file_changes(tmp_path):
+    """`datasets.sha256_file` keeps a file's digest by (path, size, modification time), once the file is
+    older than `RACY_SECONDS`; a rewritten file, even of the same size, is read again."""
+    import hashlib
+    import os
+
+    from crmresearch import datasets
+
+    f = tmp_path / "log.csv"
+    f.write_bytes(b"a,1\n")
+    old = f.stat().st_mtime_ns - 10 * 10**9
+    os.utime(f, ns=(old, old))
+    first = datasets.sha256_file(f)
+    assert first == hashlib.sha256(b"a,1\n").hexdigest()
+    assert any(key[0] == str(f.resolve()) for key in datasets.known_file_digests())
+    f.write_bytes(b"b,2\n")                     # same size, new time: read again
+    assert datasets.sha256_file(f) == hashlib.sha256(b"b,2\n").hexdigest()
+    # A file just written is not kept (its time may not yet tell a rewrite apart).
+    assert not any(key[0] == str(f.resolve()) and key[2] == f.stat().st_mtime_ns for key in datasets.known_file_digests())

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import config
+from ..datasets import known_file_digests
 from ..parameters import ParameterFile
 from .execute import RunOutcome
 from .lock import ReportBusy, ReportLock, clean_tmp, remove_leftovers
@@ -172,7 +173,10 @@ def _start(ctx, pf: ParameterFile, reports_dir: Path, out):
             print(f"clean {name}: removed {leftover.name} left by an interrupted run", file=out)
         ctrl_recv, ctrl_send = ctx.Pipe(duplex=False)
         msg_recv, msg_send = ctx.Pipe(duplex=False)
-        proc = ctx.Process(target=worker_main, args=(str(pf.path), str(reports_dir), ctrl_recv, msg_send),
+        # The digests of the inputs this process read for their freshness go with the worker, which
+        # would otherwise read every input again (`datasets.sha256_file`).
+        proc = ctx.Process(target=worker_main, args=(str(pf.path), str(reports_dir), ctrl_recv, msg_send,
+                                                     known_file_digests()),
                            name=f"crmresearch {name}", daemon=False)
         # The worker starts with SIGINT ignored (a Ctrl-C while it imports must not print a
         # traceback); the parent's own handler is back as soon as the worker exists.

@@ -88,7 +88,7 @@ def _stop_worker(control: Control, reason: str) -> None:
     os._exit(EXIT_STOPPED)
 
 
-def worker_main(pf_path: str, reports_dir: str, ctrl, msg) -> None:
+def worker_main(pf_path: str, reports_dir: str, ctrl, msg, file_digests: dict | None = None) -> None:
     """One report in its own process. It stops when the parent says so, or when the parent is gone
     (the control pipe reaches end of file, also after `kill -9` of the parent)."""
     # The terminal's Ctrl-C reaches the whole foreground group; the parent decides what stops.
@@ -125,6 +125,10 @@ def worker_main(pf_path: str, reports_dir: str, ctrl, msg) -> None:
         send(("cell", name, index, total, line))
 
     skip_iri_grammar()
+    if file_digests:
+        from ..datasets import remember_file_digests
+
+        remember_file_digests(file_digests)
     try:
         pf = load_parameter_file(pf_path)
         outcome = execute_one(pf, Path(reports_dir), progress, control,
