@@ -17,6 +17,7 @@ import json
 import math
 import re
 from datetime import date
+from pathlib import Path
 
 import nbformat
 import numpy as np
@@ -545,3 +546,26 @@ def test_value_intervals_not_computed_above_the_limit_and_the_report_goes_on(sho
     assert_states(line, clv.total["mean_per_customer"], places=2)   # the finding still states the mean CLV
     monkeypatch.setattr(intervals, "MAX_DRAW_CELLS", work["cells"])
     assert clv_sections.values(analyse(params, data)).source == "data"
+
+
+def test_scratch_folders_in_a_named_temp_directory_go_with_the_run(tmp_path, monkeypatch):
+    """With `temp_directory` named in the parameter file the kernel's scratch folders are made there; they
+    are listed in the run's scratch folder and removed with it (the kernel's own clean-up never runs)."""
+    from crmresearch.engine import spark
+    from crmresearch.engine.execution import scratch_folder
+    from crmresearch.parameters.engine import EngineSettings
+    from crmresearch.runner.execute import remove_scratch
+
+    run_scratch, named = tmp_path / "run", tmp_path / "named_spill"
+    run_scratch.mkdir()
+    monkeypatch.setenv(config.SCRATCH_ENV, str(run_scratch))
+    con = spark.duckdb_connection(EngineSettings(threads=1, temp_directory=str(named)))
+    made = Path(scratch_folder(con))
+    assert made.parent == named.resolve() and made.is_dir()
+    (made / "part-0000.parquet").write_bytes(b"x")
+    inside = Path(scratch_folder(spark.duckdb_connection(EngineSettings(threads=1))))   # the default: in the run's folder
+    assert inside.is_relative_to(run_scratch.resolve())
+    assert (run_scratch / config.SCRATCH_ELSEWHERE_FILE).read_text().splitlines() == [str(made)]
+    con.disconnect()
+    remove_scratch(run_scratch)
+    assert not made.exists() and not run_scratch.exists() and named.is_dir()       # the named folder itself stays

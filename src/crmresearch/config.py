@@ -80,6 +80,9 @@ INPUT_DIGESTS_ENV = "CRMRESEARCH_INPUT_DIGESTS"
 # A folder the runner makes for one run and removes after it, in which the kernel's engine spills: the
 # kernel is stopped at once when its last cell is done, so its own clean-up at exit never runs.
 SCRATCH_ENV = "CRMRESEARCH_SCRATCH_DIR"
+# The kernel's scratch folders made elsewhere (inside a `temp_directory` the parameter file names) are
+# listed in this file of the run's scratch folder, and the runner removes them with it.
+SCRATCH_ELSEWHERE_FILE = "folders-elsewhere.txt"
 
 # The largest data file the in-memory (pandas) path reads; a larger one goes through the engine
 # (`engine: {backend: duckdb}` reads it where it lies). The environment variable raises or lowers it.

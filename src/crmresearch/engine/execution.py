@@ -256,7 +256,23 @@ def scratch_folder(con) -> str:
         Path(base).mkdir(parents=True, exist_ok=True)
     folder = tempfile.mkdtemp(prefix="crmresearch-", dir=base)
     atexit.register(shutil.rmtree, folder, True)
+    _tell_the_runner(folder)
     return folder
+
+
+def _tell_the_runner(folder: str) -> None:
+    """In a report run, list a scratch folder made outside the run's scratch folder (in a `temp_directory`
+    the parameter file names), so the runner removes it after the kernel: a kernel stopped at once never
+    runs its clean-up at exit."""
+    import os
+
+    from ..config import SCRATCH_ELSEWHERE_FILE, SCRATCH_ENV
+
+    scratch = os.environ.get(SCRATCH_ENV)
+    if not scratch or Path(folder).resolve().is_relative_to(Path(scratch).resolve()):
+        return
+    with open(Path(scratch) / SCRATCH_ELSEWHERE_FILE, "a") as fh:
+        fh.write(str(Path(folder).resolve()) + "\n")
 
 
 def arrow_batches(expr, rows: int = 1_000_000):

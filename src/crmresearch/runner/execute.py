@@ -92,6 +92,18 @@ class Control:
         self.scratch_dir: Path | None = None      # the engine's spill folder of the run (`config.SCRATCH_ENV`)
 
 
+def remove_scratch(scratch: Path | None) -> None:
+    """Remove a run's scratch folder (`config.SCRATCH_ENV`) and the kernel's scratch folders it lists
+    as made elsewhere (`config.SCRATCH_ELSEWHERE_FILE`; only folders the engine names `crmresearch-…`)."""
+    if scratch is None:
+        return
+    with contextlib.suppress(OSError):
+        for line in (scratch / config.SCRATCH_ELSEWHERE_FILE).read_text().splitlines():
+            if line.strip() and Path(line.strip()).name.startswith("crmresearch-"):
+                shutil.rmtree(line.strip(), ignore_errors=True)
+    shutil.rmtree(scratch, ignore_errors=True)
+
+
 PROGRESS_ENV = "CRMRESEARCH_PROGRESS_FILE"
 PROGRESS_FILE = ".progress.log"
 
@@ -216,7 +228,7 @@ def execute_one(pf: ParameterFile, reports_dir: Path, progress=None, control: Co
             if follower.is_alive():
                 follower.join()
             progress_file.unlink(missing_ok=True)
-            shutil.rmtree(scratch, ignore_errors=True)      # the kernel is gone: its spill files with it
+            remove_scratch(scratch)             # the kernel is gone: its spill files with it
             for key, value in env_backup.items():
                 if value is None:
                     os.environ.pop(key, None)

@@ -15,7 +15,7 @@ import threading
 from pathlib import Path
 
 from ..parameters import load_parameter_file
-from .execute import Control, RunOutcome, RunStopped, execute_one, skip_iri_grammar
+from .execute import Control, RunOutcome, RunStopped, execute_one, remove_scratch, skip_iri_grammar
 
 
 EXIT_STOPPED = 3
@@ -82,9 +82,9 @@ def _stop_worker(control: Control, reason: str) -> None:
         if connection:
             with contextlib.suppress(OSError):
                 os.unlink(connection)
-    for folder in (control.tmp_dir, control.scratch_dir):
-        if folder is not None:
-            shutil.rmtree(folder, ignore_errors=True)
+    if control.tmp_dir is not None:
+        shutil.rmtree(control.tmp_dir, ignore_errors=True)
+    remove_scratch(control.scratch_dir)
     os._exit(EXIT_STOPPED)
 
 
