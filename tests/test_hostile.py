@@ -111,6 +111,8 @@ def assert_nothing_left(reports: Path, good_bytes: dict, variant: str = VARIANT,
         assert (folder / name).read_bytes() == data, f"{name} changed"
     leftovers = [p for p in (reports / "_tmp").glob("*")] if (reports / "_tmp").exists() else []
     leftovers += [p for p in (reports / TOPIC).iterdir() if p.name.startswith(".")]
+    # The run's scratch folder (the engine's spill space) goes too, also when its worker was killed.
+    leftovers += [p for p in system_tmp(reports).glob("crmresearch-*")]
     assert leftovers == [], leftovers
 
 
@@ -459,8 +461,15 @@ def test_two_parameter_files_for_one_report_folder_are_refused(reports_copy, goo
 
 # ---------------------------------------------------------------- hard stops
 
+def system_tmp(reports: Path) -> Path:
+    """The temporary space a run started by `start_run` gets (its TMPDIR), to see what it leaves there."""
+    folder = reports.parent / f"{reports.name}_system_tmp"
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
 def start_run(params: Path, reports: Path, log: Path) -> subprocess.Popen:
-    env = {**os.environ}
+    env = {**os.environ, "TMPDIR": str(system_tmp(reports))}
     return subprocess.Popen([sys.executable, "-m", "crmresearch", "run", str(params), "--force",
                              "--reports-dir", str(reports)], stdout=open(log, "w"), stderr=subprocess.STDOUT,
                             env=env, cwd=config.PROJECT_DIR)

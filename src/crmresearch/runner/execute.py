@@ -148,7 +148,7 @@ def quiet_kernel_manager(log_path: Path):
 
 
 def execute_one(pf: ParameterFile, reports_dir: Path, progress=None, control: Control | None = None,
-                log=None) -> RunOutcome:
+                log=None, scratch: Path | None = None) -> RunOutcome:
     """Run one report into `<reports>/_tmp/` and move it into place on success.
 
     `progress(name, cell, total, first_line)` is called as cells start; `log(name, line)` with each
@@ -192,7 +192,8 @@ def execute_one(pf: ParameterFile, reports_dir: Path, progress=None, control: Co
         parameter_bytes = pf.path.read_bytes()
         env_backup = {k: os.environ.get(k) for k in ("CRMRESEARCH_REPORTS_DIR", PROGRESS_ENV, CHECKED_ENV,
                                                      config.INPUT_DIGESTS_ENV, config.SCRATCH_ENV)}
-        scratch = control.scratch_dir = Path(tempfile.mkdtemp(prefix="crmresearch-run-"))
+        scratch = control.scratch_dir = scratch or Path(tempfile.mkdtemp(prefix="crmresearch-run-"))
+        scratch.mkdir(parents=True, exist_ok=True)
         os.environ[config.SCRATCH_ENV] = str(scratch)
         os.environ[config.INPUT_DIGESTS_ENV] = json.dumps(input_digests(pf))
         os.environ["CRMRESEARCH_REPORTS_DIR"] = str(reports_dir)

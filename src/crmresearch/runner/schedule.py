@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from ..parameters import ParameterFile
 from .execute import RunOutcome
 from .lock import ReportBusy, ReportLock, clean_tmp, remove_leftovers
 from .state import freshness, read_state
+from .execute import remove_scratch
 from .worker import children, kill_kernel, kill_tree, worker_main
 
 
@@ -43,6 +45,7 @@ class _Job:
     msg: object
     outcome: RunOutcome | None = None
     kernels: list = field(default_factory=list)
+    scratch: Path | None = None       # the run's scratch folder (`config.SCRATCH_ENV`), removed here too
 
     @property
     def name(self) -> str:
@@ -168,6 +171,7 @@ def _start(ctx, pf: ParameterFile, reports_dir: Path, out):
         outcome = RunOutcome(name, "failed", message=str(exc))
         _print_outcome(outcome, out)
         return outcome
+    scratch = None
     try:
         for leftover in remove_leftovers(reports_dir, pf):
             print(f"clean {name}: removed {leftover.name} left by an interrupted run", file=out)
@@ -175,8 +179,10 @@ def _start(ctx, pf: ParameterFile, reports_dir: Path, out):
         msg_recv, msg_send = ctx.Pipe(duplex=False)
         # The digests of the inputs this process read for their freshness go with the worker, which
         # would otherwise read every input again (`datasets.sha256_file`).
+        # The engine's spill folder of the run, made here so that it goes even if the worker is killed.
+        scratch = Path(tempfile.mkdtemp(prefix="crmresearch-run-"))
         proc = ctx.Process(target=worker_main, args=(str(pf.path), str(reports_dir), ctrl_recv, msg_send,
-                                                     known_file_digests()),
+                                                     known_file_digests(), str(scratch)),
                            name=f"crmresearch {name}", daemon=False)
         # The worker starts with SIGINT ignored (a Ctrl-C while it imports must not print a
         # traceback); the parent's own handler is back as soon as the worker exists.
@@ -189,10 +195,12 @@ def _start(ctx, pf: ParameterFile, reports_dir: Path, out):
                 signal.signal(signal.SIGINT, handler)
     except BaseException:
         lock.release()
+        if scratch is not None:
+            remove_scratch(scratch)
         raise
     ctrl_recv.close()
     msg_send.close()
-    return _Job(pf, lock, proc, ctrl_send, msg_recv)
+    return _Job(pf, lock, proc, ctrl_send, msg_recv, scratch=scratch)
 
 
 def _read_messages(job: _Job, out) -> None:
@@ -232,6 +240,7 @@ def _finish(job: _Job) -> None:
     for conn in (job.ctrl, job.msg):
         with contextlib.suppress(OSError):
             conn.close()
+    remove_scratch(job.scratch)         # the worker removes it too, unless it was killed
     job.lock.release()
 
 

@@ -88,7 +88,8 @@ def _stop_worker(control: Control, reason: str) -> None:
     os._exit(EXIT_STOPPED)
 
 
-def worker_main(pf_path: str, reports_dir: str, ctrl, msg, file_digests: dict | None = None) -> None:
+def worker_main(pf_path: str, reports_dir: str, ctrl, msg, file_digests: dict | None = None,
+                scratch: str | None = None) -> None:
     """One report in its own process. It stops when the parent says so, or when the parent is gone
     (the control pipe reaches end of file, also after `kill -9` of the parent)."""
     # The terminal's Ctrl-C reaches the whole foreground group; the parent decides what stops.
@@ -132,7 +133,8 @@ def worker_main(pf_path: str, reports_dir: str, ctrl, msg, file_digests: dict | 
     try:
         pf = load_parameter_file(pf_path)
         outcome = execute_one(pf, Path(reports_dir), progress, control,
-                              log=lambda name, line: send(("log", name, line)))
+                              log=lambda name, line: send(("log", name, line)),
+                              scratch=Path(scratch) if scratch else None)
     except RunStopped:
         _stop_worker(control, "stopped")
     except Exception as exc:  # noqa: BLE001 - reported to the parent as this report's failure
