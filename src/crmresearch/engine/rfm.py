@@ -19,7 +19,7 @@ import pandas as pd
 from .. import spend_sums
 from ..datasets import day_number
 from .execution import F64, Heartbeat, KeptParts, daily, drop_kept, execute, keep_for_now, with_first_day
-from .ranges import BYTES_PER_ROW, DAYS_BYTES_PER_ROW, customer_ranges, in_range, part_rows
+from .ranges import DAYS_BYTES_PER_ROW, customer_ranges, in_range, part_rows
 
 
 def _divide(numerator, denominator):
@@ -266,7 +266,7 @@ def rfm_and_tracking(t, calibration_end, holdout_end, start, period_days: float 
     first days. Returns (kept table, counts)."""
     con = t._find_backend()
     if rows_per_part is None and con.name == "duckdb":
-        rows_per_part = max(1_000_000, part_rows(con) * BYTES_PER_ROW // DAYS_BYTES_PER_ROW)
+        rows_per_part = part_rows(con, DAYS_BYTES_PER_ROW)
     ranges = customer_ranges(t, rows_per_part)
     kept = KeptParts(con, name, len(ranges))
     counts, days_name = [], f"{name}_days"

@@ -158,13 +158,13 @@ def _check_values(db, relation: str, path, source, row_numbers: bool, ids_known_
     does not read the ids."""
     c = _quote(source.customer_column)
     checks = [] if ids_known_present else [(source.customer_column, f"{c} IS NULL", "a customer id on every row")]
+    checks.append((source.date_column, f"{_quote(source.date_column)} IS NULL",
+                   "dates" + (f" in format {source.date_format}" if source.date_format else "")))
     if source.amount_column:
         a = _quote(source.amount_column)
         checks += [(source.amount_column, f"{a} IS NULL", "no missing values"),
                    (source.amount_column, f"{a} < 0", "values at least 0"),
                    (source.amount_column, f"{a} > {spend_sums.MAX_AMOUNT}", f"values at most {spend_sums.MAX_AMOUNT:.0e}")]
-    checks.insert(0 if ids_known_present else 1, (source.date_column, f"{_quote(source.date_column)} IS NULL",
-                      "dates" + (f" in format {source.date_format}" if source.date_format else "")))
     sums = ", ".join(f"count(*) FILTER (WHERE {cond})" for _, cond, _ in checks)
     counts = db.execute(f"SELECT {sums} FROM {relation}").fetchone()
     for (column, cond, expected), n in zip(checks, counts):

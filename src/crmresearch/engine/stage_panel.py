@@ -64,14 +64,19 @@ def _month_number(t):
     return t.date.year().cast("int64") * 12 + t.date.month().cast("int64") - 1
 
 
+def _period_number(end) -> int | None:
+    """The month number (year * 12 + month - 1) of a date or month, None for None."""
+    if end is None:
+        return None
+    e = pd.Period(end, freq="M")
+    return e.year * 12 + e.month - 1
+
+
 def month_range(t, end=None) -> tuple[int, int]:
     """(first, last) month numbers (year * 12 + month - 1) of the panel."""
     df = execute(t.aggregate(lo=_month_number(t).min(), hi=_month_number(t).max()), "month range")
     lo = int(df["lo"].iloc[0])
-    hi = int(df["hi"].iloc[0])
-    if end is not None:
-        e = pd.Period(end, freq="M")
-        hi = e.year * 12 + e.month - 1
+    hi = int(df["hi"].iloc[0]) if end is None else _period_number(end)
     return lo, hi
 
 
@@ -165,10 +170,7 @@ def stage_summary(t, rules: StageRules = StageRules(), end=None, rows_per_part: 
     as there), each range's groupings and windows within the memory limit, and grouped by a hash of
     their id (`hashed_customers`); the small tables add up.
     """
-    end_month = None
-    if end is not None:
-        e = pd.Period(end, freq="M")
-        end_month = e.year * 12 + e.month - 1
+    end_month = _period_number(end)
     s = len(rules.states)
     n_count = len(rules.count_labels) if rules.count_bounds is not None else 1
     if rows_per_part is None and t._find_backend().name == "duckdb":
