@@ -172,6 +172,33 @@ def test_start_points_begin_with_the_default_and_are_deterministic():
     assert all(np.array_equal(a, b) for a, b in zip(points, base.start_points(np.array([1.0, 10.0, 2.0]))))
 
 
+def test_large_data_start_from_a_sample_fit_and_reach_the_same_maximum(monkeypatch):
+    """Above `config.SAMPLE_START_ROWS` unique rows a fit starts from its estimate on a spread sample of
+    the rows; it converges from there (first start) to the maximum the default start reaches."""
+    from crmresearch import config
+
+    rng = np.random.default_rng(21)
+    d = clv.simulate_bgnbd((0.8, 6.0, 1.5, 4.0), cohort_T(rng, 20_000), rng=rng)
+    spend = clv.simulate_gamma_gamma(GG_CDNOW, rng.integers(1, 8, 5_000), rng)
+    plain_bg = BetaGeoNBD().fit(frequency=d["frequency"], recency=d["recency"], T=d["T"])
+    plain_gg = GammaGamma().fit(frequency=spend["frequency"], monetary_value=spend["monetary_value"])
+    monkeypatch.setattr(config, "SAMPLE_START_ROWS", 1_000)
+    monkeypatch.setattr(config, "SAMPLE_START_SIZE", 500)
+    model = bgnbd.BgNbdLikelihood(d["frequency"], d["recency"], d["T"])
+    start, hessian = base.sample_start(model, "BG/NBD")
+    assert not np.allclose(start, plain_bg.theta, rtol=1e-3)                          # a start, not the answer
+    settled = base.settle(model, start, hessian)
+    np.testing.assert_allclose(settled, plain_bg.theta, rtol=1e-8)                     # reached with the guess alone
+    sampled_bg = BetaGeoNBD().fit(frequency=d["frequency"], recency=d["recency"], T=d["T"])
+    sampled_gg = GammaGamma().fit(frequency=spend["frequency"], monetary_value=spend["monetary_value"])
+    for plain, sampled in ((plain_bg, sampled_bg), (plain_gg, sampled_gg)):
+        assert sampled.converged and sampled.starts_tried == 1
+        np.testing.assert_allclose(sampled.theta, plain.theta, rtol=1e-7)
+        assert abs(sampled.llf - plain.llf) < 1e-6
+    failed = base.FailedFit("BG/NBD", "x", [[1.0]] * 8, 10, from_sample=True)
+    assert failed.tried.startswith("8 starting points (the estimate on a sample of the rows, then the default")
+
+
 def test_model_table_intervals_follow_the_confidence_level(cdnow_fits):
     fit = cdnow_fits["bg"]
     wide, narrow = fit.table(confidence=0.99), fit.table(confidence=0.80)

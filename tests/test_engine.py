@@ -198,6 +198,13 @@ def test_customer_ranges_give_the_whole(duck, generated):
     pd.testing.assert_frame_equal(S.customer_rfm(S.cohort(tracked, GEN["calibration_end"])), whole, check_exact=True)
     assert S.log_size(table, customers=tracked) == S.log_size(table)
     pd.testing.assert_frame_equal(both, expected, check_exact=True, check_dtype=False)
+    # Counted from a later start (customers who began before it) in periods of 10.5 days, the same.
+    later = (pd.Timestamp(GEN["start"]) + pd.Timedelta(days=45)).date()
+    _, shifted = S.rfm_and_tracking(table, GEN["calibration_end"], GEN["holdout_end"], later, period_days=10.5,
+                                    name="rfm_shifted", rows_per_part=20_000)
+    expected = S.repeat_transactions_by_period(table, later, GEN["holdout_end"], GEN["calibration_end"], period_days=10.5)
+    assert shifted["incremental"].sum() > 0
+    pd.testing.assert_frame_equal(shifted, expected, check_exact=True, check_dtype=False)
 
 
 def test_stage_summary_by_ranges_gives_the_whole(duck, generated):

@@ -15,7 +15,7 @@ import ibis
 import numpy as np
 import pandas as pd
 
-from .execution import F64, execute, register_frame
+from .execution import F64, execute, execute_columns, register_frame
 
 
 def unique_rows(rfm_table, period_days: float = 7.0) -> pd.DataFrame:
@@ -29,28 +29,28 @@ def unique_rows(rfm_table, period_days: float = 7.0) -> pd.DataFrame:
         aggs.update(frequency_holdout=r.frequency_holdout.sum(),
                     holdout_squares=(r.frequency_holdout * r.frequency_holdout).sum())
     keys = ["frequency", "recency_days", "T_days"]
-    df = execute(r.group_by(keys).aggregate(**aggs).order_by(keys), "RFM unique rows")
-    out = pd.DataFrame({"frequency": df["frequency"].to_numpy(np.int64),
-                        "recency": df["recency_days"].to_numpy(np.float64) / float(period_days),
-                        "T": df["T_days"].to_numpy(np.float64) / float(period_days),
-                        "customers": df["customers"].to_numpy(np.int64),
-                        "monetary_sum": df["monetary_sum"].to_numpy(np.float64),
-                        "recency_days": df["recency_days"].to_numpy(np.int64),
-                        "T_days": df["T_days"].to_numpy(np.int64)})
+    df = execute_columns(r.group_by(keys).aggregate(**aggs).order_by(keys), "RFM unique rows")
+    out = pd.DataFrame({"frequency": df["frequency"].astype(np.int64),
+                        "recency": df["recency_days"].astype(np.float64) / float(period_days),
+                        "T": df["T_days"].astype(np.float64) / float(period_days),
+                        "customers": df["customers"].astype(np.int64),
+                        "monetary_sum": df["monetary_sum"].astype(np.float64),
+                        "recency_days": df["recency_days"].astype(np.int64),
+                        "T_days": df["T_days"].astype(np.int64)})
     if "frequency_holdout" in df:
-        out["frequency_holdout"] = df["frequency_holdout"].to_numpy(np.int64)
-        out["holdout_squares"] = df["holdout_squares"].to_numpy(np.int64)
+        out["frequency_holdout"] = df["frequency_holdout"].astype(np.int64)
+        out["holdout_squares"] = df["holdout_squares"].astype(np.int64)
     return out
 
 
 def spend_rows(rfm_table) -> pd.DataFrame:
     """Unique (frequency, monetary_value) rows of the repeat buyers with their counts (Gamma-Gamma's input)."""
     r = rfm_table.filter(rfm_table.frequency > 0)
-    df = execute(r.group_by(["frequency", "monetary_value"]).aggregate(customers=r.count())
-                 .order_by(["frequency", "monetary_value"]), "repeat spend rows")
-    return pd.DataFrame({"frequency": df["frequency"].to_numpy(np.int64),
-                         "monetary_value": df["monetary_value"].to_numpy(np.float64),
-                         "customers": df["customers"].to_numpy(np.int64)})
+    df = execute_columns(r.group_by(["frequency", "monetary_value"]).aggregate(customers=r.count())
+                         .order_by(["frequency", "monetary_value"]), "repeat spend rows")
+    return pd.DataFrame({"frequency": df["frequency"].astype(np.int64),
+                         "monetary_value": df["monetary_value"].astype(np.float64),
+                         "customers": df["customers"].astype(np.int64)})
 
 
 def cohort_totals(rfm_table) -> dict:

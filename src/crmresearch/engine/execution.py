@@ -83,6 +83,15 @@ def execute(expr, step: str, rows: int | None = None, every: float = 10.0) -> pd
         return expr.to_pandas()
 
 
+def execute_columns(expr, step: str) -> dict:
+    """The columns of a large result as numpy arrays (via Arrow, with progress lines as `execute`):
+    for results of millions of rows, where the pandas conversion of `execute` costs more than the query
+    (1.7 s of 3.1 s for 1.7 million unique RFM rows)."""
+    with Heartbeat(expr._find_backend(), step, None, 10.0):
+        table = expr.to_pyarrow()
+    return {name: table.column(name).to_numpy() for name in table.column_names}
+
+
 # ------------------------------------------------------------------ building blocks
 def day_numbers(t):
     """Days since 1970-01-01 of each row (an integer column `day`)."""

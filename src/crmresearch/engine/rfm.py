@@ -18,7 +18,7 @@ import pandas as pd
 
 from .. import spend_sums
 from ..datasets import day_number
-from .execution import F64, Heartbeat, KeptParts, daily, drop_kept, execute, keep_for_now, with_first_day
+from .execution import F64, KeptParts, daily, drop_kept, execute, execute_columns, keep_for_now, with_first_day
 from .ranges import DAYS_BYTES_PER_ROW, customer_ranges, in_range, part_rows
 
 
@@ -191,17 +191,14 @@ def collapse_customer_rows(rfm_table, period_days: float = 7.0, holdout: bool = 
     if holdout:
         aggs["frequency_holdout"] = r.frequency_holdout.sum()
     keys = ["frequency", "recency_days", "T_days"]
-    g = r.group_by(keys).aggregate(**aggs).order_by(keys)      # sorted by the engine, in parallel
-    with Heartbeat(g._find_backend(), "RFM unique rows", None, 10.0):
-        df = g.to_pyarrow()
-    column = lambda name: df[name].to_numpy()                  # noqa: E731
+    df = execute_columns(r.group_by(keys).aggregate(**aggs).order_by(keys), "RFM unique rows")   # sorted by the engine
     # The same division as `rfm_expression`'s per-customer times, done once per unique row here.
-    out = pd.DataFrame({"frequency": column("frequency").astype(np.int64),
-                        "recency": column("recency_days").astype(np.float64) / float(period_days),
-                        "T": column("T_days").astype(np.float64) / float(period_days),
-                        "customers": column("customers").astype(np.int64)})
+    out = pd.DataFrame({"frequency": df["frequency"].astype(np.int64),
+                        "recency": df["recency_days"].astype(np.float64) / float(period_days),
+                        "T": df["T_days"].astype(np.float64) / float(period_days),
+                        "customers": df["customers"].astype(np.int64)})
     if holdout:
-        out["frequency_holdout"] = column("frequency_holdout").astype(np.int64)
+        out["frequency_holdout"] = df["frequency_holdout"].astype(np.int64)
     return out
 
 
@@ -238,20 +235,49 @@ def repeat_from_days(d, start, end, calibration_end=None, period_days: float = 7
     if calibration_end is not None:
         keep &= j.first_day <= day_number(calibration_end)
     j = j.filter(keep)
-    offset = j.day - ibis.literal(s, "int64")
+    return _counts_frame(_per_period(j, j.day, s, period_days), s, e, period_days)
+
+
+def _per_period(t, day, start_day: int, period_days: float) -> pd.DataFrame:
+    """Rows of `t` per period [start + (k-1)p, start + kp) of `day` (k - 1 in column `period`)."""
+    offset = day - ibis.literal(start_day, "int64")
     if float(period_days).is_integer():
         period = offset // ibis.literal(int(period_days), "int64")
     else:
         period = (offset.cast(F64) / ibis.literal(float(period_days), F64)).floor()
-    g = j.group_by(period=period.cast("int64")).aggregate(incremental=j.count())
-    df = execute(g, "repeat transactions by period")
-    n_periods = int(np.ceil((e - s + 1) / period_days))
-    incremental = np.zeros(n_periods, np.int64)
+    return execute(t.group_by(period=period.cast("int64")).aggregate(incremental=t.count()),
+                   "repeat transactions by period")
+
+
+def _counts_frame(df: pd.DataFrame, start_day: int, end_day: int, period_days: float, sign: int = 1,
+                  into: np.ndarray | None = None) -> pd.DataFrame:
+    """Per-period counts (period, incremental, cumulative) from `_per_period` rows (added with `sign`
+    to `into` when given)."""
+    n_periods = int(np.ceil((end_day - start_day + 1) / period_days))
+    incremental = np.zeros(n_periods, np.int64) if into is None else into
     p = df["period"].to_numpy(np.int64)
     ok = p < n_periods
-    incremental[p[ok]] = df["incremental"].to_numpy(np.int64)[ok]
+    np.add.at(incremental, p[ok], sign * df["incremental"].to_numpy(np.int64)[ok])
     return pd.DataFrame({"period": np.arange(1, n_periods + 1), "incremental": incremental,
                          "cumulative": np.cumsum(incremental)})
+
+
+def repeat_from_range(days, part, start, end, calibration_end, period_days: float = 7.0) -> pd.DataFrame:
+    """`repeat_from_days` for the cohort of `calibration_end`, from one range's customer-days and its
+    RFM rows (`part`, every customer of the range), joining only the days after the calibration end.
+
+    A day up to the calibration end belongs to a cohort customer (whose first day is no later), and is
+    a repeat day unless it is that customer's first: those days are counted without a join, less the
+    cohort's first days (counted from `part`). A day after it is a repeat day of a cohort customer
+    exactly when its customer is in the cohort: those days are joined with the cohort's ids."""
+    s, e, cal = day_number(start), day_number(end), day_number(calibration_end)
+    early = days.filter((days.day >= s) & (days.day <= min(e, cal)))
+    firsts = part.filter((part.first_day <= cal) & (part.first_day >= s) & (part.first_day <= e))
+    late = days.filter((days.day > cal) & (days.day >= s) & (days.day <= e))
+    late = late.join(part.filter(part.first_day <= cal).select("customer_id"), "customer_id")
+    counts = _counts_frame(_per_period(early, early.day, s, period_days), s, e, period_days)["incremental"].to_numpy().copy()
+    _counts_frame(_per_period(firsts, firsts.first_day, s, period_days), s, e, period_days, -1, counts)
+    return _counts_frame(_per_period(late, late.day, s, period_days), s, e, period_days, 1, counts)
 
 
 def rfm_and_tracking(t, calibration_end, holdout_end, start, period_days: float = 7.0, name: str = "crm_clv_rfm",
@@ -262,8 +288,8 @@ def rfm_and_tracking(t, calibration_end, holdout_end, start, period_days: float 
 
     Range by range of customer ids (`customer_ranges`; by default what the memory limit holds beside the
     kept customer-days, see `DAYS_BYTES_PER_ROW`), the range's customer-days are computed once and kept
-    for now; its RFM rows are grouped from them and kept, and its weekly counts join them with those rows'
-    first days. Returns (kept table, counts)."""
+    for now; its RFM rows are grouped from them and kept, and its weekly counts come from both
+    (`repeat_from_range`). Returns (kept table, counts)."""
     con = t._find_backend()
     if rows_per_part is None and con.name == "duckdb":
         rows_per_part = part_rows(con, DAYS_BYTES_PER_ROW)
@@ -273,8 +299,7 @@ def rfm_and_tracking(t, calibration_end, holdout_end, start, period_days: float 
     for r in ranges:
         days = keep_for_now(daily(in_range(t, r)), days_name)
         part = kept.add(rfm_from_days(days, calibration_end, holdout_end, period_days, cohort_only=False))
-        counts.append(repeat_from_days(days, start, holdout_end, calibration_end, period_days,
-                                       first_days=part.filter(part.first_day <= day_number(calibration_end))))
+        counts.append(repeat_from_range(days, part, start, holdout_end, calibration_end, period_days))
         drop_kept(days, days_name)
     return kept.table(), sum_periods(counts)
 

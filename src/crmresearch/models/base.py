@@ -7,7 +7,8 @@
   logarithms of the model's positive parameters with an analytic score; subclasses give the
   weighted log-likelihood and its gradient in the natural parameters.
 * **Fitting**: `fit_multistart` tries deterministic starting points in turn, each by BFGS then
-  Newton steps with the analytic score (`polish`); `quick_mle` is the estimate alone, for the
+  Newton steps with the analytic score (`polish`); data of many unique rows start first from the
+  estimate on a sample of their rows (`sample_start`); `quick_mle` is the estimate alone, for the
   many re-fits of a bootstrap or a simulation check.
 * **Results**: `ModelResults` is the API of every fit — named `params` on the natural scale,
   `bse`, `cov_params()`, `conf_int(alpha)`, `llf`, `aic`, `bic`, `nobs`, `converged`, `failure`,
@@ -381,6 +382,7 @@ class FailedFit(ModelResults):
     starts: list                   # natural-scale starting points tried, in order
     nobs: int
     names: tuple = ()              # the model's parameter names (the estimates are NaN)
+    from_sample: bool = False      # the first start was the estimate on a sample of the rows (`sample_start`)
 
     converged = False
 
@@ -402,7 +404,8 @@ class FailedFit(ModelResults):
             return "no fit (the data cannot support the model)"
         if len(self.starts) == 1:
             return "1 starting point (the one given)"
-        return (f"{len(self.starts)} starting points (the default and the default scaled by e^±1 and e^±2 "
+        first = "the estimate on a sample of the rows, then " if self.from_sample else ""
+        return (f"{len(self.starts)} starting points ({first}the default and the default scaled by e^±1 and e^±2 "
                 "in the log-parameters)")
 
     @property
@@ -442,14 +445,39 @@ def results_summary(results, alpha: float, note: str) -> Summary:
 
 # ------------------------------------------------------------------ fitting
 
+def settle(model: LogParameterLikelihood, start_params, hessian_guess: np.ndarray, steps: int = 30) -> np.ndarray:
+    """Newton steps from `start_params` (natural scale) with a fixed guess of the Hessian in the
+    log-parameters (one score each, no Hessian), until a step is below 1e-10: the point reached
+    (natural scale), or the start when the steps do not shrink to it."""
+    start = np.log(np.asarray(start_params, float))
+    params, last = start.copy(), np.inf
+    with np.errstate(all="ignore"):
+        for _ in range(steps):
+            try:
+                step = np.linalg.solve(-hessian_guess, model.score(params))
+            except np.linalg.LinAlgError:
+                return np.exp(start)
+            size = float(np.max(np.abs(step)))
+            if not np.isfinite(size) or size > min(1.0, last):
+                return np.exp(start)
+            params, last = params + step, size
+            if size < 1e-10:
+                return np.exp(params)
+    return np.exp(start)
+
+
 def polish(model: LogParameterLikelihood, name: str, start_params=None, newton_steps: int = 8,
-           results_class: type[FittedModel] = FittedModel) -> FittedModel:
+           results_class: type[FittedModel] = FittedModel, hessian_guess: np.ndarray | None = None) -> FittedModel:
     """BFGS from the start values, then Newton steps with the analytic score to full precision.
+    With `hessian_guess` (log-parameters), the start is first `settle`d with it, so that BFGS and
+    the Newton steps find the maximum already reached and one Hessian confirms it.
 
     Converged means: finite, the last Newton step below 1e-8 in every log-parameter (far inside
     1e-4 relative), and a negative-definite Hessian. Anything else raises ConvergenceError.
     """
     names = model.natural_names
+    if hessian_guess is not None and start_params is not None:
+        start_params = settle(model, start_params, hessian_guess)
     result = model.fit(start_params=start_params, method="bfgs")
     params = np.asarray(result.params, dtype=float)
     problems, step = [], np.full(params.size, np.inf)
@@ -508,25 +536,49 @@ def start_points(default: np.ndarray) -> list[np.ndarray]:
     return [base + np.resize(np.asarray(offset, float), base.size) for offset in START_OFFSETS]
 
 
+def sample_start(model: LogParameterLikelihood, name: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """For a likelihood of more than `config.SAMPLE_START_ROWS` unique rows, the estimate (natural scale)
+    on every k-th of its rows with their weights, about `config.SAMPLE_START_SIZE` of them, and the
+    sample's Hessian (log-parameters) scaled to all the rows' weight: the rows are sorted by value,
+    so the sample spreads over the data, and its maximum and curvature lie near the full ones.
+    None for smaller data, or when the sample's fit does not converge."""
+    n = model.rows.weights.size
+    if n <= config.SAMPLE_START_ROWS:
+        return None
+    every = int(np.ceil(n / config.SAMPLE_START_SIZE))
+    rows = np.arange(every // 2, n, every)
+    weights = model.rows.weights[rows]
+    sample = type(model)(*(model.rows.columns[c][rows] for c in model.columns), weights=weights)
+    fitted = fit_multistart(sample, name)
+    if not fitted.converged:
+        return None
+    hessian = -np.linalg.inv(fitted.log_cov) * (model.rows.weights.sum() / weights.sum())
+    return np.asarray(fitted.params, float), hessian
+
+
 def fit_multistart(model: LogParameterLikelihood, name: str, start_params=None,
                    results_class: type[FittedModel] = FittedModel) -> FittedModel | FailedFit:
     """Fit from `start_params` (natural scale) or from the deterministic start points in turn; the
-    first converged fit is returned, else a `FailedFit` saying what failed and what was tried."""
+    first converged fit is returned, else a `FailedFit` saying what failed and what was tried.
+    Without `start_params`, large data start first from the estimate on a sample of their rows
+    (`sample_start`), then from the deterministic points."""
+    sampled = sample_start(model, name) if start_params is None else None
     starts = ([np.asarray(start_params, float)] if start_params is not None
-              else [np.exp(s) for s in start_points(model.default_start())])
+              else ([sampled[0]] if sampled is not None else []) + [np.exp(s) for s in start_points(model.default_start())])
     reason = ""
     for k, start in enumerate(starts, 1):
+        guess = sampled[1] if sampled is not None and k == 1 else None
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                fitted = polish(model, name, start, results_class=results_class)
+                fitted = polish(model, name, start, results_class=results_class, hessian_guess=guess)
         except (ConvergenceError, np.linalg.LinAlgError, ValueError, FloatingPointError) as exc:
             reason = str(exc).split("did not converge: ", 1)[-1]
             continue
         fitted.starts_tried = k
         return fitted
     return FailedFit(name=name, reason=reason, starts=[np.round(s, 6).tolist() for s in starts],
-                     nobs=model.rows.n_customers, names=tuple(model.natural_names))
+                     nobs=model.rows.n_customers, names=tuple(model.natural_names), from_sample=sampled is not None)
 
 
 def quick_mle(model: LogParameterLikelihood, start) -> tuple[np.ndarray, bool]:
