@@ -226,7 +226,7 @@ def read_in_place(params) -> ClvData:
         # The customers are cut into ranges of their ids that each fit the memory limit; each range's
         # customer-days are grouped once, its RFM rows (with the customers who first bought after the
         # calibration end, for the log's customer count) computed from them and kept, and its weekly
-        # counts join them with those rows' first days (`engine.rfm.rfm_and_tracking`).
+        # counts come from both, joining only the days after the calibration end (`engine.rfm.rfm_and_tracking`).
         customers, counts = S.rfm_and_tracking(table, params.calibration_end, params.holdout_end,
                                                params.cohort_start, name="crm_clv_rfm")
         rfm_table = S.cohort(customers, params.calibration_end)
