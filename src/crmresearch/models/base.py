@@ -546,13 +546,18 @@ def sample_start(model: LogParameterLikelihood, name: str) -> tuple[np.ndarray, 
     if n <= config.SAMPLE_START_ROWS:
         return None
     every = int(np.ceil(n / config.SAMPLE_START_SIZE))
+    if every < 2:                       # the "sample" would be all the rows
+        return None
     rows = np.arange(every // 2, n, every)
     weights = model.rows.weights[rows]
-    sample = type(model)(*(model.rows.columns[c][rows] for c in model.columns), weights=weights)
-    fitted = fit_multistart(sample, name)
-    if not fitted.converged:
+    try:
+        sample = type(model)(*(model.rows.columns[c][rows] for c in model.columns), weights=weights)
+        fitted = fit_multistart(sample, name)
+        if not fitted.converged:
+            return None
+        hessian = -np.linalg.inv(fitted.log_cov) * (model.rows.weights.sum() / weights.sum())
+    except (ValueError, np.linalg.LinAlgError, FloatingPointError):       # a sample the model cannot take
         return None
-    hessian = -np.linalg.inv(fitted.log_cov) * (model.rows.weights.sum() / weights.sum())
     return np.asarray(fitted.params, float), hessian
 
 
