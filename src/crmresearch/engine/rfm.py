@@ -235,7 +235,8 @@ def repeat_from_days(d, start, end, calibration_end=None, period_days: float = 7
     if calibration_end is not None:
         keep &= j.first_day <= day_number(calibration_end)
     j = j.filter(keep)
-    return _counts_frame(_per_period(j, j.day, s, period_days), s, e, period_days)
+    n = _period_count(s, e, period_days)
+    return _counts_frame(_incremental(_per_period(j, j.day, s, period_days), n))
 
 
 def _per_period(t, day, start_day: int, period_days: float) -> pd.DataFrame:
@@ -249,16 +250,22 @@ def _per_period(t, day, start_day: int, period_days: float) -> pd.DataFrame:
                    "repeat transactions by period")
 
 
-def _counts_frame(df: pd.DataFrame, start_day: int, end_day: int, period_days: float, sign: int = 1,
-                  into: np.ndarray | None = None) -> pd.DataFrame:
-    """Per-period counts (period, incremental, cumulative) from `_per_period` rows (added with `sign`
-    to `into` when given)."""
-    n_periods = int(np.ceil((end_day - start_day + 1) / period_days))
-    incremental = np.zeros(n_periods, np.int64) if into is None else into
+def _period_count(start_day: int, end_day: int, period_days: float) -> int:
+    return int(np.ceil((end_day - start_day + 1) / period_days))
+
+
+def _incremental(df: pd.DataFrame, n_periods: int) -> np.ndarray:
+    """Counts per period 1..n_periods from `_per_period` rows (periods past the end left out)."""
+    incremental = np.zeros(n_periods, np.int64)
     p = df["period"].to_numpy(np.int64)
     ok = p < n_periods
-    np.add.at(incremental, p[ok], sign * df["incremental"].to_numpy(np.int64)[ok])
-    return pd.DataFrame({"period": np.arange(1, n_periods + 1), "incremental": incremental,
+    incremental[p[ok]] = df["incremental"].to_numpy(np.int64)[ok]
+    return incremental
+
+
+def _counts_frame(incremental: np.ndarray) -> pd.DataFrame:
+    """Per-period counts (period, incremental, cumulative)."""
+    return pd.DataFrame({"period": np.arange(1, incremental.size + 1), "incremental": incremental,
                          "cumulative": np.cumsum(incremental)})
 
 
@@ -275,9 +282,10 @@ def repeat_from_range(days, part, start, end, calibration_end, period_days: floa
     firsts = part.filter((part.first_day <= cal) & (part.first_day >= s) & (part.first_day <= e))
     late = days.filter((days.day > cal) & (days.day >= s) & (days.day <= e))
     late = late.join(part.filter(part.first_day <= cal).select("customer_id"), "customer_id")
-    counts = _counts_frame(_per_period(early, early.day, s, period_days), s, e, period_days)["incremental"].to_numpy().copy()
-    _counts_frame(_per_period(firsts, firsts.first_day, s, period_days), s, e, period_days, -1, counts)
-    return _counts_frame(_per_period(late, late.day, s, period_days), s, e, period_days, 1, counts)
+    n = _period_count(s, e, period_days)
+    return _counts_frame(_incremental(_per_period(early, early.day, s, period_days), n)
+                         - _incremental(_per_period(firsts, firsts.first_day, s, period_days), n)
+                         + _incremental(_per_period(late, late.day, s, period_days), n))
 
 
 def rfm_and_tracking(t, calibration_end, holdout_end, start, period_days: float = 7.0, name: str = "crm_clv_rfm",
@@ -306,7 +314,4 @@ def rfm_and_tracking(t, calibration_end, holdout_end, start, period_days: float 
 
 def sum_periods(tables: list) -> pd.DataFrame:
     """Per-period counts (period, incremental, cumulative) summed over parts of the customers."""
-    out = tables[0].copy()
-    out["incremental"] = np.sum([t["incremental"].to_numpy() for t in tables], axis=0)
-    out["cumulative"] = np.cumsum(out["incremental"].to_numpy())
-    return out
+    return _counts_frame(np.sum([t["incremental"].to_numpy(np.int64) for t in tables], axis=0))

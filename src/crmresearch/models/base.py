@@ -172,9 +172,10 @@ class LogParameterLikelihood(AnalyticScoreLikelihood):
         self.data.ynames = "+".join(rows.columns)
         self._cache_key = None
 
-    def resampled(self, weights) -> "LogParameterLikelihood":
-        """The same model on the same unique rows with other weights (a bootstrap resample)."""
-        return type(self)(*(self.rows.columns[c] for c in self.columns), weights=weights)
+    def resampled(self, weights, rows=slice(None)) -> "LogParameterLikelihood":
+        """The same model on the same unique rows with other weights (a bootstrap resample), or on some of
+        them (`rows`, an index; `weights` then one per row kept)."""
+        return type(self)(*(self.rows.columns[c][rows] for c in self.columns), weights=weights)
 
     def _evaluate(self, params):
         params = np.asarray(params, dtype=float)
@@ -551,7 +552,7 @@ def sample_start(model: LogParameterLikelihood, name: str) -> tuple[np.ndarray, 
     rows = np.arange(every // 2, n, every)
     weights = model.rows.weights[rows]
     try:
-        sample = type(model)(*(model.rows.columns[c][rows] for c in model.columns), weights=weights)
+        sample = model.resampled(weights, rows)
         fitted = fit_multistart(sample, name)
         if not fitted.converged:
             return None
