@@ -63,3 +63,27 @@ def test_a_covariate_fit_started_from_a_given_covariate_free_fit_is_the_same_fit
     z_missing.iloc[0, 0] = np.nan                           # fewer customers: the given fit is not used
     pd.testing.assert_series_equal(fit_bgnbd_covariates(x, t_x, T, z_missing, z_missing, covariate_free=null).params,
                                    fit_bgnbd_covariates(x, t_x, T, z_missing, z_missing).params, check_exact=True)
+
+
+def test_rows_already_unique_and_sorted_collapse_to_themselves_as_a_full_collapse_does():
+    from crmresearch.models import base
+
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 6, 4000).astype(float)
+    t_x = np.floor(rng.uniform(0, 1, 4000) * 30) / 7
+    T = t_x + rng.integers(0, 3, 4000) / 7
+    full = base.collapse_rows(x=x, t_x=t_x, T=T)
+    c = full.columns
+    assert base._strictly_increasing([c["x"], c["t_x"], c["T"]])
+    again = base.collapse_rows(x=c["x"], t_x=c["t_x"], T=c["T"])            # the fast path
+    assert all(np.array_equal(again.columns[k], c[k]) for k in c)
+    assert np.array_equal(again.weights, np.ones(c["x"].size))
+    assert np.array_equal(again.inverse, np.arange(c["x"].size))
+    counted = base.collapse_counted(full.weights, x=c["x"], t_x=c["t_x"], T=c["T"])
+    assert np.array_equal(counted.weights, full.weights)
+    # Not strictly increasing (a repeat, a step back, a NaN): the full collapse, which merges and sorts.
+    for rows in ([np.r_[1.0, 1.0, 2.0], np.r_[0.0, 0.0, 1.0]], [np.r_[1.0, 0.0], np.r_[0.0, 0.0]],
+                 [np.r_[0.0, np.nan, 2.0], np.r_[0.0, 0.0, 0.0]]):
+        assert not base._strictly_increasing(rows)
+    merged = base.collapse_rows(a=np.r_[2.0, 1.0, 1.0], b=np.r_[0.0, 5.0, 5.0])
+    assert np.array_equal(merged.columns["a"], [1.0, 2.0]) and np.array_equal(merged.weights, [2.0, 1.0])
