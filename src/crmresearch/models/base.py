@@ -68,7 +68,7 @@ def collapse_rows(**columns) -> CollapsedRows:
     arrays = [np.asarray(columns[n], dtype=float) for n in names]
     if _strictly_increasing(arrays):
         # Already unique and in the order the collapse gives (e.g. the unique rows an engine returns,
-        # sorted): the rows themselves, each once (1.7 million rows: 0.02 s instead of 0.4 s).
+        # sorted): the rows themselves, each once (1.9 million rows: 0.03 s instead of 0.9 s).
         n = arrays[0].size
         return CollapsedRows({n_: arr.copy() for n_, arr in zip(names, arrays)}, np.ones(n), np.arange(n, dtype=np.int64))
     key = np.zeros(arrays[0].size, dtype=np.int64)

@@ -19,10 +19,9 @@ from pathlib import Path
 from .. import config
 from ..datasets import known_file_digests
 from ..parameters import ParameterFile
-from .execute import RunOutcome
+from .execute import RunOutcome, remove_scratch
 from .lock import ReportBusy, ReportLock, clean_tmp, remove_leftovers
 from .state import freshness, read_state
-from .execute import remove_scratch
 from .worker import children, kill_kernel, kill_tree, worker_main
 
 
@@ -177,10 +176,10 @@ def _start(ctx, pf: ParameterFile, reports_dir: Path, out):
             print(f"clean {name}: removed {leftover.name} left by an interrupted run", file=out)
         ctrl_recv, ctrl_send = ctx.Pipe(duplex=False)
         msg_recv, msg_send = ctx.Pipe(duplex=False)
-        # The digests of the inputs this process read for their freshness go with the worker, which
-        # would otherwise read every input again (`datasets.sha256_file`).
         # The engine's spill folder of the run, made here so that it goes even if the worker is killed.
         scratch = Path(tempfile.mkdtemp(prefix="crmresearch-run-"))
+        # The digests of the inputs this process read for their freshness go with the worker, which
+        # would otherwise read every input again (`datasets.sha256_file`).
         proc = ctx.Process(target=worker_main, args=(str(pf.path), str(reports_dir), ctrl_recv, msg_send,
                                                      known_file_digests(), str(scratch)),
                            name=f"crmresearch {name}", daemon=False)
